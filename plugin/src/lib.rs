@@ -1,0 +1,1 @@
+//! Platform-neutral command core; filled in by the plugin issue.

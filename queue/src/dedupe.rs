@@ -1,0 +1,389 @@
+//! The dedupe rules: how an ask joins the open request, and how a requester withdraws.
+//!
+//! Pure functions over a [`Request`]; the store calls them inside its single writer, so at most
+//! one request is ever open.
+
+use crate::id::{RequestId, ShortId};
+use crate::request::{Event, Kind, Request, State, Transition, TransitionError};
+use crate::requester::{Actor, Requester, Role};
+use crate::settings::{AgentRequests, QueueSettings};
+use crate::timestamp::Timestamp;
+
+/// What someone asks the queue for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ask {
+    /// Restart or update.
+    pub kind: Kind,
+    /// Why (may be empty).
+    pub reason: String,
+    /// The idle window to wait for, already defaulted by the caller.
+    pub idle_seconds: u64,
+    /// Whether the asker chose `idle_seconds` explicitly (`--idle`), rather than taking the default.
+    pub idle_explicit: bool,
+    /// Who asks.
+    pub actor: Actor,
+}
+
+/// What merging an ask into the open request changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Merge {
+    /// The asker was not yet a requester.
+    pub new_requester: bool,
+    /// A restart became an update (same id).
+    pub upgraded: bool,
+    /// An admin's ask approved a request awaiting approval.
+    pub approved: bool,
+    /// An agent's upgrade sent a queued request back to `awaiting_approval`.
+    pub sent_back_for_approval: bool,
+}
+
+/// What a cancel did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// The request is cancelled.
+    Cancelled,
+    /// Only the actor's ask was removed; others still want the request.
+    RequesterRemoved {
+        /// Requesters left.
+        remaining: usize,
+    },
+}
+
+/// Why a cancel was refused before the state machine was consulted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WithdrawError {
+    /// A non-admin tried to cancel someone else's request.
+    #[error(
+        "request {short_id} was not requested by {actor}; only its requesters or an admin can cancel it"
+    )]
+    NotARequester {
+        /// The request.
+        short_id: ShortId,
+        /// Who tried.
+        actor: String,
+    },
+    /// The request cannot be cancelled in its state.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+}
+
+/// A brand-new open request for `ask`.
+pub fn new_request(
+    ask: &Ask,
+    settings: &QueueSettings,
+    id: RequestId,
+    short_id: ShortId,
+    at: Timestamp,
+) -> Request {
+    let state = if needs_approval(ask.actor.role, settings) {
+        State::AwaitingApproval
+    } else {
+        State::Queued
+    };
+    Request {
+        id,
+        short_id,
+        kind: ask.kind,
+        state,
+        reason: ask.reason.clone(),
+        idle_seconds: ask.idle_seconds,
+        idle_set_by_admin: ask.actor.role == Role::Admin && ask.idle_explicit,
+        requested_by: vec![Requester::first_ask(&ask.actor)],
+        phase: None,
+        created_at: at,
+        transitions: vec![Transition {
+            state,
+            at,
+            by: ask.actor.key(),
+        }],
+        result: None,
+    }
+}
+
+fn needs_approval(role: Role, settings: &QueueSettings) -> bool {
+    role == Role::Agent && settings.agent_requests == AgentRequests::Approve
+}
+
+/// Merges `ask` into the open request `request`.
+///
+/// The rules, from DESIGN.md: the asker is added once (repeats raise its count, so the record
+/// does not grow); an admin's explicit idle window wins, otherwise the longest; an update
+/// upgrades a restart in place; an agent's upgrade under `agent_requests = "approve"` sends a
+/// queued request back for approval; an admin's ask approves a request awaiting approval (the
+/// admin is then knowingly a requester of what they approved, which is not self-approval:
+/// admins' own asks never await approval).
+pub fn merge_into(
+    request: &mut Request,
+    ask: &Ask,
+    settings: &QueueSettings,
+    at: Timestamp,
+) -> Result<Merge, TransitionError> {
+    debug_assert!(request.state.is_open(), "merge into a closed request");
+    let mut merge = Merge::default();
+    let by = ask.actor.key();
+
+    // Decide the state change first: a refused transition must leave the request untouched.
+    let upgrading = ask.kind == Kind::Update && request.kind == Kind::Restart;
+    let event = if request.state == State::AwaitingApproval && ask.actor.role == Role::Admin {
+        Some(Event::Approve)
+    } else if upgrading
+        && request.state == State::Queued
+        && needs_approval(ask.actor.role, settings)
+    {
+        Some(Event::RequireApproval)
+    } else {
+        None
+    };
+    if let Some(event) = event {
+        request.apply(event, at, &by)?;
+        merge.approved = event == Event::Approve;
+        merge.sent_back_for_approval = event == Event::RequireApproval;
+    }
+
+    match request.requested_by.iter_mut().find(|r| ask.actor.is(r)) {
+        Some(existing) => existing.count = existing.count.saturating_add(1),
+        None => {
+            request.requested_by.push(Requester::first_ask(&ask.actor));
+            merge.new_requester = true;
+        }
+    }
+
+    if ask.actor.role == Role::Admin && ask.idle_explicit {
+        request.idle_seconds = ask.idle_seconds;
+        request.idle_set_by_admin = true;
+    } else if !request.idle_set_by_admin {
+        request.idle_seconds = request.idle_seconds.max(ask.idle_seconds);
+    }
+
+    if upgrading {
+        request.kind = Kind::Update;
+        merge.upgraded = true;
+        if !ask.reason.is_empty() {
+            request.reason = ask.reason.clone();
+        }
+    } else if request.reason.is_empty() {
+        request.reason = ask.reason.clone();
+    }
+    Ok(merge)
+}
+
+/// Cancels `request` on behalf of `actor`.
+///
+/// An admin cancels the request; anyone else removes only their own ask, and the request is
+/// cancelled when no requester is left.
+pub fn withdraw(
+    request: &mut Request,
+    actor: &Actor,
+    at: Timestamp,
+) -> Result<Withdrawal, WithdrawError> {
+    let by = actor.key();
+    if actor.role == Role::Admin {
+        request.apply(Event::Cancel, at, &by)?;
+        return Ok(Withdrawal::Cancelled);
+    }
+    // Check the state first, so a refused cancel of a finished request says why.
+    crate::request::next_state(request.state, Event::Cancel).map_err(|illegal| {
+        TransitionError {
+            short_id: request.short_id.clone(),
+            illegal,
+        }
+    })?;
+    let Some(index) = request.requested_by.iter().position(|r| actor.is(r)) else {
+        return Err(WithdrawError::NotARequester {
+            short_id: request.short_id.clone(),
+            actor: actor.to_string(),
+        });
+    };
+    request.requested_by.remove(index);
+    if request.requested_by.is_empty() {
+        request.apply(Event::Cancel, at, &by)?;
+        Ok(Withdrawal::Cancelled)
+    } else {
+        Ok(Withdrawal::RequesterRemoved {
+            remaining: request.requested_by.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::requester::Origin;
+
+    fn actor(user: &str, role: Role) -> Actor {
+        Actor {
+            platform: "telegram".into(),
+            chat: Some("42".into()),
+            user_id: user.into(),
+            display: user.into(),
+            role,
+            origin: Origin::Chat,
+        }
+    }
+
+    fn ask(kind: Kind, user: &str, role: Role, idle: u64, explicit: bool) -> Ask {
+        Ask {
+            kind,
+            reason: format!("{user} wants it"),
+            idle_seconds: idle,
+            idle_explicit: explicit,
+            actor: actor(user, role),
+        }
+    }
+
+    fn approve_settings() -> QueueSettings {
+        QueueSettings {
+            agent_requests: AgentRequests::Approve,
+            ..QueueSettings::default()
+        }
+    }
+
+    fn open(first: &Ask, settings: &QueueSettings) -> Request {
+        let id = RequestId::new_random();
+        new_request(
+            first,
+            settings,
+            id,
+            id.short_id(3),
+            Timestamp::from_unix_millis(0),
+        )
+    }
+
+    const AT: Timestamp = Timestamp::from_unix_millis(1000);
+
+    #[test]
+    fn the_longest_window_wins_until_an_admin_sets_one() {
+        let s = QueueSettings::default();
+        let mut r = open(&ask(Kind::Restart, "a1", Role::Agent, 600, true), &s);
+        merge_into(
+            &mut r,
+            &ask(Kind::Restart, "a2", Role::Agent, 1800, true),
+            &s,
+            AT,
+        )
+        .unwrap();
+        assert_eq!(r.idle_seconds, 1800);
+        merge_into(
+            &mut r,
+            &ask(Kind::Restart, "boss", Role::Admin, 60, true),
+            &s,
+            AT,
+        )
+        .unwrap();
+        assert_eq!(r.idle_seconds, 60);
+        merge_into(
+            &mut r,
+            &ask(Kind::Restart, "a3", Role::Agent, 7200, true),
+            &s,
+            AT,
+        )
+        .unwrap();
+        assert_eq!(
+            r.idle_seconds, 60,
+            "an agent cannot lengthen an admin's explicit window"
+        );
+        merge_into(
+            &mut r,
+            &ask(Kind::Restart, "boss2", Role::Admin, 1200, false),
+            &s,
+            AT,
+        )
+        .unwrap();
+        assert_eq!(
+            r.idle_seconds, 60,
+            "an admin's default window is not explicit"
+        );
+    }
+
+    #[test]
+    fn repeats_raise_the_count_only() {
+        let s = QueueSettings::default();
+        let a = ask(Kind::Restart, "a1", Role::Agent, 600, false);
+        let mut r = open(&a, &s);
+        let m = merge_into(&mut r, &a, &s, AT).unwrap();
+        assert!(!m.new_requester);
+        assert_eq!(r.requested_by.len(), 1);
+        assert_eq!(r.requested_by[0].count, 2);
+        assert_eq!(r.transitions.len(), 1, "a repeat is not a state change");
+    }
+
+    #[test]
+    fn an_update_upgrades_a_restart_and_an_agent_upgrade_needs_approval_again() {
+        let s = approve_settings();
+        let mut r = open(&ask(Kind::Restart, "a1", Role::Agent, 600, false), &s);
+        assert_eq!(r.state, State::AwaitingApproval);
+        let m = merge_into(
+            &mut r,
+            &ask(Kind::Restart, "boss", Role::Admin, 600, false),
+            &s,
+            AT,
+        )
+        .unwrap();
+        assert!(m.approved);
+        assert_eq!(r.state, State::Queued);
+        let m = merge_into(
+            &mut r,
+            &ask(Kind::Update, "a2", Role::Agent, 600, false),
+            &s,
+            AT,
+        )
+        .unwrap();
+        assert!(m.upgraded && m.sent_back_for_approval);
+        assert_eq!((r.kind, r.state), (Kind::Update, State::AwaitingApproval));
+        assert_eq!(r.reason, "a2 wants it");
+    }
+
+    #[test]
+    fn under_queue_policy_an_agent_upgrade_stays_queued() {
+        let s = QueueSettings::default();
+        let mut r = open(&ask(Kind::Restart, "a1", Role::Agent, 600, false), &s);
+        let m = merge_into(
+            &mut r,
+            &ask(Kind::Update, "a1", Role::Agent, 600, false),
+            &s,
+            AT,
+        )
+        .unwrap();
+        assert!(m.upgraded && !m.sent_back_for_approval);
+        assert_eq!((r.kind, r.state), (Kind::Update, State::Queued));
+    }
+
+    #[test]
+    fn a_non_admin_cancel_removes_only_its_ask() {
+        let s = QueueSettings::default();
+        let mut r = open(&ask(Kind::Restart, "a1", Role::Agent, 600, false), &s);
+        merge_into(
+            &mut r,
+            &ask(Kind::Restart, "a2", Role::Agent, 600, false),
+            &s,
+            AT,
+        )
+        .unwrap();
+        let w = withdraw(&mut r, &actor("a1", Role::Agent), AT).unwrap();
+        assert_eq!(w, Withdrawal::RequesterRemoved { remaining: 1 });
+        assert_eq!(r.state, State::Queued);
+        let err = withdraw(&mut r, &actor("a1", Role::Agent), AT).unwrap_err();
+        assert!(matches!(err, WithdrawError::NotARequester { .. }), "{err}");
+        assert_eq!(
+            withdraw(&mut r, &actor("a2", Role::Agent), AT).unwrap(),
+            Withdrawal::Cancelled
+        );
+        assert_eq!(r.state, State::Cancelled);
+    }
+
+    #[test]
+    fn an_admin_cancel_cancels_for_everyone() {
+        let s = QueueSettings::default();
+        let mut r = open(&ask(Kind::Restart, "a1", Role::Agent, 600, false), &s);
+        assert_eq!(
+            withdraw(&mut r, &actor("boss", Role::Admin), AT).unwrap(),
+            Withdrawal::Cancelled
+        );
+        let err = withdraw(&mut r, &actor("boss", Role::Admin), AT).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("already cancelled; nothing to cancel"),
+            "{err}"
+        );
+    }
+}

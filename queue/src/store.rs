@@ -1,0 +1,375 @@
+//! The durable store: a sled database holding requests, the audit log and the records the
+//! scheduler, plugin and adapters need to survive a restart.
+//!
+//! Reads go straight to sled from any thread. Changes go to the single writer thread
+//! ([`writer`]), which applies each as one transaction and answers only after a flush that
+//! batches of concurrent changes share.
+
+mod changes;
+mod layout;
+mod lookup;
+#[cfg(test)]
+mod mock_tests;
+mod open;
+#[cfg(test)]
+mod prop_tests;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+pub use changes::{Cancelled, SCHEDULER, Submitted};
+use layout::{META_PAUSE, TreeId, Trees, audit_owner, decode, decode_u64, io_error, u64_key};
+use writer::{Job, Writer, WriterStats};
+
+use crate::audit::AuditEntry;
+use crate::clock::{Clock, SystemClock};
+use crate::dedupe::Ask;
+use crate::error::Error;
+use crate::id::RequestId;
+use crate::outbox::OutboxEntry;
+use crate::pause::Pause;
+use crate::request::{Event, Kind, Phase, Request, RunResult};
+use crate::requester::Actor;
+use crate::settings::QueueSettings;
+use crate::timestamp::Timestamp;
+
+/// A handle to one profile's store. Cheap to clone; the database closes when the last clone drops.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    trees: Trees,
+    path: PathBuf,
+    clock: Arc<dyn Clock>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<WriterStats>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel stops the writer after its last batch; joining it releases
+        // sled's file lock before the caller can try to reopen the same path.
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` with the system clock.
+    pub fn open(path: impl AsRef<Path>, settings: QueueSettings) -> Result<Self, Error> {
+        Self::open_with_clock(path, settings, Arc::new(SystemClock))
+    }
+
+    /// Opens (or creates) the store at `path`, stamping records with `clock`.
+    ///
+    /// Refuses a store written by a newer lull and any record it cannot decode, naming the path;
+    /// it never resets data.
+    pub fn open_with_clock(
+        path: impl AsRef<Path>,
+        settings: QueueSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        let path = path.as_ref().to_owned();
+        let (trees, counters) = open::open(&path)?;
+        let writer = Writer {
+            trees: trees.clone(),
+            path: path.clone(),
+            settings,
+            clock: clock.clone(),
+            counters,
+        };
+        let stats = Arc::new(WriterStats::default());
+        let (jobs, receiver) = mpsc::channel();
+        let thread_stats = stats.clone();
+        let handle = std::thread::Builder::new()
+            .name("lull-store-writer".into())
+            .spawn(move || writer::run(writer, receiver, thread_stats))
+            .map_err(|e| Error::Io {
+                path: path.clone(),
+                message: format!("could not start the writer thread: {e}"),
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                trees,
+                path,
+                clock,
+                jobs: Mutex::new(Some(jobs)),
+                writer: Mutex::new(Some(handle)),
+                stats,
+            }),
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The store's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Runs `change` on the writer thread and answers once it is flushed to disk.
+    async fn change<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Writer) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |writer: &mut Writer| {
+            let outcome = change(writer);
+            Box::new(move |flushed: Result<(), Error>| {
+                let _ = answer.send(flushed.and(outcome));
+            })
+        });
+        {
+            let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let sender = jobs.as_ref().ok_or(Error::Closed)?;
+            self.inner.stats.queued.fetch_add(1, Ordering::SeqCst);
+            if sender.send(job).is_err() {
+                self.inner.stats.queued.fetch_sub(1, Ordering::SeqCst);
+                return Err(Error::Closed);
+            }
+        }
+        answered.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Asks for a restart or update: opens a request, or joins the open one (DESIGN.md's dedupe).
+    pub async fn submit(&self, ask: Ask) -> Result<Submitted, Error> {
+        self.change(move |w| changes::submit(w, ask)).await
+    }
+
+    /// Cancels the request `query` names (id, short id or unique prefix) on behalf of `actor`:
+    /// an admin cancels it, anyone else withdraws only their own ask.
+    pub async fn cancel(&self, query: &str, actor: Actor) -> Result<Cancelled, Error> {
+        let query = query.to_owned();
+        self.change(move |w| changes::cancel(w, &query, &actor))
+            .await
+    }
+
+    /// An admin approves a request awaiting approval (not one they asked for).
+    pub async fn approve(&self, query: &str, actor: Actor) -> Result<Request, Error> {
+        let query = query.to_owned();
+        self.change(move |w| changes::approve(w, &query, &actor))
+            .await
+    }
+
+    /// An admin rejects an open request.
+    pub async fn reject(&self, query: &str, actor: Actor) -> Result<Request, Error> {
+        let query = query.to_owned();
+        self.change(move |w| changes::reject(w, &query, &actor))
+            .await
+    }
+
+    /// Rejects a request whose approval window passed. The scheduler's to call.
+    #[allow(
+        dead_code,
+        reason = "the scheduler, which lands next, is the only caller"
+    )]
+    pub(crate) async fn expire_approval(&self, id: RequestId) -> Result<Request, Error> {
+        self.change(move |w| changes::expire_approval(w, id)).await
+    }
+
+    /// Moves the open request to `running`. Only the scheduler calls this, after its atomic
+    /// idle check closed admission; nothing else may start a request.
+    #[allow(
+        dead_code,
+        reason = "the scheduler, which lands next, is the only caller"
+    )]
+    pub(crate) async fn start(&self, id: RequestId, phase: Phase) -> Result<Request, Error> {
+        self.change(move |w| changes::start(w, id, phase)).await
+    }
+
+    /// Records the phase a running request entered.
+    #[allow(
+        dead_code,
+        reason = "the scheduler, which lands next, is the only caller"
+    )]
+    pub(crate) async fn set_phase(&self, id: RequestId, phase: Phase) -> Result<Request, Error> {
+        self.change(move |w| changes::set_phase(w, id, phase)).await
+    }
+
+    /// Finishes a running request with `event` (succeed, fail or interrupt) and its result.
+    #[allow(
+        dead_code,
+        reason = "the scheduler, which lands next, is the only caller"
+    )]
+    pub(crate) async fn finish(
+        &self,
+        id: RequestId,
+        event: Event,
+        result: RunResult,
+        by: &str,
+    ) -> Result<Request, Error> {
+        let by = by.to_owned();
+        self.change(move |w| changes::finish(w, id, event, result, &by))
+            .await
+    }
+
+    /// Pauses all execution (`Some`) or resumes it (`None`).
+    pub async fn set_pause(&self, pause: Option<Pause>, by: &str) -> Result<(), Error> {
+        let by = by.to_owned();
+        self.change(move |w| changes::set_pause(w, pause, &by))
+            .await
+    }
+
+    /// Records a platform event id for `ttl`; `false` if it was seen already (a redelivery).
+    pub async fn mark_event_seen(&self, key: &str, ttl: Duration) -> Result<bool, Error> {
+        let key = key.to_owned();
+        self.change(move |w| changes::mark_seen(w, &key, ttl)).await
+    }
+
+    /// Adds a notice to the durable outbox; returns its sequence number.
+    pub async fn outbox_push(&self, payload: serde_json::Value) -> Result<u64, Error> {
+        self.change(move |w| changes::outbox_push(w, payload)).await
+    }
+
+    /// Removes a delivered notice; `false` if it was not pending.
+    pub async fn outbox_ack(&self, seq: u64) -> Result<bool, Error> {
+        self.change(move |w| changes::outbox_ack(w, seq)).await
+    }
+
+    /// The request with this full id.
+    pub fn get(&self, id: RequestId) -> Result<Option<Request>, Error> {
+        lookup::get(&self.inner.trees, &self.inner.path, id)
+    }
+
+    /// The request named by a full id, short id, or unique prefix of either.
+    pub fn find(&self, query: &str) -> Result<Request, Error> {
+        lookup::find(&self.inner.trees, &self.inner.path, query)
+    }
+
+    /// The open request (awaiting approval or queued), if any. There is never more than one.
+    pub fn open_request(&self) -> Result<Option<Request>, Error> {
+        lookup::open(&self.inner.trees, &self.inner.path)
+    }
+
+    /// The running request, if any.
+    pub fn running_request(&self) -> Result<Option<Request>, Error> {
+        lookup::running(&self.inner.trees, &self.inner.path)
+    }
+
+    /// Finished requests, newest first, at most `limit`.
+    pub fn history(&self, limit: usize) -> Result<Vec<Request>, Error> {
+        let mut out = Vec::new();
+        for entry in self
+            .tree(TreeId::Finished)
+            .iter()
+            .values()
+            .rev()
+            .take(limit)
+        {
+            let bytes = entry.map_err(|e| self.io(&e))?;
+            let id = layout::decode_request_id(self.path(), "a finished request", &bytes)?;
+            out.extend(self.get(id)?);
+        }
+        Ok(out)
+    }
+
+    /// Every kept request, in no particular order.
+    pub fn all_requests(&self) -> Result<Vec<Request>, Error> {
+        self.tree(TreeId::Requests)
+            .iter()
+            .values()
+            .map(|v| decode(self.path(), "a request", &v.map_err(|e| self.io(&e))?))
+            .collect()
+    }
+
+    /// The audit log, oldest first; only the entries of `request` when given.
+    pub fn audit(&self, request: Option<RequestId>) -> Result<Vec<AuditEntry>, Error> {
+        let audit = self.tree(TreeId::Audit);
+        let decode_entry = |bytes: &[u8]| decode(self.path(), "an audit entry", bytes);
+        match request {
+            None => audit
+                .iter()
+                .values()
+                .map(|v| decode_entry(&v.map_err(|e| self.io(&e))?))
+                .collect(),
+            Some(id) => {
+                let mut out = Vec::new();
+                let index = self.tree(TreeId::AuditByRequest);
+                for key in index.scan_prefix(audit_owner(Some(id))).keys() {
+                    let key = key.map_err(|e| self.io(&e))?;
+                    let Some(seq) = decode_u64(&key[16..]) else {
+                        continue;
+                    };
+                    if let Some(v) = audit.get(u64_key(seq)).map_err(|e| self.io(&e))? {
+                        out.push(decode_entry(&v)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The current pause, if one was set (it may have ended by itself; see [`Pause::holds_at`]).
+    pub fn pause(&self) -> Result<Option<Pause>, Error> {
+        let bytes = self
+            .tree(TreeId::Meta)
+            .get(META_PAUSE)
+            .map_err(|e| self.io(&e))?;
+        bytes
+            .map(|b| decode(self.path(), "the pause", &b))
+            .transpose()
+    }
+
+    /// Start times of executions since `since`, oldest first (kept for a day).
+    pub fn executions_since(&self, since: Timestamp) -> Result<Vec<(Timestamp, Kind)>, Error> {
+        let mut out = Vec::new();
+        let from = u64_key(since.unix_millis()).to_vec();
+        for entry in self.tree(TreeId::Executions).range(from..) {
+            let (key, value) = entry.map_err(|e| self.io(&e))?;
+            let at = decode_u64(&key).map(Timestamp::from_unix_millis);
+            let kind = decode(self.path(), "an execution record", &value)?;
+            out.extend(at.map(|at| (at, kind)));
+        }
+        Ok(out)
+    }
+
+    /// Notices not yet delivered, oldest first.
+    pub fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, Error> {
+        self.tree(TreeId::Outbox)
+            .iter()
+            .values()
+            .take(limit)
+            .map(|v| decode(self.path(), "an outbox entry", &v.map_err(|e| self.io(&e))?))
+            .collect()
+    }
+
+    /// Size in bytes of the stored record of request `id`, for tests that check records stay small.
+    pub fn stored_size(&self, id: RequestId) -> Result<Option<usize>, Error> {
+        let bytes = self
+            .tree(TreeId::Requests)
+            .get(layout::request_key(id))
+            .map_err(|e| self.io(&e))?;
+        Ok(bytes.map(|b| b.len()))
+    }
+
+    /// How many flushes the writer has done, and how many changes they covered.
+    pub fn flush_stats(&self) -> (u64, u64) {
+        let stats = &self.inner.stats;
+        (
+            stats.flushes.load(Ordering::SeqCst),
+            stats.changes.load(Ordering::SeqCst),
+        )
+    }
+
+    fn tree(&self, id: TreeId) -> &sled::Tree {
+        self.inner.trees.get(id)
+    }
+
+    fn io(&self, error: &sled::Error) -> Error {
+        io_error(&self.inner.path, error)
+    }
+}

@@ -1,0 +1,439 @@
+//! Every change the store makes, each run on the writer thread as one transaction.
+
+use std::time::Duration;
+
+use super::layout::{
+    META_OPEN, META_PAUSE, META_RUNNING, TreeId, audit_index_key, audit_owner, decode_request_id,
+    decode_u64, encode, io_error, request_key, u64_key,
+};
+use super::lookup;
+use super::writer::{Tx, Writer};
+use crate::dedupe::{self, Ask, Merge, Withdrawal};
+use crate::error::Error;
+use crate::id::RequestId;
+use crate::outbox::OutboxEntry;
+use crate::pause::Pause;
+use crate::request::{Event, Phase, Request, RunResult, State};
+use crate::requester::{Actor, Role};
+
+/// The actor name of changes the scheduler makes.
+pub const SCHEDULER: &str = "scheduler";
+
+/// How long execution times are kept: enough for the hourly cap and the cooldown.
+const EXECUTIONS_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// Most expired seen-event ids pruned per call, so one call never does unbounded work.
+const SEEN_PRUNE_BATCH: usize = 256;
+
+/// The answer to an ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    /// The request the ask created or joined, as stored.
+    pub request: Request,
+    /// The ask joined an open request instead of opening one.
+    pub deduplicated: bool,
+    /// What joining changed (all false for a new request).
+    pub merge: Merge,
+}
+
+/// The answer to a cancel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cancelled {
+    /// The request after the cancel.
+    pub request: Request,
+    /// Whether it was cancelled or only the actor's ask removed.
+    pub withdrawal: Withdrawal,
+}
+
+pub(crate) fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
+    let mut tx = w.begin();
+    let by = ask.actor.key();
+    if let Some(mut request) = lookup::open(&w.trees, w.path())? {
+        let merge = dedupe::merge_into(&mut request, &ask, &w.settings, tx.now)?;
+        tx.put_request(&request);
+        let action = if merge.approved {
+            "approved_by_ask"
+        } else if merge.sent_back_for_approval {
+            "upgraded_needs_approval"
+        } else if merge.upgraded {
+            "upgraded"
+        } else if merge.new_requester {
+            "joined"
+        } else {
+            "repeated"
+        };
+        tx.audit(&by, action, Some(request.id), ask_detail(&ask));
+        w.commit(tx)?;
+        return Ok(Submitted {
+            request,
+            deduplicated: true,
+            merge,
+        });
+    }
+    let id = RequestId::new_random();
+    let short_id = lookup::free_short_id(&w.trees, w.path(), id)?;
+    let request = dedupe::new_request(&ask, &w.settings, id, short_id, tx.now);
+    tx.put_request(&request);
+    tx.put(TreeId::ShortIds, request.short_id.as_str(), request_key(id));
+    tx.put(TreeId::Meta, META_OPEN, request_key(id));
+    tx.audit(&by, "submitted", Some(id), ask_detail(&ask));
+    w.commit(tx)?;
+    Ok(Submitted {
+        request,
+        deduplicated: false,
+        merge: Merge::default(),
+    })
+}
+
+fn ask_detail(ask: &Ask) -> String {
+    format!(
+        "{} idle={}s{} reason={:?}",
+        ask.kind,
+        ask.idle_seconds,
+        if ask.idle_explicit { " (explicit)" } else { "" },
+        ask.reason
+    )
+}
+
+pub(crate) fn cancel(w: &mut Writer, query: &str, actor: &Actor) -> Result<Cancelled, Error> {
+    let mut request = lookup::find(&w.trees, w.path(), query)?;
+    let mut tx = w.begin();
+    let withdrawal = dedupe::withdraw(&mut request, actor, tx.now)?;
+    tx.put_request(&request);
+    match withdrawal {
+        Withdrawal::Cancelled => {
+            tx.audit(&actor.key(), "cancelled", Some(request.id), String::new());
+            close(&mut tx, w, &request)?;
+        }
+        Withdrawal::RequesterRemoved { remaining } => tx.audit(
+            &actor.key(),
+            "withdrew",
+            Some(request.id),
+            format!("{remaining} requester(s) remain"),
+        ),
+    }
+    w.commit(tx)?;
+    Ok(Cancelled {
+        request,
+        withdrawal,
+    })
+}
+
+pub(crate) fn approve(w: &mut Writer, query: &str, actor: &Actor) -> Result<Request, Error> {
+    let mut request = lookup::find(&w.trees, w.path(), query)?;
+    require_admin(actor, "approve", &request)?;
+    if request.requested_by.iter().any(|r| actor.is(r)) {
+        return Err(Error::Forbidden(format!(
+            "you asked for request {}; someone else must approve it",
+            request.short_id
+        )));
+    }
+    let mut tx = w.begin();
+    request.apply(Event::Approve, tx.now, &actor.key())?;
+    tx.put_request(&request);
+    tx.audit(&actor.key(), "approved", Some(request.id), String::new());
+    w.commit(tx)?;
+    Ok(request)
+}
+
+pub(crate) fn reject(w: &mut Writer, query: &str, actor: &Actor) -> Result<Request, Error> {
+    let mut request = lookup::find(&w.trees, w.path(), query)?;
+    require_admin(actor, "reject", &request)?;
+    let mut tx = w.begin();
+    request.apply(Event::Reject, tx.now, &actor.key())?;
+    tx.put_request(&request);
+    tx.audit(&actor.key(), "rejected", Some(request.id), String::new());
+    close(&mut tx, w, &request)?;
+    w.commit(tx)?;
+    Ok(request)
+}
+
+fn require_admin(actor: &Actor, verb: &str, request: &Request) -> Result<(), Error> {
+    if actor.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "only an admin can {verb} request {}",
+            request.short_id
+        )))
+    }
+}
+
+pub(crate) fn expire_approval(w: &mut Writer, id: RequestId) -> Result<Request, Error> {
+    let mut request = existing(w, id)?;
+    let mut tx = w.begin();
+    request.apply(Event::ExpireApproval, tx.now, SCHEDULER)?;
+    request.result = Some(RunResult {
+        message: Some("approval expired".into()),
+        ..RunResult::default()
+    });
+    tx.put_request(&request);
+    tx.audit(SCHEDULER, "approval_expired", Some(id), String::new());
+    close(&mut tx, w, &request)?;
+    w.commit(tx)?;
+    Ok(request)
+}
+
+pub(crate) fn start(w: &mut Writer, id: RequestId, phase: Phase) -> Result<Request, Error> {
+    if let Some(running) = lookup::running(&w.trees, w.path())? {
+        return Err(Error::Forbidden(format!(
+            "request {} is still running; one execution at a time",
+            running.short_id
+        )));
+    }
+    let mut request = existing(w, id)?;
+    let mut tx = w.begin();
+    request.apply(Event::Start, tx.now, SCHEDULER)?;
+    request.phase = Some(phase);
+    tx.put_request(&request);
+    tx.remove(TreeId::Meta, META_OPEN);
+    tx.put(TreeId::Meta, META_RUNNING, request_key(id));
+    let mut key = u64_key(tx.now.unix_millis()).to_vec();
+    key.extend_from_slice(id.as_bytes());
+    tx.put(TreeId::Executions, key, encode(&request.kind));
+    let cutoff = tx
+        .now
+        .unix_millis()
+        .saturating_sub(EXECUTIONS_KEPT.as_millis() as u64);
+    for old in w
+        .tree(TreeId::Executions)
+        .range(..u64_key(cutoff).to_vec())
+        .keys()
+    {
+        tx.remove(TreeId::Executions, old.map_err(|e| io_error(w.path(), &e))?);
+    }
+    tx.audit(SCHEDULER, "started", Some(id), format!("phase={phase:?}"));
+    w.commit(tx)?;
+    Ok(request)
+}
+
+pub(crate) fn set_phase(w: &mut Writer, id: RequestId, phase: Phase) -> Result<Request, Error> {
+    let mut request = existing(w, id)?;
+    if request.state != State::Running {
+        return Err(Error::Forbidden(format!(
+            "request {} is {}, not running; it has no phase",
+            request.short_id, request.state
+        )));
+    }
+    let mut tx = w.begin();
+    request.phase = Some(phase);
+    tx.put_request(&request);
+    tx.audit(SCHEDULER, "phase", Some(id), format!("{phase:?}"));
+    w.commit(tx)?;
+    Ok(request)
+}
+
+pub(crate) fn finish(
+    w: &mut Writer,
+    id: RequestId,
+    event: Event,
+    result: RunResult,
+    by: &str,
+) -> Result<Request, Error> {
+    let mut request = existing(w, id)?;
+    if !matches!(event, Event::Succeed | Event::Fail | Event::Interrupt) {
+        return Err(Error::Forbidden(format!(
+            "{event:?} does not finish a run of request {}",
+            request.short_id
+        )));
+    }
+    let mut tx = w.begin();
+    request.apply(event, tx.now, by)?;
+    request.result = Some(result);
+    tx.put_request(&request);
+    tx.audit(by, request.state.as_str(), Some(id), String::new());
+    close(&mut tx, w, &request)?;
+    w.commit(tx)?;
+    Ok(request)
+}
+
+fn existing(w: &Writer, id: RequestId) -> Result<Request, Error> {
+    lookup::get(&w.trees, w.path(), id)?.ok_or_else(|| Error::NotFound {
+        query: id.to_string(),
+    })
+}
+
+/// Bookkeeping for a request that just finished: drop it from the open/running index, record
+/// the order it finished in, and prune the oldest finished requests beyond `history_limit`
+/// together with their audit entries, all in the finishing transaction.
+fn close(tx: &mut Tx, w: &Writer, request: &Request) -> Result<(), Error> {
+    debug_assert!(request.state.is_finished());
+    let key = request_key(request.id);
+    for index in [META_OPEN, META_RUNNING] {
+        let current = w
+            .tree(TreeId::Meta)
+            .get(index)
+            .map_err(|e| io_error(w.path(), &e))?;
+        if current.as_deref() == Some(key.as_slice()) {
+            tx.remove(TreeId::Meta, index);
+        }
+    }
+    let seq = tx.counters.next_finish_seq;
+    tx.counters.next_finish_seq += 1;
+    tx.put(TreeId::Finished, u64_key(seq), &key);
+    tx.counters.finished += 1;
+
+    let limit = w.settings.history_limit.max(1);
+    let excess = tx.counters.finished.saturating_sub(limit);
+    if excess == 0 {
+        return Ok(());
+    }
+    // The just-finished request is not on disk yet and is the newest, so the oldest `excess`
+    // entries on disk are exactly the ones to prune.
+    let mut finished = w.tree(TreeId::Finished).iter();
+    for _ in 0..excess {
+        let Some(entry) = finished.next() else { break };
+        let (finish_key, id_bytes) = entry.map_err(|e| io_error(w.path(), &e))?;
+        let id = decode_request_id(w.path(), "a finished request", &id_bytes)?;
+        prune_request(tx, w, id)?;
+        tx.remove(TreeId::Finished, finish_key);
+        tx.counters.finished -= 1;
+    }
+    let oldest_kept = match finished.next() {
+        Some(entry) => {
+            let (_, id_bytes) = entry.map_err(|e| io_error(w.path(), &e))?;
+            decode_request_id(w.path(), "a finished request", &id_bytes)?
+        }
+        None => request.id,
+    };
+    prune_unowned_audit_before(tx, w, first_audit_seq(w, oldest_kept)?)
+}
+
+fn prune_request(tx: &mut Tx, w: &Writer, id: RequestId) -> Result<(), Error> {
+    if let Some(old) = lookup::get(&w.trees, w.path(), id)? {
+        let short = w
+            .tree(TreeId::ShortIds)
+            .get(old.short_id.as_str())
+            .map_err(|e| io_error(w.path(), &e))?;
+        if short.as_deref() == Some(request_key(id).as_slice()) {
+            tx.remove(TreeId::ShortIds, old.short_id.as_str());
+        }
+    }
+    tx.remove(TreeId::Requests, request_key(id));
+    for key in w
+        .tree(TreeId::AuditByRequest)
+        .scan_prefix(audit_owner(Some(id)))
+        .keys()
+    {
+        let key = key.map_err(|e| io_error(w.path(), &e))?;
+        if let Some(seq) = decode_u64(&key[16..]) {
+            tx.remove(TreeId::Audit, u64_key(seq));
+        }
+        tx.remove(TreeId::AuditByRequest, key);
+    }
+    Ok(())
+}
+
+/// The first audit sequence number of a request, or `u64::MAX` if it has none on disk yet.
+fn first_audit_seq(w: &Writer, id: RequestId) -> Result<u64, Error> {
+    let first = w
+        .tree(TreeId::AuditByRequest)
+        .scan_prefix(audit_owner(Some(id)))
+        .keys()
+        .next()
+        .transpose()
+        .map_err(|e| io_error(w.path(), &e))?;
+    Ok(first.and_then(|k| decode_u64(&k[16..])).unwrap_or(u64::MAX))
+}
+
+/// Audit entries of no request (pause, resume, …) are kept as far back as the oldest kept request.
+fn prune_unowned_audit_before(tx: &mut Tx, w: &Writer, threshold: u64) -> Result<(), Error> {
+    let unowned = audit_owner(None);
+    let end = audit_index_key(unowned, threshold);
+    for key in w
+        .tree(TreeId::AuditByRequest)
+        .range(unowned.to_vec()..end)
+        .keys()
+    {
+        let key = key.map_err(|e| io_error(w.path(), &e))?;
+        if let Some(seq) = decode_u64(&key[16..]) {
+            tx.remove(TreeId::Audit, u64_key(seq));
+        }
+        tx.remove(TreeId::AuditByRequest, key);
+    }
+    Ok(())
+}
+
+pub(crate) fn set_pause(w: &mut Writer, pause: Option<Pause>, by: &str) -> Result<(), Error> {
+    let mut tx = w.begin();
+    match &pause {
+        Some(p) => {
+            tx.put(TreeId::Meta, META_PAUSE, encode(p));
+            let until = p
+                .until
+                .map_or("until resumed".to_owned(), |u| format!("until {u}"));
+            tx.audit(by, "paused", None, format!("{until}; {}", p.reason));
+        }
+        None => {
+            tx.remove(TreeId::Meta, META_PAUSE);
+            tx.audit(by, "resumed", None, String::new());
+        }
+    }
+    w.commit(tx)
+}
+
+/// Records a platform event id; `false` if it was already seen and has not expired.
+pub(crate) fn mark_seen(w: &mut Writer, key: &str, ttl: Duration) -> Result<bool, Error> {
+    let mut tx = w.begin();
+    let now = tx.now.unix_millis();
+    let seen = w.tree(TreeId::SeenEvents);
+    let previous = seen.get(key).map_err(|e| io_error(w.path(), &e))?;
+    let previous_expiry = previous.as_deref().and_then(decode_u64);
+    if previous_expiry.is_some_and(|expiry| expiry > now) {
+        return Ok(false);
+    }
+    let expiry_key = |expiry: u64| {
+        let mut k = u64_key(expiry).to_vec();
+        k.extend_from_slice(key.as_bytes());
+        k
+    };
+    if let Some(expiry) = previous_expiry {
+        tx.remove(TreeId::SeenExpiry, expiry_key(expiry));
+    }
+    let expiry = tx.now.saturating_add(ttl).unix_millis();
+    tx.put(TreeId::SeenEvents, key, u64_key(expiry));
+    tx.put(TreeId::SeenExpiry, expiry_key(expiry), []);
+    let expired = w
+        .tree(TreeId::SeenExpiry)
+        .range(..u64_key(now.saturating_add(1)).to_vec())
+        .keys()
+        .take(SEEN_PRUNE_BATCH);
+    for old in expired {
+        let old = old.map_err(|e| io_error(w.path(), &e))?;
+        let old_event = &old[8..];
+        if old_event != key.as_bytes() {
+            tx.remove(TreeId::SeenEvents, old_event);
+        }
+        tx.remove(TreeId::SeenExpiry, old);
+    }
+    w.commit(tx)?;
+    Ok(true)
+}
+
+pub(crate) fn outbox_push(w: &mut Writer, payload: serde_json::Value) -> Result<u64, Error> {
+    let mut tx = w.begin();
+    let seq = tx.counters.next_outbox_seq;
+    tx.counters.next_outbox_seq += 1;
+    let entry = OutboxEntry {
+        seq,
+        created_at: tx.now,
+        payload,
+    };
+    tx.put(TreeId::Outbox, u64_key(seq), encode(&entry));
+    w.commit(tx)?;
+    Ok(seq)
+}
+
+/// Removes a delivered notice; `false` if it was not (or no longer) pending.
+pub(crate) fn outbox_ack(w: &mut Writer, seq: u64) -> Result<bool, Error> {
+    let present = w
+        .tree(TreeId::Outbox)
+        .contains_key(u64_key(seq))
+        .map_err(|e| io_error(w.path(), &e))?;
+    if present {
+        let mut tx = w.begin();
+        tx.remove(TreeId::Outbox, u64_key(seq));
+        w.commit(tx)?;
+    }
+    Ok(present)
+}

@@ -1,0 +1,622 @@
+//! Tests of the store on a real sled database in a temporary directory.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::*;
+use crate::dedupe::Withdrawal;
+use crate::request::State;
+use crate::requester::Role;
+use crate::settings::AgentRequests;
+use crate::test_support::{TestStore, actor, ask};
+
+fn settings() -> QueueSettings {
+    QueueSettings::default()
+}
+
+#[tokio::test]
+async fn a_submission_is_stored_queued_with_a_short_id_and_audited() {
+    let t = TestStore::new(settings());
+    let s = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap();
+    assert!(!s.deduplicated);
+    assert_eq!(s.request.state, State::Queued);
+    assert_eq!(t.store.open_request().unwrap(), Some(s.request.clone()));
+    assert_eq!(
+        t.store.find(s.request.short_id.as_str()).unwrap().id,
+        s.request.id
+    );
+    let audit = t.store.audit(Some(s.request.id)).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].actor.as_str()),
+        ("submitted", "telegram:a1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_distinct_requesters_share_one_request() {
+    let t = TestStore::new(settings());
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let store = t.store.clone();
+            tokio::spawn(async move {
+                store
+                    .submit(ask(Kind::Restart, &format!("agent{i}"), Role::Agent))
+                    .await
+            })
+        })
+        .collect();
+    let mut new = 0;
+    let mut ids = std::collections::HashSet::new();
+    for task in tasks {
+        let s = task.await.unwrap().unwrap();
+        new += usize::from(!s.deduplicated);
+        ids.insert(s.request.id);
+    }
+    assert_eq!((new, ids.len()), (1, 1));
+    let open = t.store.open_request().unwrap().unwrap();
+    assert_eq!(open.requested_by.len(), 1000);
+    assert!(open.requested_by.iter().all(|r| r.count == 1));
+    assert_eq!(t.store.all_requests().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_repeats_from_one_agent_count_without_growing_the_record() {
+    let t = TestStore::new(settings());
+    let first = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    let size_after_one = t.store.stored_size(first.id).unwrap().unwrap();
+    let tasks: Vec<_> = (1..10_000)
+        .map(|_| {
+            let store = t.store.clone();
+            tokio::spawn(async move { store.submit(ask(Kind::Restart, "a1", Role::Agent)).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap().unwrap().deduplicated);
+    }
+    let open = t.store.open_request().unwrap().unwrap();
+    assert_eq!(open.requested_by.len(), 1);
+    assert_eq!(open.requested_by[0].count, 10_000);
+    let size_after_many = t.store.stored_size(first.id).unwrap().unwrap();
+    // Only the digits of the count may differ: "1" became "10000".
+    assert_eq!(size_after_many, size_after_one + 4);
+}
+
+#[tokio::test]
+async fn concurrent_changes_share_flushes() {
+    let t = TestStore::new(settings());
+    // Hold the writer inside a change until fifty more changes wait behind it.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let store = t.store.clone();
+    let blocker = tokio::spawn(async move {
+        store
+            .change(move |_| {
+                released.recv().ok();
+                Ok(())
+            })
+            .await
+    });
+    let stats = t.store.inner.stats.clone();
+    let waiting: Vec<_> = (0..50)
+        .map(|i| {
+            let store = t.store.clone();
+            tokio::spawn(async move {
+                store
+                    .submit(ask(Kind::Restart, &format!("a{i}"), Role::Agent))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while stats.queued.load(Ordering::SeqCst) < 50 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("fifty changes queue up behind the blocked writer");
+    let (flushes_before, _) = t.store.flush_stats();
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    for task in waiting {
+        task.await.unwrap().unwrap();
+    }
+    let (flushes_after, changes) = t.store.flush_stats();
+    assert_eq!(changes, 51);
+    assert_eq!(flushes_after - flushes_before, 1, "51 changes, one flush");
+}
+
+#[tokio::test]
+async fn an_update_upgrades_the_open_restart_in_place() {
+    let t = TestStore::new(settings());
+    let first = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap();
+    let second = t
+        .store
+        .submit(ask(Kind::Update, "a2", Role::Agent))
+        .await
+        .unwrap();
+    assert!(second.deduplicated && second.merge.upgraded);
+    assert_eq!(second.request.id, first.request.id);
+    assert_eq!(second.request.kind, Kind::Update);
+    let actions: Vec<_> = t
+        .store
+        .audit(Some(first.request.id))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["submitted", "upgraded"]);
+}
+
+#[tokio::test]
+async fn agent_upgrade_under_approve_goes_back_to_awaiting_approval() {
+    let approve = QueueSettings {
+        agent_requests: AgentRequests::Approve,
+        ..settings()
+    };
+    let t = TestStore::new(approve);
+    let r = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    assert_eq!(r.state, State::AwaitingApproval);
+    let r = t
+        .store
+        .approve(r.short_id.as_str(), actor("boss", Role::Admin))
+        .await
+        .unwrap();
+    assert_eq!(r.state, State::Queued);
+    let s = t
+        .store
+        .submit(ask(Kind::Update, "a1", Role::Agent))
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.request.kind, s.request.state),
+        (Kind::Update, State::AwaitingApproval)
+    );
+    let states: Vec<_> = s.request.transitions.iter().map(|t| t.state).collect();
+    assert_eq!(
+        states,
+        [
+            State::AwaitingApproval,
+            State::Queued,
+            State::AwaitingApproval
+        ]
+    );
+}
+
+#[tokio::test]
+async fn approval_is_for_admins_who_did_not_ask() {
+    let approve = QueueSettings {
+        agent_requests: AgentRequests::Approve,
+        ..settings()
+    };
+    let t = TestStore::new(approve);
+    let r = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    let err = t
+        .store
+        .approve(r.short_id.as_str(), actor("a2", Role::Agent))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("only an admin can approve request {}", r.short_id)
+    );
+    let err = t
+        .store
+        .approve(r.short_id.as_str(), actor("a1", Role::Admin))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("someone else must approve it"),
+        "{err}"
+    );
+    assert_eq!(
+        t.store.get(r.id).unwrap().unwrap().state,
+        State::AwaitingApproval,
+        "nothing changed"
+    );
+    // An admin's own ask for the same thing approves it.
+    let s = t
+        .store
+        .submit(ask(Kind::Restart, "boss", Role::Admin))
+        .await
+        .unwrap();
+    assert!(s.merge.approved);
+    assert_eq!(s.request.state, State::Queued);
+}
+
+#[tokio::test]
+async fn a_non_admin_cancel_withdraws_only_its_own_ask() {
+    let t = TestStore::new(settings());
+    let r = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    t.store
+        .submit(ask(Kind::Restart, "a2", Role::Agent))
+        .await
+        .unwrap();
+    let c = t
+        .store
+        .cancel(r.short_id.as_str(), actor("a1", Role::Agent))
+        .await
+        .unwrap();
+    assert_eq!(c.withdrawal, Withdrawal::RequesterRemoved { remaining: 1 });
+    let err = t
+        .store
+        .cancel(r.short_id.as_str(), actor("a3", Role::Agent))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("was not requested by"), "{err}");
+    let c = t
+        .store
+        .cancel(r.short_id.as_str(), actor("a2", Role::Agent))
+        .await
+        .unwrap();
+    assert_eq!(c.withdrawal, Withdrawal::Cancelled);
+    assert_eq!(t.store.open_request().unwrap(), None);
+    let err = t
+        .store
+        .cancel(r.short_id.as_str(), actor("boss", Role::Admin))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "request {} already cancelled; nothing to cancel",
+            r.short_id
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_request_while_another_runs_opens_a_new_one() {
+    let t = TestStore::new(settings());
+    let first = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    t.store.start(first.id, Phase::Restarting).await.unwrap();
+    let second = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap();
+    assert!(!second.deduplicated);
+    assert_ne!(second.request.id, first.id);
+    assert_eq!(t.store.running_request().unwrap().unwrap().id, first.id);
+    let err = t
+        .store
+        .start(second.request.id, Phase::Restarting)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("still running"), "{err}");
+    let done = t
+        .store
+        .finish(first.id, Event::Succeed, RunResult::default(), SCHEDULER)
+        .await
+        .unwrap();
+    assert_eq!(done.state, State::Succeeded);
+    assert_eq!(t.store.running_request().unwrap(), None);
+    assert_eq!(
+        t.store
+            .executions_since(crate::test_support::START)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn lookup_by_full_id_short_id_and_unique_prefix_in_any_case() {
+    let t = TestStore::new(settings());
+    let r = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    let full = r.id.to_string();
+    for query in [
+        full.as_str(),
+        &full[..8],
+        r.short_id.as_str(),
+        &r.short_id.as_str().to_uppercase(),
+        &r.short_id.as_str()[..2],
+    ] {
+        assert_eq!(t.store.find(query).unwrap().id, r.id, "{query}");
+    }
+    let err = t.store.find("rzzzzzz").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no request matches \"rzzzzzz\"; `/maintenance status` lists the open ones"
+    );
+}
+
+#[tokio::test]
+async fn an_ambiguous_prefix_lists_the_candidates() {
+    let t = TestStore::new(settings());
+    let mut shorts = Vec::new();
+    for _ in 0..40 {
+        let r = t
+            .store
+            .submit(ask(Kind::Restart, "boss", Role::Admin))
+            .await
+            .unwrap()
+            .request;
+        t.store
+            .cancel(r.short_id.as_str(), actor("boss", Role::Admin))
+            .await
+            .unwrap();
+        shorts.push(r.short_id.to_string());
+    }
+    // With 40 ids over 31 first characters, some first character is shared.
+    let shared = shorts
+        .iter()
+        .map(|s| &s[..2])
+        .find(|p| shorts.iter().filter(|s| s.starts_with(p)).count() > 1)
+        .unwrap();
+    let err = t.store.find(shared).unwrap_err();
+    let Error::Ambiguous { candidates, .. } = &err else {
+        panic!("{err}")
+    };
+    for short in shorts.iter().filter(|s| s.starts_with(shared)) {
+        assert!(
+            candidates.iter().any(|c| c.starts_with(short.as_str())),
+            "{err}"
+        );
+    }
+    assert!(err.to_string().contains("type more of the id"));
+    assert!(err.to_string().contains("(restart, cancelled)"), "{err}");
+}
+
+#[tokio::test]
+async fn retention_prunes_the_oldest_finished_requests_and_their_audit() {
+    let limited = QueueSettings {
+        history_limit: 3,
+        ..settings()
+    };
+    let t = TestStore::new(limited);
+    t.store
+        .set_pause(
+            Some(Pause {
+                since: t.store.now(),
+                until: None,
+                by: "telegram:boss".into(),
+                reason: "early".into(),
+            }),
+            "telegram:boss",
+        )
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        t.clock.advance(Duration::from_secs(1));
+        let r = t
+            .store
+            .submit(ask(Kind::Restart, "boss", Role::Admin))
+            .await
+            .unwrap()
+            .request;
+        t.store
+            .cancel(&r.id.to_string(), actor("boss", Role::Admin))
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    for pruned in &ids[..2] {
+        assert_eq!(t.store.get(*pruned).unwrap(), None);
+        assert!(t.store.audit(Some(*pruned)).unwrap().is_empty());
+        assert!(matches!(
+            t.store.find(&pruned.to_string()),
+            Err(Error::NotFound { .. })
+        ));
+    }
+    let history: Vec<_> = t
+        .store
+        .history(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(history, [ids[4], ids[3], ids[2]]);
+    let audit = t.store.audit(None).unwrap();
+    assert!(
+        audit.iter().all(|e| e.action != "paused"),
+        "the pause entry predates every kept request"
+    );
+    assert_eq!(
+        audit.len(),
+        6,
+        "submitted + cancelled for each kept request"
+    );
+    assert!(audit.windows(2).all(|w| w[0].seq < w[1].seq));
+    // The counts survive a restart, so pruning continues where it left off.
+    let t = t.reopen(limited);
+    let r = t
+        .store
+        .submit(ask(Kind::Restart, "boss", Role::Admin))
+        .await
+        .unwrap()
+        .request;
+    t.store
+        .cancel(r.short_id.as_str(), actor("boss", Role::Admin))
+        .await
+        .unwrap();
+    assert_eq!(t.store.get(ids[2]).unwrap(), None);
+    assert_eq!(t.store.history(10).unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn everything_acknowledged_survives_a_reopen() {
+    let t = TestStore::new(settings());
+    let r = t
+        .store
+        .submit(ask(Kind::Update, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    let pause = Pause {
+        since: t.store.now(),
+        until: Some(t.store.now().saturating_add(Duration::from_secs(60))),
+        by: "telegram:boss".into(),
+        reason: "deploy".into(),
+    };
+    t.store
+        .set_pause(Some(pause.clone()), "telegram:boss")
+        .await
+        .unwrap();
+    let seq = t
+        .store
+        .outbox_push(serde_json::json!({"chat": "telegram:-100", "text": "queued"}))
+        .await
+        .unwrap();
+    assert!(
+        t.store
+            .mark_event_seen("telegram:77", Duration::from_secs(3600))
+            .await
+            .unwrap()
+    );
+    let audit_len = t.store.audit(None).unwrap().len();
+    let t = t.reopen(settings());
+    assert_eq!(t.store.open_request().unwrap(), Some(r));
+    assert_eq!(t.store.pause().unwrap(), Some(pause));
+    assert_eq!(t.store.outbox_pending(10).unwrap()[0].seq, seq);
+    assert!(
+        !t.store
+            .mark_event_seen("telegram:77", Duration::from_secs(3600))
+            .await
+            .unwrap()
+    );
+    assert_eq!(t.store.audit(None).unwrap().len(), audit_len);
+    // Sequence numbers continue rather than restart.
+    let next = t.store.outbox_push(serde_json::json!({})).await.unwrap();
+    assert_eq!(next, seq + 1);
+    assert!(t.store.outbox_ack(seq).await.unwrap());
+    assert!(!t.store.outbox_ack(seq).await.unwrap());
+    assert_eq!(t.store.outbox_pending(10).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn seen_events_expire_and_are_pruned() {
+    let t = TestStore::new(settings());
+    assert!(
+        t.store
+            .mark_event_seen("slack:Ev1", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !t.store
+            .mark_event_seen("slack:Ev1", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    t.clock.advance(Duration::from_secs(61));
+    assert!(
+        t.store
+            .mark_event_seen("slack:Ev2", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        t.store.inner.trees.get(TreeId::SeenEvents).len(),
+        1,
+        "Ev1 pruned"
+    );
+    assert!(
+        t.store
+            .mark_event_seen("slack:Ev1", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused_naming_the_path() {
+    let t = TestStore::new(settings());
+    let path = t.store.path().to_owned();
+    drop(t.store);
+    {
+        let db = sled::open(&path).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(layout::META_SCHEMA, &u64_key(99))
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(&path, settings()).err().unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, Error::NewerSchema { found: 99, .. }));
+    assert!(
+        text.contains(&path.display().to_string()) && text.contains("version 99"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn undecodable_data_is_refused_not_reset() {
+    let t = TestStore::new(settings());
+    let r = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    let path = t.store.path().to_owned();
+    drop(t.store);
+    {
+        let db = sled::open(&path).unwrap();
+        db.open_tree("requests")
+            .unwrap()
+            .insert(layout::request_key(r.id), &b"{\"id\":"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(&path, settings()).err().unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Corrupt { .. }));
+    assert!(
+        text.contains(&path.display().to_string()) && text.contains(&r.id.to_string()),
+        "{text}"
+    );
+    // Still refused the second time: nothing was reset.
+    assert!(matches!(
+        Store::open(&path, settings()),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn a_second_open_of_the_same_path_names_the_other_process() {
+    let t = TestStore::new(settings());
+    // sled's lock is per process and per path; a second process is what `lull serve` would hit.
+    // Within one process sled refuses too, with the same message.
+    let err = Store::open(t.store.path(), settings()).err().unwrap();
+    assert!(err.to_string().contains("another lull process"), "{err}");
+}

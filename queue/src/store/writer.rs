@@ -1,0 +1,212 @@
+//! The store's single writer thread and its group commit.
+//!
+//! Every change runs on this one thread, in arrival order: it reads the current records, applies
+//! its writes as one sled transaction across all trees it touches, and waits. When the channel is
+//! momentarily empty (or a batch is full) the thread flushes once and only then answers every
+//! change of the batch. Concurrent callers therefore share fsyncs, and one writer means changes
+//! never conflict, so the dedupe rules see a consistent "the open request".
+//!
+//! A plain OS thread rather than a tokio task: sled's flush blocks, and under tokio's paused
+//! clock a flush on sled's own threads would let the clock auto-advance.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+
+use super::layout::{
+    META_NEXT_AUDIT, META_NEXT_FINISH, META_NEXT_OUTBOX, TreeId, Trees, audit_index_key,
+    audit_owner, encode, io_error, request_key, u64_key,
+};
+use crate::audit::AuditEntry;
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::id::RequestId;
+use crate::request::Request;
+use crate::settings::QueueSettings;
+use crate::timestamp::Timestamp;
+
+/// Most changes answered by one flush.
+const MAX_BATCH: usize = 1024;
+
+/// A change to run on the writer thread; it returns what to tell its caller after the flush.
+pub(crate) type Job = Box<dyn FnOnce(&mut Writer) -> Completion + Send>;
+/// Tells a caller the result once the batch is flushed (or failed to flush).
+pub(crate) type Completion = Box<dyn FnOnce(Result<(), Error>) + Send>;
+
+/// Sequence counters that must never go back, kept in memory and persisted in `meta` with each change.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) next_audit_seq: u64,
+    pub(crate) next_finish_seq: u64,
+    pub(crate) next_outbox_seq: u64,
+    /// Number of entries in the `finished` tree.
+    pub(crate) finished: usize,
+}
+
+/// Figures about the writer, for tests and metrics.
+#[derive(Debug, Default)]
+pub(crate) struct WriterStats {
+    /// Flushes done.
+    pub(crate) flushes: AtomicU64,
+    /// Changes handled.
+    pub(crate) changes: AtomicU64,
+    /// Jobs sent but not yet taken by the writer.
+    pub(crate) queued: AtomicUsize,
+}
+
+/// What the writer thread owns.
+pub(crate) struct Writer {
+    pub(crate) trees: Trees,
+    pub(crate) path: PathBuf,
+    pub(crate) settings: QueueSettings,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) counters: Counters,
+}
+
+impl Writer {
+    /// Starts a change.
+    pub(crate) fn begin(&self) -> Tx {
+        Tx {
+            batches: TreeId::ALL.iter().map(|_| None).collect(),
+            counters: self.counters,
+            now: self.clock.now(),
+        }
+    }
+
+    /// Applies `tx` as one transaction across the trees it touched. Not yet flushed.
+    pub(crate) fn commit(&mut self, mut tx: Tx) -> Result<(), Error> {
+        tx.persist_counters(self.counters);
+        let touched: Vec<(sled::Tree, sled::Batch)> = TreeId::ALL
+            .iter()
+            .zip(tx.batches)
+            .filter_map(|(id, batch)| batch.map(|b| (self.trees.get(*id).clone(), b)))
+            .collect();
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let (trees, batches): (Vec<_>, Vec<_>) = touched.into_iter().unzip();
+        let result: Result<(), TransactionError<()>> = trees.as_slice().transaction(|views| {
+            for (view, batch) in views.iter().zip(&batches) {
+                view.apply_batch(batch)?;
+            }
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => {
+                self.counters = tx.counters;
+                Ok(())
+            }
+            Err(TransactionError::Storage(e)) => Err(io_error(&self.path, &e)),
+            Err(TransactionError::Abort(())) => Err(Error::Io {
+                path: self.path.clone(),
+                message: "transaction aborted".into(),
+            }),
+        }
+    }
+
+    pub(crate) fn tree(&self, id: TreeId) -> &sled::Tree {
+        self.trees.get(id)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The writes of one change, applied atomically by [`Writer::commit`].
+pub(crate) struct Tx {
+    batches: Vec<Option<sled::Batch>>,
+    pub(crate) counters: Counters,
+    /// The time the change is stamped with.
+    pub(crate) now: Timestamp,
+}
+
+impl Tx {
+    pub(crate) fn put(&mut self, tree: TreeId, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.batch(tree).insert(key.as_ref(), value.as_ref());
+    }
+
+    pub(crate) fn remove(&mut self, tree: TreeId, key: impl AsRef<[u8]>) {
+        self.batch(tree).remove(key.as_ref());
+    }
+
+    fn batch(&mut self, tree: TreeId) -> &mut sled::Batch {
+        self.batches[tree as usize].get_or_insert_with(sled::Batch::default)
+    }
+
+    pub(crate) fn put_request(&mut self, request: &Request) {
+        self.put(TreeId::Requests, request_key(request.id), encode(request));
+    }
+
+    /// Appends an audit entry with the next sequence number.
+    pub(crate) fn audit(
+        &mut self,
+        actor: &str,
+        action: &str,
+        request: Option<RequestId>,
+        detail: String,
+    ) {
+        let seq = self.counters.next_audit_seq;
+        self.counters.next_audit_seq += 1;
+        let entry = AuditEntry {
+            seq,
+            at: self.now,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            request,
+            detail,
+        };
+        self.put(TreeId::Audit, u64_key(seq), encode(&entry));
+        self.put(
+            TreeId::AuditByRequest,
+            audit_index_key(audit_owner(request), seq),
+            [],
+        );
+    }
+
+    fn persist_counters(&mut self, before: Counters) {
+        let c = self.counters;
+        for (key, now, was) in [
+            (META_NEXT_AUDIT, c.next_audit_seq, before.next_audit_seq),
+            (META_NEXT_FINISH, c.next_finish_seq, before.next_finish_seq),
+            (META_NEXT_OUTBOX, c.next_outbox_seq, before.next_outbox_seq),
+        ] {
+            if now != was {
+                self.put(TreeId::Meta, key, u64_key(now));
+            }
+        }
+    }
+}
+
+/// Runs jobs until every sender is gone, flushing once per batch.
+pub(crate) fn run(mut writer: Writer, jobs: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
+    let mut completions: Vec<Completion> = Vec::new();
+    while let Ok(job) = jobs.recv() {
+        stats.queued.fetch_sub(1, Ordering::SeqCst);
+        completions.push(job(&mut writer));
+        while completions.len() < MAX_BATCH {
+            let Ok(job) = jobs.try_recv() else { break };
+            stats.queued.fetch_sub(1, Ordering::SeqCst);
+            completions.push(job(&mut writer));
+        }
+        let flushed = writer.trees.db.flush();
+        stats.flushes.fetch_add(1, Ordering::SeqCst);
+        stats
+            .changes
+            .fetch_add(completions.len() as u64, Ordering::SeqCst);
+        if let Err(e) = &flushed {
+            tracing::error!(path = %writer.path.display(), error = %e, "store flush failed");
+        }
+        for completion in completions.drain(..) {
+            completion(
+                flushed
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| io_error(&writer.path, e)),
+            );
+        }
+    }
+}
