@@ -53,3 +53,30 @@ impl Clock for ManualClock {
         Timestamp::from_unix_millis(self.millis.load(Ordering::SeqCst))
     }
 }
+
+/// A wall clock that follows tokio's clock from a fixed start, so tests under
+/// `tokio::time::pause()` see wall time and monotonic time move together.
+///
+/// Read it on a runtime thread: elsewhere tokio's clock falls back to the real one. The store
+/// reads its clock on the caller's side for this reason.
+#[derive(Clone, Debug)]
+pub struct TokioClock {
+    start_wall: Timestamp,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `start_wall` now.
+    pub fn new(start_wall: Timestamp) -> Self {
+        Self {
+            start_wall,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Timestamp {
+        self.start_wall.saturating_add(self.start.elapsed())
+    }
+}

@@ -5,31 +5,51 @@
 //! the audit log and the records later layers need across restarts (pause, executions, seen
 //! platform event ids, the notice outbox).
 
+pub mod activity;
+pub mod admission;
 pub mod audit;
+pub mod blocker;
 pub mod clock;
+pub mod deadline;
 pub mod dedupe;
+pub mod drain;
+mod eligibility;
 pub mod error;
+pub mod events;
+pub mod executor;
 pub mod id;
 pub mod outbox;
 pub mod pause;
 pub mod request;
 pub mod requester;
+pub mod scheduler;
 pub mod settings;
+pub mod status;
 pub mod store;
 pub mod timestamp;
 
 #[cfg(test)]
 mod test_support;
 
+pub use activity::{
+    ActivityTracker, Heartbeat, LeaseError, LeaseGrant, RunGuard, SourceMode, TrackerSettings,
+};
+pub use admission::Executing;
 pub use audit::AuditEntry;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use blocker::Blocker;
+pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use dedupe::{Ask, Merge, Withdrawal};
+pub use drain::Drain;
 pub use error::Error;
+pub use events::QueueEvent;
+pub use executor::{Executor, StepFuture, StepOutcome};
 pub use id::{RequestId, ShortId};
 pub use outbox::OutboxEntry;
 pub use pause::Pause;
 pub use request::{Event, Kind, Phase, Request, RunResult, State, Transition};
 pub use requester::{Actor, Origin, Requester, Role};
-pub use settings::{AgentRequests, QueueSettings};
+pub use scheduler::{Scheduler, SchedulerTask};
+pub use settings::{AgentRequests, QueueSettings, SchedulerSettings};
+pub use status::Status;
 pub use store::{Cancelled, Store, Submitted};
 pub use timestamp::Timestamp;

@@ -35,3 +35,28 @@ impl Default for QueueSettings {
         }
     }
 }
+
+/// The scheduler's share of the configuration (`[maintenance]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedulerSettings {
+    /// `max_wait_seconds`: after this long without becoming eligible, admins are asked (once per period).
+    pub max_wait: std::time::Duration,
+    /// `cooldown_seconds`: the least time between the end of one execution and the start of the next.
+    pub cooldown: std::time::Duration,
+    /// `max_executions_per_hour` (1 or more).
+    pub max_executions_per_hour: u32,
+    /// `approval_expiry_seconds`: a request awaiting approval this long is rejected.
+    pub approval_expiry: std::time::Duration,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        use std::time::Duration;
+        Self {
+            max_wait: Duration::from_secs(86_400),
+            cooldown: Duration::from_secs(300),
+            max_executions_per_hour: 3,
+            approval_expiry: Duration::from_secs(3600),
+        }
+    }
+}

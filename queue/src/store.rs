@@ -21,20 +21,24 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 pub use changes::{Cancelled, SCHEDULER, Submitted};
-use layout::{META_PAUSE, TreeId, Trees, audit_owner, decode, decode_u64, io_error, u64_key};
+use layout::{
+    META_DRAIN, META_PAUSE, TreeId, Trees, audit_owner, decode, decode_u64, io_error, u64_key,
+};
 use writer::{Job, Writer, WriterStats};
 
 use crate::audit::AuditEntry;
 use crate::clock::{Clock, SystemClock};
-use crate::dedupe::Ask;
+use crate::dedupe::{Ask, Withdrawal};
+use crate::drain::Drain;
 use crate::error::Error;
+use crate::events::QueueEvent;
 use crate::id::RequestId;
 use crate::outbox::OutboxEntry;
 use crate::pause::Pause;
-use crate::request::{Event, Kind, Phase, Request, RunResult};
+use crate::request::{Event, Kind, Phase, Request, RunResult, State};
 use crate::requester::Actor;
 use crate::settings::QueueSettings;
 use crate::timestamp::Timestamp;
@@ -52,7 +56,11 @@ struct Inner {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<WriterStats>,
+    events: broadcast::Sender<QueueEvent>,
 }
+
+/// Events buffered per subscriber before a slow one is told it lagged.
+const EVENT_BUFFER: usize = 1024;
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -86,8 +94,8 @@ impl Store {
             trees: trees.clone(),
             path: path.clone(),
             settings,
-            clock: clock.clone(),
             counters,
+            now: clock.now(),
         };
         let stats = Arc::new(WriterStats::default());
         let (jobs, receiver) = mpsc::channel();
@@ -107,6 +115,7 @@ impl Store {
                 jobs: Mutex::new(Some(jobs)),
                 writer: Mutex::new(Some(handle)),
                 stats,
+                events: broadcast::channel(EVENT_BUFFER).0,
             }),
         })
     }
@@ -121,16 +130,26 @@ impl Store {
         self.inner.clock.now()
     }
 
-    /// Runs `change` on the writer thread and answers once it is flushed to disk.
+    /// Runs `change` on the writer thread and answers once it is flushed to disk; then publishes
+    /// the event `event` derives from its result, if any.
     async fn change<T: Send + 'static>(
         &self,
         change: impl FnOnce(&mut Writer) -> Result<T, Error> + Send + 'static,
+        event: impl FnOnce(&T) -> Option<QueueEvent> + Send + 'static,
     ) -> Result<T, Error> {
         let (answer, answered) = oneshot::channel();
+        let events = self.inner.events.clone();
+        let asked_at = self.now();
         let job: Job = Box::new(move |writer: &mut Writer| {
+            writer.stamp(asked_at);
             let outcome = change(writer);
             Box::new(move |flushed: Result<(), Error>| {
-                let _ = answer.send(flushed.and(outcome));
+                let outcome = flushed.and(outcome);
+                if let Some(event) = outcome.as_ref().ok().and_then(event) {
+                    // No subscriber is not an error: events are notifications, the store is the truth.
+                    let _ = events.send(event);
+                }
+                let _ = answer.send(outcome);
             })
         });
         {
@@ -142,34 +161,79 @@ impl Store {
                 return Err(Error::Closed);
             }
         }
-        answered.await.map_err(|_| Error::Closed)?
+        // Waiting on the blocking pool, not on the oneshot directly: under tokio's paused test
+        // clock a blocking task keeps the clock from jumping ahead while the flush runs on the
+        // writer thread, so timers never fire "during" a write.
+        tokio::task::spawn_blocking(move || answered.blocking_recv())
+            .await
+            .map_err(|_| Error::Closed)?
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Publishes an event that records nothing (the scheduler's waiting reports).
+    pub fn publish(&self, event: QueueEvent) {
+        let _ = self.inner.events.send(event);
     }
 
     /// Asks for a restart or update: opens a request, or joins the open one (DESIGN.md's dedupe).
     pub async fn submit(&self, ask: Ask) -> Result<Submitted, Error> {
-        self.change(move |w| changes::submit(w, ask)).await
+        self.change(
+            move |w| changes::submit(w, ask),
+            |s: &Submitted| {
+                let request = s.request.clone();
+                Some(if s.deduplicated {
+                    QueueEvent::Merged {
+                        request,
+                        merge: s.merge,
+                    }
+                } else {
+                    QueueEvent::Queued { request }
+                })
+            },
+        )
+        .await
     }
 
     /// Cancels the request `query` names (id, short id or unique prefix) on behalf of `actor`:
     /// an admin cancels it, anyone else withdraws only their own ask.
     pub async fn cancel(&self, query: &str, actor: Actor) -> Result<Cancelled, Error> {
         let query = query.to_owned();
-        self.change(move |w| changes::cancel(w, &query, &actor))
-            .await
+        self.change(
+            move |w| changes::cancel(w, &query, &actor),
+            |c: &Cancelled| {
+                let request = c.request.clone();
+                Some(match c.withdrawal {
+                    Withdrawal::Cancelled => QueueEvent::Cancelled { request },
+                    Withdrawal::RequesterRemoved { .. } => QueueEvent::Withdrawn { request },
+                })
+            },
+        )
+        .await
     }
 
     /// An admin approves a request awaiting approval (not one they asked for).
     pub async fn approve(&self, query: &str, actor: Actor) -> Result<Request, Error> {
         let query = query.to_owned();
-        self.change(move |w| changes::approve(w, &query, &actor))
-            .await
+        self.change(
+            move |w| changes::approve(w, &query, &actor),
+            |r: &Request| Some(QueueEvent::Approved { request: r.clone() }),
+        )
+        .await
     }
 
     /// An admin rejects an open request.
     pub async fn reject(&self, query: &str, actor: Actor) -> Result<Request, Error> {
         let query = query.to_owned();
-        self.change(move |w| changes::reject(w, &query, &actor))
-            .await
+        self.change(
+            move |w| changes::reject(w, &query, &actor),
+            |r: &Request| Some(QueueEvent::Rejected { request: r.clone() }),
+        )
+        .await
     }
 
     /// Rejects a request whose approval window passed. The scheduler's to call.
@@ -178,7 +242,11 @@ impl Store {
         reason = "the scheduler, which lands next, is the only caller"
     )]
     pub(crate) async fn expire_approval(&self, id: RequestId) -> Result<Request, Error> {
-        self.change(move |w| changes::expire_approval(w, id)).await
+        self.change(
+            move |w| changes::expire_approval(w, id),
+            |r: &Request| Some(QueueEvent::Expired { request: r.clone() }),
+        )
+        .await
     }
 
     /// Moves the open request to `running`. Only the scheduler calls this, after its atomic
@@ -188,7 +256,11 @@ impl Store {
         reason = "the scheduler, which lands next, is the only caller"
     )]
     pub(crate) async fn start(&self, id: RequestId, phase: Phase) -> Result<Request, Error> {
-        self.change(move |w| changes::start(w, id, phase)).await
+        self.change(
+            move |w| changes::start(w, id, phase),
+            |r: &Request| Some(QueueEvent::Starting { request: r.clone() }),
+        )
+        .await
     }
 
     /// Records the phase a running request entered.
@@ -197,7 +269,11 @@ impl Store {
         reason = "the scheduler, which lands next, is the only caller"
     )]
     pub(crate) async fn set_phase(&self, id: RequestId, phase: Phase) -> Result<Request, Error> {
-        self.change(move |w| changes::set_phase(w, id, phase)).await
+        self.change(
+            move |w| changes::set_phase(w, id, phase),
+            |r: &Request| Some(QueueEvent::Restarting { request: r.clone() }),
+        )
+        .await
     }
 
     /// Finishes a running request with `event` (succeed, fail or interrupt) and its result.
@@ -213,31 +289,79 @@ impl Store {
         by: &str,
     ) -> Result<Request, Error> {
         let by = by.to_owned();
-        self.change(move |w| changes::finish(w, id, event, result, &by))
-            .await
+        self.change(
+            move |w| changes::finish(w, id, event, result, &by),
+            |r: &Request| {
+                let request = r.clone();
+                match r.state {
+                    State::Succeeded => Some(QueueEvent::Succeeded { request }),
+                    State::Failed => Some(QueueEvent::Failed { request }),
+                    State::Interrupted => Some(QueueEvent::Interrupted { request }),
+                    _ => None,
+                }
+            },
+        )
+        .await
     }
 
     /// Pauses all execution (`Some`) or resumes it (`None`).
     pub async fn set_pause(&self, pause: Option<Pause>, by: &str) -> Result<(), Error> {
         let by = by.to_owned();
-        self.change(move |w| changes::set_pause(w, pause, &by))
+        let event = match &pause {
+            Some(p) => QueueEvent::Paused { pause: p.clone() },
+            None => QueueEvent::Resumed { by: by.clone() },
+        };
+        self.change(move |w| changes::set_pause(w, pause, &by), |_| Some(event))
             .await
+    }
+
+    /// Sets (`Some`) or ends (`None`) the host drain.
+    pub async fn set_drain(&self, drain: Option<Drain>, by: &str) -> Result<(), Error> {
+        let by = by.to_owned();
+        let event = QueueEvent::Drain {
+            drain: drain.clone(),
+        };
+        self.change(move |w| changes::set_drain(w, drain, &by), |_| Some(event))
+            .await
+    }
+
+    /// Appends an audit entry about no request, then publishes `event` if given.
+    pub async fn record(
+        &self,
+        actor: &str,
+        action: &str,
+        detail: String,
+        event: Option<QueueEvent>,
+    ) -> Result<(), Error> {
+        let (actor, action) = (actor.to_owned(), action.to_owned());
+        self.change(
+            move |w| {
+                let mut tx = w.begin();
+                tx.audit(&actor, &action, None, detail);
+                w.commit(tx)
+            },
+            |_| event,
+        )
+        .await
     }
 
     /// Records a platform event id for `ttl`; `false` if it was seen already (a redelivery).
     pub async fn mark_event_seen(&self, key: &str, ttl: Duration) -> Result<bool, Error> {
         let key = key.to_owned();
-        self.change(move |w| changes::mark_seen(w, &key, ttl)).await
+        self.change(move |w| changes::mark_seen(w, &key, ttl), |_| None)
+            .await
     }
 
     /// Adds a notice to the durable outbox; returns its sequence number.
     pub async fn outbox_push(&self, payload: serde_json::Value) -> Result<u64, Error> {
-        self.change(move |w| changes::outbox_push(w, payload)).await
+        self.change(move |w| changes::outbox_push(w, payload), |_| None)
+            .await
     }
 
     /// Removes a delivered notice; `false` if it was not pending.
     pub async fn outbox_ack(&self, seq: u64) -> Result<bool, Error> {
-        self.change(move |w| changes::outbox_ack(w, seq)).await
+        self.change(move |w| changes::outbox_ack(w, seq), |_| None)
+            .await
     }
 
     /// The request with this full id.
@@ -322,6 +446,36 @@ impl Store {
         bytes
             .map(|b| decode(self.path(), "the pause", &b))
             .transpose()
+    }
+
+    /// The current host drain, if one was set (it may have expired).
+    pub fn drain(&self) -> Result<Option<Drain>, Error> {
+        let bytes = self
+            .tree(TreeId::Meta)
+            .get(META_DRAIN)
+            .map_err(|e| self.io(&e))?;
+        bytes
+            .map(|b| decode(self.path(), "the drain", &b))
+            .transpose()
+    }
+
+    /// When the most recent execution (a request that ran) finished, if one is kept.
+    pub fn last_execution_end(&self) -> Result<Option<Timestamp>, Error> {
+        for entry in self.tree(TreeId::Finished).iter().values().rev() {
+            let bytes = entry.map_err(|e| self.io(&e))?;
+            let id = layout::decode_request_id(self.path(), "a finished request", &bytes)?;
+            let Some(request) = self.get(id)? else {
+                continue;
+            };
+            if request
+                .transitions
+                .iter()
+                .any(|t| t.state == State::Running)
+            {
+                return Ok(Some(request.state_since()));
+            }
+        }
+        Ok(None)
     }
 
     /// Start times of executions since `since`, oldest first (kept for a day).

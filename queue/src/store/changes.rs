@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use super::layout::{
-    META_OPEN, META_PAUSE, META_RUNNING, TreeId, audit_index_key, audit_owner, decode_request_id,
-    decode_u64, encode, io_error, request_key, u64_key,
+    META_DRAIN, META_OPEN, META_PAUSE, META_RUNNING, TreeId, audit_index_key, audit_owner,
+    decode_request_id, decode_u64, encode, io_error, request_key, u64_key,
 };
 use super::lookup;
 use super::writer::{Tx, Writer};
 use crate::dedupe::{self, Ask, Merge, Withdrawal};
+use crate::drain::Drain;
 use crate::error::Error;
 use crate::id::RequestId;
 use crate::outbox::OutboxEntry;
@@ -367,6 +368,21 @@ pub(crate) fn set_pause(w: &mut Writer, pause: Option<Pause>, by: &str) -> Resul
         None => {
             tx.remove(TreeId::Meta, META_PAUSE);
             tx.audit(by, "resumed", None, String::new());
+        }
+    }
+    w.commit(tx)
+}
+
+pub(crate) fn set_drain(w: &mut Writer, drain: Option<Drain>, by: &str) -> Result<(), Error> {
+    let mut tx = w.begin();
+    match &drain {
+        Some(d) => {
+            tx.put(TreeId::Meta, META_DRAIN, encode(d));
+            tx.audit(by, "drain", None, format!("until {}", d.until));
+        }
+        None => {
+            tx.remove(TreeId::Meta, META_DRAIN);
+            tx.audit(by, "drain_ended", None, String::new());
         }
     }
     w.commit(tx)

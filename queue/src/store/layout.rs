@@ -78,6 +78,8 @@ pub(crate) const META_OPEN: &[u8] = b"open";
 pub(crate) const META_RUNNING: &[u8] = b"running";
 /// `meta`: the pause, if any (JSON).
 pub(crate) const META_PAUSE: &[u8] = b"pause";
+/// `meta`: the host drain, if any (JSON).
+pub(crate) const META_DRAIN: &[u8] = b"drain";
 /// `meta`: next audit sequence number (u64 BE).
 pub(crate) const META_NEXT_AUDIT: &[u8] = b"next_audit_seq";
 /// `meta`: next finish sequence number (u64 BE).

@@ -99,10 +99,13 @@ async fn concurrent_changes_share_flushes() {
     let store = t.store.clone();
     let blocker = tokio::spawn(async move {
         store
-            .change(move |_| {
-                released.recv().ok();
-                Ok(())
-            })
+            .change(
+                move |_| {
+                    released.recv().ok();
+                    Ok(())
+                },
+                |_| None,
+            )
             .await
     });
     let stats = t.store.inner.stats.clone();

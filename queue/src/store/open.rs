@@ -4,13 +4,14 @@
 use std::path::Path;
 
 use super::layout::{
-    META_NEXT_AUDIT, META_NEXT_FINISH, META_NEXT_OUTBOX, META_OPEN, META_PAUSE, META_RUNNING,
-    META_SCHEMA, SCHEMA_VERSION, TreeId, Trees, decode, decode_request_id, decode_u64, io_error,
-    u64_key,
+    META_DRAIN, META_NEXT_AUDIT, META_NEXT_FINISH, META_NEXT_OUTBOX, META_OPEN, META_PAUSE,
+    META_RUNNING, META_SCHEMA, SCHEMA_VERSION, TreeId, Trees, decode, decode_request_id,
+    decode_u64, io_error, u64_key,
 };
 use super::lookup;
 use super::writer::Counters;
 use crate::audit::AuditEntry;
+use crate::drain::Drain;
 use crate::error::Error;
 use crate::outbox::OutboxEntry;
 use crate::pause::Pause;
@@ -152,6 +153,9 @@ fn validate(trees: &Trees, path: &Path) -> Result<Counters, Error> {
     let meta = trees.get(TreeId::Meta);
     if let Some(bytes) = meta.get(META_PAUSE).map_err(|e| io_error(path, &e))? {
         let _: Pause = decode(path, "the pause", &bytes)?;
+    }
+    if let Some(bytes) = meta.get(META_DRAIN).map_err(|e| io_error(path, &e))? {
+        let _: Drain = decode(path, "the drain", &bytes)?;
     }
     let counter = |key: &[u8]| -> Result<u64, Error> {
         match meta.get(key).map_err(|e| io_error(path, &e))? {

@@ -21,7 +21,6 @@ use super::layout::{
     audit_owner, encode, io_error, request_key, u64_key,
 };
 use crate::audit::AuditEntry;
-use crate::clock::Clock;
 use crate::error::Error;
 use crate::id::RequestId;
 use crate::request::Request;
@@ -62,17 +61,25 @@ pub(crate) struct Writer {
     pub(crate) trees: Trees,
     pub(crate) path: PathBuf,
     pub(crate) settings: QueueSettings,
-    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) counters: Counters,
+    /// The time the current change is stamped with: when its caller asked, but never earlier
+    /// than the change before it, so stamps follow the order changes were applied in.
+    pub(crate) now: Timestamp,
 }
 
 impl Writer {
+    /// Sets the time the next change is stamped with; `asked_at` is read on the caller's side,
+    /// where the clock is the caller's (a test's paused tokio clock, say).
+    pub(crate) fn stamp(&mut self, asked_at: Timestamp) {
+        self.now = self.now.max(asked_at);
+    }
+
     /// Starts a change.
     pub(crate) fn begin(&self) -> Tx {
         Tx {
             batches: TreeId::ALL.iter().map(|_| None).collect(),
             counters: self.counters,
-            now: self.clock.now(),
+            now: self.now,
         }
     }
 

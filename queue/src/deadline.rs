@@ -1,0 +1,45 @@
+//! Turning persisted wall-clock deadlines into monotonic ones.
+//!
+//! Deadlines that must survive a restart (cooldown, hourly cap, max wait, approval expiry, pause,
+//! drain) are stored as wall-clock times. When lull first reads one, it takes the time left,
+//! clamps it to `[0, configured]` (so a wall clock that jumped cannot stretch or skip a wait
+//! beyond its configured length), and from then on counts on the monotonic clock.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::timestamp::Timestamp;
+
+/// The monotonic instant for the wall-clock `deadline`, read at (`now`, `now_wall`), with the
+/// time left clamped to `[0, longest]`.
+pub fn monotonic_deadline(
+    now: Instant,
+    now_wall: Timestamp,
+    deadline: Timestamp,
+    longest: Duration,
+) -> Instant {
+    now + deadline.saturating_since(now_wall).min(longest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clamps_to_zero_and_to_the_configured_length() {
+        let now = Instant::now();
+        let wall = Timestamp::from_unix_millis(1_000_000);
+        let five_min = Duration::from_secs(300);
+        let past = Timestamp::from_unix_millis(900_000);
+        assert_eq!(monotonic_deadline(now, wall, past, five_min), now);
+        let in_a_minute = wall.saturating_add(Duration::from_secs(60));
+        assert_eq!(
+            monotonic_deadline(now, wall, in_a_minute, five_min),
+            now + Duration::from_secs(60)
+        );
+        // A wall clock set back a day must not turn a 5-minute cooldown into a day.
+        let far = wall.saturating_add(Duration::from_secs(86_400));
+        assert_eq!(monotonic_deadline(now, wall, far, five_min), now + five_min);
+    }
+}

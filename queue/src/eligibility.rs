@@ -1,0 +1,189 @@
+//! The rules of DESIGN.md's "When a request runs" as one pure function from facts to blockers,
+//! shared by the scheduler (to decide) and status (to explain), so the two never disagree.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::activity::{ActivitySnapshot, SourceMode};
+use crate::blocker::Blocker;
+use crate::pause::Pause;
+use crate::request::{Request, State};
+
+/// Everything the decision depends on, read at one instant.
+pub(crate) struct Facts<'a> {
+    pub(crate) now: Instant,
+    pub(crate) open: &'a Request,
+    pub(crate) running: bool,
+    pub(crate) activity: &'a ActivitySnapshot,
+    pub(crate) lease_ttl: Duration,
+    pub(crate) source_ttl: Duration,
+    /// The pause, if one holds, and its end on the monotonic clock.
+    pub(crate) pause: Option<(&'a Pause, Option<Instant>)>,
+    /// End of the host drain, if one holds.
+    pub(crate) drain_until: Option<Instant>,
+    pub(crate) cooldown_until: Option<Instant>,
+    /// When each execution of the last hour drops out of the hourly window, oldest first.
+    pub(crate) hour_window: &'a [Instant],
+    pub(crate) max_per_hour: u32,
+    pub(crate) approval_deadline: Option<Instant>,
+}
+
+/// The outcome of looking at the facts.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Evaluation {
+    /// Empty means: run now.
+    pub(crate) blockers: Vec<Blocker>,
+    /// When the request could start if nothing else happens; `None` if an outside event must
+    /// happen first (a run ending, an approval, a resume, a source reporting).
+    pub(crate) ready_at: Option<Instant>,
+    /// The earliest instant at which a blocker ends by itself.
+    pub(crate) next_deadline: Option<Instant>,
+}
+
+/// Whole seconds until `deadline`, rounded up so that 0 means "now".
+pub(crate) fn seconds_until(now: Instant, deadline: Instant) -> u64 {
+    let d = deadline.saturating_duration_since(now);
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Blockers found so far, and when the timed ones end.
+struct Found {
+    now: Instant,
+    blockers: Vec<Blocker>,
+    deadlines: Vec<Instant>,
+}
+
+impl Found {
+    fn push(&mut self, blocker: Blocker) {
+        self.blockers.push(blocker);
+    }
+
+    /// A blocker that holds until `deadline` (and not at all once it passed).
+    fn until(&mut self, deadline: Instant, blocker: impl FnOnce(u64) -> Blocker) {
+        if deadline > self.now {
+            self.deadlines.push(deadline);
+            self.blockers
+                .push(blocker(seconds_until(self.now, deadline)));
+        }
+    }
+}
+
+pub(crate) fn evaluate(f: &Facts<'_>) -> Evaluation {
+    let now = f.now;
+    let mut found = Found {
+        now,
+        blockers: Vec::new(),
+        deadlines: Vec::new(),
+    };
+
+    if f.open.state == State::AwaitingApproval {
+        found.push(Blocker::AwaitingApproval {
+            remaining_seconds: f.approval_deadline.map_or(0, |d| seconds_until(now, d)),
+        });
+    }
+    if let Some((pause, until)) = f.pause {
+        found.push(Blocker::Paused {
+            until: pause.until,
+            remaining_seconds: until.map(|u| seconds_until(now, u)),
+        });
+        found.deadlines.extend(until);
+    }
+    if f.running || f.activity.word.closed() {
+        found.push(Blocker::Executing);
+    }
+    if f.activity.mode == SourceMode::Sidecar {
+        if f.activity.sources.is_empty() {
+            found.push(Blocker::NoActivitySource);
+        } else {
+            let silent: Vec<_> = f
+                .activity
+                .sources
+                .iter()
+                .filter(|(_, seen)| now.duration_since(*seen) > f.source_ttl)
+                .collect();
+            if let Some(longest) = silent
+                .iter()
+                .map(|(_, seen)| now.duration_since(*seen))
+                .max()
+            {
+                found.push(Blocker::ActivitySourceSilent {
+                    sources: silent.iter().map(|(s, _)| s.name.clone()).collect(),
+                    silent_for_seconds: longest.as_secs(),
+                });
+            }
+        }
+    }
+    let live = f.activity.word.live();
+    if live > 0 {
+        found.push(Blocker::LiveRuns {
+            count: live,
+            sessions: f
+                .activity
+                .runs
+                .iter()
+                .map(|(r, _)| r.session.clone())
+                .collect(),
+        });
+        let wedged: Vec<String> = f
+            .activity
+            .runs
+            .iter()
+            .filter(|(r, _)| r.wedged)
+            .map(|(r, _)| r.session.clone())
+            .collect();
+        if !wedged.is_empty() {
+            found.push(Blocker::Wedged { sessions: wedged });
+        }
+    }
+    if let Some(until) = f.drain_until {
+        found.until(until, |remaining_seconds| Blocker::HostDraining {
+            remaining_seconds,
+        });
+    }
+    if live == 0 {
+        // While runs are live the window has not started: it starts when the last one ends.
+        let (last, _) = f.activity.last_activity;
+        let end = last + Duration::from_secs(f.open.idle_seconds);
+        found.until(end, |remaining_seconds| Blocker::IdleWindow {
+            idle_seconds: f.open.idle_seconds,
+            idle_for_seconds: now.duration_since(last).as_secs(),
+            remaining_seconds,
+        });
+    }
+    found.until(f.activity.boot + f.lease_ttl, |remaining_seconds| {
+        Blocker::BootGrace { remaining_seconds }
+    });
+    if let Some(until) = f.cooldown_until {
+        found.until(until, |remaining_seconds| Blocker::Cooldown {
+            remaining_seconds,
+        });
+    }
+    let in_window: Vec<Instant> = f.hour_window.iter().copied().filter(|d| *d > now).collect();
+    // Settings validation keeps the cap at 1 or more; 0 is read as 1 rather than as "never".
+    let cap = (f.max_per_hour as usize).max(1);
+    if in_window.len() >= cap {
+        // Room opens when enough of the oldest executions have left the window.
+        let frees_at = in_window[in_window.len() - cap];
+        found.until(frees_at, |remaining_seconds| Blocker::RateLimit {
+            max_per_hour: f.max_per_hour,
+            remaining_seconds,
+        });
+    }
+
+    let Found {
+        blockers,
+        deadlines,
+        ..
+    } = found;
+    let next_deadline = deadlines.iter().copied().min();
+    let ready_at = blockers
+        .iter()
+        .all(|b| b.remaining_seconds().is_some())
+        .then(|| deadlines.iter().copied().max().unwrap_or(now).max(now));
+    Evaluation {
+        blockers,
+        ready_at,
+        next_deadline,
+    }
+}

@@ -1,0 +1,31 @@
+//! The executor: how a host restarts or updates its gateway once the scheduler says "now".
+//!
+//! The scheduler calls it only after its atomic idle check; nothing else may.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::request::{Request, RunResult};
+
+/// A boxed future returned by executors (object-safe async).
+pub type StepFuture<'a> = Pin<Box<dyn Future<Output = StepOutcome> + Send + 'a>>;
+
+/// How one step (update or restart) ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// It did its job (for an update: something was updated and a restart must follow).
+    Done(RunResult),
+    /// An update found nothing to update: succeeded, no restart.
+    Unchanged(RunResult),
+    /// It failed; nothing further runs.
+    Failed(RunResult),
+}
+
+/// A host's graceful update and restart.
+pub trait Executor: Send + Sync + 'static {
+    /// Updates the gateway. Runs with admission open: the old gateway keeps serving.
+    fn update<'a>(&'a self, request: &'a Request) -> StepFuture<'a>;
+
+    /// Restarts the gateway. Runs with admission closed and no live run.
+    fn restart<'a>(&'a self, request: &'a Request) -> StepFuture<'a>;
+}

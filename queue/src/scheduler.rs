@@ -1,0 +1,488 @@
+//! The scheduler: one task per profile that decides the exact moment a request may run.
+//!
+//! It is event-driven. It sleeps until a queue event (a submit, cancel, pause…), a tracker
+//! signal (the last live run ended, a source came back, a run was released) or **one timer** set
+//! to the earliest deadline that could change its mind (idle window end, boot grace, lease
+//! expiry, approval expiry, cooldown, hourly cap, escalation, pause end, drain end). There is no
+//! polling loop: with nothing changing and no deadline ahead it sleeps indefinitely.
+//!
+//! When every condition holds it closes admission with a compare-and-swap against the gate word
+//! it read with the facts (see [`crate::admission`]), persists the request as running, and only
+//! then runs the executor. This is the only code path that starts a request.
+
+mod execute;
+mod memory;
+#[cfg(test)]
+mod mock_tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::activity::{ActivitySnapshot, ActivityTracker, SourceInfo, SourceMode, TrackerReport};
+use crate::drain::Drain;
+use crate::eligibility::{Evaluation, Facts, evaluate};
+use crate::error::Error;
+use crate::events::QueueEvent;
+use crate::executor::Executor;
+use crate::pause::Pause;
+use crate::request::Request;
+use crate::settings::SchedulerSettings;
+use crate::status::Status;
+use crate::store::{SCHEDULER, Store};
+use crate::timestamp::Timestamp;
+use memory::Memory;
+
+/// How long the scheduler waits before looking again after the store failed.
+const RETRY_AFTER_STORE_ERROR: Duration = Duration::from_secs(5);
+
+/// A handle to the scheduler of one profile. Cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    core: Arc<Core>,
+}
+
+struct Core {
+    profile: String,
+    store: Store,
+    tracker: ActivityTracker,
+    executor: Arc<dyn Executor>,
+    settings: SchedulerSettings,
+    memory: Mutex<Memory>,
+    wakeups: AtomicU64,
+    shutdown: Notify,
+}
+
+/// The running scheduler task.
+pub struct SchedulerTask {
+    scheduler: Scheduler,
+    handle: JoinHandle<()>,
+}
+
+impl SchedulerTask {
+    /// Stops the scheduler after its current step (an execution in progress finishes first).
+    pub async fn shutdown(self) {
+        self.scheduler.core.shutdown.notify_one();
+        let _ = self.handle.await;
+    }
+}
+
+/// What the scheduler saw when it looked.
+struct Look {
+    now: Instant,
+    now_wall: Timestamp,
+    open: Option<Request>,
+    running: Option<Request>,
+    activity: ActivitySnapshot,
+    pause: Option<(Pause, Option<Instant>)>,
+    drain: Option<(Drain, Instant)>,
+    approval_deadline: Option<Instant>,
+    evaluation: Option<Evaluation>,
+}
+
+impl Scheduler {
+    /// A scheduler for `profile`. Loads the persisted cooldown and hourly window from the store.
+    pub fn new(
+        profile: impl Into<String>,
+        store: Store,
+        tracker: ActivityTracker,
+        executor: Arc<dyn Executor>,
+        settings: SchedulerSettings,
+    ) -> Result<Self, Error> {
+        let memory = Memory::boot(&store, &settings, Instant::now())?;
+        Ok(Self {
+            core: Arc::new(Core {
+                profile: profile.into(),
+                store,
+                tracker,
+                executor,
+                settings,
+                memory: Mutex::new(memory),
+                wakeups: AtomicU64::new(0),
+                shutdown: Notify::new(),
+            }),
+        })
+    }
+
+    /// Starts the scheduler task on the current tokio runtime.
+    pub fn spawn(&self) -> SchedulerTask {
+        let scheduler = self.clone();
+        // Subscribe before the first look so no event between the look and the wait is missed.
+        let events = self.core.store.subscribe();
+        let handle = tokio::spawn(scheduler.clone().run(events));
+        SchedulerTask { scheduler, handle }
+    }
+
+    /// How many times the scheduler has woken up and looked.
+    pub fn wakeups(&self) -> u64 {
+        self.core.wakeups.load(Ordering::SeqCst)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.core.store
+    }
+
+    /// The activity tracker.
+    pub fn tracker(&self) -> &ActivityTracker {
+        &self.core.tracker
+    }
+
+    fn memory(&self) -> MutexGuard<'_, Memory> {
+        self.core.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn run(self, mut events: broadcast::Receiver<QueueEvent>) {
+        loop {
+            self.core.wakeups.fetch_add(1, Ordering::SeqCst);
+            let next = match self.step().await {
+                Ok(next) => next,
+                Err(error) => {
+                    tracing::error!(%error, "scheduler could not read or write the store; retrying");
+                    Some(Instant::now() + RETRY_AFTER_STORE_ERROR)
+                }
+            };
+            if next.is_some_and(|n| n <= Instant::now()) {
+                continue;
+            }
+            if !self.wait(&mut events, next).await {
+                return;
+            }
+        }
+    }
+
+    /// Sleeps until something relevant happens; `false` on shutdown.
+    async fn wait(
+        &self,
+        events: &mut broadcast::Receiver<QueueEvent>,
+        next: Option<Instant>,
+    ) -> bool {
+        loop {
+            tokio::select! {
+                biased;
+                () = self.core.shutdown.notified() => return false,
+                received = events.recv() => match received {
+                    // Its own reports carry no news for the scheduler.
+                    Ok(event) if event.is_scheduler_report() => continue,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => return true,
+                    Err(broadcast::error::RecvError::Closed) => return false,
+                },
+                () = self.core.tracker.changed() => return true,
+                () = sleep_until_or_forever(next) => return true,
+            }
+        }
+    }
+
+    /// One look: housekeeping, then start the open request if it may run. Returns when to look
+    /// again if nothing else happens first.
+    async fn step(&self) -> Result<Option<Instant>, Error> {
+        let store = &self.core.store;
+        self.audit_tracker_reports(self.core.tracker.expire_leases(Instant::now()))
+            .await?;
+
+        let look = self.look()?;
+        if look
+            .pause
+            .as_ref()
+            .is_some_and(|(_, end)| end.is_some_and(|e| e <= look.now))
+        {
+            store.set_pause(None, SCHEDULER).await?;
+            return Ok(Some(Instant::now()));
+        }
+        if look.drain.as_ref().is_some_and(|(_, end)| *end <= look.now) {
+            store.set_drain(None, SCHEDULER).await?;
+            return Ok(Some(Instant::now()));
+        }
+        if let (Some(open), Some(deadline)) = (&look.open, look.approval_deadline)
+            && deadline <= look.now
+        {
+            store.expire_approval(open.id).await?;
+            return Ok(Some(Instant::now()));
+        }
+        self.report_wedged_runs(&look);
+
+        let mut next = [
+            look.activity.next_lease_expiry,
+            self.next_wedge(&look.activity),
+            look.pause.as_ref().and_then(|(_, end)| *end),
+            look.drain.as_ref().map(|(_, end)| *end),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+
+        let (Some(open), Some(evaluation)) = (look.open, look.evaluation) else {
+            self.memory().last_waiting = None;
+            return Ok(next);
+        };
+        if evaluation.blockers.is_empty() {
+            if self
+                .core
+                .tracker
+                .gate()
+                .close_if_unchanged(look.activity.word)
+            {
+                self.execute(open).await;
+            }
+            // Started, or something changed between the look and the close: look again.
+            return Ok(Some(Instant::now()));
+        }
+
+        let kinds: Vec<&'static str> = evaluation.blockers.iter().map(|b| b.kind()).collect();
+        let escalate_at = {
+            let mut memory = self.memory();
+            let changed = memory.last_waiting.as_ref() != Some(&(open.id, kinds.clone()));
+            if changed {
+                memory.last_waiting = Some((open.id, kinds));
+                store.publish(QueueEvent::Waiting {
+                    request: open.clone(),
+                    blockers: evaluation.blockers.clone(),
+                });
+            }
+            let max_wait = self.core.settings.max_wait;
+            let mut at = memory.escalation_deadline(&open, max_wait, look.now, look.now_wall);
+            if at <= look.now {
+                store.publish(QueueEvent::Escalated {
+                    request: open.clone(),
+                    blockers: evaluation.blockers.clone(),
+                });
+                memory.escalated(open.id, look.now, max_wait);
+                at = look.now + max_wait;
+            }
+            at
+        };
+        next = [
+            next,
+            evaluation.next_deadline,
+            look.approval_deadline,
+            Some(escalate_at),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        Ok(next)
+    }
+
+    /// Reads every fact at one instant and evaluates the open request against them.
+    fn look(&self) -> Result<Look, Error> {
+        let store = &self.core.store;
+        let now = Instant::now();
+        let now_wall = store.now();
+        let open = store.open_request()?;
+        let running = store.running_request()?;
+        let pause = store.pause()?;
+        let drain = store.drain()?;
+        let mut memory = self.memory();
+        let pause = pause.map(|p| {
+            let end = memory.pause_end(&p, now, now_wall);
+            (p, end)
+        });
+        let drain = drain.map(|d| {
+            let end = memory.drain_end(&d, now, now_wall);
+            (d, end)
+        });
+        let approval_deadline = open.as_ref().and_then(|r| {
+            memory.approval_deadline(r, self.core.settings.approval_expiry, now, now_wall)
+        });
+        // Read last: the gate word in this snapshot is what admission is closed against.
+        let activity = self.core.tracker.snapshot(now);
+        let settings = self.core.tracker.settings();
+        let evaluation = open.as_ref().map(|open| {
+            evaluate(&Facts {
+                now,
+                open,
+                running: running.is_some(),
+                activity: &activity,
+                lease_ttl: settings.lease_ttl,
+                source_ttl: settings.source_ttl,
+                pause: pause
+                    .as_ref()
+                    .filter(|(_, end)| end.is_none_or(|e| e > now))
+                    .map(|(p, end)| (p, *end)),
+                drain_until: drain.as_ref().map(|(_, end)| *end).filter(|e| *e > now),
+                cooldown_until: memory.cooldown_until,
+                hour_window: &memory.hour_window,
+                max_per_hour: self.core.settings.max_executions_per_hour,
+                approval_deadline,
+            })
+        });
+        Ok(Look {
+            now,
+            now_wall,
+            open,
+            running,
+            activity,
+            pause,
+            drain,
+            approval_deadline,
+            evaluation,
+        })
+    }
+
+    async fn audit_tracker_reports(&self, reports: Vec<TrackerReport>) -> Result<(), Error> {
+        for report in reports {
+            match report {
+                TrackerReport::LeaseExpired { session, lease } => {
+                    tracing::warn!(%session, %lease, "run lease expired without heartbeat");
+                    let detail = format!("session {session}, lease {lease}");
+                    let event = QueueEvent::LeaseExpired { session, lease };
+                    self.core
+                        .store
+                        .record("lull", "lease_expired", detail, Some(event))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn report_wedged_runs(&self, look: &Look) {
+        let mut memory = self.memory();
+        let live: Vec<(String, Timestamp)> = look
+            .activity
+            .runs
+            .iter()
+            .map(|(r, _)| (r.session.clone(), r.since))
+            .collect();
+        memory.wedged_reported.retain(|key| live.contains(key));
+        for (run, _) in look.activity.runs.iter().filter(|(r, _)| r.wedged) {
+            if memory
+                .wedged_reported
+                .insert((run.session.clone(), run.since))
+            {
+                tracing::warn!(session = %run.session, since = %run.since, "agent run looks wedged");
+                self.core.store.publish(QueueEvent::Wedged {
+                    session: run.session.clone(),
+                    since: run.since,
+                });
+            }
+        }
+    }
+
+    fn next_wedge(&self, activity: &ActivitySnapshot) -> Option<Instant> {
+        let wedged_after = self.core.tracker.settings().wedged_after;
+        activity
+            .runs
+            .iter()
+            .filter(|(r, _)| !r.wedged)
+            .map(|(_, since)| *since + wedged_after)
+            .min()
+    }
+
+    /// The status of the profile, computed from the same facts and rules the scheduler uses.
+    pub fn status(&self) -> Result<Status, Error> {
+        let look = self.look()?;
+        let last_finished = self.core.store.history(1)?.into_iter().next();
+        let (blockers, eta) = match look.evaluation {
+            Some(e) => {
+                let eta = e.ready_at.map(|at| {
+                    look.now_wall
+                        .saturating_add(at.saturating_duration_since(look.now))
+                });
+                (e.blockers, eta)
+            }
+            None => (Vec::new(), None),
+        };
+        let sources = match look.activity.mode {
+            SourceMode::Embedded => vec![SourceInfo {
+                name: "embedded".into(),
+                last_seen: look.now_wall,
+            }],
+            SourceMode::Sidecar => look
+                .activity
+                .sources
+                .iter()
+                .map(|(s, _)| s.clone())
+                .collect(),
+        };
+        let pause_holds = look
+            .pause
+            .as_ref()
+            .filter(|(_, end)| end.is_none_or(|e| e > look.now));
+        Ok(Status {
+            profile: self.core.profile.clone(),
+            open: look.open.into_iter().collect(),
+            running: look.running,
+            live_runs: look.activity.runs.iter().map(|(r, _)| r.clone()).collect(),
+            sources,
+            host_draining: look.drain.as_ref().is_some_and(|(_, end)| *end > look.now),
+            paused: pause_holds.is_some(),
+            paused_until: pause_holds.and_then(|(p, _)| p.until),
+            idle_since: (look.activity.word.live() == 0).then_some(look.activity.last_activity.1),
+            blockers,
+            eta,
+            last_finished,
+        })
+    }
+
+    /// Pauses all execution, until resumed or for `duration`.
+    pub async fn pause(
+        &self,
+        duration: Option<Duration>,
+        by: &str,
+        reason: &str,
+    ) -> Result<Pause, Error> {
+        let since = self.core.store.now();
+        let pause = Pause {
+            since,
+            until: duration.map(|d| since.saturating_add(d)),
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.core.store.set_pause(Some(pause.clone()), by).await?;
+        Ok(pause)
+    }
+
+    /// Resumes execution.
+    pub async fn resume(&self, by: &str) -> Result<(), Error> {
+        self.core.store.set_pause(None, by).await
+    }
+
+    /// The host announces it is draining for `ttl`.
+    pub async fn drain(&self, ttl: Duration, by: &str) -> Result<Drain, Error> {
+        let since = self.core.store.now();
+        let drain = Drain {
+            since,
+            until: since.saturating_add(ttl),
+            by: by.to_owned(),
+        };
+        self.core.store.set_drain(Some(drain.clone()), by).await?;
+        Ok(drain)
+    }
+
+    /// The host ends its drain.
+    pub async fn end_drain(&self, by: &str) -> Result<(), Error> {
+        self.core.store.set_drain(None, by).await
+    }
+
+    /// An admin releases the hold of a (wedged) run of `session`; audited.
+    pub async fn release(&self, session: &str, by: &str) -> Result<usize, Error> {
+        let released = self.core.tracker.release(session);
+        if released == 0 {
+            return Err(Error::NotFound {
+                query: format!("live run in session {session}"),
+            });
+        }
+        let event = QueueEvent::Released {
+            session: session.to_owned(),
+            by: by.to_owned(),
+        };
+        let detail = format!("session {session}: {released} run(s)");
+        self.core
+            .store
+            .record(by, "released", detail, Some(event))
+            .await?;
+        Ok(released)
+    }
+}
+
+async fn sleep_until_or_forever(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,109 @@
+//! Running a request the scheduler just admitted: persist it as running, run the executor's
+//! steps, and finish it. Admission is already closed when this starts.
+
+use tokio::time::Instant;
+
+use super::Scheduler;
+use crate::executor::StepOutcome;
+use crate::request::{Event, Kind, Phase, Request, RunResult};
+use crate::store::SCHEDULER;
+
+impl Scheduler {
+    pub(super) async fn execute(&self, request: Request) {
+        let core = &self.core;
+        let gate = core.tracker.gate();
+        let phase = match request.kind {
+            Kind::Restart => Phase::Restarting,
+            Kind::Update => Phase::Updating,
+        };
+        let started = match core.store.start(request.id, phase).await {
+            Ok(started) => started,
+            Err(error) => {
+                // Cancelled between the look and the start, or the store failed: nothing ran.
+                tracing::warn!(request = %request.short_id, %error, "could not start request");
+                gate.reopen();
+                return;
+            }
+        };
+        tracing::info!(request = %started.short_id, kind = %started.kind, "maintenance starting");
+        self.memory().executed(Instant::now());
+
+        let outcome = match started.kind {
+            Kind::Restart => core.executor.restart(&started).await,
+            Kind::Update => {
+                // The old gateway keeps serving while the update runs.
+                gate.reopen();
+                match core.executor.update(&started).await {
+                    StepOutcome::Done(updated) => {
+                        self.restart_after_update(&started, updated).await
+                    }
+                    other => other,
+                }
+            }
+        };
+        let (event, result) = match outcome {
+            StepOutcome::Done(result) | StepOutcome::Unchanged(result) => (Event::Succeed, result),
+            StepOutcome::Failed(result) => (Event::Fail, result),
+        };
+        if let Err(error) = core
+            .store
+            .finish(started.id, event, result, SCHEDULER)
+            .await
+        {
+            // It stays `running` on disk; recovery on the next boot marks it interrupted.
+            tracing::error!(request = %started.short_id, %error, "could not record the outcome");
+        }
+        self.memory().cooldown_until = Some(Instant::now() + core.settings.cooldown);
+        gate.reopen();
+        // The gateway just came back: a fresh idle window starts for whatever comes next.
+        core.tracker.note_activity(None);
+    }
+
+    /// The restart step after a successful update: waits for zero live runs (no new idle window)
+    /// and closes admission atomically again before restarting.
+    async fn restart_after_update(&self, request: &Request, updated: RunResult) -> StepOutcome {
+        let core = &self.core;
+        let restarting = match core.store.set_phase(request.id, Phase::Restarting).await {
+            Ok(r) => r,
+            Err(error) => {
+                tracing::error!(request = %request.short_id, %error, "could not record the restart phase");
+                return StepOutcome::Failed(RunResult {
+                    message: Some(format!("updated, but the restart was not started: {error}")),
+                    ..updated
+                });
+            }
+        };
+        loop {
+            if core.tracker.gate().close_if_idle() {
+                break;
+            }
+            let lease_expiry = core.tracker.snapshot(Instant::now()).next_lease_expiry;
+            tokio::select! {
+                () = core.tracker.changed() => {}
+                () = super::sleep_until_or_forever(lease_expiry) => {}
+            }
+            let reports = core.tracker.expire_leases(Instant::now());
+            if let Err(error) = self.audit_tracker_reports(reports).await {
+                tracing::error!(%error, "could not audit expired leases");
+            }
+        }
+        match core.executor.restart(&restarting).await {
+            StepOutcome::Done(restarted) | StepOutcome::Unchanged(restarted) => {
+                StepOutcome::Done(merge_results(updated, restarted))
+            }
+            StepOutcome::Failed(restarted) => {
+                StepOutcome::Failed(merge_results(updated, restarted))
+            }
+        }
+    }
+}
+
+/// The restart's report, with the update's version information where the restart has none.
+fn merge_results(updated: RunResult, restarted: RunResult) -> RunResult {
+    RunResult {
+        version_before: restarted.version_before.or(updated.version_before),
+        version_after: restarted.version_after.or(updated.version_after),
+        message: restarted.message.or(updated.message),
+        ..restarted
+    }
+}

@@ -1,0 +1,164 @@
+//! What the scheduler remembers between wake-ups: persisted deadlines converted once to the
+//! monotonic clock, executions of the last hour, and what it already reported.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::deadline::monotonic_deadline;
+use crate::drain::Drain;
+use crate::error::Error;
+use crate::id::RequestId;
+use crate::pause::Pause;
+use crate::request::{Request, State};
+use crate::settings::SchedulerSettings;
+use crate::store::Store;
+use crate::timestamp::Timestamp;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// The scheduler's memory; see the module documentation.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    /// When the cooldown after the last execution ends.
+    pub(crate) cooldown_until: Option<Instant>,
+    /// When each execution of the last hour leaves the hourly window, oldest first.
+    pub(crate) hour_window: Vec<Instant>,
+    pause: Option<(Pause, Option<Instant>)>,
+    drain: Option<(Drain, Instant)>,
+    approval: Option<((RequestId, Timestamp), Instant)>,
+    escalation: Option<(RequestId, Instant)>,
+    /// The request and blocker kinds of the last `Waiting` event, to publish only changes.
+    pub(crate) last_waiting: Option<(RequestId, Vec<&'static str>)>,
+    /// Runs (session, since) already reported as wedged.
+    pub(crate) wedged_reported: HashSet<(String, Timestamp)>,
+}
+
+impl Memory {
+    /// Loads the persisted deadlines that outlive a restart: the cooldown and the hourly window.
+    pub(crate) fn boot(
+        store: &Store,
+        settings: &SchedulerSettings,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let now_wall = store.now();
+        let cooldown_until = store.last_execution_end()?.map(|end| {
+            monotonic_deadline(
+                now,
+                now_wall,
+                end.saturating_add(settings.cooldown),
+                settings.cooldown,
+            )
+        });
+        let hour_ago = Timestamp::from_unix_millis(
+            now_wall
+                .unix_millis()
+                .saturating_sub(HOUR.as_millis() as u64),
+        );
+        let hour_window = store
+            .executions_since(hour_ago)?
+            .into_iter()
+            .map(|(started, _)| {
+                monotonic_deadline(now, now_wall, started.saturating_add(HOUR), HOUR)
+            })
+            .collect();
+        Ok(Self {
+            cooldown_until,
+            hour_window,
+            ..Self::default()
+        })
+    }
+
+    /// Records an execution that starts now.
+    pub(crate) fn executed(&mut self, now: Instant) {
+        self.hour_window.retain(|d| *d > now);
+        self.hour_window.push(now + HOUR);
+    }
+
+    /// The pause's end on the monotonic clock (`None`: until resumed), converted once per pause.
+    pub(crate) fn pause_end(
+        &mut self,
+        pause: &Pause,
+        now: Instant,
+        now_wall: Timestamp,
+    ) -> Option<Instant> {
+        match &self.pause {
+            Some((cached, end)) if cached == pause => *end,
+            _ => {
+                let end = pause.until.map(|until| {
+                    let longest = until.saturating_since(pause.since);
+                    monotonic_deadline(now, now_wall, until, longest)
+                });
+                self.pause = Some((pause.clone(), end));
+                end
+            }
+        }
+    }
+
+    /// The drain's end on the monotonic clock, converted once per drain.
+    pub(crate) fn drain_end(
+        &mut self,
+        drain: &Drain,
+        now: Instant,
+        now_wall: Timestamp,
+    ) -> Instant {
+        match &self.drain {
+            Some((cached, end)) if cached == drain => *end,
+            _ => {
+                let longest = drain.until.saturating_since(drain.since);
+                let end = monotonic_deadline(now, now_wall, drain.until, longest);
+                self.drain = Some((drain.clone(), end));
+                end
+            }
+        }
+    }
+
+    /// When an approval-awaiting request expires, converted once per wait for approval.
+    pub(crate) fn approval_deadline(
+        &mut self,
+        request: &Request,
+        expiry: Duration,
+        now: Instant,
+        now_wall: Timestamp,
+    ) -> Option<Instant> {
+        if request.state != State::AwaitingApproval {
+            return None;
+        }
+        let key = (request.id, request.state_since());
+        match &self.approval {
+            Some((cached, deadline)) if *cached == key => Some(*deadline),
+            _ => {
+                let deadline =
+                    monotonic_deadline(now, now_wall, key.1.saturating_add(expiry), expiry);
+                self.approval = Some((key, deadline));
+                Some(deadline)
+            }
+        }
+    }
+
+    /// When admins should next be asked about `request`: first `max_wait` after it was created,
+    /// then once per `max_wait`.
+    pub(crate) fn escalation_deadline(
+        &mut self,
+        request: &Request,
+        max_wait: Duration,
+        now: Instant,
+        now_wall: Timestamp,
+    ) -> Instant {
+        match &self.escalation {
+            Some((id, deadline)) if *id == request.id => *deadline,
+            _ => {
+                let first = request.created_at.saturating_add(max_wait);
+                let deadline = monotonic_deadline(now, now_wall, first, max_wait);
+                self.escalation = Some((request.id, deadline));
+                deadline
+            }
+        }
+    }
+
+    /// Admins were asked now; the next time is one period later.
+    pub(crate) fn escalated(&mut self, request: RequestId, now: Instant, max_wait: Duration) {
+        self.escalation = Some((request, now + max_wait));
+    }
+}
