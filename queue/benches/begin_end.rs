@@ -10,7 +10,9 @@ const PER_THREAD: u64 = 2_000_000;
 
 fn run(threads: u64) -> f64 {
     let tracker = ActivityTracker::new(TrackerSettings::default(), Arc::new(SystemClock));
-    let sessions: Vec<Arc<str>> = (0..threads).map(|t| Arc::from(format!("bench:{t}"))).collect();
+    let sessions: Vec<Arc<str>> = (0..threads)
+        .map(|t| Arc::from(format!("bench:{t}")))
+        .collect();
     let started = Instant::now();
     let workers: Vec<_> = sessions
         .into_iter()
@@ -18,7 +20,11 @@ fn run(threads: u64) -> f64 {
             let tracker = tracker.clone();
             std::thread::spawn(move || {
                 for _ in 0..PER_THREAD {
-                    drop(tracker.begin_run(session.clone()).expect("admission is open"));
+                    drop(
+                        tracker
+                            .begin_run(session.clone())
+                            .expect("admission is open"),
+                    );
                 }
             })
         })
@@ -33,6 +39,9 @@ fn run(threads: u64) -> f64 {
 fn main() {
     for threads in [1, 2] {
         let rate = run(threads);
-        println!("begin+end pairs, {threads} thread(s): {:.2} M/s", rate / 1e6);
+        println!(
+            "begin+end pairs, {threads} thread(s): {:.2} M/s",
+            rate / 1e6
+        );
     }
 }

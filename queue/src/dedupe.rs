@@ -90,6 +90,7 @@ pub fn new_request(
         idle_set_by_admin: ask.actor.role == Role::Admin && ask.idle_explicit,
         requested_by: vec![Requester::first_ask(&ask.actor)],
         phase: None,
+        phase_since: None,
         created_at: at,
         transitions: vec![Transition {
             state,

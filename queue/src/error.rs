@@ -65,6 +65,11 @@ pub enum Error {
         /// `short_id (kind, state)` of each match, at most ten.
         candidates: Vec<String>,
     },
+    /// An update was asked for but no update command is configured.
+    #[error(
+        "updates are not available here: no update command is configured (executor.update); ask for a restart instead"
+    )]
+    UpdateNotConfigured,
     /// The actor may not do this.
     #[error("{0}")]
     Forbidden(String),

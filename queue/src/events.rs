@@ -118,6 +118,13 @@ pub enum QueueEvent {
         /// When it began.
         since: Timestamp,
     },
+    /// Health checks failed `crash_loop_limit` times in a row: maintenance is paused; admins must look.
+    CrashLoop {
+        /// Failures in a row.
+        failures: u64,
+        /// The pause lull set.
+        pause: Pause,
+    },
     /// An admin released a wedged run's hold.
     Released {
         /// The session.
@@ -150,6 +157,7 @@ impl QueueEvent {
             | QueueEvent::Drain { .. }
             | QueueEvent::LeaseExpired { .. }
             | QueueEvent::Wedged { .. }
+            | QueueEvent::CrashLoop { .. }
             | QueueEvent::Released { .. } => None,
         }
     }

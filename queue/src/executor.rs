@@ -2,8 +2,18 @@
 //!
 //! The scheduler calls it only after its atomic idle check; nothing else may.
 
+mod command;
+mod guardian;
+#[cfg(test)]
+mod mock_tests;
+pub mod process;
+mod self_restart;
+
 use std::future::Future;
 use std::pin::Pin;
+
+pub use command::{CommandExecutor, RestartAction, request_vars};
+pub use self_restart::{PendingExec, RESTART_TOKEN_ENV, SelfRestart, StartupBinary};
 
 use crate::request::{Request, RunResult};
 
@@ -28,4 +38,9 @@ pub trait Executor: Send + Sync + 'static {
 
     /// Restarts the gateway. Runs with admission closed and no live run.
     fn restart<'a>(&'a self, request: &'a Request) -> StepFuture<'a>;
+
+    /// Whether `update` can do anything; when not, update requests are refused when submitted.
+    fn can_update(&self) -> bool {
+        true
+    }
 }

@@ -17,11 +17,15 @@ mod eligibility;
 pub mod error;
 pub mod events;
 pub mod executor;
+pub mod health;
 pub mod id;
 pub mod outbox;
 pub mod pause;
+pub mod recovery;
+pub mod redact;
 pub mod request;
 pub mod requester;
+pub mod restart_marker;
 pub mod scheduler;
 pub mod settings;
 pub mod status;
@@ -42,10 +46,15 @@ pub use dedupe::{Ask, Merge, Withdrawal};
 pub use drain::Drain;
 pub use error::Error;
 pub use events::QueueEvent;
-pub use executor::{Executor, StepFuture, StepOutcome};
+pub use executor::{
+    CommandExecutor, Executor, PendingExec, RESTART_TOKEN_ENV, RestartAction, SelfRestart,
+    StartupBinary, StepFuture, StepOutcome,
+};
+pub use health::HealthCheck;
 pub use id::{RequestId, ShortId};
 pub use outbox::OutboxEntry;
 pub use pause::Pause;
+pub use recovery::{Recovery, RecoveryOptions, recover};
 pub use request::{Event, Kind, Phase, Request, RunResult, State, Transition};
 pub use requester::{Actor, Origin, Requester, Role};
 pub use scheduler::{Scheduler, SchedulerTask};

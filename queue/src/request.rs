@@ -252,6 +252,9 @@ pub struct Request {
     /// The step while running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
+    /// When the current phase began (for the downtime of a restart lull did not survive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_since: Option<Timestamp>,
     /// When it was first asked for.
     pub created_at: Timestamp,
     /// Every state it entered.
@@ -270,6 +273,7 @@ impl Request {
         self.state = to;
         if to != State::Running {
             self.phase = None;
+            self.phase_since = None;
         }
         self.transitions.push(Transition {
             state: to,

@@ -29,6 +29,7 @@ use crate::eligibility::{Evaluation, Facts, evaluate};
 use crate::error::Error;
 use crate::events::QueueEvent;
 use crate::executor::Executor;
+use crate::health::HealthCheck;
 use crate::pause::Pause;
 use crate::request::Request;
 use crate::settings::SchedulerSettings;
@@ -55,6 +56,7 @@ struct Core {
     memory: Mutex<Memory>,
     wakeups: AtomicU64,
     shutdown: Notify,
+    health: Option<HealthCheck>,
 }
 
 /// The running scheduler task.
@@ -68,6 +70,12 @@ impl SchedulerTask {
     pub async fn shutdown(self) {
         self.scheduler.core.shutdown.notify_one();
         let _ = self.handle.await;
+    }
+
+    /// Stops the scheduler at once, even mid-execution (a self restart is replacing the
+    /// process; `recover()` in the new one settles the request).
+    pub fn abort(self) {
+        self.handle.abort();
     }
 }
 
@@ -92,6 +100,7 @@ impl Scheduler {
         tracker: ActivityTracker,
         executor: Arc<dyn Executor>,
         settings: SchedulerSettings,
+        health: Option<HealthCheck>,
     ) -> Result<Self, Error> {
         let memory = Memory::boot(&store, &settings, Instant::now())?;
         Ok(Self {
@@ -104,6 +113,7 @@ impl Scheduler {
                 memory: Mutex::new(memory),
                 wakeups: AtomicU64::new(0),
                 shutdown: Notify::new(),
+                health,
             }),
         })
     }

@@ -20,6 +20,8 @@ pub struct QueueSettings {
     pub agent_requests: AgentRequests,
     /// `maintenance.history_limit`: finished requests kept; older ones and their audit entries are pruned.
     pub history_limit: usize,
+    /// Whether the executor can update (`executor.update` is configured); if not, update asks are refused.
+    pub update_available: bool,
 }
 
 impl QueueSettings {
@@ -32,6 +34,7 @@ impl Default for QueueSettings {
         Self {
             agent_requests: AgentRequests::Queue,
             history_limit: Self::DEFAULT_HISTORY_LIMIT,
+            update_available: true,
         }
     }
 }

@@ -40,6 +40,7 @@ use crate::outbox::OutboxEntry;
 use crate::pause::Pause;
 use crate::request::{Event, Kind, Phase, Request, RunResult, State};
 use crate::requester::Actor;
+use crate::restart_marker::RestartMarker;
 use crate::settings::QueueSettings;
 use crate::timestamp::Timestamp;
 
@@ -302,6 +303,33 @@ impl Store {
             },
         )
         .await
+    }
+
+    /// Persists the one-time token of a self restart of the running request `id`.
+    pub async fn arm_self_restart(
+        &self,
+        id: RequestId,
+        token: String,
+    ) -> Result<RestartMarker, Error> {
+        self.change(move |w| changes::arm_self_restart(w, id, token), |_| None)
+            .await
+    }
+
+    /// The self-restart marker, if a self restart is under way.
+    pub fn restart_marker(&self) -> Result<Option<RestartMarker>, Error> {
+        let bytes = self
+            .tree(TreeId::Meta)
+            .get(layout::META_RESTART_MARKER)
+            .map_err(|e| self.io(&e))?;
+        bytes
+            .map(|b| decode(self.path(), "the restart marker", &b))
+            .transpose()
+    }
+
+    /// Records a health check; returns how many have failed in a row (0 after a pass).
+    pub async fn record_health(&self, passed: bool, detail: String) -> Result<u64, Error> {
+        self.change(move |w| changes::record_health(w, passed, detail), |_| None)
+            .await
     }
 
     /// Pauses all execution (`Some`) or resumes it (`None`).

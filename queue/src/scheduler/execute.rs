@@ -29,13 +29,14 @@ impl Scheduler {
         self.memory().executed(Instant::now());
 
         let outcome = match started.kind {
-            Kind::Restart => core.executor.restart(&started).await,
+            Kind::Restart => self.checked(core.executor.restart(&started).await).await,
             Kind::Update => {
                 // The old gateway keeps serving while the update runs.
                 gate.reopen();
                 match core.executor.update(&started).await {
                     StepOutcome::Done(updated) => {
-                        self.restart_after_update(&started, updated).await
+                        let restarted = self.restart_after_update(&started, updated).await;
+                        self.checked(restarted).await
                     }
                     other => other,
                 }
@@ -94,6 +95,25 @@ impl Scheduler {
             StepOutcome::Failed(restarted) => {
                 StepOutcome::Failed(merge_results(updated, restarted))
             }
+        }
+    }
+}
+
+impl Scheduler {
+    /// A successful restart counts only once the health check (if configured) passes.
+    async fn checked(&self, restarted: StepOutcome) -> StepOutcome {
+        let (StepOutcome::Done(result), Some(health)) = (&restarted, &self.core.health) else {
+            return restarted;
+        };
+        match health.run(&self.core.store).await {
+            Ok(Ok(())) => restarted,
+            Ok(Err(failed)) => StepOutcome::Failed(merge_results(result.clone(), failed)),
+            Err(error) => StepOutcome::Failed(RunResult {
+                message: Some(format!(
+                    "restarted, but the health check could not be recorded: {error}"
+                )),
+                ..result.clone()
+            }),
         }
     }
 }

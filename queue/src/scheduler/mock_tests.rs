@@ -156,6 +156,7 @@ impl Harness {
             tracker.clone(),
             executor.clone(),
             settings.2,
+            None,
         )
         .unwrap();
         let events = store.subscribe();

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use super::layout::{
-    META_DRAIN, META_OPEN, META_PAUSE, META_RUNNING, TreeId, audit_index_key, audit_owner,
-    decode_request_id, decode_u64, encode, io_error, request_key, u64_key,
+    META_DRAIN, META_HEALTH_FAILURES, META_OPEN, META_PAUSE, META_RESTART_MARKER, META_RUNNING,
+    TreeId, audit_index_key, audit_owner, decode_request_id, decode_u64, encode, io_error,
+    request_key, u64_key,
 };
 use super::lookup;
 use super::writer::{Tx, Writer};
@@ -16,6 +17,7 @@ use crate::outbox::OutboxEntry;
 use crate::pause::Pause;
 use crate::request::{Event, Phase, Request, RunResult, State};
 use crate::requester::{Actor, Role};
+use crate::restart_marker::RestartMarker;
 
 /// The actor name of changes the scheduler makes.
 pub const SCHEDULER: &str = "scheduler";
@@ -47,6 +49,9 @@ pub struct Cancelled {
 }
 
 pub(crate) fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
+    if ask.kind == crate::request::Kind::Update && !w.settings.update_available {
+        return Err(Error::UpdateNotConfigured);
+    }
     let mut tx = w.begin();
     let by = ask.actor.key();
     if let Some(mut request) = lookup::open(&w.trees, w.path())? {
@@ -186,6 +191,7 @@ pub(crate) fn start(w: &mut Writer, id: RequestId, phase: Phase) -> Result<Reque
     let mut tx = w.begin();
     request.apply(Event::Start, tx.now, SCHEDULER)?;
     request.phase = Some(phase);
+    request.phase_since = Some(tx.now);
     tx.put_request(&request);
     tx.remove(TreeId::Meta, META_OPEN);
     tx.put(TreeId::Meta, META_RUNNING, request_key(id));
@@ -218,6 +224,7 @@ pub(crate) fn set_phase(w: &mut Writer, id: RequestId, phase: Phase) -> Result<R
     }
     let mut tx = w.begin();
     request.phase = Some(phase);
+    request.phase_since = Some(tx.now);
     tx.put_request(&request);
     tx.audit(SCHEDULER, "phase", Some(id), format!("{phase:?}"));
     w.commit(tx)?;
@@ -243,6 +250,16 @@ pub(crate) fn finish(
     request.result = Some(result);
     tx.put_request(&request);
     tx.audit(by, request.state.as_str(), Some(id), String::new());
+    let marker = w
+        .tree(TreeId::Meta)
+        .get(META_RESTART_MARKER)
+        .map_err(|e| io_error(w.path(), &e))?;
+    if let Some(bytes) = marker {
+        let marker: RestartMarker = super::layout::decode(w.path(), "the restart marker", &bytes)?;
+        if marker.request == id {
+            tx.remove(TreeId::Meta, META_RESTART_MARKER);
+        }
+    }
     close(&mut tx, w, &request)?;
     w.commit(tx)?;
     Ok(request)
@@ -371,6 +388,56 @@ pub(crate) fn set_pause(w: &mut Writer, pause: Option<Pause>, by: &str) -> Resul
         }
     }
     w.commit(tx)
+}
+
+pub(crate) fn arm_self_restart(
+    w: &mut Writer,
+    id: RequestId,
+    token: String,
+) -> Result<RestartMarker, Error> {
+    let request = existing(w, id)?;
+    if request.state != State::Running {
+        return Err(Error::Forbidden(format!(
+            "request {} is {}, not running; it cannot restart lull",
+            request.short_id, request.state
+        )));
+    }
+    let mut tx = w.begin();
+    let marker = RestartMarker {
+        request: id,
+        token,
+        at: tx.now,
+    };
+    tx.put(TreeId::Meta, META_RESTART_MARKER, encode(&marker));
+    tx.audit(
+        SCHEDULER,
+        "self_restart",
+        Some(id),
+        "re-executing lull".into(),
+    );
+    w.commit(tx)?;
+    Ok(marker)
+}
+
+/// Records a health check's outcome; returns the failures in a row (0 after a pass).
+pub(crate) fn record_health(w: &mut Writer, passed: bool, detail: String) -> Result<u64, Error> {
+    let meta = w.tree(TreeId::Meta);
+    let before = meta
+        .get(META_HEALTH_FAILURES)
+        .map_err(|e| io_error(w.path(), &e))?
+        .and_then(|b| decode_u64(&b))
+        .unwrap_or(0);
+    let failures = if passed { 0 } else { before + 1 };
+    let mut tx = w.begin();
+    tx.put(TreeId::Meta, META_HEALTH_FAILURES, u64_key(failures));
+    let action = if passed {
+        "health_passed"
+    } else {
+        "health_failed"
+    };
+    tx.audit("lull", action, None, detail);
+    w.commit(tx)?;
+    Ok(failures)
 }
 
 pub(crate) fn set_drain(w: &mut Writer, drain: Option<Drain>, by: &str) -> Result<(), Error> {

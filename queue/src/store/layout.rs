@@ -80,6 +80,10 @@ pub(crate) const META_RUNNING: &[u8] = b"running";
 pub(crate) const META_PAUSE: &[u8] = b"pause";
 /// `meta`: the host drain, if any (JSON).
 pub(crate) const META_DRAIN: &[u8] = b"drain";
+/// `meta`: the self-restart marker, if a self restart is under way (JSON).
+pub(crate) const META_RESTART_MARKER: &[u8] = b"restart_marker";
+/// `meta`: failed health checks in a row (u64 BE).
+pub(crate) const META_HEALTH_FAILURES: &[u8] = b"health_failures";
 /// `meta`: next audit sequence number (u64 BE).
 pub(crate) const META_NEXT_AUDIT: &[u8] = b"next_audit_seq";
 /// `meta`: next finish sequence number (u64 BE).

@@ -623,3 +623,25 @@ fn a_second_open_of_the_same_path_names_the_other_process() {
     let err = Store::open(t.store.path(), settings()).err().unwrap();
     assert!(err.to_string().contains("another lull process"), "{err}");
 }
+
+#[tokio::test]
+async fn update_asks_are_refused_when_no_update_command_is_configured() {
+    let t = TestStore::new(QueueSettings {
+        update_available: false,
+        ..settings()
+    });
+    let err = t
+        .store
+        .submit(ask(Kind::Update, "a1", Role::Agent))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UpdateNotConfigured));
+    assert!(err.to_string().contains("executor.update"), "{err}");
+    assert_eq!(t.store.open_request().unwrap(), None, "nothing queued");
+    assert!(
+        t.store
+            .submit(ask(Kind::Restart, "a1", Role::Agent))
+            .await
+            .is_ok()
+    );
+}

@@ -154,6 +154,12 @@ fn validate(trees: &Trees, path: &Path) -> Result<Counters, Error> {
     if let Some(bytes) = meta.get(META_PAUSE).map_err(|e| io_error(path, &e))? {
         let _: Pause = decode(path, "the pause", &bytes)?;
     }
+    if let Some(bytes) = meta
+        .get(super::layout::META_RESTART_MARKER)
+        .map_err(|e| io_error(path, &e))?
+    {
+        let _: crate::restart_marker::RestartMarker = decode(path, "the restart marker", &bytes)?;
+    }
     if let Some(bytes) = meta.get(META_DRAIN).map_err(|e| io_error(path, &e))? {
         let _: Drain = decode(path, "the drain", &bytes)?;
     }

@@ -239,6 +239,7 @@ proptest! {
         let settings = QueueSettings {
             agent_requests: if approve { AgentRequests::Approve } else { AgentRequests::Queue },
             history_limit: 5,
+            ..QueueSettings::default()
         };
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let t = TestStore::new(settings);

@@ -1,0 +1,259 @@
+//! Tests of the command executor with real processes: environment allowlist, output tail and
+//! redaction, update outcomes, and process groups killed on timeout and when lull is killed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::process::{self, CommandLine, OUTPUT_TAIL_BYTES};
+use super::*;
+use crate::id::RequestId;
+use crate::request::{Kind, State};
+
+fn request(kind: Kind, reason: &str) -> Request {
+    let id = RequestId::new_random();
+    Request {
+        id,
+        short_id: id.short_id(3),
+        kind,
+        state: State::Running,
+        reason: reason.into(),
+        idle_seconds: 0,
+        idle_set_by_admin: false,
+        requested_by: Vec::new(),
+        phase: None,
+        phase_since: None,
+        created_at: crate::timestamp::Timestamp::from_unix_millis(0),
+        transitions: Vec::new(),
+        result: None,
+    }
+}
+
+fn sh(script: &str) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), script.into()]
+}
+
+fn executor(restart: &str, update: Option<&str>) -> CommandExecutor {
+    CommandExecutor {
+        restart: RestartAction::Command(sh(restart)),
+        update: update.map(sh),
+        unchanged_exit_code: 3,
+        timeout: Duration::from_secs(30),
+        pass_env: vec!["CARGO_PKG_NAME".into()],
+        secrets: vec!["super-secret-value".into()],
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // /proc/PID/stat's third field is the state; a zombie (Z) is as good as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Waits (bounded) until `pid` is gone.
+fn wait_gone(pid: i32) -> bool {
+    for _ in 0..500 {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+#[tokio::test]
+async fn commands_see_only_the_allowlisted_environment() {
+    // The test runner's CARGO_MANIFEST_DIR stands in for a token in lull's environment.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    let e = executor("env", None);
+    let StepOutcome::Done(result) = e.restart(&request(Kind::Restart, "tool installed")).await
+    else {
+        panic!("env failed");
+    };
+    let env = result.output_tail.unwrap();
+    let names: Vec<&str> = env
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(n, _)| n))
+        .collect();
+    for expected in [
+        "PATH",
+        "LULL_REQUEST_ID",
+        "LULL_REQUEST_KIND",
+        "LULL_REASON",
+        "CARGO_PKG_NAME",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert!(
+        !names.contains(&"CARGO_MANIFEST_DIR"),
+        "a variable outside the allowlist leaked: {env}"
+    );
+    assert!(
+        names.iter().all(|n| [
+            "PATH",
+            "HOME",
+            "LANG",
+            "LULL_REQUEST_ID",
+            "LULL_REQUEST_KIND",
+            "LULL_REASON",
+            "CARGO_PKG_NAME",
+            "PWD",
+            "SHLVL",
+            "_"
+        ]
+        .contains(n)),
+        "{names:?}"
+    );
+    assert!(env.contains("LULL_REQUEST_KIND=restart"));
+}
+
+#[tokio::test]
+async fn the_reason_reaches_the_command_verbatim_and_never_as_argv() {
+    let reason = "installed $(touch /tmp/pwned); echo `id` \"quoted\"";
+    let e = executor("printf '%s' \"$LULL_REASON\"; echo; echo \"$#\"", None);
+    let StepOutcome::Done(result) = e.restart(&request(Kind::Restart, reason)).await else {
+        panic!("printf failed");
+    };
+    let tail = result.output_tail.unwrap();
+    assert_eq!(tail, format!("{reason}\n0\n"));
+}
+
+#[tokio::test]
+async fn output_is_cut_to_its_last_4_kib_and_redacted() {
+    let script = "head -c 100000 /dev/zero | tr '\\0' a; echo; echo 'token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 and super-secret-value'; exit 1";
+    let e = executor(script, None);
+    let StepOutcome::Failed(result) = e.restart(&request(Kind::Restart, "")).await else {
+        panic!("exit 1 must fail");
+    };
+    let tail = result.output_tail.unwrap();
+    assert!(tail.len() <= OUTPUT_TAIL_BYTES + 64, "{}", tail.len());
+    assert!(
+        tail.ends_with("token [redacted] and [redacted]\n"),
+        "{}",
+        &tail[tail.len() - 80..]
+    );
+    assert_eq!(result.exit_status, Some(1));
+    assert!(result.message.unwrap().contains("exited with status 1"));
+}
+
+#[tokio::test]
+async fn update_outcomes_follow_the_exit_status() {
+    let updated = executor("true", Some("echo updated"));
+    let r = request(Kind::Update, "");
+    assert!(matches!(updated.update(&r).await, StepOutcome::Done(_)));
+    let unchanged = executor("true", Some("exit 3"));
+    let StepOutcome::Unchanged(result) = unchanged.update(&r).await else {
+        panic!("exit 3 is unchanged")
+    };
+    assert_eq!(
+        result.message.as_deref(),
+        Some("already up to date; no restart needed")
+    );
+    let failed = executor("true", Some("exit 7"));
+    assert!(matches!(
+        failed.update(&r).await,
+        StepOutcome::Failed(RunResult {
+            exit_status: Some(7),
+            ..
+        })
+    ));
+    let missing = executor("true", None);
+    assert!(!missing.can_update());
+    assert!(matches!(missing.update(&r).await, StepOutcome::Failed(_)));
+    let not_found = CommandExecutor {
+        restart: RestartAction::Command(vec!["/nonexistent/restart".into()]),
+        ..executor("", None)
+    };
+    let StepOutcome::Failed(result) = not_found.restart(&r).await else {
+        panic!()
+    };
+    assert!(
+        result.message.unwrap().contains("could not start"),
+        "a clear reason"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    let finished = process::run(&CommandLine {
+        argv: sh(&script),
+        vars: Vec::new(),
+        pass_env: Vec::new(),
+        timeout: Duration::from_secs(1),
+    })
+    .await;
+    assert!(finished.timed_out);
+    let grandchild = read_pid(&pidfile).expect("the script wrote its child's pid");
+    assert!(
+        wait_gone(grandchild),
+        "the background sleep survived the timeout"
+    );
+}
+
+const CHILD_ENV: &str = "LULL_EXECUTOR_CHILD_DIR";
+
+/// Child mode for the test below: runs a command whose group must die with this process.
+#[tokio::test]
+async fn executor_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let script = format!("echo $$ > {dir}/sh.pid; sleep 300 & echo $! > {dir}/sleep.pid; wait");
+    process::run(&CommandLine {
+        argv: sh(&script),
+        vars: Vec::new(),
+        pass_env: Vec::new(),
+        timeout: Duration::from_secs(600),
+    })
+    .await;
+}
+
+#[test]
+fn a_kill_9_of_lull_leaves_no_orphan() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut lull = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "executor::mock_tests::executor_child",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut sh_pid, mut sleep_pid) = (None, None);
+    for _ in 0..1000 {
+        sh_pid = read_pid(&dir.path().join("sh.pid"));
+        sleep_pid = read_pid(&dir.path().join("sleep.pid"));
+        if sh_pid.is_some() && sleep_pid.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (sh_pid, sleep_pid) = (
+        sh_pid.expect("command started"),
+        sleep_pid.expect("background child started"),
+    );
+    assert!(alive(sh_pid) && alive(sleep_pid));
+    lull.kill().unwrap();
+    lull.wait().unwrap();
+    assert!(wait_gone(sh_pid), "the command outlived lull");
+    assert!(wait_gone(sleep_pid), "the command's child outlived lull");
+}

@@ -1,0 +1,207 @@
+//! Running one executor command: argv without a shell, a cleared environment, its own process
+//! group watched by a [`GroupGuardian`], a timeout that kills the whole group, and the last
+//! 4 KiB of its output.
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use super::guardian::GroupGuardian;
+
+/// Most output kept from a command (its end).
+pub const OUTPUT_TAIL_BYTES: usize = 4096;
+
+/// How long output is still read after the command exited, in case a child it left behind
+/// keeps the pipes open.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
+
+/// Environment variables every command may see (besides `LULL_REQUEST_*` and `pass_env`).
+const BASE_ENV: [&str; 3] = ["PATH", "HOME", "LANG"];
+
+/// A command and the environment it runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandLine {
+    /// Program and arguments; never passed through a shell.
+    pub argv: Vec<String>,
+    /// Extra variables (`LULL_REQUEST_ID`, …), on top of the allowlisted ones.
+    pub vars: Vec<(String, String)>,
+    /// Names of variables of lull's own environment the command may see.
+    pub pass_env: Vec<String>,
+    /// Longest run before the whole process group is killed.
+    pub timeout: Duration,
+}
+
+/// How a command ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// Exit code, if it exited (not killed by a signal).
+    pub exit_code: Option<i32>,
+    /// It ran past its timeout and its process group was killed.
+    pub timed_out: bool,
+    /// The end of stdout and stderr, interleaved as they arrived (not yet redacted).
+    pub output_tail: String,
+    /// It could not be started at all.
+    pub spawn_error: Option<String>,
+}
+
+impl Finished {
+    /// Exit code 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// A sentence describing the ending.
+    pub fn describe(&self) -> String {
+        if let Some(error) = &self.spawn_error {
+            return format!("could not start: {error}");
+        }
+        if self.timed_out {
+            return "timed out; its process group was killed".into();
+        }
+        match self.exit_code {
+            Some(code) => format!("exited with status {code}"),
+            None => "was killed by a signal".into(),
+        }
+    }
+}
+
+/// Runs `line` to completion (or timeout). If the returned future is dropped midway (lull shuts
+/// down), the command's process group is killed.
+pub async fn run(line: &CommandLine) -> Finished {
+    let Some((program, args)) = line.argv.split_first() else {
+        return spawn_failed("the command is empty".into());
+    };
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in BASE_ENV
+        .iter()
+        .copied()
+        .chain(line.pass_env.iter().map(String::as_str))
+    {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    for (name, value) in &line.vars {
+        command.env(name, value);
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return spawn_failed(format!("{program}: {e}")),
+    };
+    let Some(pgid) = child.id().map(|id| id as libc::pid_t) else {
+        return spawn_failed(format!("{program}: exited before it could be watched"));
+    };
+    let guardian = GroupGuardian::arm(pgid);
+    if let Err(e) = &guardian {
+        tracing::warn!(error = %e, "could not start the process-group guardian; a kill -9 of lull may orphan the command");
+    }
+    let killer = KillGroupOnDrop(Some(pgid));
+
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(OUTPUT_TAIL_BYTES)));
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|s| tokio::spawn(collect(s, tail.clone()))),
+        child
+            .stderr
+            .take()
+            .map(|s| tokio::spawn(collect(s, tail.clone()))),
+    ];
+    let waited = tokio::time::timeout(line.timeout, child.wait()).await;
+    let (exit_code, timed_out) = match waited {
+        Ok(Ok(status)) => (status.code(), false),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "waiting for the command failed");
+            (None, false)
+        }
+        Err(_) => {
+            kill_group(pgid);
+            let _ = child.wait().await;
+            (None, true)
+        }
+    };
+    for reader in readers.into_iter().flatten() {
+        let abort = reader.abort_handle();
+        if tokio::time::timeout(DRAIN_AFTER_EXIT, reader)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+    // It ended on its own (or was killed on timeout): nothing is left to kill when lull dies.
+    // A daemon it started in its group is the host's business, not an orphan of this run.
+    KillGroupOnDrop::defuse(killer);
+    if let Ok(guardian) = guardian {
+        guardian.disarm();
+    }
+    let bytes: Vec<u8> = tail
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    Finished {
+        exit_code,
+        timed_out,
+        output_tail: String::from_utf8_lossy(&bytes).into_owned(),
+        spawn_error: None,
+    }
+}
+
+fn spawn_failed(error: String) -> Finished {
+    Finished {
+        exit_code: None,
+        timed_out: false,
+        output_tail: String::new(),
+        spawn_error: Some(error),
+    }
+}
+
+async fn collect(mut stream: impl AsyncRead + Unpin, tail: Arc<Mutex<VecDeque<u8>>>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.extend(&buf[..n]);
+        let excess = tail.len().saturating_sub(OUTPUT_TAIL_BYTES);
+        tail.drain(..excess);
+    }
+}
+
+fn kill_group(pgid: libc::pid_t) {
+    // SAFETY: sends a signal to a process group we created.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
+/// Kills the process group if the run is abandoned (its future dropped) before it finished.
+struct KillGroupOnDrop(Option<libc::pid_t>);
+
+impl KillGroupOnDrop {
+    fn defuse(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            kill_group(pgid);
+        }
+    }
+}
