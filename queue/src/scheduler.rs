@@ -94,6 +94,9 @@ struct Look {
 
 impl Scheduler {
     /// A scheduler for `profile`. Loads the persisted cooldown and hourly window from the store.
+    ///
+    /// Call [`crate::recover`] first: a request still marked running from a previous process is
+    /// refused here rather than left blocking everything as "executing".
     pub fn new(
         profile: impl Into<String>,
         store: Store,
@@ -102,6 +105,12 @@ impl Scheduler {
         settings: SchedulerSettings,
         health: Option<HealthCheck>,
     ) -> Result<Self, Error> {
+        if let Some(running) = store.running_request()? {
+            return Err(Error::Forbidden(format!(
+                "request {} is still marked running from before; call recover() before starting the scheduler",
+                running.short_id
+            )));
+        }
         let memory = Memory::boot(&store, &settings, Instant::now())?;
         Ok(Self {
             core: Arc::new(Core {
