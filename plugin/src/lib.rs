@@ -1,1 +1,2 @@
-//! Platform-neutral command core; filled in by the plugin issue.
+//! lull-plugin: the platform-neutral command core.
+pub mod command;
