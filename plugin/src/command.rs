@@ -63,7 +63,9 @@ pub fn usage(subcommand: &str) -> &'static str {
         "pause" => "/maintenance pause [--for 2h]",
         "resume" => "/maintenance resume",
         "release" => "/maintenance release <session>",
-        _ => "/maintenance [help|status|restart|update|cancel|approve|reject|history|pause|resume|release]",
+        _ => {
+            "/maintenance [help|status|restart|update|cancel|approve|reject|history|pause|resume|release]"
+        }
     }
 }
 
@@ -194,7 +196,9 @@ fn parse_text_reply(text: &str) -> Result<Command, ParseError> {
 }
 
 fn is_id(word: &str) -> bool {
-    !word.is_empty() && word.len() <= 40 && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    !word.is_empty()
+        && word.len() <= 40
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn parse_words(words: Vec<Word>) -> Result<Command, ParseError> {
@@ -207,7 +211,10 @@ fn parse_words(words: Vec<Word>) -> Result<Command, ParseError> {
     match sub.as_str() {
         "help" | "status" | "history" | "resume" => {
             if let Some(extra) = rest.first() {
-                return Err(invalid(&sub, format!("`{sub}` takes no arguments (got {:?})", extra.text)));
+                return Err(invalid(
+                    &sub,
+                    format!("`{sub}` takes no arguments (got {:?})", extra.text),
+                ));
             }
             Ok(match sub.as_str() {
                 "help" => Command::Help,
@@ -221,7 +228,10 @@ fn parse_words(words: Vec<Word>) -> Result<Command, ParseError> {
         "cancel" | "approve" | "reject" => {
             let id = one_argument(&sub, rest, "request id")?;
             if !is_id(&id) {
-                return Err(invalid(&sub, format!("{id:?} is not a request id (ids look like r7k2)")));
+                return Err(invalid(
+                    &sub,
+                    format!("{id:?} is not a request id (ids look like r7k2)"),
+                ));
             }
             Ok(match sub.as_str() {
                 "cancel" => Command::Cancel(id),
@@ -257,7 +267,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
             previous = current;
         }
     }
@@ -270,10 +282,16 @@ fn one_argument(sub: &str, rest: Vec<Word>, what: &str) -> Result<String, ParseE
         return Err(invalid(sub, format!("missing {what}")));
     };
     if let Some(extra) = rest.next() {
-        return Err(invalid(sub, format!("`{sub}` takes one {what}; unexpected {:?}", extra.text)));
+        return Err(invalid(
+            sub,
+            format!("`{sub}` takes one {what}; unexpected {:?}", extra.text),
+        ));
     }
     if !value.quoted && value.text.starts_with("--") {
-        return Err(invalid(sub, format!("`{sub}` has no option {}", value.text)));
+        return Err(invalid(
+            sub,
+            format!("`{sub}` has no option {}", value.text),
+        ));
     }
     Ok(value.text)
 }
@@ -315,18 +333,29 @@ fn parse_ask(sub: &str, rest: Vec<Word>) -> Result<Ask, ParseError> {
             "--idle" => "--idle",
             "--idle-seconds" => "--idle-seconds",
             _ => {
-                return Err(invalid(sub, format!("unknown option {name}; accepted: --idle, --idle-seconds")));
+                return Err(invalid(
+                    sub,
+                    format!("unknown option {name}; accepted: --idle, --idle-seconds"),
+                ));
             }
         };
         if let Some((_, earlier)) = idle {
-            return Err(invalid(sub, format!("give the idle window once ({earlier} and {flag} both given)")));
+            return Err(invalid(
+                sub,
+                format!("give the idle window once ({earlier} and {flag} both given)"),
+            ));
         }
         let value = option_value(sub, flag, inline.as_deref(), &mut words)?;
         let parsed = if flag == "--idle" {
             parse_duration(sub, flag, &value)?
         } else {
             let seconds: u64 = value.parse().map_err(|_| {
-                invalid(sub, format!("invalid --idle-seconds value {value:?}: expected whole seconds, e.g. 1200"))
+                invalid(
+                    sub,
+                    format!(
+                        "invalid --idle-seconds value {value:?}: expected whole seconds, e.g. 1200"
+                    ),
+                )
             })?;
             Duration::from_secs(seconds)
         };
@@ -336,7 +365,10 @@ fn parse_ask(sub: &str, rest: Vec<Word>) -> Result<Ask, ParseError> {
     let reason = reason.join(" ");
     let chars = reason.chars().count();
     if chars > MAX_REASON_CHARS {
-        return Err(invalid(sub, format!("the reason is {chars} characters; at most {MAX_REASON_CHARS} are accepted")));
+        return Err(invalid(
+            sub,
+            format!("the reason is {chars} characters; at most {MAX_REASON_CHARS} are accepted"),
+        ));
     }
     Ok(Ask {
         reason,
@@ -345,20 +377,34 @@ fn parse_ask(sub: &str, rest: Vec<Word>) -> Result<Ask, ParseError> {
 }
 
 fn parse_duration(sub: &str, flag: &str, value: &str) -> Result<Duration, ParseError> {
-    let bad = || invalid(sub, format!("invalid {flag} value {value:?}: expected a duration like 20m, 1h30m or 90s"));
+    let bad = || {
+        invalid(
+            sub,
+            format!("invalid {flag} value {value:?}: expected a duration like 20m, 1h30m or 90s"),
+        )
+    };
     if let Ok(seconds) = value.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
     }
     let parsed = humantime::parse_duration(value).map_err(|_| bad())?;
     if parsed.subsec_nanos() != 0 {
-        return Err(invalid(sub, format!("invalid {flag} value {value:?}: use whole seconds")));
+        return Err(invalid(
+            sub,
+            format!("invalid {flag} value {value:?}: use whole seconds"),
+        ));
     }
     Ok(parsed)
 }
 
 fn check_bounds(sub: &str, flag: &str, d: Duration) -> Result<(), ParseError> {
     if d > MAX_IDLE {
-        return Err(invalid(sub, format!("{flag} {} is too long; at most 7 days", humantime::format_duration(d))));
+        return Err(invalid(
+            sub,
+            format!(
+                "{flag} {} is too long; at most 7 days",
+                humantime::format_duration(d)
+            ),
+        ));
     }
     Ok(())
 }
@@ -372,7 +418,10 @@ fn parse_pause(rest: Vec<Word>) -> Result<Command, ParseError> {
             None => (word.text.clone(), None),
         };
         if word.quoted || name != "--for" {
-            return Err(invalid("pause", format!("unexpected {:?}; accepted: --for <duration>", word.text)));
+            return Err(invalid(
+                "pause",
+                format!("unexpected {:?}; accepted: --for <duration>", word.text),
+            ));
         }
         if duration.is_some() {
             return Err(invalid("pause", "give --for once"));
@@ -380,7 +429,10 @@ fn parse_pause(rest: Vec<Word>) -> Result<Command, ParseError> {
         let value = option_value("pause", "--for", inline.as_deref(), &mut words)?;
         let d = parse_duration("pause", "--for", &value)?;
         if d.is_zero() {
-            return Err(invalid("pause", "--for must be longer than 0s (resume with /maintenance resume)"));
+            return Err(invalid(
+                "pause",
+                "--for must be longer than 0s (resume with /maintenance resume)",
+            ));
         }
         check_bounds("pause", "--for", d)?;
         duration = Some(d);
@@ -390,16 +442,31 @@ fn parse_pause(rest: Vec<Word>) -> Result<Command, ParseError> {
 
 /// Maps Discord's structured options (`reason`, `idle`, `id`, `for`, `session`) to a command.
 pub fn from_options(subcommand: &str, options: &[(&str, &str)]) -> Result<Command, ParseError> {
-    let mut words = vec![Word { text: subcommand.to_owned(), quoted: false }];
+    let mut words = vec![Word {
+        text: subcommand.to_owned(),
+        quoted: false,
+    }];
     for (name, value) in options {
         match *name {
-            "reason" if !value.is_empty() => words.push(Word { text: (*value).to_owned(), quoted: true }),
+            "reason" if !value.is_empty() => words.push(Word {
+                text: (*value).to_owned(),
+                quoted: true,
+            }),
             "reason" => {}
             "idle" | "for" => {
-                words.push(Word { text: format!("--{name}"), quoted: false });
-                words.push(Word { text: (*value).to_owned(), quoted: true });
+                words.push(Word {
+                    text: format!("--{name}"),
+                    quoted: false,
+                });
+                words.push(Word {
+                    text: (*value).to_owned(),
+                    quoted: true,
+                });
             }
-            "id" | "session" => words.push(Word { text: (*value).to_owned(), quoted: true }),
+            "id" | "session" => words.push(Word {
+                text: (*value).to_owned(),
+                quoted: true,
+            }),
             other => return Err(invalid(subcommand, format!("unknown option {other:?}"))),
         }
     }

@@ -1,2 +1,460 @@
 //! lull-plugin: the platform-neutral command core.
+//!
+//! An adapter turns a platform event into an [`Invocation`], hands it to [`Plugin::handle`], and
+//! sends back the [`Reply`]. Queue events become [`Notice`]s (one per chat) in the queue's
+//! durable outbox, which the adapter drains. Nothing here knows sled or any platform crate.
+
 pub mod command;
+pub mod notice;
+pub mod policy;
+pub mod prompt;
+pub mod reply;
+pub mod tool;
+
+#[cfg(test)]
+mod mock_tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lull_queue::{Actor, Error, Kind, Origin, Role, Scheduler, Withdrawal};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+pub use command::{Command, ParseError, parse};
+pub use notice::{ChatRef, Notice, notices_for};
+pub use policy::{PlatformPolicy, Policy, Sender};
+pub use prompt::{Button, ButtonStyle, Click};
+pub use reply::Reply;
+pub use tool::{TOOL_NAME, ToolError, tool_schema};
+
+/// The plugin's configuration.
+#[derive(Clone, Debug)]
+pub struct PluginConfig {
+    /// `maintenance.idle_seconds`: the window when an ask gives none.
+    pub default_idle: Duration,
+    /// `maintenance.min_agent_idle_seconds`: the shortest window an agent may ask for.
+    pub min_agent_idle: Duration,
+    /// `maintenance.max_wait_seconds` (for the escalation prompt's wording).
+    pub max_wait: Duration,
+    /// Who may do what on each platform.
+    pub policy: Policy,
+    /// Chats that hear about every request (`notify_chat_id`, `notify_channel_id`, `notify_channel`).
+    pub notify: Vec<ChatRef>,
+}
+
+/// What the sender sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Chat text (`/maintenance …`, or a text reply `approve <id>`).
+    Text(String),
+    /// An already-structured command (Discord's slash command options).
+    Command(Command),
+    /// A clicked button's payload.
+    Click(String),
+    /// The agent tool's JSON.
+    ToolJson(String),
+}
+
+/// One command from one sender in one chat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// Who.
+    pub sender: Sender,
+    /// The chat or channel it came from (notices about the request go back there).
+    pub chat: Option<String>,
+    /// What.
+    pub input: Input,
+    /// The username this bot answers to (`/maintenance@name`), if the platform has one.
+    pub bot_username: Option<String>,
+}
+
+/// The command core of one profile. Cheap to clone.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    scheduler: Scheduler,
+    config: PluginConfig,
+}
+
+fn origin_of(platform: &str) -> Origin {
+    match platform {
+        "cli" => Origin::Cli,
+        "api" => Origin::Api,
+        "tool" => Origin::Tool,
+        _ => Origin::Chat,
+    }
+}
+
+impl Plugin {
+    /// A plugin over `scheduler` (and its store and tracker).
+    pub fn new(scheduler: Scheduler, config: PluginConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner { scheduler, config }),
+        }
+    }
+
+    /// The scheduler.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.inner.scheduler
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PluginConfig {
+        &self.inner.config
+    }
+
+    /// Handles one invocation. `None` means the text was not for lull (ordinary chat, or a
+    /// command addressed to another bot): the adapter stays silent.
+    pub async fn handle(&self, invocation: Invocation) -> Option<Reply> {
+        let command = match &invocation.input {
+            Input::Text(text) => match parse(text, invocation.bot_username.as_deref()) {
+                Ok(command) => Ok(command),
+                Err(ParseError::NotForUs) => return None,
+                Err(e) => Err(e.to_string()),
+            },
+            Input::Command(command) => Ok(command.clone()),
+            Input::Click(payload) => match prompt::parse_click(payload) {
+                Ok(Click::Command(command)) => Ok(command),
+                Ok(Click::KeepWaiting(id)) => {
+                    return Some(self.keep_waiting(&invocation, &id).await);
+                }
+                Err(forged) => Err(forged.to_string()),
+            },
+            Input::ToolJson(json) => {
+                let value = self.tool(json).await;
+                return Some(Reply::markdown(value.to_string()));
+            }
+        };
+        let Some(role) = self.inner.config.policy.resolve(&invocation.sender) else {
+            return Some(self.refuse_stranger(&invocation.sender).await);
+        };
+        let command = match command {
+            Ok(command) => command,
+            Err(message) => return Some(Reply::refusal(message)),
+        };
+        let actor = actor(&invocation.sender, invocation.chat.as_deref(), role);
+        Some(self.run(command, actor).await)
+    }
+
+    async fn refuse_stranger(&self, sender: &Sender) -> Reply {
+        let store = self.inner.scheduler.store();
+        let detail = format!(
+            "{} ({})",
+            sender.display,
+            if sender.is_bot { "bot" } else { "user" }
+        );
+        if let Err(error) = store
+            .record(
+                &format!("{}:{}", sender.platform, sender.user_id),
+                "refused",
+                detail,
+                None,
+            )
+            .await
+        {
+            tracing::warn!(%error, "could not audit a refused sender");
+        }
+        Reply::refusal(Policy::stranger_message(sender))
+    }
+
+    async fn keep_waiting(&self, invocation: &Invocation, id: &str) -> Reply {
+        match self.inner.config.policy.resolve(&invocation.sender) {
+            Some(Role::Admin) => {}
+            Some(Role::Agent) => return Reply::refusal("only an admin can answer this prompt"),
+            None => return self.refuse_stranger(&invocation.sender).await,
+        }
+        let store = self.inner.scheduler.store();
+        match store.find(id) {
+            Ok(request) if request.state.is_open() => Reply::markdown(format!(
+                "Still waiting for {} — it will never be forced. Admins will be asked again in {}.",
+                reply::name(&request),
+                reply::human(self.inner.config.max_wait)
+            )),
+            Ok(request) => Reply::refusal(format!(
+                "{} is {} now; nothing is waiting.",
+                reply::name(&request),
+                request.state
+            )),
+            Err(error) => Reply::refusal(error.to_string()),
+        }
+    }
+
+    /// Runs an authorized sender's command.
+    async fn run(&self, command: Command, actor: Actor) -> Reply {
+        if let Err(refusal) = policy::authorize(actor.role, &command) {
+            self.audit_refusal(&actor, &command).await;
+            return Reply::refusal(refusal.0);
+        }
+        self.execute(command, actor)
+            .await
+            .unwrap_or_else(|error| Reply::refusal(error.to_string()))
+    }
+
+    async fn execute(&self, command: Command, actor: Actor) -> Result<Reply, Error> {
+        let scheduler = &self.inner.scheduler;
+        let store = scheduler.store();
+        let now = store.now();
+        let by = actor.key();
+        Ok(match command {
+            Command::Help => reply::help(),
+            Command::Status => reply::status(&scheduler.status()?, now),
+            Command::History => reply::history(&store.history(10)?, now),
+            Command::Restart(ask) => self.ask(Kind::Restart, ask, actor).await,
+            Command::Update(ask) => self.ask(Kind::Update, ask, actor).await,
+            Command::Cancel(id) => {
+                let cancelled = store.cancel(&id, actor).await?;
+                match cancelled.withdrawal {
+                    Withdrawal::Cancelled => {
+                        Reply::markdown(format!("Cancelled {}.", reply::name(&cancelled.request)))
+                    }
+                    Withdrawal::RequesterRemoved { remaining } => Reply::markdown(format!(
+                        "Withdrew your ask; {} stays queued for {remaining} other requester{}.",
+                        reply::name(&cancelled.request),
+                        if remaining == 1 { "" } else { "s" }
+                    )),
+                }
+            }
+            Command::Approve(id) => {
+                let request = store.approve(&id, actor.clone()).await?;
+                Reply::markdown(format!(
+                    "Approved {} ({}, {now}); it runs when the gateway is idle.",
+                    reply::name(&request),
+                    actor.display
+                ))
+            }
+            Command::Reject(id) => {
+                let request = store.reject(&id, actor.clone()).await?;
+                Reply::markdown(format!(
+                    "Rejected {} ({}, {now}).",
+                    reply::name(&request),
+                    actor.display
+                ))
+            }
+            Command::Pause(duration) => {
+                let pause = scheduler.pause(duration, &by, "").await?;
+                Reply::markdown(match pause.until {
+                    Some(until) => format!("Maintenance paused until {until}."),
+                    None => "Maintenance paused until `/maintenance resume`.".into(),
+                })
+            }
+            Command::Resume => {
+                scheduler.resume(&by).await?;
+                Reply::markdown("Maintenance resumed.")
+            }
+            Command::Release(session) => {
+                let released = scheduler.release(&session, &by).await?;
+                Reply::markdown(format!(
+                    "Released {released} run{} of {session}; it no longer holds maintenance back.",
+                    if released == 1 { "" } else { "s" }
+                ))
+            }
+        })
+    }
+
+    async fn audit_refusal(&self, actor: &Actor, command: &Command) {
+        let store = self.inner.scheduler.store();
+        if let Err(error) = store
+            .record(&actor.key(), "refused", command.to_string(), None)
+            .await
+        {
+            tracing::warn!(%error, "could not audit a refusal");
+        }
+    }
+
+    async fn ask(&self, kind: Kind, ask: command::Ask, actor: Actor) -> Reply {
+        match self.submit(kind, ask.reason, ask.idle, actor).await {
+            Ok((request, deduplicated)) => {
+                let store = self.inner.scheduler.store();
+                match self.inner.scheduler.status() {
+                    Ok(status) => reply::queued(&request, deduplicated, &status, store.now()),
+                    Err(error) => Reply::refusal(error.to_string()),
+                }
+            }
+            Err(error) => Reply::refusal(error.message),
+        }
+    }
+
+    async fn submit(
+        &self,
+        kind: Kind,
+        reason: String,
+        idle: Option<Duration>,
+        actor: Actor,
+    ) -> Result<(lull_queue::Request, bool), ToolError> {
+        let config = &self.inner.config;
+        if actor.role == Role::Agent && idle.is_some_and(|i| i < config.min_agent_idle) {
+            return Err(ToolError::new(
+                "invalid_idle_seconds",
+                format!(
+                    "agents must leave at least {} of idle time (min_agent_idle_seconds)",
+                    reply::human(config.min_agent_idle)
+                ),
+            ));
+        }
+        let ask = lull_queue::Ask {
+            kind,
+            reason,
+            idle_seconds: idle.unwrap_or(config.default_idle).as_secs(),
+            idle_explicit: idle.is_some(),
+            actor,
+        };
+        let submitted = self
+            .inner
+            .scheduler
+            .store()
+            .submit(ask)
+            .await
+            .map_err(tool_error)?;
+        Ok((submitted.request, submitted.deduplicated))
+    }
+
+    /// Runs the agent tool on `json` (the agent named in it is the requester) and returns the
+    /// tool result: `{"ok":true,…}` or `{"ok":false,"error":{"code","message"}}`.
+    pub async fn tool(&self, json: &str) -> Value {
+        let call = match tool::parse_call(json, self.inner.config.min_agent_idle) {
+            Ok(call) => call,
+            Err(error) => return error.to_json(),
+        };
+        let actor = actor(&Sender::tool_agent(&call.agent), None, Role::Agent);
+        self.tool_call(call.action, actor)
+            .await
+            .unwrap_or_else(|e| e.to_json())
+    }
+
+    async fn tool_call(&self, action: tool::ToolAction, actor: Actor) -> Result<Value, ToolError> {
+        let scheduler = &self.inner.scheduler;
+        let store = scheduler.store();
+        let (request, deduplicated, message) = match action {
+            tool::ToolAction::QueueRestart { reason, idle } => {
+                let (request, dedup) = self.submit(Kind::Restart, reason, idle, actor).await?;
+                let message = tool_message(&request, dedup);
+                (Some(request), dedup, message)
+            }
+            tool::ToolAction::QueueUpdate { reason, idle } => {
+                let (request, dedup) = self.submit(Kind::Update, reason, idle, actor).await?;
+                let message = tool_message(&request, dedup);
+                (Some(request), dedup, message)
+            }
+            tool::ToolAction::Status => {
+                let status = scheduler.status().map_err(tool_error)?;
+                let text = reply::status(&status, store.now()).plain;
+                (
+                    status.open.into_iter().next().or(status.running),
+                    false,
+                    text,
+                )
+            }
+            tool::ToolAction::Cancel { request_id } => {
+                let cancelled = store.cancel(&request_id, actor).await.map_err(tool_error)?;
+                let message = match cancelled.withdrawal {
+                    Withdrawal::Cancelled => format!("Cancelled {}.", cancelled.request.short_id),
+                    Withdrawal::RequesterRemoved { remaining } => format!(
+                        "Withdrew your ask; {} stays queued for {remaining} other requester(s).",
+                        cancelled.request.short_id
+                    ),
+                };
+                (Some(cancelled.request), false, message)
+            }
+        };
+        let status = scheduler.status().map_err(tool_error)?;
+        let now = store.now();
+        let blockers: Vec<String> = status
+            .blockers
+            .iter()
+            .map(|b| reply::blocker_words(b, &status, now))
+            .collect();
+        Ok(json!({
+            "ok": true,
+            "request": request,
+            "deduplicated": deduplicated,
+            "message": message,
+            "blockers": blockers,
+            "eta": reply::eta_words(&status, now),
+        }))
+    }
+
+    /// The notices an event produces, one per chat.
+    pub fn notices(&self, event: &lull_queue::QueueEvent) -> Vec<Notice> {
+        let config = &self.inner.config;
+        notices_for(
+            event,
+            &config.notify,
+            config.max_wait,
+            self.inner.scheduler.store().now(),
+        )
+    }
+
+    /// Writes every event's notices to the durable outbox, until the store closes.
+    pub fn spawn_notifier(&self) -> JoinHandle<()> {
+        let plugin = self.clone();
+        let mut events = self.inner.scheduler.store().subscribe();
+        tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "notifier fell behind; some notices were not written"
+                        );
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                for notice in plugin.notices(&event) {
+                    let payload = serde_json::to_value(&notice).unwrap_or(Value::Null);
+                    if let Err(error) = plugin.inner.scheduler.store().outbox_push(payload).await {
+                        tracing::error!(%error, "could not write a notice to the outbox");
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn actor(sender: &Sender, chat: Option<&str>, role: Role) -> Actor {
+    Actor {
+        platform: sender.platform.clone(),
+        chat: chat.map(str::to_owned),
+        user_id: sender.user_id.clone(),
+        display: sender.display.clone(),
+        role,
+        origin: origin_of(&sender.platform),
+    }
+}
+
+fn tool_message(request: &lull_queue::Request, deduplicated: bool) -> String {
+    if deduplicated {
+        format!(
+            "You joined the pending {} {}; asking again is not needed. It runs only when the gateway is idle — it will not interrupt your conversation.",
+            request.kind, request.short_id
+        )
+    } else {
+        format!(
+            "Queued {} {}. Nothing happens now: it runs only when no agent run is live and the gateway has been idle for {}s.",
+            request.kind, request.short_id, request.idle_seconds
+        )
+    }
+}
+
+/// The queue's errors as tool error codes.
+fn tool_error(error: Error) -> ToolError {
+    let code = match &error {
+        Error::NotFound { .. } => "not_found",
+        Error::Ambiguous { .. } => "ambiguous",
+        Error::Forbidden(_) => "forbidden",
+        Error::Withdraw(lull_queue::dedupe::WithdrawError::NotARequester { .. }) => "forbidden",
+        Error::Transition(_) | Error::Withdraw(_) => "invalid_state",
+        Error::UpdateNotConfigured => "update_not_configured",
+        Error::Open { .. }
+        | Error::NewerSchema { .. }
+        | Error::Corrupt { .. }
+        | Error::Io { .. }
+        | Error::Closed => "internal",
+    };
+    ToolError::new(code, error.to_string())
+}

@@ -67,6 +67,7 @@ pub async fn recover(store: &Store, options: &RecoveryOptions) -> Result<Recover
         let result = RunResult {
             downtime_ms: Some(now.saturating_since(since).as_millis() as u64),
             message: Some("restarted itself; back online".into()),
+            restarted: true,
             ..RunResult::default()
         };
         checked(store, options, result).await?
@@ -78,6 +79,7 @@ pub async fn recover(store: &Store, options: &RecoveryOptions) -> Result<Recover
                 "restart inferred: lull lives in the restarted process (restarts_self = true) and came back during the restart step"
                     .into(),
             ),
+            restarted: true,
             ..RunResult::default()
         };
         checked(store, options, result).await?

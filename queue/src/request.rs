@@ -227,6 +227,10 @@ pub struct RunResult {
     pub version_after: Option<String>,
     /// A sentence for people ("restart inferred from restarts_self", "approval expired").
     pub message: Option<String>,
+    /// The gateway was restarted (so "back online" applies); false for an update that found
+    /// nothing to do, and for anything that failed before its restart.
+    #[serde(default)]
+    pub restarted: bool,
 }
 
 /// A durable maintenance request.

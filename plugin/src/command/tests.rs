@@ -27,39 +27,114 @@ fn accepted_forms() {
         ("/maintenance@LULL_BOT status", Command::Status),
         ("/maintenance\tstatus\n", Command::Status),
         ("/maintenance restart", Command::Restart(ask("", None))),
-        ("/maintenance restart installed jq", Command::Restart(ask("installed jq", None))),
-        ("/maintenance restart   installed    jq  ", Command::Restart(ask("installed jq", None))),
-        ("/maintenance restart \"installed  jq\"", Command::Restart(ask("installed  jq", None))),
-        ("/maintenance restart 'single quoted'", Command::Restart(ask("single quoted", None))),
-        ("/maintenance restart “phone quotes”", Command::Restart(ask("phone quotes", None))),
-        ("/maintenance restart --idle 20m", Command::Restart(ask("", Some(1200)))),
-        ("/maintenance restart --idle=1h30m", Command::Restart(ask("", Some(5400)))),
-        ("/maintenance restart --idle 1h 30m", Command::Restart(ask("30m", Some(3600)))),
-        ("/maintenance restart --idle 90s new tool", Command::Restart(ask("new tool", Some(90)))),
-        ("/maintenance restart new tool --idle 0s", Command::Restart(ask("new tool", Some(0)))),
-        ("/maintenance restart --idle 600", Command::Restart(ask("", Some(600)))),
-        ("/maintenance restart --idle-seconds 1200", Command::Restart(ask("", Some(1200)))),
-        ("/maintenance restart --idle-seconds=45 x", Command::Restart(ask("x", Some(45)))),
-        ("/maintenance restart --idle 7days", Command::Restart(ask("", Some(7 * 86400)))),
-        ("/maintenance restart -- --idle is a word", Command::Restart(ask("--idle is a word", None))),
-        ("/maintenance restart \"--idle\" quoted", Command::Restart(ask("--idle quoted", None))),
-        ("/maintenance restart say \\\"hi\\\"", Command::Restart(ask("say \"hi\"", None))),
-        ("/maintenance restart \"say \\\"hi\\\"\"", Command::Restart(ask("say \"hi\"", None))),
-        ("/maintenance RESTART now", Command::Restart(ask("now", None))),
+        (
+            "/maintenance restart installed jq",
+            Command::Restart(ask("installed jq", None)),
+        ),
+        (
+            "/maintenance restart   installed    jq  ",
+            Command::Restart(ask("installed jq", None)),
+        ),
+        (
+            "/maintenance restart \"installed  jq\"",
+            Command::Restart(ask("installed  jq", None)),
+        ),
+        (
+            "/maintenance restart 'single quoted'",
+            Command::Restart(ask("single quoted", None)),
+        ),
+        (
+            "/maintenance restart “phone quotes”",
+            Command::Restart(ask("phone quotes", None)),
+        ),
+        (
+            "/maintenance restart --idle 20m",
+            Command::Restart(ask("", Some(1200))),
+        ),
+        (
+            "/maintenance restart --idle=1h30m",
+            Command::Restart(ask("", Some(5400))),
+        ),
+        (
+            "/maintenance restart --idle 1h 30m",
+            Command::Restart(ask("30m", Some(3600))),
+        ),
+        (
+            "/maintenance restart --idle 90s new tool",
+            Command::Restart(ask("new tool", Some(90))),
+        ),
+        (
+            "/maintenance restart new tool --idle 0s",
+            Command::Restart(ask("new tool", Some(0))),
+        ),
+        (
+            "/maintenance restart --idle 600",
+            Command::Restart(ask("", Some(600))),
+        ),
+        (
+            "/maintenance restart --idle-seconds 1200",
+            Command::Restart(ask("", Some(1200))),
+        ),
+        (
+            "/maintenance restart --idle-seconds=45 x",
+            Command::Restart(ask("x", Some(45))),
+        ),
+        (
+            "/maintenance restart --idle 7days",
+            Command::Restart(ask("", Some(7 * 86400))),
+        ),
+        (
+            "/maintenance restart -- --idle is a word",
+            Command::Restart(ask("--idle is a word", None)),
+        ),
+        (
+            "/maintenance restart \"--idle\" quoted",
+            Command::Restart(ask("--idle quoted", None)),
+        ),
+        (
+            "/maintenance restart say \\\"hi\\\"",
+            Command::Restart(ask("say \"hi\"", None)),
+        ),
+        (
+            "/maintenance restart \"say \\\"hi\\\"\"",
+            Command::Restart(ask("say \"hi\"", None)),
+        ),
+        (
+            "/maintenance RESTART now",
+            Command::Restart(ask("now", None)),
+        ),
         ("/maintenance update", Command::Update(ask("", None))),
-        ("/maintenance update v1.2 is out --idle 5m", Command::Update(ask("v1.2 is out", Some(300)))),
+        (
+            "/maintenance update v1.2 is out --idle 5m",
+            Command::Update(ask("v1.2 is out", Some(300))),
+        ),
         ("/maintenance cancel r7k2", Command::Cancel("r7k2".into())),
         ("/maintenance cancel R7K2", Command::Cancel("R7K2".into())),
-        ("/maintenance cancel 3f2a9c1e-0000-4000-8000-000000000000", Command::Cancel("3f2a9c1e-0000-4000-8000-000000000000".into())),
+        (
+            "/maintenance cancel 3f2a9c1e-0000-4000-8000-000000000000",
+            Command::Cancel("3f2a9c1e-0000-4000-8000-000000000000".into()),
+        ),
         ("/maintenance approve r7k2", Command::Approve("r7k2".into())),
         ("/maintenance reject r7k2", Command::Reject("r7k2".into())),
         ("/maintenance history", Command::History),
         ("/maintenance pause", Command::Pause(None)),
-        ("/maintenance pause --for 2h", Command::Pause(Some(Duration::from_secs(7200)))),
-        ("/maintenance pause --for=30m", Command::Pause(Some(Duration::from_secs(1800)))),
+        (
+            "/maintenance pause --for 2h",
+            Command::Pause(Some(Duration::from_secs(7200))),
+        ),
+        (
+            "/maintenance pause --for=30m",
+            Command::Pause(Some(Duration::from_secs(1800))),
+        ),
         ("/maintenance resume", Command::Resume),
-        ("/maintenance release telegram:123", Command::Release("telegram:123".into())),
-        ("/maintenance release \"slack:C1 thread\"", Command::Release("slack:C1 thread".into())),
+        (
+            "/maintenance release telegram:123",
+            Command::Release("telegram:123".into()),
+        ),
+        (
+            "/maintenance release \"slack:C1 thread\"",
+            Command::Release("slack:C1 thread".into()),
+        ),
         ("approve r7k2", Command::Approve("r7k2".into())),
         ("Approve r7k2", Command::Approve("r7k2".into())),
         ("reject r7k2", Command::Reject("r7k2".into())),
@@ -129,7 +204,10 @@ fn texts_for_others_are_not_ours() {
         assert_eq!(parse(text, BOT), Err(ParseError::NotForUs), "{text:?}");
     }
     // Without a known username, an addressed command is taken as ours.
-    assert_eq!(parse("/maintenance@any_bot status", None), Ok(Command::Status));
+    assert_eq!(
+        parse("/maintenance@any_bot status", None),
+        Ok(Command::Status)
+    );
 }
 
 #[test]
@@ -138,8 +216,14 @@ fn discord_options_map_to_the_same_commands() {
         from_options("restart", &[("reason", "new tool --idle"), ("idle", "20m")]),
         Ok(Command::Restart(ask("new tool --idle", Some(1200))))
     );
-    assert_eq!(from_options("cancel", &[("id", "r7k2")]), Ok(Command::Cancel("r7k2".into())));
-    assert_eq!(from_options("pause", &[("for", "2h")]), Ok(Command::Pause(Some(Duration::from_secs(7200)))));
+    assert_eq!(
+        from_options("cancel", &[("id", "r7k2")]),
+        Ok(Command::Cancel("r7k2".into()))
+    );
+    assert_eq!(
+        from_options("pause", &[("for", "2h")]),
+        Ok(Command::Pause(Some(Duration::from_secs(7200))))
+    );
     assert_eq!(from_options("status", &[]), Ok(Command::Status));
     assert!(from_options("restart", &[("idle", "never")]).is_err());
     assert!(from_options("restart", &[("colour", "red")]).is_err());
@@ -148,7 +232,10 @@ fn discord_options_map_to_the_same_commands() {
 fn command() -> impl Strategy<Value = Command> {
     let reason = "[^\\x00-\\x1f]{0,60}".prop_map(|s: String| s.trim().to_owned());
     let idle = proptest::option::of(0u64..=7 * 86400);
-    let ask = (reason, idle).prop_map(|(reason, idle)| Ask { reason, idle: idle.map(Duration::from_secs) });
+    let ask = (reason, idle).prop_map(|(reason, idle)| Ask {
+        reason,
+        idle: idle.map(Duration::from_secs),
+    });
     let id = "[a-z0-9]{1,12}";
     prop_oneof![
         Just(Command::Help),
@@ -159,7 +246,8 @@ fn command() -> impl Strategy<Value = Command> {
         id.prop_map(Command::Approve),
         id.prop_map(Command::Reject),
         Just(Command::History),
-        proptest::option::of(1u64..=7 * 86400).prop_map(|d| Command::Pause(d.map(Duration::from_secs))),
+        proptest::option::of(1u64..=7 * 86400)
+            .prop_map(|d| Command::Pause(d.map(Duration::from_secs))),
         Just(Command::Resume),
         "[a-z]{1,8}:[^\\x00-\\x1f]{1,20}".prop_map(Command::Release),
     ]

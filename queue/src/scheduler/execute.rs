@@ -102,6 +102,13 @@ impl Scheduler {
 impl Scheduler {
     /// A successful restart counts only once the health check (if configured) passes.
     async fn checked(&self, restarted: StepOutcome) -> StepOutcome {
+        let restarted = match restarted {
+            StepOutcome::Done(result) => StepOutcome::Done(RunResult {
+                restarted: true,
+                ..result
+            }),
+            other => other,
+        };
         let (StepOutcome::Done(result), Some(health)) = (&restarted, &self.core.health) else {
             return restarted;
         };
