@@ -1,1 +1,525 @@
+//! The plugin over a real store and scheduler (tokio's paused clock); only the executor is a
+//! test double. Covers the authorization matrix, the prompt lifecycle, the tool end to end, and
+//! notices reaching the outbox once per chat.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lull_queue::{
+    ActivityTracker, AgentRequests, Executor, QueueEvent, QueueSettings, Request, RunResult,
+    SchedulerSettings, SourceMode, State, StepFuture, StepOutcome, Store, Timestamp, TokioClock,
+    TrackerSettings,
+};
+
+use super::*;
+
+struct Restarts;
+
+impl Executor for Restarts {
+    fn update<'a>(&'a self, _: &'a Request) -> StepFuture<'a> {
+        Box::pin(async { StepOutcome::Done(RunResult::default()) })
+    }
+    fn restart<'a>(&'a self, _: &'a Request) -> StepFuture<'a> {
+        Box::pin(async {
+            StepOutcome::Done(RunResult {
+                downtime_ms: Some(3000),
+                ..RunResult::default()
+            })
+        })
+    }
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    plugin: Plugin,
+    store: Store,
+    _task: lull_queue::SchedulerTask,
+}
+
+fn policy() -> Policy {
+    let mut platforms = HashMap::new();
+    platforms.insert(
+        "telegram".to_owned(),
+        PlatformPolicy {
+            admins: vec!["1".into(), "2".into()],
+            admin_roles: Vec::new(),
+            agents: vec!["7".into(), "8".into()],
+        },
+    );
+    platforms.insert(
+        "discord".to_owned(),
+        PlatformPolicy {
+            admins: Vec::new(),
+            admin_roles: vec!["mods".into()],
+            agents: Vec::new(),
+        },
+    );
+    Policy { platforms }
+}
+
+fn harness(queue: QueueSettings) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TokioClock::new(Timestamp::from_unix_millis(
+        1_795_478_400_000,
+    )));
+    let store = Store::open_with_clock(dir.path().join("db"), queue, clock.clone()).unwrap();
+    let tracker = ActivityTracker::new(
+        TrackerSettings {
+            mode: SourceMode::Embedded,
+            lease_ttl: Duration::from_secs(1),
+            ..TrackerSettings::default()
+        },
+        clock,
+    );
+    let settings = SchedulerSettings {
+        approval_expiry: Duration::from_secs(3600),
+        ..SchedulerSettings::default()
+    };
+    let scheduler = lull_queue::Scheduler::new(
+        "test",
+        store.clone(),
+        tracker,
+        Arc::new(Restarts),
+        settings,
+        None,
+    )
+    .unwrap();
+    let task = scheduler.spawn();
+    let plugin = Plugin::new(
+        scheduler,
+        PluginConfig {
+            default_idle: Duration::from_secs(1200),
+            min_agent_idle: Duration::from_secs(300),
+            max_wait: Duration::from_secs(86_400),
+            policy: policy(),
+            notify: vec![ChatRef {
+                platform: "telegram".into(),
+                chat: "-100".into(),
+            }],
+        },
+    );
+    Harness {
+        _dir: dir,
+        plugin,
+        store,
+        _task: task,
+    }
+}
+
+fn user(id: &str) -> Sender {
+    Sender::chat("telegram", id, &format!("user{id}"))
+}
+
+async fn say(h: &Harness, sender: Sender, chat: &str, text: &str) -> Reply {
+    h.plugin
+        .handle(Invocation {
+            sender,
+            chat: Some(chat.into()),
+            input: Input::Text(text.into()),
+            bot_username: Some("lull_bot".into()),
+        })
+        .await
+        .expect("a /maintenance command gets a reply")
+}
+
+async fn click(h: &Harness, sender: Sender, payload: &str) -> Reply {
+    h.plugin
+        .handle(Invocation {
+            sender,
+            chat: Some("-100".into()),
+            input: Input::Click(payload.into()),
+            bot_username: None,
+        })
+        .await
+        .unwrap()
+}
+
+fn refused_by_policy(reply: &Reply) -> bool {
+    reply.ephemeral
+        && (reply.text.contains("only an admin can")
+            || reply.text.contains("not allowed to use /maintenance"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn authorization_matrix() {
+    let h = harness(QueueSettings::default());
+    let commands = [
+        ("help", [true, true, false]),
+        ("status", [true, true, false]),
+        ("history", [true, true, false]),
+        ("restart tool installed", [true, true, false]),
+        ("update", [true, true, false]),
+        ("cancel rzzz", [true, true, false]),
+        ("approve rzzz", [true, false, false]),
+        ("reject rzzz", [true, false, false]),
+        ("pause --for 1h", [true, false, false]),
+        ("resume", [true, false, false]),
+        ("release telegram:1", [true, false, false]),
+    ];
+    let senders = [
+        ("admin", user("1")),
+        ("agent", user("7")),
+        ("stranger", user("99")),
+    ];
+    for (command, allowed) in commands {
+        for ((who, sender), allowed) in senders.iter().zip(allowed) {
+            let reply = say(
+                &h,
+                sender.clone(),
+                "-100",
+                &format!("/maintenance {command}"),
+            )
+            .await;
+            assert_eq!(
+                !refused_by_policy(&reply),
+                allowed,
+                "{who} `{command}`: {}",
+                reply.text
+            );
+        }
+    }
+    // Strangers are audited; a Discord member with an admin role is an admin.
+    let refusals = h
+        .store
+        .audit(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "refused" && e.actor == "telegram:99")
+        .count();
+    assert_eq!(refusals, commands.len());
+    let moderator = Sender {
+        role_ids: vec!["mods".into()],
+        ..Sender::chat("discord", "42", "mod")
+    };
+    assert!(!refused_by_policy(
+        &say(&h, moderator, "55", "/maintenance pause").await
+    ));
+    // Ordinary chat and commands for other bots get no reply at all.
+    for text in ["hello", "/maintenance@other_bot status"] {
+        let invocation = Invocation {
+            sender: user("99"),
+            chat: None,
+            input: Input::Text(text.into()),
+            bot_username: Some("lull_bot".into()),
+        };
+        assert_eq!(h.plugin.handle(invocation).await, None);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn agents_must_leave_the_minimum_idle_window() {
+    let h = harness(QueueSettings::default());
+    let reply = say(&h, user("7"), "-100", "/maintenance restart --idle 1m").await;
+    assert!(
+        reply.ephemeral && reply.text.contains("at least 5m"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(h.store.open_request().unwrap(), None, "nothing queued");
+    let reply = say(&h, user("1"), "-100", "/maintenance restart --idle 1m").await;
+    assert!(!reply.ephemeral, "admins may: {}", reply.text);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_ask_names_the_short_id_and_why_it_waits() {
+    let h = harness(QueueSettings::default());
+    let reply = say(&h, user("1"), "-100", "/maintenance restart installed jq").await;
+    let open = h.store.open_request().unwrap().unwrap();
+    assert!(
+        reply
+            .text
+            .starts_with(&format!("Queued restart `{}`", open.short_id)),
+        "{}",
+        reply.text
+    );
+    assert!(reply.text.contains("idle ░░░░░░░░"), "{}", reply.text);
+    let again = say(&h, user("2"), "-100", "/maintenance restart").await;
+    assert!(
+        again.text.starts_with(&format!(
+            "Joined restart `{}` (2 requesters)",
+            open.short_id
+        )),
+        "{}",
+        again.text
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn approval_prompt_lifecycle() {
+    let h = harness(QueueSettings {
+        agent_requests: AgentRequests::Approve,
+        ..QueueSettings::default()
+    });
+    let mut events = h.store.subscribe();
+    say(&h, user("7"), "-100", "/maintenance restart new tool").await;
+    let request = h.store.open_request().unwrap().unwrap();
+    assert_eq!(request.state, State::AwaitingApproval);
+    let QueueEvent::Queued { .. } = events.recv().await.unwrap() else {
+        panic!("queued event first")
+    };
+    let notices = h.plugin.notices(&QueueEvent::Queued {
+        request: request.clone(),
+    });
+    assert_eq!(notices.len(), 1, "the notify chat, once: {notices:?}");
+    let buttons = notices[0].reply.buttons.clone();
+    assert_eq!(
+        buttons.iter().map(|b| b.label.as_str()).collect::<Vec<_>>(),
+        ["Approve", "Reject"]
+    );
+
+    // The requesting agent and another agent may not click; a forged payload does nothing.
+    assert!(refused_by_policy(
+        &click(&h, user("7"), &buttons[0].payload).await
+    ));
+    assert!(refused_by_policy(
+        &click(&h, user("8"), &buttons[0].payload).await
+    ));
+    let forged = click(&h, user("1"), "lull:a:r7k2;rm").await;
+    assert!(
+        forged.ephemeral && forged.text.contains("not one of lull's"),
+        "{}",
+        forged.text
+    );
+    let stranger = click(&h, user("99"), &buttons[0].payload).await;
+    assert!(refused_by_policy(&stranger));
+    assert_eq!(
+        h.store.get(request.id).unwrap().unwrap().state,
+        State::AwaitingApproval
+    );
+
+    let approved = click(&h, user("1"), &buttons[0].payload).await;
+    assert!(
+        approved
+            .text
+            .starts_with(&format!("Approved restart `{}` (user1, ", request.short_id)),
+        "{}",
+        approved.text
+    );
+    assert_eq!(
+        h.store.get(request.id).unwrap().unwrap().state,
+        State::Queued
+    );
+    let replayed = click(&h, user("2"), &buttons[0].payload).await;
+    assert!(
+        replayed.ephemeral && replayed.text.contains("is queued, not awaiting approval"),
+        "{}",
+        replayed.text
+    );
+
+    // Reject by text reply; then an approval that nobody gives expires.
+    say(
+        &h,
+        user("1"),
+        "-100",
+        &format!("/maintenance cancel {}", request.short_id),
+    )
+    .await;
+    say(&h, user("8"), "-100", "/maintenance update").await;
+    let second = h.store.open_request().unwrap().unwrap();
+    let rejected = say(
+        &h,
+        user("2"),
+        "-100",
+        &format!("reject {}", second.short_id),
+    )
+    .await;
+    assert!(rejected.text.starts_with("Rejected"), "{}", rejected.text);
+    say(&h, user("7"), "-100", "/maintenance restart").await;
+    let third = h.store.open_request().unwrap().unwrap();
+    let expired = loop {
+        match tokio::time::timeout(Duration::from_secs(7200), events.recv())
+            .await
+            .expect("expiry within 2h")
+        {
+            Ok(QueueEvent::Expired { request }) => break request,
+            _ => continue,
+        }
+    };
+    assert_eq!(expired.id, third.id);
+    let notices = h.plugin.notices(&QueueEvent::Expired { request: expired });
+    assert_eq!(
+        notices.len(),
+        1,
+        "requester and notify chat are the same chat: one notice"
+    );
+    assert!(
+        notices[0]
+            .reply
+            .text
+            .ends_with("was rejected: approval expired."),
+        "{}",
+        notices[0].reply.text
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn escalation_prompts_keep_waiting_or_cancel() {
+    let h = harness(QueueSettings::default());
+    say(&h, user("7"), "-100", "/maintenance restart").await;
+    let request = h.store.open_request().unwrap().unwrap();
+    let notices = h.plugin.notices(&QueueEvent::Escalated {
+        request: request.clone(),
+        blockers: vec![lull_queue::Blocker::NoActivitySource],
+    });
+    let buttons = &notices[0].reply.buttons;
+    assert_eq!(
+        buttons.iter().map(|b| b.label.as_str()).collect::<Vec<_>>(),
+        ["Keep waiting", "Cancel"]
+    );
+    assert!(notices[0].reply.text.contains("It will never be forced"));
+    assert!(
+        refused_by_policy(&click(&h, user("7"), &buttons[0].payload).await),
+        "agents cannot answer"
+    );
+    let kept = click(&h, user("1"), &buttons[0].payload).await;
+    assert!(
+        kept.text.starts_with("Still waiting for restart"),
+        "{}",
+        kept.text
+    );
+    let cancelled = click(&h, user("1"), &buttons[1].payload).await;
+    assert!(
+        cancelled.text.starts_with("Cancelled restart"),
+        "{}",
+        cancelled.text
+    );
+    let late = click(&h, user("1"), &buttons[0].payload).await;
+    assert!(late.text.contains("is cancelled now"), "{}", late.text);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_tool_end_to_end() {
+    let h = harness(QueueSettings {
+        update_available: false,
+        ..QueueSettings::default()
+    });
+    let first = h
+        .plugin
+        .tool(r#"{"agent":"hermes","action":"queue_restart","reason":"installed jq"}"#)
+        .await;
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(first["deduplicated"], false);
+    assert_eq!(first["request"]["state"], "queued");
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing happens now")
+    );
+    assert!(
+        first["eta"].as_str().unwrap().starts_with("in about 20m"),
+        "{first}"
+    );
+    let short = first["request"]["short_id"].as_str().unwrap().to_owned();
+    let again = h
+        .plugin
+        .tool(r#"{"agent":"hermes","action":"queue_restart"}"#)
+        .await;
+    assert_eq!(again["deduplicated"], true);
+    assert_eq!(again["request"]["requested_by"][0]["count"], 2);
+
+    let others = h
+        .plugin
+        .tool(&format!(
+            r#"{{"agent":"other","action":"cancel","request_id":"{short}"}}"#
+        ))
+        .await;
+    assert_eq!(others["error"]["code"], "forbidden", "{others}");
+    let missing = h
+        .plugin
+        .tool(r#"{"agent":"hermes","action":"cancel","request_id":"rzzzzz"}"#)
+        .await;
+    assert_eq!(missing["error"]["code"], "not_found");
+    let update = h
+        .plugin
+        .tool(r#"{"agent":"hermes","action":"queue_update"}"#)
+        .await;
+    assert_eq!(update["error"]["code"], "update_not_configured");
+    let short_idle = h
+        .plugin
+        .tool(r#"{"agent":"hermes","action":"queue_restart","idle_seconds":10}"#)
+        .await;
+    assert_eq!(short_idle["error"]["code"], "invalid_idle_seconds");
+    let status = h
+        .plugin
+        .tool(r#"{"agent":"hermes","action":"status"}"#)
+        .await;
+    assert_eq!(status["request"]["short_id"], short.as_str());
+    assert!(
+        status["blockers"][0].as_str().unwrap().starts_with("idle "),
+        "{status}"
+    );
+
+    let withdrawn = h
+        .plugin
+        .tool(&format!(
+            r#"{{"agent":"hermes","action":"cancel","request_id":"{short}"}}"#
+        ))
+        .await;
+    assert_eq!(withdrawn["request"]["state"], "cancelled", "{withdrawn}");
+    assert_eq!(h.store.open_request().unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn notices_reach_the_outbox_once_per_chat() {
+    let h = harness(QueueSettings::default());
+    let _notifier = h.plugin.spawn_notifier();
+    say(&h, user("7"), "-100", "/maintenance restart --idle 10m").await;
+    let moderator = Sender {
+        role_ids: vec!["mods".into()],
+        ..Sender::chat("discord", "42", "mod")
+    };
+    say(&h, moderator, "55", "/maintenance restart").await;
+    let mut events = h.store.subscribe();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3600), events.recv())
+            .await
+            .expect("runs within the hour")
+        {
+            Ok(QueueEvent::Succeeded { .. }) => break,
+            _ => continue,
+        }
+    }
+    // Wait (bounded) for the notifier to write both chats' notices of the last event.
+    let back_online_count = |pending: &[lull_queue::OutboxEntry]| {
+        pending
+            .iter()
+            .filter(|e| {
+                e.payload["reply"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Back online"))
+            })
+            .count()
+    };
+    let mut pending = Vec::new();
+    for _ in 0..1000 {
+        pending = h.store.outbox_pending(100).unwrap();
+        if back_online_count(&pending) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let notices: Vec<Notice> = pending
+        .into_iter()
+        .map(|e| serde_json::from_value(e.payload).unwrap())
+        .collect();
+    let back_online: Vec<(String, String)> = notices
+        .iter()
+        .filter(|n| n.reply.text.starts_with("Back online"))
+        .map(|n| (n.chat.platform.clone(), n.chat.chat.clone()))
+        .collect();
+    assert_eq!(
+        back_online,
+        [
+            ("telegram".to_owned(), "-100".to_owned()),
+            ("discord".to_owned(), "55".to_owned())
+        ]
+    );
+    assert!(notices.iter().any(|n| n.reply.text.contains("downtime 3s")));
+    let starting = notices
+        .iter()
+        .filter(|n| n.reply.text.contains("is starting now"))
+        .count();
+    assert_eq!(starting, 2, "one per chat");
+}
