@@ -50,6 +50,18 @@ pub enum State {
 }
 
 impl State {
+    /// Every state.
+    pub const ALL: [State; 8] = [
+        State::AwaitingApproval,
+        State::Queued,
+        State::Running,
+        State::Succeeded,
+        State::Failed,
+        State::Cancelled,
+        State::Rejected,
+        State::Interrupted,
+    ];
+
     /// Open requests can still be merged into, approved, cancelled or run.
     pub fn is_open(self) -> bool {
         matches!(self, State::AwaitingApproval | State::Queued)
@@ -118,6 +130,19 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every event.
+    pub const ALL: [Event; 9] = [
+        Event::Approve,
+        Event::Reject,
+        Event::ExpireApproval,
+        Event::Cancel,
+        Event::RequireApproval,
+        Event::Start,
+        Event::Succeed,
+        Event::Fail,
+        Event::Interrupt,
+    ];
+
     fn verb(self) -> &'static str {
         match self {
             Event::Approve => "approve",
@@ -297,32 +322,10 @@ impl Request {
 mod tests {
     use super::*;
 
-    const ALL_STATES: [State; 8] = [
-        State::AwaitingApproval,
-        State::Queued,
-        State::Running,
-        State::Succeeded,
-        State::Failed,
-        State::Cancelled,
-        State::Rejected,
-        State::Interrupted,
-    ];
-    const ALL_EVENTS: [Event; 9] = [
-        Event::Approve,
-        Event::Reject,
-        Event::ExpireApproval,
-        Event::Cancel,
-        Event::RequireApproval,
-        Event::Start,
-        Event::Succeed,
-        Event::Fail,
-        Event::Interrupt,
-    ];
-
     #[test]
     fn finished_states_accept_no_event() {
-        for from in ALL_STATES.into_iter().filter(|s| s.is_finished()) {
-            for event in ALL_EVENTS {
+        for from in State::ALL.into_iter().filter(|s| s.is_finished()) {
+            for event in Event::ALL {
                 assert!(next_state(from, event).is_err(), "{from:?} + {event:?}");
             }
         }
@@ -330,8 +333,8 @@ mod tests {
 
     #[test]
     fn only_start_reaches_running_and_only_from_queued() {
-        for from in ALL_STATES {
-            for event in ALL_EVENTS {
+        for from in State::ALL {
+            for event in Event::ALL {
                 if next_state(from, event) == Ok(State::Running) {
                     assert_eq!((from, event), (State::Queued, Event::Start));
                 }
@@ -341,7 +344,7 @@ mod tests {
 
     #[test]
     fn cancel_and_reject_only_from_open_states() {
-        for from in ALL_STATES {
+        for from in State::ALL {
             for event in [Event::Cancel, Event::Reject] {
                 assert_eq!(next_state(from, event).is_ok(), from.is_open(), "{from:?}");
             }

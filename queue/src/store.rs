@@ -317,13 +317,7 @@ impl Store {
 
     /// The self-restart marker, if a self restart is under way.
     pub fn restart_marker(&self) -> Result<Option<RestartMarker>, Error> {
-        let bytes = self
-            .tree(TreeId::Meta)
-            .get(layout::META_RESTART_MARKER)
-            .map_err(|e| self.io(&e))?;
-        bytes
-            .map(|b| decode(self.path(), "the restart marker", &b))
-            .transpose()
+        self.meta_record(layout::META_RESTART_MARKER, "the restart marker")
     }
 
     /// Records a health check; returns how many have failed in a row (0 after a pass).
@@ -465,26 +459,24 @@ impl Store {
         }
     }
 
+    /// A JSON record kept under a `meta` key.
+    fn meta_record<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &str,
+    ) -> Result<Option<T>, Error> {
+        let bytes = self.tree(TreeId::Meta).get(key).map_err(|e| self.io(&e))?;
+        bytes.map(|b| decode(self.path(), what, &b)).transpose()
+    }
+
     /// The current pause, if one was set (it may have ended by itself; see [`Pause::holds_at`]).
     pub fn pause(&self) -> Result<Option<Pause>, Error> {
-        let bytes = self
-            .tree(TreeId::Meta)
-            .get(META_PAUSE)
-            .map_err(|e| self.io(&e))?;
-        bytes
-            .map(|b| decode(self.path(), "the pause", &b))
-            .transpose()
+        self.meta_record(META_PAUSE, "the pause")
     }
 
     /// The current host drain, if one was set (it may have expired).
     pub fn drain(&self) -> Result<Option<Drain>, Error> {
-        let bytes = self
-            .tree(TreeId::Meta)
-            .get(META_DRAIN)
-            .map_err(|e| self.io(&e))?;
-        bytes
-            .map(|b| decode(self.path(), "the drain", &b))
-            .transpose()
+        self.meta_record(META_DRAIN, "the drain")
     }
 
     /// When the most recent execution (a request that ran) finished, if one is kept.

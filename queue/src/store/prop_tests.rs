@@ -189,19 +189,9 @@ fn check_invariants(store: &Store) {
         );
         let mut state = first.state;
         for t in &r.transitions[1..] {
-            let legal = [
-                Event::Approve,
-                Event::Reject,
-                Event::ExpireApproval,
-                Event::Cancel,
-                Event::RequireApproval,
-                Event::Start,
-                Event::Succeed,
-                Event::Fail,
-                Event::Interrupt,
-            ]
-            .into_iter()
-            .any(|e| next_state(state, e) == Ok(t.state));
+            let legal = Event::ALL
+                .into_iter()
+                .any(|e| next_state(state, e) == Ok(t.state));
             assert!(legal, "illegal move {state:?} -> {:?} in {r:?}", t.state);
             state = t.state;
         }
