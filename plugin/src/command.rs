@@ -195,9 +195,10 @@ fn parse_text_reply(text: &str) -> Result<Command, ParseError> {
     }
 }
 
-fn is_id(word: &str) -> bool {
-    !word.is_empty()
-        && word.len() <= 40
+/// Short ids, UUIDs and their prefixes: letters, digits and inner hyphens.
+pub(crate) fn is_id(word: &str) -> bool {
+    word.len() <= 40
+        && word.starts_with(|c: char| c.is_ascii_alphanumeric())
         && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 

@@ -91,10 +91,7 @@ pub fn escalation_buttons(short_id: &ShortId) -> Vec<Button> {
 pub fn parse_click(payload: &str) -> Result<Click, ForgedPayload> {
     let rest = payload.strip_prefix(PREFIX).ok_or(ForgedPayload)?;
     let (verb, id) = rest.split_once(':').ok_or(ForgedPayload)?;
-    let valid_id = !id.is_empty()
-        && id.len() <= 40
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if !valid_id || payload.len() > MAX_PAYLOAD_BYTES {
+    if !crate::command::is_id(id) || payload.len() > MAX_PAYLOAD_BYTES {
         return Err(ForgedPayload);
     }
     let id = id.to_owned();

@@ -198,6 +198,7 @@ fn texts_for_others_are_not_ours() {
         "/maintenance@other_bot status",
         "approve",
         "approve r7k2 please",
+        "approve --kpkp",
         "please approve r7k2",
         "maintenance status",
     ] {
