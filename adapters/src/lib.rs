@@ -1,1 +1,10 @@
-//! Platform adapters, the control API and the CLI; filled in by the binary and platform issues.
+//! lull-adapters: the program users run. The control API, the `lull` CLI, the sidecar
+//! (`lull serve`), config and profiles, the demo; the chat platforms plug in here.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod profile;
+pub mod serve;

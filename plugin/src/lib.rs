@@ -278,7 +278,8 @@ impl Plugin {
         }
     }
 
-    async fn submit(
+    /// Asks for a restart or update on behalf of `actor` (agents must leave `min_agent_idle`).
+    pub async fn submit(
         &self,
         kind: Kind,
         reason: String,
@@ -416,7 +417,8 @@ impl Plugin {
     }
 }
 
-fn actor(sender: &Sender, chat: Option<&str>, role: Role) -> Actor {
+/// The queue's actor for a sender with a resolved role.
+pub fn actor(sender: &Sender, chat: Option<&str>, role: Role) -> Actor {
     Actor {
         platform: sender.platform.clone(),
         chat: chat.map(str::to_owned),
@@ -442,7 +444,7 @@ fn tool_message(request: &lull_queue::Request, deduplicated: bool) -> String {
 }
 
 /// The queue's errors as tool error codes.
-fn tool_error(error: Error) -> ToolError {
+pub fn tool_error(error: Error) -> ToolError {
     let code = match &error {
         Error::NotFound { .. } => "not_found",
         Error::Ambiguous { .. } => "ambiguous",

@@ -83,7 +83,7 @@ pub struct LeaseGrant {
 }
 
 /// A live run as status shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LiveRunInfo {
     /// `platform:chat`.
     pub session: String,
@@ -96,7 +96,7 @@ pub struct LiveRunInfo {
 }
 
 /// An activity source as status shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceInfo {
     /// Its name.
     pub name: String,

@@ -1,6 +1,6 @@
 //! The status model: everything a person or script needs to see why maintenance waits.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::activity::{LiveRunInfo, SourceInfo};
 use crate::blocker::Blocker;
@@ -8,7 +8,7 @@ use crate::request::Request;
 use crate::timestamp::Timestamp;
 
 /// The status of one profile, serialized exactly as DESIGN.md's status JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// The profile name.
     pub profile: String,

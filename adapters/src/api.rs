@@ -1,0 +1,577 @@
+//! The control API: HTTP/JSON on the profile's Unix socket (as admin) and optionally on loopback
+//! TCP (bearer tokens naming admin or agent). Every route and shape of DESIGN.md.
+
+mod metrics;
+mod openapi;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use lull_plugin::{Plugin, Sender, ToolError, actor};
+use lull_queue::{Error, Executing, Kind, LeaseError, Role};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub use openapi::openapi;
+
+/// Every route: method and path, exactly as served and documented.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/status"),
+    ("GET", "/v1/requests"),
+    ("POST", "/v1/requests"),
+    ("POST", "/v1/requests/{id}/cancel"),
+    ("POST", "/v1/requests/{id}/approve"),
+    ("POST", "/v1/requests/{id}/reject"),
+    ("POST", "/v1/tool"),
+    ("POST", "/v1/runs"),
+    ("POST", "/v1/runs/{lease}/heartbeat"),
+    ("DELETE", "/v1/runs/{lease}"),
+    ("POST", "/v1/activity"),
+    ("POST", "/v1/heartbeat"),
+    ("POST", "/v1/drain"),
+    ("DELETE", "/v1/drain"),
+    ("POST", "/v1/pause"),
+    ("POST", "/v1/resume"),
+    ("POST", "/v1/release"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+];
+
+/// How long a runtime refused with `executing` should wait before beginning again.
+const RETRY_AFTER_EXECUTING: u64 = 15;
+
+/// Who may call: the socket's owner, or the holders of the TCP bearer tokens.
+#[derive(Clone, Debug)]
+pub enum Access {
+    /// The Unix socket (mode 0600): every caller is an admin.
+    Socket,
+    /// Loopback TCP: `Authorization: Bearer <token>` names the role.
+    Tcp {
+        /// The admin token, if configured.
+        admin: Option<String>,
+        /// The agent token, if configured.
+        agent: Option<String>,
+    },
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The command core (and through it the scheduler, store and tracker).
+    pub plugin: Plugin,
+    /// Who may call this listener.
+    pub access: Access,
+}
+
+/// An error answer: `{"error":{"code","message"}}` with a 4xx/5xx status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    extra: Option<(&'static str, Value)>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            extra: None,
+        }
+    }
+
+    fn executing() -> Self {
+        Self {
+            extra: Some(("retry_after_seconds", json!(RETRY_AFTER_EXECUTING))),
+            ..Self::new(StatusCode::CONFLICT, "executing", Executing.to_string())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        if let Some((key, value)) = self.extra {
+            body[key] = value;
+        }
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        from_tool_error(lull_plugin::tool_error(error))
+    }
+}
+
+fn from_tool_error(error: ToolError) -> ApiError {
+    let status = match error.code {
+        "not_found" => StatusCode::NOT_FOUND,
+        "forbidden" => StatusCode::FORBIDDEN,
+        "invalid_state" | "update_not_configured" | "ambiguous" => StatusCode::CONFLICT,
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, error.code, error.message)
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(value: Value) -> ApiResult {
+    Ok(axum::Json(value).into_response())
+}
+
+/// The caller's role, from the listener and (over TCP) the bearer token.
+pub struct Caller(Role);
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let Access::Tcp { admin, agent } = &state.access else {
+            return Ok(Caller(Role::Admin));
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send Authorization: Bearer <token>",
+                )
+            })?;
+        let matches = |token: &Option<String>| {
+            token
+                .as_deref()
+                .is_some_and(|t| constant_time_eq(t.as_bytes(), presented.as_bytes()))
+        };
+        if matches(admin) {
+            Ok(Caller(Role::Admin))
+        } else if matches(agent) {
+            Ok(Caller(Role::Agent))
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the bearer token is not valid for this server",
+            ))
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Caller {
+    fn sender(&self) -> Sender {
+        match self.0 {
+            Role::Admin => Sender::local_admin("api", "admin"),
+            Role::Agent => Sender::tool_agent("api-agent"),
+        }
+    }
+
+    fn admin_only(&self, what: &str) -> Result<(), ApiError> {
+        if self.0 == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("{what} needs the admin token"),
+            ))
+        }
+    }
+}
+
+/// Parses a JSON body strictly; an empty body reads as `{}`.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("invalid body: {e}"),
+        )
+    })
+}
+
+/// The router for one listener.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/requests", get(list_requests).post(submit))
+        .route("/v1/requests/{id}/cancel", post(cancel))
+        .route("/v1/requests/{id}/approve", post(approve))
+        .route("/v1/requests/{id}/reject", post(reject))
+        .route("/v1/tool", post(tool))
+        .route("/v1/runs", post(begin_run))
+        .route("/v1/runs/{lease}/heartbeat", post(heartbeat_run))
+        .route("/v1/runs/{lease}", delete(end_run))
+        .route("/v1/activity", post(activity))
+        .route("/v1/heartbeat", post(source_heartbeat))
+        .route("/v1/drain", post(drain).delete(end_drain))
+        .route("/v1/pause", post(pause))
+        .route("/v1/resume", post(resume))
+        .route("/v1/release", post(release))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"ok": true})) }),
+        )
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(|| async { axum::Json(openapi()) }))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route; GET /openapi.json lists them",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; GET /openapi.json lists them",
+            )
+        })
+        .with_state(state)
+}
+
+async fn status(State(s): State<ApiState>, _: Caller) -> ApiResult {
+    let status = s.plugin.scheduler().status()?;
+    ok(serde_json::to_value(status).unwrap_or_default())
+}
+
+async fn list_requests(State(s): State<ApiState>, _: Caller) -> ApiResult {
+    let mut requests = s.plugin.scheduler().store().all_requests()?;
+    requests.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    ok(json!({"requests": requests}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    kind: Kind,
+    #[serde(default)]
+    reason: String,
+    idle_seconds: Option<u64>,
+}
+
+async fn submit(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
+    let b: SubmitBody = body(&bytes)?;
+    if b.reason.chars().count() > lull_plugin::command::MAX_REASON_CHARS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_reason",
+            "reason is longer than 500 characters",
+        ));
+    }
+    let idle = b.idle_seconds.map(Duration::from_secs);
+    if idle.is_some_and(|i| i > lull_plugin::command::MAX_IDLE) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idle_seconds",
+            "idle_seconds is more than 7 days (604800)",
+        ));
+    }
+    let actor = actor(&caller.sender(), None, caller.0);
+    let (request, deduplicated) = s
+        .plugin
+        .submit(b.kind, b.reason.trim().to_owned(), idle, actor)
+        .await
+        .map_err(from_tool_error)?;
+    let code = if deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        code,
+        axum::Json(json!({"request": request, "deduplicated": deduplicated})),
+    )
+        .into_response())
+}
+
+async fn cancel(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    let cancelled = s
+        .plugin
+        .scheduler()
+        .store()
+        .cancel(&id, actor(&caller.sender(), None, caller.0))
+        .await?;
+    ok(json!({"request": cancelled.request}))
+}
+
+async fn approve(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    caller.admin_only("approving")?;
+    let request = s
+        .plugin
+        .scheduler()
+        .store()
+        .approve(&id, actor(&caller.sender(), None, caller.0))
+        .await?;
+    ok(json!({"request": request}))
+}
+
+async fn reject(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    caller.admin_only("rejecting")?;
+    let request = s
+        .plugin
+        .scheduler()
+        .store()
+        .reject(&id, actor(&caller.sender(), None, caller.0))
+        .await?;
+    ok(json!({"request": request}))
+}
+
+async fn tool(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
+    if serde_json::from_slice::<Value>(&bytes).is_err() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body is not JSON; send the tool call object",
+        ));
+    }
+    ok(s.plugin.tool(&String::from_utf8_lossy(&bytes)).await)
+}
+
+fn default_source() -> String {
+    "default".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    session: String,
+    #[serde(default = "default_source")]
+    source: String,
+    #[serde(default)]
+    #[allow(
+        dead_code,
+        reason = "accepted for the gateway's own bookkeeping; lull keys runs by session"
+    )]
+    agent: Option<String>,
+}
+
+fn check_session(session: &str) -> Result<(), ApiError> {
+    if session.trim().is_empty() || session.len() > 200 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_session",
+            "session must be 1 to 200 characters, e.g. \"telegram:123\"",
+        ));
+    }
+    Ok(())
+}
+
+async fn begin_run(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
+    let b: RunBody = body(&bytes)?;
+    check_session(&b.session)?;
+    let grant = s
+        .plugin
+        .scheduler()
+        .tracker()
+        .begin_lease(&b.session, &b.source)
+        .map_err(|_| ApiError::executing())?;
+    ok(json!({"lease": grant.lease, "ttl_seconds": grant.ttl.as_secs()}))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatBody {
+    session: Option<String>,
+    #[serde(default = "default_source")]
+    source: String,
+}
+
+async fn heartbeat_run(
+    State(s): State<ApiState>,
+    _: Caller,
+    Path(lease): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let b: HeartbeatBody = body(&bytes)?;
+    if let Some(session) = &b.session {
+        check_session(session)?;
+    }
+    let tracker = s.plugin.scheduler().tracker();
+    match tracker.heartbeat(&lease, b.session.as_deref(), &b.source) {
+        Ok(beat) => ok(json!({
+            "lease": lease,
+            "ttl_seconds": tracker.settings().lease_ttl.as_secs(),
+            "reregistered": beat == lull_queue::Heartbeat::Reregistered,
+        })),
+        Err(LeaseError::Expired(_)) => Err(ApiError::new(
+            StatusCode::GONE,
+            "lease_expired",
+            "the lease expired (no heartbeat within the lease TTL) or was released; begin the run again with POST /v1/runs",
+        )),
+        Err(LeaseError::Executing(_)) => Err(ApiError::executing()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SourceBody {
+    #[serde(default = "default_source")]
+    source: String,
+}
+
+async fn end_run(
+    State(s): State<ApiState>,
+    _: Caller,
+    Path(lease): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let b: SourceBody = body(&bytes)?;
+    let ended = s.plugin.scheduler().tracker().end_lease(&lease, &b.source);
+    ok(json!({"ended": ended}))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActivityBody {
+    #[serde(default = "default_source")]
+    source: String,
+    #[serde(default)]
+    #[allow(
+        dead_code,
+        reason = "accepted for logs; activity is global, not per session"
+    )]
+    session: Option<String>,
+}
+
+async fn activity(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
+    let b: ActivityBody = body(&bytes)?;
+    s.plugin
+        .scheduler()
+        .tracker()
+        .note_activity(Some(&b.source));
+    ok(json!({"ok": true}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatSourceBody {
+    source: String,
+}
+
+async fn source_heartbeat(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
+    let b: HeartbeatSourceBody = body(&bytes)?;
+    if b.source.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "source must not be empty",
+        ));
+    }
+    s.plugin.scheduler().tracker().source_heartbeat(&b.source);
+    ok(json!({"ok": true}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrainBody {
+    ttl_seconds: u64,
+}
+
+async fn drain(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
+    caller.admin_only("draining")?;
+    let b: DrainBody = body(&bytes)?;
+    if b.ttl_seconds == 0 || b.ttl_seconds > 7 * 86_400 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_ttl_seconds",
+            "ttl_seconds must be 1 to 604800 (7 days)",
+        ));
+    }
+    let drain = s
+        .plugin
+        .scheduler()
+        .drain(Duration::from_secs(b.ttl_seconds), "api")
+        .await?;
+    ok(json!({"drain": drain}))
+}
+
+async fn end_drain(State(s): State<ApiState>, caller: Caller) -> ApiResult {
+    caller.admin_only("ending a drain")?;
+    s.plugin.scheduler().end_drain("api").await?;
+    ok(json!({"drain": null}))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    for_seconds: Option<u64>,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn pause(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
+    caller.admin_only("pausing")?;
+    let b: PauseBody = body(&bytes)?;
+    if b.for_seconds.is_some_and(|f| f == 0 || f > 7 * 86_400) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_for_seconds",
+            "for_seconds must be 1 to 604800 (7 days), or absent to pause until resumed",
+        ));
+    }
+    let pause = s
+        .plugin
+        .scheduler()
+        .pause(
+            b.for_seconds.map(Duration::from_secs),
+            "api:admin",
+            &b.reason,
+        )
+        .await?;
+    ok(json!({"pause": pause}))
+}
+
+async fn resume(State(s): State<ApiState>, caller: Caller) -> ApiResult {
+    caller.admin_only("resuming")?;
+    s.plugin.scheduler().resume("api:admin").await?;
+    ok(json!({"pause": null}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    session: String,
+}
+
+async fn release(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
+    caller.admin_only("releasing a run")?;
+    let b: ReleaseBody = body(&bytes)?;
+    let released = s
+        .plugin
+        .scheduler()
+        .release(&b.session, "api:admin")
+        .await?;
+    ok(json!({"released": released}))
+}

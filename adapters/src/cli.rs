@@ -1,0 +1,524 @@
+//! The `lull` command line: every subcommand of DESIGN.md. Through the control socket when a
+//! server runs; otherwise directly on the store, which it releases at once.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use lull_plugin::reply;
+use lull_queue::{Actor, Ask, Kind, Origin, Role, Status, Store};
+use serde_json::{Value, json};
+
+use crate::client;
+use crate::config::{Config, TEMPLATE};
+use crate::profile::Profile;
+
+/// Exit status: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: an error (I/O, a server that failed, a bad config).
+pub const EXIT_ERROR: i32 = 1;
+/// Exit status: a usage error (bad arguments or input).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status: the request was not found.
+pub const EXIT_NOT_FOUND: i32 = 3;
+/// Exit status: refused (not allowed, or not possible in the request's state).
+pub const EXIT_REFUSED: i32 = 4;
+
+/// lull holds gateway restarts and updates until no agent run is live and the gateway is idle.
+#[derive(Debug, Parser)]
+#[command(name = "lull", version, about, long_about = None)]
+pub struct Cli {
+    /// lull's home (default ~/.lull).
+    #[arg(long, env = "LULL_HOME", global = true)]
+    pub home: Option<PathBuf>,
+    /// The profile (default "default").
+    #[arg(long, env = "LULL_PROFILE", global = true)]
+    pub profile: Option<String>,
+    /// Log format of `serve` and `demo` (logs go to stderr).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the sidecar: scheduler, control API and adapters of this profile.
+    Serve,
+    /// A simulated busy gateway: watch a restart wait for a lull, then run. No config, no tokens.
+    Demo {
+        /// Run the simulation this many times faster.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
+    /// What is queued, running, and why it waits.
+    Status {
+        /// Print the status JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask for a restart when the gateway is idle.
+    Restart(AskArgs),
+    /// Ask for an update (then a restart) when the gateway is idle.
+    Update(AskArgs),
+    /// Cancel a request (id, short id or unique prefix).
+    Cancel(IdArgs),
+    /// Approve a request awaiting approval.
+    Approve(IdArgs),
+    /// Reject an open request.
+    Reject(IdArgs),
+    /// Recently finished requests.
+    History {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause all execution.
+    Pause {
+        /// For how long (e.g. 2h); without it, until `lull resume`.
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Resume execution.
+    Resume,
+    /// Run the agent tool with this JSON and print its result.
+    Tool {
+        /// The agent's name (sets "agent" in the JSON).
+        #[arg(long)]
+        agent: Option<String>,
+        /// The tool call, e.g. '{"action":"status"}'.
+        json: String,
+    },
+    /// Print the agent tool's OpenAI function-calling schema.
+    ToolSchema,
+    /// Write a fully commented lull.toml for this profile.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Arguments of restart and update.
+#[derive(Debug, clap::Args)]
+pub struct AskArgs {
+    /// Why.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// The idle window (default: maintenance.idle_seconds).
+    #[arg(long)]
+    pub idle_seconds: Option<u64>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A request id.
+#[derive(Debug, clap::Args)]
+pub struct IdArgs {
+    /// Id, short id or unique prefix.
+    pub id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A failure with its exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit status.
+    pub code: i32,
+    /// What to print on stderr.
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: i32, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::new(EXIT_ERROR, format!("{e:#}"))
+    }
+}
+
+/// The exit status for an error code of the API or tool.
+pub fn exit_for(code: &str) -> i32 {
+    match code {
+        "not_found" => EXIT_NOT_FOUND,
+        "forbidden"
+        | "invalid_state"
+        | "update_not_configured"
+        | "ambiguous"
+        | "executing"
+        | "lease_expired" => EXIT_REFUSED,
+        "internal" => EXIT_ERROR,
+        _ => EXIT_USAGE,
+    }
+}
+
+fn queue_failure(error: lull_queue::Error) -> Failure {
+    let tool = lull_plugin::tool_error(error);
+    Failure::new(exit_for(tool.code), tool.message)
+}
+
+/// Where commands go.
+enum Target {
+    /// A server answers on the socket.
+    Server(PathBuf),
+    /// No server: the store, opened for this one command.
+    Direct(Store, Config),
+}
+
+async fn target(profile: &Profile) -> Result<Target, Failure> {
+    let socket = profile.socket_path();
+    if client::server_answers(&socket).await {
+        return Ok(Target::Server(socket));
+    }
+    let config = Config::load(&profile.config_path())
+        .map_err(|e| Failure::new(EXIT_ERROR, e.to_string()))?;
+    let store = crate::serve::open_store(profile, &config).await?;
+    Ok(Target::Direct(store, config))
+}
+
+async fn api(
+    socket: &PathBuf,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Failure> {
+    let response = client::call(socket, method, path, body.as_ref())
+        .await
+        .map_err(|e| Failure::new(EXIT_ERROR, e.to_string()))?;
+    if response.status >= 400 {
+        let code = response.body["error"]["code"]
+            .as_str()
+            .unwrap_or("internal")
+            .to_owned();
+        let message = response.body["error"]["message"]
+            .as_str()
+            .map_or_else(|| response.body.to_string(), str::to_owned);
+        return Err(Failure::new(exit_for(&code), message));
+    }
+    Ok(response.body)
+}
+
+fn cli_actor() -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    Actor {
+        platform: "cli".into(),
+        chat: None,
+        user_id: user.clone(),
+        display: user,
+        role: Role::Admin,
+        origin: Origin::Cli,
+    }
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Runs a non-serve, non-demo command; returns what to print.
+pub async fn run(profile: &Profile, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::ToolSchema => {
+            print_json(&lull_plugin::tool_schema());
+            Ok(())
+        }
+        Command::Init { force } => init(profile, force),
+        Command::Serve | Command::Demo { .. } => {
+            Err(Failure::new(EXIT_USAGE, "not a client command"))
+        }
+        command => {
+            let target = target(profile).await?;
+            client_command(profile, &target, command).await
+        }
+    }
+}
+
+fn init(profile: &Profile, force: bool) -> Result<(), Failure> {
+    let path = profile.config_path();
+    if path.exists() && !force {
+        return Err(Failure::new(
+            EXIT_REFUSED,
+            format!("{} exists; pass --force to overwrite it", path.display()),
+        ));
+    }
+    std::fs::create_dir_all(&profile.dir).map_err(|e| {
+        Failure::new(
+            EXIT_ERROR,
+            format!("cannot create {}: {e}", profile.dir.display()),
+        )
+    })?;
+    std::fs::write(&path, TEMPLATE)
+        .map_err(|e| Failure::new(EXIT_ERROR, format!("cannot write {}: {e}", path.display())))?;
+    println!(
+        "wrote {}: set executor.restart, then run `lull serve`",
+        path.display()
+    );
+    Ok(())
+}
+
+async fn client_command(
+    profile: &Profile,
+    target: &Target,
+    command: Command,
+) -> Result<(), Failure> {
+    match (command, target) {
+        (Command::Status { json }, target) => {
+            let status: Status = match target {
+                Target::Server(socket) => serde_json::from_value(
+                    api(socket, "GET", "/v1/status", None).await?,
+                )
+                .map_err(|e| {
+                    Failure::new(
+                        EXIT_ERROR,
+                        format!("unexpected status from the server: {e}"),
+                    )
+                })?,
+                Target::Direct(store, _) => {
+                    offline_status(profile, store).map_err(queue_failure)?
+                }
+            };
+            if json {
+                print_json(&serde_json::to_value(&status).unwrap_or_default());
+            } else {
+                if matches!(target, Target::Direct(..)) {
+                    println!(
+                        "(lull serve is not running for profile {:?}: nothing runs until it starts)",
+                        profile.name
+                    );
+                }
+                println!(
+                    "{}",
+                    reply::status(
+                        &status,
+                        lull_queue::Timestamp::from_system_time(std::time::SystemTime::now())
+                    )
+                    .plain
+                );
+            }
+            Ok(())
+        }
+        (Command::Restart(args), target) => ask(Kind::Restart, args, target).await,
+        (Command::Update(args), target) => ask(Kind::Update, args, target).await,
+        (Command::Cancel(args), target) => decide("cancel", args, target).await,
+        (Command::Approve(args), target) => decide("approve", args, target).await,
+        (Command::Reject(args), target) => decide("reject", args, target).await,
+        (Command::History { json }, target) => {
+            let requests: Vec<lull_queue::Request> = match target {
+                Target::Server(socket) => {
+                    let body = api(socket, "GET", "/v1/requests", None).await?;
+                    let mut all: Vec<lull_queue::Request> =
+                        serde_json::from_value(body["requests"].clone()).unwrap_or_default();
+                    all.retain(|r| r.state.is_finished());
+                    all.sort_by(|a, b| b.state_since().cmp(&a.state_since()));
+                    all.truncate(20);
+                    all
+                }
+                Target::Direct(store, _) => store.history(20).map_err(queue_failure)?,
+            };
+            if json {
+                print_json(&json!({"requests": requests}));
+            } else {
+                println!(
+                    "{}",
+                    reply::history(
+                        &requests,
+                        lull_queue::Timestamp::from_system_time(std::time::SystemTime::now())
+                    )
+                    .plain
+                );
+            }
+            Ok(())
+        }
+        (Command::Pause { duration }, Target::Server(socket)) => {
+            let body = json!({"for_seconds": duration.map(|d| d.as_secs().max(1))});
+            print_json(&api(socket, "POST", "/v1/pause", Some(body)).await?);
+            Ok(())
+        }
+        (Command::Pause { duration }, Target::Direct(store, _)) => {
+            let since = store.now();
+            let pause = lull_queue::Pause {
+                since,
+                until: duration.map(|d| since.saturating_add(d)),
+                by: cli_actor().key(),
+                reason: String::new(),
+            };
+            store
+                .set_pause(Some(pause.clone()), &cli_actor().key())
+                .await
+                .map_err(queue_failure)?;
+            print_json(&json!({"pause": pause}));
+            Ok(())
+        }
+        (Command::Resume, Target::Server(socket)) => {
+            print_json(&api(socket, "POST", "/v1/resume", None).await?);
+            Ok(())
+        }
+        (Command::Resume, Target::Direct(store, _)) => {
+            store
+                .set_pause(None, &cli_actor().key())
+                .await
+                .map_err(queue_failure)?;
+            print_json(&json!({"pause": null}));
+            Ok(())
+        }
+        (Command::Tool { agent, json: text }, target) => {
+            let mut call: Value = serde_json::from_str(&text).map_err(|e| {
+                print_json(&json!({"ok": false, "error": {"code": "invalid_json", "message": format!("the tool input is not valid JSON: {e}")}}));
+                Failure::new(EXIT_USAGE, "")
+            })?;
+            if let (Some(agent), Some(object)) = (agent, call.as_object_mut()) {
+                object.insert("agent".into(), Value::String(agent));
+            }
+            let result = match target {
+                Target::Server(socket) => api(socket, "POST", "/v1/tool", Some(call)).await?,
+                Target::Direct(..) => {
+                    return Err(Failure::new(
+                        EXIT_ERROR,
+                        "`lull tool` needs a running `lull serve` for this profile (the tool reports live status)",
+                    ));
+                }
+            };
+            print_json(&result);
+            match result["error"]["code"].as_str() {
+                Some(code) => Err(Failure::new(exit_for(code), "")),
+                None => Ok(()),
+            }
+        }
+        (Command::Serve | Command::Demo { .. } | Command::ToolSchema | Command::Init { .. }, _) => {
+            Err(Failure::new(EXIT_USAGE, "not a client command"))
+        }
+    }
+}
+
+async fn ask(kind: Kind, args: AskArgs, target: &Target) -> Result<(), Failure> {
+    if args.reason.chars().count() > lull_plugin::command::MAX_REASON_CHARS {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "--reason is longer than 500 characters",
+        ));
+    }
+    if args.idle_seconds.is_some_and(|s| s > 7 * 86_400) {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "--idle-seconds is more than 7 days (604800)",
+        ));
+    }
+    let (request, deduplicated) = match target {
+        Target::Server(socket) => {
+            let body =
+                json!({"kind": kind, "reason": args.reason, "idle_seconds": args.idle_seconds});
+            let answer = api(socket, "POST", "/v1/requests", Some(body)).await?;
+            let request: lull_queue::Request = serde_json::from_value(answer["request"].clone())
+                .map_err(|e| Failure::new(EXIT_ERROR, format!("unexpected answer: {e}")))?;
+            (request, answer["deduplicated"].as_bool().unwrap_or(false))
+        }
+        Target::Direct(store, config) => {
+            let ask = Ask {
+                kind,
+                reason: args.reason.trim().to_owned(),
+                idle_seconds: args.idle_seconds.unwrap_or(config.maintenance.idle_seconds),
+                idle_explicit: args.idle_seconds.is_some(),
+                actor: cli_actor(),
+            };
+            let submitted = store.submit(ask).await.map_err(queue_failure)?;
+            (submitted.request, submitted.deduplicated)
+        }
+    };
+    if args.json {
+        print_json(&json!({"request": request, "deduplicated": deduplicated}));
+    } else if deduplicated {
+        println!(
+            "joined {} {} ({} requesters)",
+            request.kind,
+            request.short_id,
+            request.requested_by.len()
+        );
+    } else {
+        println!(
+            "queued {} {} ({}); it runs when the gateway has been idle for {}s",
+            request.kind, request.short_id, request.state, request.idle_seconds
+        );
+    }
+    Ok(())
+}
+
+async fn decide(verb: &str, args: IdArgs, target: &Target) -> Result<(), Failure> {
+    let request = match target {
+        Target::Server(socket) => {
+            let answer = api(
+                socket,
+                "POST",
+                &format!("/v1/requests/{}/{verb}", args.id),
+                None,
+            )
+            .await?;
+            serde_json::from_value(answer["request"].clone())
+                .map_err(|e| Failure::new(EXIT_ERROR, format!("unexpected answer: {e}")))?
+        }
+        Target::Direct(store, _) => match verb {
+            "cancel" => store.cancel(&args.id, cli_actor()).await.map(|c| c.request),
+            "approve" => store.approve(&args.id, cli_actor()).await,
+            _ => store.reject(&args.id, cli_actor()).await,
+        }
+        .map_err(queue_failure)?,
+    };
+    let request: lull_queue::Request = request;
+    if args.json {
+        print_json(&json!({"request": request}));
+    } else {
+        println!(
+            "{} {} is now {}",
+            request.kind, request.short_id, request.state
+        );
+    }
+    Ok(())
+}
+
+/// Status without a server: what is stored, and the one blocker that matters: nothing reports.
+fn offline_status(profile: &Profile, store: &Store) -> Result<Status, lull_queue::Error> {
+    let open: Vec<_> = store.open_request()?.into_iter().collect();
+    let pause = store.pause()?;
+    let now = store.now();
+    let pause = pause.filter(|p| p.holds_at(now));
+    Ok(Status {
+        profile: profile.name.clone(),
+        blockers: if open.is_empty() {
+            Vec::new()
+        } else {
+            vec![lull_queue::Blocker::NoActivitySource]
+        },
+        open,
+        running: store.running_request()?,
+        live_runs: Vec::new(),
+        sources: Vec::new(),
+        host_draining: store.drain()?.is_some_and(|d| d.until > now),
+        paused: pause.is_some(),
+        paused_until: pause.and_then(|p| p.until),
+        idle_since: None,
+        eta: None,
+        last_finished: store.history(1)?.into_iter().next(),
+    })
+}

@@ -1,0 +1,113 @@
+//! A minimal HTTP/1.1 client for the control socket: what the CLI (and tests) need, and no more.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// Longest a control call may take (a submit waits only for a flush).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A response: status and JSON body (or the text, as a JSON string, if not JSON).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Parsed body.
+    pub body: Value,
+}
+
+/// Why a call failed before a response arrived.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens on the socket.
+    #[error("no lull server is listening on {0}")]
+    NotRunning(String),
+    /// The connection broke or the answer was not HTTP.
+    #[error("control socket {path}: {message}")]
+    Broken {
+        /// The socket.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Whether a server answers on `socket`.
+pub async fn server_answers(socket: &Path) -> bool {
+    UnixStream::connect(socket).await.is_ok()
+}
+
+/// `method path` with an optional JSON body, over the Unix socket at `socket`.
+pub async fn call(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Response, ClientError> {
+    let where_ = socket.display().to_string();
+    let broken = |message: String| ClientError::Broken {
+        path: where_.clone(),
+        message,
+    };
+    let mut stream = UnixStream::connect(socket)
+        .await
+        .map_err(|_| ClientError::NotRunning(where_.clone()))?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: lull\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let exchange = async {
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        Ok::<_, std::io::Error>(raw)
+    };
+    let raw = tokio::time::timeout(CALL_TIMEOUT, exchange)
+        .await
+        .map_err(|_| broken("no answer within 30s".into()))?
+        .map_err(|e| broken(e.to_string()))?;
+    parse_response(&raw).ok_or_else(|| broken("the answer is not HTTP".into()))
+}
+
+fn parse_response(raw: &[u8]) -> Option<Response> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..split]).ok()?;
+    let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let mut body = raw[split + 4..].to_vec();
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Some(Response { status, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&data[..line_end])
+                .ok()?
+                .split(';')
+                .next()?
+                .trim(),
+            16,
+        )
+        .ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}

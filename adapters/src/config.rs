@@ -1,0 +1,429 @@
+//! `lull.toml`: the exact keys of DESIGN.md, parsed strictly. Unknown keys and bad values are
+//! errors naming the key and the line; secrets are only ever named by environment variable.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use lull_queue::AgentRequests;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+/// Longest idle window, pause or wait a key may hold.
+const SEVEN_DAYS: u64 = 7 * 24 * 3600;
+
+/// The whole file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[maintenance]`.
+    pub maintenance: Maintenance,
+    /// `[executor]`.
+    pub executor: ExecutorConfig,
+    /// `[api]`.
+    pub api: ApiConfig,
+    /// `[telegram]`; its presence enables the adapter.
+    pub telegram: Option<TelegramConfig>,
+    /// `[discord]`; its presence enables the adapter.
+    pub discord: Option<DiscordConfig>,
+    /// `[slack]`; its presence enables the adapter.
+    pub slack: Option<SlackConfig>,
+}
+
+/// `[maintenance]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Maintenance {
+    /// Idle window when an ask gives none; `LULL_IDLE_SECONDS` overrides.
+    #[serde(deserialize_with = "up_to_seven_days")]
+    pub idle_seconds: u64,
+    /// Shortest window an agent may ask for.
+    #[serde(deserialize_with = "up_to_seven_days")]
+    pub min_agent_idle_seconds: u64,
+    /// Then admins are asked (once per period); never forced.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_wait_seconds: u64,
+    /// Least time between executions.
+    pub cooldown_seconds: u64,
+    /// Executions per hour at most.
+    #[serde(deserialize_with = "at_least_one_u32")]
+    pub max_executions_per_hour: u32,
+    /// `queue` or `approve`.
+    pub agent_requests: AgentRequests,
+    /// An unapproved agent request is rejected after this long.
+    #[serde(deserialize_with = "at_least_one")]
+    pub approval_expiry_seconds: u64,
+    /// A run lease without heartbeat expires after this long; also the boot grace.
+    #[serde(deserialize_with = "at_least_one")]
+    pub lease_ttl_seconds: u64,
+    /// A sidecar's activity source must be heard from this often.
+    #[serde(deserialize_with = "at_least_one")]
+    pub source_ttl_seconds: u64,
+    /// A run live this long is flagged wedged.
+    #[serde(deserialize_with = "at_least_one")]
+    pub wedged_after_seconds: u64,
+    /// Finished requests kept.
+    #[serde(deserialize_with = "at_least_one_usize")]
+    pub history_limit: usize,
+}
+
+impl Default for Maintenance {
+    fn default() -> Self {
+        Self {
+            idle_seconds: 1200,
+            min_agent_idle_seconds: 300,
+            max_wait_seconds: 86_400,
+            cooldown_seconds: 300,
+            max_executions_per_hour: 3,
+            agent_requests: AgentRequests::Queue,
+            approval_expiry_seconds: 3600,
+            lease_ttl_seconds: 90,
+            source_ttl_seconds: 300,
+            wedged_after_seconds: 7200,
+            history_limit: 1000,
+        }
+    }
+}
+
+/// `executor.restart`: an argv, or `"self"` (embedded hosts only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RestartSetting {
+    /// Run this command (no shell).
+    Argv(Vec<String>),
+    /// Re-execute the host process.
+    SelfExec,
+}
+
+/// `[executor]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutorConfig {
+    /// The restart command.
+    #[serde(deserialize_with = "restart_setting")]
+    pub restart: Option<RestartSetting>,
+    /// The restart command restarts the process lull lives in.
+    pub restarts_self: bool,
+    /// The update command (optional).
+    #[serde(deserialize_with = "optional_argv")]
+    pub update: Option<Vec<String>>,
+    /// Exit status meaning "already up to date".
+    pub unchanged_exit_code: i32,
+    /// Longest a command may run.
+    #[serde(deserialize_with = "at_least_one")]
+    pub timeout_seconds: u64,
+    /// Environment variable names the commands may see.
+    pub pass_env: Vec<String>,
+    /// Must pass after a restart before "back online".
+    #[serde(deserialize_with = "optional_argv")]
+    pub health_command: Option<Vec<String>>,
+    /// Failed health checks in a row that pause the queue.
+    #[serde(deserialize_with = "at_least_one")]
+    pub crash_loop_limit: u64,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            restart: None,
+            restarts_self: false,
+            update: None,
+            unchanged_exit_code: 3,
+            timeout_seconds: 600,
+            pass_env: Vec::new(),
+            health_command: None,
+            crash_loop_limit: 3,
+        }
+    }
+}
+
+/// `[api]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Optional loopback TCP listener; the Unix socket is always on.
+    pub tcp_listen: Option<String>,
+    /// Variable holding the admin bearer token.
+    pub admin_token_env: String,
+    /// Variable holding the agent bearer token.
+    pub agent_token_env: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            tcp_listen: None,
+            admin_token_env: "LULL_ADMIN_TOKEN".into(),
+            agent_token_env: "LULL_AGENT_TOKEN".into(),
+        }
+    }
+}
+
+/// `[telegram]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    pub token_env: Option<String>,
+    pub api_url: Option<String>,
+    pub mode: Option<String>,
+    pub webhook_listen: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret_env: Option<String>,
+    #[serde(deserialize_with = "ids")]
+    pub admins: Vec<String>,
+    #[serde(deserialize_with = "ids")]
+    pub agents: Vec<String>,
+    #[serde(deserialize_with = "optional_id")]
+    pub notify_chat_id: Option<String>,
+}
+
+/// `[discord]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    pub token_env: Option<String>,
+    #[serde(deserialize_with = "optional_id")]
+    pub application_id: Option<String>,
+    pub mode: Option<String>,
+    pub interactions_listen: Option<String>,
+    pub public_key: Option<String>,
+    pub api_url: Option<String>,
+    #[serde(deserialize_with = "optional_id")]
+    pub guild_id: Option<String>,
+    #[serde(deserialize_with = "ids")]
+    pub admins: Vec<String>,
+    #[serde(deserialize_with = "ids")]
+    pub admin_roles: Vec<String>,
+    #[serde(deserialize_with = "ids")]
+    pub agents: Vec<String>,
+    #[serde(deserialize_with = "optional_id")]
+    pub notify_channel_id: Option<String>,
+}
+
+/// `[slack]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    pub mode: Option<String>,
+    pub app_token_env: Option<String>,
+    pub bot_token_env: Option<String>,
+    pub signing_secret_env: Option<String>,
+    pub listen: Option<String>,
+    pub api_url: Option<String>,
+    #[serde(deserialize_with = "ids")]
+    pub admins: Vec<String>,
+    #[serde(deserialize_with = "ids")]
+    pub agents: Vec<String>,
+    pub notify_channel: Option<String>,
+}
+
+/// A config file that cannot be used, with the path and (from the parser) the line and key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid for lull.
+    #[error("invalid config {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The parser's message: line, column, key and what is accepted.
+        message: String,
+    },
+    /// An environment override is not valid.
+    #[error("invalid {name}={value:?}: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is accepted.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses `text` (read from `path`).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+
+    /// Reads the file, or the defaults if it does not exist. Applies `LULL_IDLE_SECONDS`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let mut config = match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        if let Ok(value) = std::env::var("LULL_IDLE_SECONDS") {
+            config.maintenance.idle_seconds = value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= SEVEN_DAYS)
+                .ok_or(ConfigError::Env {
+                    name: "LULL_IDLE_SECONDS",
+                    value,
+                    message: "expected whole seconds from 0 to 604800 (7 days)".into(),
+                })?;
+        }
+        Ok(config)
+    }
+
+    /// The values of every secret this configuration names, to keep them out of output tails.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut names: Vec<&str> = vec![&self.api.admin_token_env, &self.api.agent_token_env];
+        if let Some(t) = &self.telegram {
+            names.extend(t.token_env.as_deref());
+            names.extend(t.webhook_secret_env.as_deref());
+        }
+        if let Some(d) = &self.discord {
+            names.extend(d.token_env.as_deref());
+        }
+        if let Some(s) = &self.slack {
+            names.extend(s.app_token_env.as_deref());
+            names.extend(s.bot_token_env.as_deref());
+            names.extend(s.signing_secret_env.as_deref());
+        }
+        names
+            .into_iter()
+            .filter_map(|n| std::env::var(n).ok())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// `maintenance` durations, for the queue.
+    pub fn seconds(seconds: u64) -> Duration {
+        Duration::from_secs(seconds)
+    }
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n == 0 {
+        return Err(de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
+
+fn at_least_one_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n == 0 {
+        return Err(de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
+
+fn at_least_one_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n == 0 {
+        return Err(de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
+
+fn up_to_seven_days<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n > SEVEN_DAYS {
+        return Err(de::Error::custom("must be at most 604800 (7 days)"));
+    }
+    Ok(n)
+}
+
+fn optional_argv<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let argv = Vec::<String>::deserialize(d)?;
+    if argv.is_empty() || argv[0].trim().is_empty() {
+        return Err(de::Error::custom(
+            "must be a non-empty argv array, e.g. [\"my-gateway\", \"self-update\"]",
+        ));
+    }
+    Ok(Some(argv))
+}
+
+fn restart_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RestartSetting>, D::Error> {
+    struct RestartVisitor;
+    impl<'de> Visitor<'de> for RestartVisitor {
+        type Value = RestartSetting;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an argv array like [\"systemctl\", \"--user\", \"restart\", \"my-gateway\"], or \"self\"")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<RestartSetting, E> {
+            if v == "self" {
+                Ok(RestartSetting::SelfExec)
+            } else {
+                Err(E::custom(format!(
+                    "{v:?} is not accepted: write the command as an argv array like [\"systemctl\", \"--user\", \"restart\", \"my-gateway\"] (no shell), or \"self\""
+                )))
+            }
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RestartSetting, A::Error> {
+            let mut argv = Vec::new();
+            while let Some(word) = seq.next_element::<String>()? {
+                argv.push(word);
+            }
+            if argv.is_empty() || argv[0].trim().is_empty() {
+                return Err(de::Error::custom("must not be empty"));
+            }
+            Ok(RestartSetting::Argv(argv))
+        }
+    }
+    d.deserialize_any(RestartVisitor).map(Some)
+}
+
+/// An id written as a string or an integer.
+struct Id(String);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an id, as a string or an integer")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
+                if v.trim().is_empty() {
+                    return Err(E::custom("an id must not be empty"));
+                }
+                Ok(Id(v.trim().to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id, E> {
+                Ok(Id(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id, E> {
+                Ok(Id(v.to_string()))
+            }
+        }
+        d.deserialize_any(IdVisitor)
+    }
+}
+
+fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<Id>::deserialize(d)?
+        .into_iter()
+        .map(|id| id.0)
+        .collect())
+}
+
+fn optional_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(Id::deserialize(d)?.0))
+}
+
+/// The file `lull init` writes: every key, commented.
+pub const TEMPLATE: &str = include_str!("config_template.toml");
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+//! `lull serve`: the sidecar. Opens the profile, settles what was running, starts the scheduler,
+//! the control API (Unix socket, optional loopback TCP) and the configured adapters, and stops
+//! cleanly on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use lull_plugin::{Plugin, PluginConfig, Policy};
+use lull_queue::{
+    ActivityTracker, CommandExecutor, HealthCheck, QueueSettings, RecoveryOptions, RestartAction,
+    Scheduler, SchedulerSettings, SourceMode, Store, SystemClock, TrackerSettings, recover,
+};
+use tokio::net::{TcpListener, UnixListener};
+
+use crate::api::{self, Access, ApiState};
+use crate::config::{Config, RestartSetting};
+use crate::profile::Profile;
+
+/// Unix socket paths longer than this cannot be bound (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// How long `serve` retries opening a store a CLI call holds for a moment.
+const STORE_OPEN_RETRIES: u32 = 25;
+
+/// How long shutdown waits for an execution in progress before abandoning it (the next start
+/// settles it as interrupted).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The store settings a profile's config implies.
+pub fn queue_settings(config: &Config) -> QueueSettings {
+    QueueSettings {
+        agent_requests: config.maintenance.agent_requests,
+        history_limit: config.maintenance.history_limit,
+        update_available: config.executor.update.is_some(),
+    }
+}
+
+/// Opens the store, retrying briefly while another short-lived process (the CLI) holds it.
+pub async fn open_store(profile: &Profile, config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&profile.dir)
+        .with_context(|| format!("cannot create {}", profile.dir.display()))?;
+    let _ = std::fs::set_permissions(&profile.dir, std::fs::Permissions::from_mode(0o700));
+    let mut attempt = 0;
+    loop {
+        match Store::open(profile.store_path(), queue_settings(config)) {
+            Ok(store) => return Ok(store),
+            Err(lull_queue::Error::Open { message, .. })
+                if message.contains("lock") && attempt < STORE_OPEN_RETRIES =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(lull_queue::Error::Open { message, .. }) if message.contains("lock") => {
+                bail!(
+                    "profile {:?} is in use: another `lull serve` (or another lull process) holds its store at {}",
+                    profile.name,
+                    profile.store_path().display()
+                )
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
+    let argv = match &config.executor.restart {
+        None => bail!(
+            "executor.restart is not set in lull.toml: give the argv that restarts your gateway, e.g. restart = [\"systemctl\", \"--user\", \"restart\", \"my-gateway\"]"
+        ),
+        Some(RestartSetting::SelfExec) => bail!(
+            "executor.restart = \"self\" is refused by `lull serve`: \"self\" re-executes the process lull runs in, and here that is lull, not your gateway. \
+             It is for Rust gateways that embed lull. Set the argv that restarts your gateway instead."
+        ),
+        Some(RestartSetting::Argv(argv)) => argv.clone(),
+    };
+    for (section, present) in [
+        ("telegram", config.telegram.is_some()),
+        ("discord", config.discord.is_some()),
+        ("slack", config.slack.is_some()),
+    ] {
+        if present {
+            bail!(
+                "[{section}] is configured, but this build of lull has no {section} adapter yet; remove the section to run the sidecar with the control API only"
+            );
+        }
+    }
+    Ok(argv)
+}
+
+/// Binds the control socket: refuses a path too long for a Unix socket, refuses when a server
+/// already answers, and removes a stale socket file only when nothing answers on it.
+pub async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    check_socket(path).await?;
+    if path.exists() {
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("cannot bind {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Refuses a socket path too long to bind, and a profile whose server already answers.
+async fn check_socket(path: &Path) -> anyhow::Result<()> {
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        bail!(
+            "the control socket path {} is {len} bytes, but Unix sockets allow at most {MAX_SOCKET_PATH}; use a shorter --home (or LULL_HOME)",
+            path.display()
+        );
+    }
+    if crate::client::server_answers(path).await {
+        bail!(
+            "a lull server already answers on {}; stop it first (one `lull serve` per profile)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn bind_tcp(config: &Config) -> anyhow::Result<Option<(TcpListener, Access)>> {
+    let Some(address) = &config.api.tcp_listen else {
+        return Ok(None);
+    };
+    let address: SocketAddr = address.parse().with_context(|| {
+        format!("api.tcp_listen = {address:?} is not an address like \"127.0.0.1:7878\"")
+    })?;
+    if !address.ip().is_loopback() {
+        bail!(
+            "api.tcp_listen = \"{address}\" is not a loopback address; the control API listens on loopback only (use 127.0.0.1 or ::1)"
+        );
+    }
+    let token = |name: &str| std::env::var(name).ok().filter(|t| !t.is_empty());
+    let (admin, agent) = (
+        token(&config.api.admin_token_env),
+        token(&config.api.agent_token_env),
+    );
+    if admin.is_none() && agent.is_none() {
+        bail!(
+            "api.tcp_listen is set but neither {} nor {} holds a token; the TCP listener needs bearer tokens",
+            config.api.admin_token_env,
+            config.api.agent_token_env
+        );
+    }
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    Ok(Some((listener, Access::Tcp { admin, agent })))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop lull with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+}
+
+/// Runs the sidecar until a signal.
+pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
+    let restart = check_config(&config)?;
+    let socket = profile.socket_path();
+    // Fail fast, before waiting for the store's lock, if this profile is already served.
+    check_socket(&socket).await?;
+    let store = open_store(profile, &config).await?;
+    let m = &config.maintenance;
+    let secrets = config.secrets();
+    let health = config
+        .executor
+        .health_command
+        .clone()
+        .map(|argv| HealthCheck {
+            argv,
+            timeout: Duration::from_secs(config.executor.timeout_seconds),
+            pass_env: config.executor.pass_env.clone(),
+            crash_loop_limit: config.executor.crash_loop_limit,
+            secrets: secrets.clone(),
+        });
+    let recovered = recover(
+        &store,
+        &RecoveryOptions::from_env(config.executor.restarts_self, health.clone()),
+    )
+    .await?;
+    if let lull_queue::Recovery::Settled(request) = &recovered {
+        tracing::info!(request = %request.short_id, state = %request.state, "settled the request that was running when lull stopped");
+    }
+    let tracker = ActivityTracker::new(
+        TrackerSettings {
+            mode: SourceMode::Sidecar,
+            lease_ttl: Duration::from_secs(m.lease_ttl_seconds),
+            source_ttl: Duration::from_secs(m.source_ttl_seconds),
+            wedged_after: Duration::from_secs(m.wedged_after_seconds),
+        },
+        Arc::new(SystemClock),
+    );
+    let executor = CommandExecutor {
+        restart: RestartAction::Command(restart),
+        update: config.executor.update.clone(),
+        unchanged_exit_code: config.executor.unchanged_exit_code,
+        timeout: Duration::from_secs(config.executor.timeout_seconds),
+        pass_env: config.executor.pass_env.clone(),
+        secrets,
+    };
+    let settings = SchedulerSettings {
+        max_wait: Duration::from_secs(m.max_wait_seconds),
+        cooldown: Duration::from_secs(m.cooldown_seconds),
+        max_executions_per_hour: m.max_executions_per_hour,
+        approval_expiry: Duration::from_secs(m.approval_expiry_seconds),
+    };
+    let scheduler = Scheduler::new(
+        profile.name.clone(),
+        store,
+        tracker,
+        Arc::new(executor),
+        settings,
+        health,
+    )?;
+    let plugin = Plugin::new(
+        scheduler.clone(),
+        PluginConfig {
+            default_idle: Duration::from_secs(m.idle_seconds),
+            min_agent_idle: Duration::from_secs(m.min_agent_idle_seconds),
+            max_wait: Duration::from_secs(m.max_wait_seconds),
+            policy: Policy::default(),
+            notify: Vec::new(),
+        },
+    );
+    let unix = bind_socket(&socket).await?;
+    let tcp = bind_tcp(&config).await?;
+    let task = scheduler.spawn();
+    let notifier = plugin.spawn_notifier();
+    tracing::info!(profile = %profile.name, socket = %socket.display(), "lull serve is ready");
+
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let socket_server = {
+        let mut stopped = stop.subscribe();
+        let app = api::router(ApiState {
+            plugin: plugin.clone(),
+            access: Access::Socket,
+        });
+        tokio::spawn(async move {
+            axum::serve(unix, app)
+                .with_graceful_shutdown(async move {
+                    stopped.recv().await.ok();
+                })
+                .await
+        })
+    };
+    let tcp_server = tcp.map(|(listener, access)| {
+        let mut stopped = stop.subscribe();
+        let app = api::router(ApiState {
+            plugin: plugin.clone(),
+            access,
+        });
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    stopped.recv().await.ok();
+                })
+                .await
+        })
+    });
+    shutdown_signal().await;
+    let _ = stop.send(());
+    // In-flight calls finish; every change they made was flushed before they were answered.
+    let _ = socket_server.await;
+    if let Some(server) = tcp_server {
+        let _ = server.await;
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, task.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "an execution is still running; abandoning it (the next start settles it as interrupted)"
+        );
+    }
+    notifier.abort();
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("stopped");
+    Ok(())
+}
