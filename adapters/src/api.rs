@@ -268,7 +268,7 @@ async fn status(State(s): State<ApiState>, _: Caller) -> ApiResult {
 
 async fn list_requests(State(s): State<ApiState>, _: Caller) -> ApiResult {
     let mut requests = s.plugin.scheduler().store().all_requests()?;
-    requests.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    requests.sort_by_key(|r| std::cmp::Reverse(r.created_at));
     ok(json!({"requests": requests}))
 }
 

@@ -183,7 +183,7 @@ enum Target {
     /// A server answers on the socket.
     Server(PathBuf),
     /// No server: the store, opened for this one command.
-    Direct(Store, Config),
+    Direct(Store, Box<Config>),
 }
 
 async fn target(profile: &Profile) -> Result<Target, Failure> {
@@ -194,11 +194,11 @@ async fn target(profile: &Profile) -> Result<Target, Failure> {
     let config = Config::load(&profile.config_path())
         .map_err(|e| Failure::new(EXIT_ERROR, e.to_string()))?;
     let store = crate::serve::open_store(profile, &config).await?;
-    Ok(Target::Direct(store, config))
+    Ok(Target::Direct(store, Box::new(config)))
 }
 
 async fn api(
-    socket: &PathBuf,
+    socket: &std::path::Path,
     method: &str,
     path: &str,
     body: Option<Value>,
@@ -332,7 +332,7 @@ async fn client_command(
                     let mut all: Vec<lull_queue::Request> =
                         serde_json::from_value(body["requests"].clone()).unwrap_or_default();
                     all.retain(|r| r.state.is_finished());
-                    all.sort_by(|a, b| b.state_since().cmp(&a.state_since()));
+                    all.sort_by_key(|r| std::cmp::Reverse(r.state_since()));
                     all.truncate(20);
                     all
                 }

@@ -198,34 +198,29 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
     );
 
     // The gateway: its activity source stays alive, and agent runs come and go.
-    let gateway = {
+    let heartbeats = {
         let tracker = tracker.clone();
         tokio::spawn(async move {
-            let heartbeat = tracker.clone();
-            let beats = tokio::spawn(async move {
-                loop {
-                    heartbeat.source_heartbeat("demo-gateway");
-                    tokio::time::sleep(scale(1.0)).await;
-                }
-            });
-            let mut runs = Vec::new();
-            for (session, from, to) in RUNS {
-                let tracker = tracker.clone();
-                runs.push(tokio::spawn(async move {
-                    tokio::time::sleep_until(started + scale(from)).await;
-                    let Ok(run) = tracker.begin_run(session) else {
-                        return;
-                    };
-                    tokio::time::sleep_until(started + scale(to)).await;
-                    drop(run);
-                }));
+            loop {
+                tracker.source_heartbeat("demo-gateway");
+                tokio::time::sleep(scale(1.0)).await;
             }
-            for run in runs {
-                let _ = run.await;
-            }
-            beats
         })
     };
+    let runs: Vec<_> = RUNS
+        .into_iter()
+        .map(|(session, from, to)| {
+            let tracker = tracker.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(started + scale(from)).await;
+                let Ok(run) = tracker.begin_run(session) else {
+                    return;
+                };
+                tokio::time::sleep_until(started + scale(to)).await;
+                drop(run);
+            })
+        })
+        .collect();
     let asker = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -273,8 +268,9 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
         }
     };
     task.shutdown().await;
-    if let Ok(beats) = gateway.await {
-        beats.abort();
+    heartbeats.abort();
+    for run in runs {
+        run.abort();
     }
     asker.await.context("the simulated agent")??;
     let request = outcome?;

@@ -57,7 +57,9 @@ impl Default for TrackerSettings {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LeaseError {
     /// The lease expired (or an admin released it); the runtime must begin the run again.
-    #[error("lease {0} expired; begin the run again with POST /v1/runs")]
+    #[error(
+        "lease {0} is no longer live (it expired, ended or was released); begin the run again with POST /v1/runs"
+    )]
     Expired(String),
     /// Admission is closed.
     #[error(transparent)]
@@ -278,7 +280,9 @@ impl ActivityTracker {
         let mut state = self.state();
         if let Some(ended) = state.runs.remove(&run) {
             if let Some(lease) = ended.lease {
+                // A heartbeat after the end is a runtime's mistake, not a run to re-register.
                 state.leases.remove(&lease);
+                remember_forgotten(&mut state, lease);
             }
             state.last_activity = (Instant::now(), self.inner.wall.now());
             self.inner.gate.leave();

@@ -1,0 +1,384 @@
+//! The CLI and the server's guards, with the real binary: no server, a second server, `"self"`,
+//! bad config, TCP tokens, and the OpenAPI document against the router.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::{Home, MARKER_CONFIG, stop};
+use serde_json::{Value, json};
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn without_a_server_the_cli_queues_ahead_and_reports_status() {
+    let home = Home::new(MARKER_CONFIG);
+    let out = home.lull(&["restart", "--reason", "new version", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let asked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let short = asked["request"]["short_id"].as_str().unwrap().to_owned();
+    assert_eq!(asked["request"]["requested_by"][0]["origin"], "cli");
+    let status = home.lull(&["status"]);
+    assert!(
+        stdout(&status).contains("lull serve is not running"),
+        "{}",
+        stdout(&status)
+    );
+    assert!(stdout(&status).contains(&short));
+    let json: Value = serde_json::from_slice(&home.lull(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["blockers"], json!([{"kind": "no_activity_source"}]));
+    // Exit statuses: 3 not found, 4 refused, 2 usage.
+    assert_eq!(home.lull(&["cancel", "rzzzzzz"]).status.code(), Some(3));
+    assert_eq!(
+        home.lull(&["approve", &short]).status.code(),
+        Some(4),
+        "a queued request needs no approval"
+    );
+    assert_eq!(
+        home.lull(&["update"]).status.code(),
+        Some(4),
+        "no update command is configured"
+    );
+    assert_eq!(
+        home.lull(&["restart", "--idle-seconds", "soon"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(home.lull(&["frobnicate"]).status.code(), Some(2));
+    let cancelled = home.lull(&["cancel", &short]);
+    assert!(
+        stdout(&cancelled).contains("cancelled"),
+        "{}",
+        stdout(&cancelled)
+    );
+    // The store was released each time: a server starts at once.
+    let server = home.serve();
+    let history = home.lull(&["history", "--json"]);
+    let history: Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(history["requests"][0]["short_id"], short.as_str());
+    stop(server);
+}
+
+#[test]
+fn a_second_serve_of_the_same_profile_is_refused() {
+    let home = Home::new(MARKER_CONFIG);
+    let server = home.serve();
+    let second = home.lull(&["serve"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        stderr(&second).contains("already answers"),
+        "{}",
+        stderr(&second)
+    );
+    stop(server);
+    assert!(
+        !home.socket().exists(),
+        "the socket is removed on a clean stop"
+    );
+}
+
+#[test]
+fn a_stale_socket_is_replaced() {
+    let home = Home::new(MARKER_CONFIG);
+    std::os::unix::net::UnixListener::bind(home.socket()).unwrap();
+    // The listener is dropped: the file remains, nothing answers.
+    let server = home.serve();
+    assert_eq!(home.call("GET", "/healthz", None).body, json!({"ok": true}));
+    stop(server);
+}
+
+#[test]
+fn serve_refuses_self_missing_restart_and_bad_config_with_clear_messages() {
+    let cases = [
+        (
+            "[executor]\nrestart = \"self\"\n",
+            "\"self\" is refused by `lull serve`",
+        ),
+        ("[maintenance]\n", "executor.restart is not set"),
+        ("[maintenance]\nidle_secs = 5\n", "line 2"),
+        (
+            "[executor]\nrestart = [\"true\"]\n[telegram]\nadmins = [1]\n",
+            "no telegram adapter yet",
+        ),
+        (
+            "[executor]\nrestart = [\"true\"]\n[api]\ntcp_listen = \"0.0.0.0:7878\"\n",
+            "not a loopback address",
+        ),
+    ];
+    for (config, expected) in cases {
+        let home = Home::new(config);
+        let out = home.lull(&["serve"]);
+        assert_eq!(out.status.code(), Some(1), "{config}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{config}: {}",
+            stderr(&out)
+        );
+    }
+    let home = Home::new(MARKER_CONFIG);
+    let out = home
+        .command()
+        .arg("status")
+        .env("LULL_IDLE_SECONDS", "soon")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("invalid LULL_IDLE_SECONDS=\"soon\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_socket_path_too_long_is_a_clear_error() {
+    let home = Home::new(MARKER_CONFIG);
+    let deep = home.path().join("x".repeat(100));
+    std::fs::create_dir_all(deep.join("profiles/default")).unwrap();
+    std::fs::write(
+        deep.join("profiles/default/lull.toml"),
+        "[executor]\nrestart = [\"true\"]\n",
+    )
+    .unwrap();
+    let out = home
+        .command()
+        .args(["--home", deep.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Unix sockets allow at most 107"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tcp(port: u16, token: Option<&str>, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, answer)
+}
+
+#[test]
+fn tcp_needs_the_right_bearer_token_and_agents_cannot_administer() {
+    let port = free_port();
+    let home = Home::new(&format!(
+        "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:{port}\"\n"
+    ));
+    let mut server = home
+        .command()
+        .arg("serve")
+        .env("LULL_ADMIN_TOKEN", "adm-secret")
+        .env("LULL_AGENT_TOKEN", "agt-secret")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for("the TCP listener", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert_eq!(tcp(port, None, "/v1/status").0, 401);
+    let (status, body) = tcp(port, Some("wrong"), "/v1/status");
+    assert_eq!(status, 401);
+    assert!(body.contains("\"unauthorized\""), "{body}");
+    assert_eq!(tcp(port, Some("adm-secret"), "/v1/status").0, 200);
+    assert_eq!(tcp(port, Some("agt-secret"), "/v1/status").0, 200);
+    // An agent token may not pause.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "POST /v1/pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agt-secret\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    assert!(server.wait().unwrap().success());
+}
+
+#[test]
+fn the_openapi_document_and_the_router_agree() {
+    let home = Home::new(MARKER_CONFIG);
+    let server = home.serve();
+    let doc = home.call("GET", "/openapi.json", None).body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "delete", "put", "patch"] {
+            if item.get(method).is_some() {
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let mut routes: Vec<(String, String)> = lull_adapters::api::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    documented.sort();
+    routes.sort();
+    assert_eq!(documented, routes);
+    for (method, path) in &routes {
+        let concrete = path.replace("{id}", "rzzzz").replace("{lease}", "nolease");
+        let answer = home.call(method, &concrete, Some(json!({})));
+        let message = answer.body["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            !message.starts_with("no such route") && answer.status != 405,
+            "{method} {path} is not routed: {:?}",
+            answer.body
+        );
+    }
+    assert_eq!(home.call("GET", "/v1/nothing", None).status, 404);
+    assert_eq!(home.call("PUT", "/v1/status", None).status, 405);
+    stop(server);
+}
+
+#[test]
+fn bad_bodies_get_specific_errors_and_change_nothing() {
+    let home = Home::new(MARKER_CONFIG);
+    let server = home.serve();
+    let cases = [
+        ("POST", "/v1/requests", "{\"kind\":", 400, "invalid_json"),
+        (
+            "POST",
+            "/v1/requests",
+            "{\"kind\":\"reboot\"}",
+            400,
+            "invalid_body",
+        ),
+        (
+            "POST",
+            "/v1/requests",
+            "{\"kind\":\"restart\",\"force\":true}",
+            400,
+            "invalid_body",
+        ),
+        (
+            "POST",
+            "/v1/requests",
+            "{\"kind\":\"restart\",\"idle_seconds\":9999999}",
+            400,
+            "invalid_idle_seconds",
+        ),
+        ("POST", "/v1/runs", "{}", 400, "invalid_body"),
+        (
+            "POST",
+            "/v1/runs",
+            "{\"session\":\"\"}",
+            400,
+            "invalid_session",
+        ),
+        (
+            "POST",
+            "/v1/drain",
+            "{\"ttl_seconds\":0}",
+            400,
+            "invalid_ttl_seconds",
+        ),
+        ("POST", "/v1/heartbeat", "{}", 400, "invalid_body"),
+        ("POST", "/v1/tool", "not json", 400, "invalid_json"),
+        (
+            "POST",
+            "/v1/release",
+            "{\"session\":\"telegram:nobody\"}",
+            404,
+            "not_found",
+        ),
+        ("POST", "/v1/requests/rzzzz/cancel", "", 404, "not_found"),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (method, path, body, status, code) in cases {
+        let answer = runtime.block_on(raw(&home.socket(), method, path, body));
+        assert_eq!(
+            (answer.0, answer.1["error"]["code"].as_str().unwrap_or("")),
+            (status, code),
+            "{method} {path} {body}: {}",
+            answer.1
+        );
+    }
+    let tool = home.call(
+        "POST",
+        "/v1/tool",
+        Some(json!({"agent": "a", "action": "nope"})),
+    );
+    assert_eq!(
+        (tool.status, tool.body["error"]["code"].as_str()),
+        (200, Some("invalid_action"))
+    );
+    assert_eq!(
+        home.call("GET", "/v1/requests", None).body,
+        json!({"requests": []}),
+        "nothing was queued"
+    );
+    let metrics = home.call("GET", "/metrics", None).body;
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains("lull_requests{state=\"queued\"} 0")
+            && text.contains("lull_scheduler_wakeups_total"),
+        "{text}"
+    );
+    stop(server);
+}
+
+async fn raw(socket: &std::path::Path, method: &str, path: &str, body: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn init_writes_a_config_that_serve_reads_and_the_schema_prints() {
+    let home = Home::new("");
+    std::fs::remove_file(home.profile_dir().join("lull.toml")).unwrap();
+    let out = home.lull(&["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        home.lull(&["init"]).status.code(),
+        Some(4),
+        "no overwrite without --force"
+    );
+    let serve = home.lull(&["serve"]);
+    assert!(
+        stderr(&serve).contains("executor.restart is not set"),
+        "the template parses; only restart is left to fill in: {}",
+        stderr(&serve)
+    );
+    let schema: Value = serde_json::from_slice(&home.lull(&["tool-schema"]).stdout).unwrap();
+    assert_eq!(schema["function"]["name"], "gateway_maintenance");
+}

@@ -1,0 +1,131 @@
+//! Helpers for tests that spawn the real `lull` binary on a temporary home.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lull_adapters::client::{self, Response};
+use serde_json::Value;
+
+/// A temporary lull home with one profile; short, so the socket path stays under 107 bytes.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new(config: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("lull")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let home = Self { dir };
+        std::fs::create_dir_all(home.profile_dir()).unwrap();
+        let config = config.replace("{home}", &home.path().display().to_string());
+        std::fs::write(home.profile_dir().join("lull.toml"), config).unwrap();
+        home
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn profile_dir(&self) -> PathBuf {
+        self.path().join("profiles/default")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.profile_dir().join("control.sock")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lull"));
+        command
+            .env("LULL_HOME", self.path())
+            .env_remove("LULL_PROFILE")
+            .env_remove("LULL_IDLE_SECONDS");
+        command
+    }
+
+    /// Runs `lull ARGS` to completion.
+    pub fn lull(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// Starts `lull serve` and waits (bounded) until its socket answers.
+    pub fn serve(&self) -> Child {
+        let mut child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.socket().exists()
+            || std::os::unix::net::UnixStream::connect(self.socket()).is_err()
+        {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                panic!("lull serve exited ({status}) before it was ready: {err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lull serve was not ready within 30s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
+    /// One control API call.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(client::call(&self.socket(), method, path, body.as_ref()))
+            .unwrap()
+    }
+
+    pub fn marker_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path().join("marker"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Waits (bounded) for `condition`.
+pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Stops a server with SIGTERM and checks it exits 0.
+pub fn stop(mut child: Child) {
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "lull serve did not stop cleanly: {status}"
+    );
+}
+
+/// A config whose restart appends the request id to `{home}/marker`.
+pub const MARKER_CONFIG: &str = r#"
+[maintenance]
+lease_ttl_seconds = 1
+cooldown_seconds = 0
+max_executions_per_hour = 1000
+[executor]
+restart = ["sh", "-c", "echo $LULL_REQUEST_ID >> {home}/marker"]
+"#;
