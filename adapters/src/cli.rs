@@ -354,26 +354,31 @@ async fn client_command(
         }
         (Command::Pause { duration }, Target::Server(socket)) => {
             let body = json!({"for_seconds": duration.map(|d| d.as_secs().max(1))});
-            print_json(&api(socket, "POST", "/v1/pause", Some(body)).await?);
+            let answer = api(socket, "POST", "/v1/pause", Some(body)).await?;
+            let pause: lull_queue::Pause = serde_json::from_value(answer["pause"].clone())
+                .map_err(|e| Failure::new(EXIT_ERROR, format!("unexpected answer: {e}")))?;
+            print_pause(&pause);
             Ok(())
         }
         (Command::Pause { duration }, Target::Direct(store, _)) => {
             let since = store.now();
+            let by = cli_actor().key();
             let pause = lull_queue::Pause {
                 since,
                 until: duration.map(|d| since.saturating_add(d)),
-                by: cli_actor().key(),
+                by: by.clone(),
                 reason: String::new(),
             };
             store
-                .set_pause(Some(pause.clone()), &cli_actor().key())
+                .set_pause(Some(pause.clone()), &by)
                 .await
                 .map_err(queue_failure)?;
-            print_json(&json!({"pause": pause}));
+            print_pause(&pause);
             Ok(())
         }
         (Command::Resume, Target::Server(socket)) => {
-            print_json(&api(socket, "POST", "/v1/resume", None).await?);
+            api(socket, "POST", "/v1/resume", None).await?;
+            println!("maintenance resumed");
             Ok(())
         }
         (Command::Resume, Target::Direct(store, _)) => {
@@ -381,7 +386,7 @@ async fn client_command(
                 .set_pause(None, &cli_actor().key())
                 .await
                 .map_err(queue_failure)?;
-            print_json(&json!({"pause": null}));
+            println!("maintenance resumed");
             Ok(())
         }
         (Command::Tool { agent, json: text }, target) => {
@@ -495,6 +500,13 @@ async fn decide(verb: &str, args: IdArgs, target: &Target) -> Result<(), Failure
         );
     }
     Ok(())
+}
+
+fn print_pause(pause: &lull_queue::Pause) {
+    match pause.until {
+        Some(until) => println!("maintenance paused until {until}"),
+        None => println!("maintenance paused until `lull resume`"),
+    }
 }
 
 /// Status without a server: what is stored, and the one blocker that matters: nothing reports.
