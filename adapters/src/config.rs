@@ -9,8 +9,10 @@ use lull_queue::AgentRequests;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-/// Longest idle window, pause or wait a key may hold.
+/// Longest idle window a key may hold.
 const SEVEN_DAYS: u64 = 7 * 24 * 3600;
+/// Longest any other duration key may hold.
+const ONE_YEAR: u64 = 365 * 24 * 3600;
 
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -44,6 +46,7 @@ pub struct Maintenance {
     #[serde(deserialize_with = "at_least_one")]
     pub max_wait_seconds: u64,
     /// Least time between executions.
+    #[serde(deserialize_with = "up_to_a_year")]
     pub cooldown_seconds: u64,
     /// Executions per hour at most.
     #[serde(deserialize_with = "at_least_one_u32")]
@@ -311,10 +314,23 @@ impl Config {
     }
 }
 
+/// A duration in seconds: at least 1, at most a year (so deadlines never overflow).
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let n = u64::deserialize(d)?;
     if n == 0 {
         return Err(de::Error::custom("must be at least 1"));
+    }
+    if n > ONE_YEAR {
+        return Err(de::Error::custom("must be at most 31536000 (a year)"));
+    }
+    Ok(n)
+}
+
+/// A duration in seconds from 0 to a year.
+fn up_to_a_year<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n > ONE_YEAR {
+        return Err(de::Error::custom("must be at most 31536000 (a year)"));
     }
     Ok(n)
 }

@@ -133,6 +133,14 @@ fn bad_files_name_the_key_and_the_line() {
             &["line 2", "at least 1"][..],
         ),
         (
+            "[maintenance]\nmax_wait_seconds = 9999999999\n",
+            &["line 2", "at most 31536000"][..],
+        ),
+        (
+            "[maintenance]\ncooldown_seconds = 9999999999\n",
+            &["line 2", "at most 31536000"][..],
+        ),
+        (
             "[maintenance]\nagent_requests = \"sometimes\"\n",
             &[
                 "line 2",
