@@ -49,7 +49,7 @@ pub struct Maintenance {
     #[serde(deserialize_with = "up_to_a_year")]
     pub cooldown_seconds: u64,
     /// Executions per hour at most.
-    #[serde(deserialize_with = "at_least_one_u32")]
+    #[serde(deserialize_with = "positive")]
     pub max_executions_per_hour: u32,
     /// `queue` or `approve`.
     pub agent_requests: AgentRequests,
@@ -66,7 +66,7 @@ pub struct Maintenance {
     #[serde(deserialize_with = "at_least_one")]
     pub wedged_after_seconds: u64,
     /// Finished requests kept.
-    #[serde(deserialize_with = "at_least_one_usize")]
+    #[serde(deserialize_with = "positive")]
     pub history_limit: usize,
 }
 
@@ -335,17 +335,12 @@ fn up_to_a_year<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(n)
 }
 
-fn at_least_one_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    let n = u32::deserialize(d)?;
-    if n == 0 {
-        return Err(de::Error::custom("must be at least 1"));
-    }
-    Ok(n)
-}
-
-fn at_least_one_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let n = usize::deserialize(d)?;
-    if n == 0 {
+/// A count of 1 or more.
+fn positive<'de, D: Deserializer<'de>, T: Deserialize<'de> + PartialEq + From<u8>>(
+    d: D,
+) -> Result<T, D::Error> {
+    let n = T::deserialize(d)?;
+    if n == T::from(0) {
         return Err(de::Error::custom("must be at least 1"));
     }
     Ok(n)
