@@ -142,7 +142,10 @@ mod tests {
             .await
             .unwrap()
             .request;
-        t.store.start(r.id, phase).await.unwrap();
+        t.store.start(&r).await.unwrap();
+        if phase == Phase::Restarting {
+            t.store.set_phase(r.id, Phase::Restarting).await.unwrap();
+        }
         if arm_token {
             t.store
                 .arm_self_restart(r.id, "tok-1".into())
@@ -284,7 +287,7 @@ mod tests {
             .await
             .unwrap()
             .request;
-        t.store.start(r.id, Phase::Restarting).await.unwrap();
+        t.store.start(&r).await.unwrap();
         t.store
             .arm_self_restart(r.id, "tok-2".into())
             .await

@@ -34,7 +34,7 @@ use crate::pause::Pause;
 use crate::request::Request;
 use crate::settings::SchedulerSettings;
 use crate::status::Status;
-use crate::store::{SCHEDULER, Store};
+use crate::store::Store;
 use crate::timestamp::Timestamp;
 use memory::Memory;
 
@@ -204,22 +204,26 @@ impl Scheduler {
             .await?;
 
         let look = self.look()?;
-        if look
-            .pause
-            .as_ref()
-            .is_some_and(|(_, end)| end.is_some_and(|e| e <= look.now))
+        if let Some((pause, Some(end))) = &look.pause
+            && *end <= look.now
         {
-            store.set_pause(None, SCHEDULER).await?;
+            store.end_pause_if(pause.clone()).await?;
             return Ok(Some(Instant::now()));
         }
-        if look.drain.as_ref().is_some_and(|(_, end)| *end <= look.now) {
-            store.set_drain(None, SCHEDULER).await?;
+        if let Some((drain, end)) = &look.drain
+            && *end <= look.now
+        {
+            store.end_drain_if(drain.clone()).await?;
             return Ok(Some(Instant::now()));
         }
         if let (Some(open), Some(deadline)) = (&look.open, look.approval_deadline)
             && deadline <= look.now
         {
-            store.expire_approval(open.id).await?;
+            match store.expire_approval(open.id).await {
+                // Approved, rejected or cancelled just before it expired: nothing to do.
+                Ok(_) | Err(Error::Transition(_)) => {}
+                Err(error) => return Err(error),
+            }
             return Ok(Some(Instant::now()));
         }
         self.report_wedged_runs(&look);

@@ -256,9 +256,10 @@ impl Store {
         dead_code,
         reason = "the scheduler, which lands next, is the only caller"
     )]
-    pub(crate) async fn start(&self, id: RequestId, phase: Phase) -> Result<Request, Error> {
+    pub(crate) async fn start(&self, checked: &Request) -> Result<Request, Error> {
+        let checked = checked.clone();
         self.change(
-            move |w| changes::start(w, id, phase),
+            move |w| changes::start(w, &checked),
             |r: &Request| Some(QueueEvent::Starting { request: r.clone() }),
         )
         .await
@@ -335,6 +336,30 @@ impl Store {
         };
         self.change(move |w| changes::set_pause(w, pause, &by), |_| Some(event))
             .await
+    }
+
+    /// Ends the pause `expired` (the scheduler's, when it ran out), unless it was replaced meanwhile.
+    pub(crate) async fn end_pause_if(&self, expired: Pause) -> Result<(), Error> {
+        self.change(
+            move |w| changes::end_pause_if(w, &expired),
+            |ended| {
+                ended.then(|| QueueEvent::Resumed {
+                    by: SCHEDULER.to_owned(),
+                })
+            },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Ends the drain `expired`, unless it was renewed meanwhile.
+    pub(crate) async fn end_drain_if(&self, expired: Drain) -> Result<(), Error> {
+        self.change(
+            move |w| changes::end_drain_if(w, &expired),
+            |ended| ended.then_some(QueueEvent::Drain { drain: None }),
+        )
+        .await
+        .map(drop)
     }
 
     /// Sets (`Some`) or ends (`None`) the host drain.

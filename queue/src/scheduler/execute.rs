@@ -12,14 +12,13 @@ impl Scheduler {
     pub(super) async fn execute(&self, request: Request) {
         let core = &self.core;
         let gate = core.tracker.gate();
-        let phase = match request.kind {
-            Kind::Restart => Phase::Restarting,
-            Kind::Update => Phase::Updating,
-        };
-        let started = match core.store.start(request.id, phase).await {
+        // The store re-checks what the look saw (and pause and drain) as it starts the request,
+        // and derives the phase from the request as stored.
+        let started = match core.store.start(&request).await {
             Ok(started) => started,
             Err(error) => {
-                // Cancelled between the look and the start, or the store failed: nothing ran.
+                // Changed, cancelled, paused or drained since the look, or the store failed:
+                // nothing ran; the scheduler looks again.
                 tracing::warn!(request = %request.short_id, %error, "could not start request");
                 gate.reopen();
                 return;

@@ -588,7 +588,7 @@ async fn pause_holds_everything_until_resumed_or_its_end() {
             _ => None,
         })
         .await;
-    assert_eq!(by, (paused + 2 * HOUR, SCHEDULER.to_owned()));
+    assert_eq!(by, (paused + 2 * HOUR, crate::store::SCHEDULER.to_owned()));
 }
 
 #[tokio::test(start_paused = true)]

@@ -180,7 +180,10 @@ pub(crate) fn expire_approval(w: &mut Writer, id: RequestId) -> Result<Request, 
     Ok(request)
 }
 
-pub(crate) fn start(w: &mut Writer, id: RequestId, phase: Phase) -> Result<Request, Error> {
+/// Starts the request the scheduler checked, refusing if anything it checked changed since:
+/// the request itself (kind, window, state), or a pause or drain that landed in between.
+pub(crate) fn start(w: &mut Writer, checked: &Request) -> Result<Request, Error> {
+    let id = checked.id;
     if let Some(running) = lookup::running(&w.trees, w.path())? {
         return Err(Error::Forbidden(format!(
             "request {} is still running; one execution at a time",
@@ -188,7 +191,33 @@ pub(crate) fn start(w: &mut Writer, id: RequestId, phase: Phase) -> Result<Reque
         )));
     }
     let mut request = existing(w, id)?;
+    let changed = request.kind != checked.kind
+        || request.idle_seconds != checked.idle_seconds
+        || request.state != checked.state;
+    if changed {
+        return Err(Error::Forbidden(format!(
+            "request {} changed since the scheduler checked it; checking again",
+            request.short_id
+        )));
+    }
     let mut tx = w.begin();
+    let meta = w.tree(TreeId::Meta);
+    if let Some(bytes) = meta.get(META_PAUSE).map_err(|e| io_error(w.path(), &e))? {
+        let pause: Pause = super::layout::decode(w.path(), "the pause", &bytes)?;
+        if pause.holds_at(tx.now) {
+            return Err(Error::Forbidden("maintenance was paused meanwhile".into()));
+        }
+    }
+    if let Some(bytes) = meta.get(META_DRAIN).map_err(|e| io_error(w.path(), &e))? {
+        let drain: Drain = super::layout::decode(w.path(), "the drain", &bytes)?;
+        if drain.until > tx.now {
+            return Err(Error::Forbidden("the host began draining meanwhile".into()));
+        }
+    }
+    let phase = match request.kind {
+        crate::request::Kind::Restart => Phase::Restarting,
+        crate::request::Kind::Update => Phase::Updating,
+    };
     request.apply(Event::Start, tx.now, SCHEDULER)?;
     request.phase = Some(phase);
     request.phase_since = Some(tx.now);
@@ -370,6 +399,38 @@ fn prune_unowned_audit_before(tx: &mut Tx, w: &Writer, threshold: u64) -> Result
         tx.remove(TreeId::AuditByRequest, key);
     }
     Ok(())
+}
+
+/// Removes the pause only if it is still `expired` (a new pause set meanwhile stays).
+pub(crate) fn end_pause_if(w: &mut Writer, expired: &Pause) -> Result<bool, Error> {
+    let current = w
+        .tree(TreeId::Meta)
+        .get(META_PAUSE)
+        .map_err(|e| io_error(w.path(), &e))?;
+    let still = match current {
+        Some(bytes) => &super::layout::decode::<Pause>(w.path(), "the pause", &bytes)? == expired,
+        None => false,
+    };
+    if still {
+        set_pause(w, None, SCHEDULER)?;
+    }
+    Ok(still)
+}
+
+/// Removes the drain only if it is still `expired` (a renewed drain stays).
+pub(crate) fn end_drain_if(w: &mut Writer, expired: &Drain) -> Result<bool, Error> {
+    let current = w
+        .tree(TreeId::Meta)
+        .get(META_DRAIN)
+        .map_err(|e| io_error(w.path(), &e))?;
+    let still = match current {
+        Some(bytes) => &super::layout::decode::<Drain>(w.path(), "the drain", &bytes)? == expired,
+        None => false,
+    };
+    if still {
+        set_drain(w, None, SCHEDULER)?;
+    }
+    Ok(still)
 }
 
 pub(crate) fn set_pause(w: &mut Writer, pause: Option<Pause>, by: &str) -> Result<(), Error> {

@@ -304,7 +304,7 @@ async fn a_request_while_another_runs_opens_a_new_one() {
         .await
         .unwrap()
         .request;
-    t.store.start(first.id, Phase::Restarting).await.unwrap();
+    t.store.start(&first).await.unwrap();
     let second = t
         .store
         .submit(ask(Kind::Restart, "a1", Role::Agent))
@@ -313,11 +313,7 @@ async fn a_request_while_another_runs_opens_a_new_one() {
     assert!(!second.deduplicated);
     assert_ne!(second.request.id, first.id);
     assert_eq!(t.store.running_request().unwrap().unwrap().id, first.id);
-    let err = t
-        .store
-        .start(second.request.id, Phase::Restarting)
-        .await
-        .unwrap_err();
+    let err = t.store.start(&second.request).await.unwrap_err();
     assert!(err.to_string().contains("still running"), "{err}");
     let done = t
         .store
@@ -643,5 +639,60 @@ async fn update_asks_are_refused_when_no_update_command_is_configured() {
             .submit(ask(Kind::Restart, "a1", Role::Agent))
             .await
             .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn start_refuses_what_changed_since_the_scheduler_looked() {
+    let t = TestStore::new(settings());
+    let looked = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    // An update merged in after the look: the checked request is stale.
+    t.store
+        .submit(ask(Kind::Update, "a2", Role::Agent))
+        .await
+        .unwrap();
+    let err = t.store.start(&looked).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("changed since the scheduler checked it"),
+        "{err}"
+    );
+    let current = t.store.open_request().unwrap().unwrap();
+    // A pause that landed after the look.
+    let pause = Pause {
+        since: t.store.now(),
+        until: None,
+        by: "telegram:boss".into(),
+        reason: String::new(),
+    };
+    t.store
+        .set_pause(Some(pause.clone()), "telegram:boss")
+        .await
+        .unwrap();
+    let err = t.store.start(&current).await.unwrap_err();
+    assert!(err.to_string().contains("paused"), "{err}");
+    // The scheduler's end of an expired pause does not erase a newer one.
+    let newer = Pause {
+        reason: "newer".into(),
+        ..pause.clone()
+    };
+    t.store
+        .set_pause(Some(newer.clone()), "telegram:boss")
+        .await
+        .unwrap();
+    t.store.end_pause_if(pause).await.unwrap();
+    assert_eq!(t.store.pause().unwrap(), Some(newer.clone()));
+    t.store.end_pause_if(newer).await.unwrap();
+    assert_eq!(t.store.pause().unwrap(), None);
+    let started = t.store.start(&current).await.unwrap();
+    assert_eq!(
+        (started.state, started.phase),
+        (State::Running, Some(Phase::Updating)),
+        "phase from the stored kind"
     );
 }

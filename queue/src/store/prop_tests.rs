@@ -147,7 +147,7 @@ async fn apply(store: &Store, op: &Op) -> Result<(), Error> {
                 .map(drop)
         }
         Op::Start => match store.open_request()? {
-            Some(r) => store.start(r.id, Phase::Restarting).await.map(drop),
+            Some(r) => store.start(&r).await.map(drop),
             None => Ok(()),
         },
         Op::Finish { event } => match store.running_request()? {
