@@ -377,6 +377,33 @@ struct RunBody {
     agent: Option<String>,
 }
 
+fn check_source(source: &str) -> Result<(), ApiError> {
+    if source.trim().is_empty() || source.len() > 100 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_source",
+            "source must be 1 to 100 characters, e.g. \"my-gateway\"",
+        ));
+    }
+    Ok(())
+}
+
+fn check_lease(lease: &str) -> Result<(), ApiError> {
+    if lease.is_empty()
+        || lease.len() > 100
+        || !lease
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_lease",
+            "a lease id is what POST /v1/runs returned (letters, digits, '-' or '_')",
+        ));
+    }
+    Ok(())
+}
+
 fn check_session(session: &str) -> Result<(), ApiError> {
     if session.trim().is_empty() || session.len() > 200 {
         return Err(ApiError::new(
@@ -391,6 +418,7 @@ fn check_session(session: &str) -> Result<(), ApiError> {
 async fn begin_run(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
     let b: RunBody = body(&bytes)?;
     check_session(&b.session)?;
+    check_source(&b.source)?;
     let grant = s
         .plugin
         .scheduler()
@@ -415,6 +443,8 @@ async fn heartbeat_run(
     bytes: Bytes,
 ) -> ApiResult {
     let b: HeartbeatBody = body(&bytes)?;
+    check_lease(&lease)?;
+    check_source(&b.source)?;
     if let Some(session) = &b.session {
         check_session(session)?;
     }
@@ -448,6 +478,8 @@ async fn end_run(
     bytes: Bytes,
 ) -> ApiResult {
     let b: SourceBody = body(&bytes)?;
+    check_lease(&lease)?;
+    check_source(&b.source)?;
     let ended = s.plugin.scheduler().tracker().end_lease(&lease, &b.source);
     ok(json!({"ended": ended}))
 }
@@ -467,6 +499,7 @@ struct ActivityBody {
 
 async fn activity(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
     let b: ActivityBody = body(&bytes)?;
+    check_source(&b.source)?;
     s.plugin
         .scheduler()
         .tracker()
@@ -482,13 +515,7 @@ struct HeartbeatSourceBody {
 
 async fn source_heartbeat(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
     let b: HeartbeatSourceBody = body(&bytes)?;
-    if b.source.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "source must not be empty",
-        ));
-    }
+    check_source(&b.source)?;
     s.plugin.scheduler().tracker().source_heartbeat(&b.source);
     ok(json!({"ok": true}))
 }

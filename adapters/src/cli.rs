@@ -250,6 +250,7 @@ pub async fn run(profile: &Profile, command: Command) -> Result<(), Failure> {
             Err(Failure::new(EXIT_USAGE, "not a client command"))
         }
         command => {
+            check_arguments(&command)?;
             let target = target(profile).await?;
             client_command(profile, &target, command).await
         }
@@ -277,6 +278,37 @@ fn init(profile: &Profile, force: bool) -> Result<(), Failure> {
         path.display()
     );
     Ok(())
+}
+
+/// Refuses bad arguments before anything is sent or opened.
+fn check_arguments(command: &Command) -> Result<(), Failure> {
+    match command {
+        Command::Pause { duration: Some(d) }
+            if d.as_secs() == 0 || *d > lull_plugin::command::MAX_IDLE =>
+        {
+            Err(Failure::new(
+                EXIT_USAGE,
+                "--for must be from 1s to 7 days; without it the pause lasts until `lull resume`",
+            ))
+        }
+        Command::Cancel(args) | Command::Approve(args) | Command::Reject(args)
+            if args.id.is_empty()
+                || args.id.len() > 40
+                || !args
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            Err(Failure::new(
+                EXIT_USAGE,
+                format!(
+                    "{:?} is not a request id (ids look like r7k2, or a UUID or its prefix)",
+                    args.id
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn client_command(
@@ -353,7 +385,7 @@ async fn client_command(
             Ok(())
         }
         (Command::Pause { duration }, Target::Server(socket)) => {
-            let body = json!({"for_seconds": duration.map(|d| d.as_secs().max(1))});
+            let body = json!({"for_seconds": duration.map(|d| d.as_secs())});
             let answer = api(socket, "POST", "/v1/pause", Some(body)).await?;
             let pause: lull_queue::Pause = serde_json::from_value(answer["pause"].clone())
                 .map_err(|e| Failure::new(EXIT_ERROR, format!("unexpected answer: {e}")))?;

@@ -237,6 +237,22 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
             notify: Vec::new(),
         },
     );
+    // recover() ran before anything listened for events: hand its outcome ("back online",
+    // "interrupted") to the outbox explicitly, so the requesters hear it.
+    if let lull_queue::Recovery::Settled(request) = recovered {
+        let request = *request;
+        let event = match request.state {
+            lull_queue::State::Succeeded => lull_queue::QueueEvent::Succeeded { request },
+            lull_queue::State::Failed => lull_queue::QueueEvent::Failed { request },
+            _ => lull_queue::QueueEvent::Interrupted { request },
+        };
+        for notice in plugin.notices(&event) {
+            scheduler
+                .store()
+                .outbox_push(serde_json::to_value(&notice)?)
+                .await?;
+        }
+    }
     let unix = bind_socket(&socket).await?;
     let tcp = bind_tcp(&config).await?;
     let task = scheduler.spawn();

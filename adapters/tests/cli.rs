@@ -53,6 +53,8 @@ fn without_a_server_the_cli_queues_ahead_and_reports_status() {
         Some(2)
     );
     assert_eq!(home.lull(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(home.lull(&["cancel", "r7k2/../x"]).status.code(), Some(2));
+    assert_eq!(home.lull(&["pause", "--for", "0s"]).status.code(), Some(2));
     let cancelled = home.lull(&["cancel", &short]);
     assert!(
         stdout(&cancelled).contains("cancelled"),
@@ -300,6 +302,27 @@ fn bad_bodies_get_specific_errors_and_change_nothing() {
             "invalid_ttl_seconds",
         ),
         ("POST", "/v1/heartbeat", "{}", 400, "invalid_body"),
+        (
+            "POST",
+            "/v1/heartbeat",
+            "{\"source\":\"\"}",
+            400,
+            "invalid_source",
+        ),
+        (
+            "POST",
+            "/v1/runs",
+            "{\"session\":\"t:1\",\"source\":\"\"}",
+            400,
+            "invalid_source",
+        ),
+        (
+            "POST",
+            "/v1/runs/bad%20lease/heartbeat",
+            "{}",
+            400,
+            "invalid_lease",
+        ),
         ("POST", "/v1/tool", "not json", 400, "invalid_json"),
         (
             "POST",

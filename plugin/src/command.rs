@@ -181,11 +181,24 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Result<Command, ParseErr
     parse_words(words)
 }
 
+/// Whether `word` looks like one of lull's ids (a short id, or eight or more characters of a
+/// UUID), so that "cancel tomorrow" in ordinary chat is not taken for a command.
+fn looks_like_request_id(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let short = lower.len() >= 4
+        && lower.starts_with(lull_queue::ShortId::PREFIX)
+        && lower[1..]
+            .bytes()
+            .all(|b| lull_queue::ShortId::ALPHABET.contains(&b));
+    let uuid = lower.len() >= 8 && lower.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    is_id(word) && (short || uuid)
+}
+
 /// `approve r7k2` / `reject r7k2` / `cancel r7k2` typed as a reply to a prompt.
 fn parse_text_reply(text: &str) -> Result<Command, ParseError> {
     let words: Vec<&str> = text.split_whitespace().collect();
     match words.as_slice() {
-        [verb, id] if is_id(id) => match verb.to_ascii_lowercase().as_str() {
+        [verb, id] if looks_like_request_id(id) => match verb.to_ascii_lowercase().as_str() {
             "approve" => Ok(Command::Approve((*id).to_owned())),
             "reject" => Ok(Command::Reject((*id).to_owned())),
             "cancel" => Ok(Command::Cancel((*id).to_owned())),

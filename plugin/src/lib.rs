@@ -125,7 +125,13 @@ impl Plugin {
                 Err(forged) => Err(forged.to_string()),
             },
             Input::ToolJson(json) => {
-                let value = self.tool(json).await;
+                // Authorized like any other input; the requester is the sender, whatever the JSON says.
+                let Some(role) = self.inner.config.policy.resolve(&invocation.sender) else {
+                    return Some(self.refuse_stranger(&invocation.sender).await);
+                };
+                let value = self
+                    .tool_as(&invocation.sender, invocation.chat.as_deref(), role, json)
+                    .await;
                 return Some(Reply::markdown(value.to_string()));
             }
         };
@@ -322,6 +328,37 @@ impl Plugin {
         };
         let actor = actor(&Sender::tool_agent(&call.agent), None, Role::Agent);
         self.tool_call(call.action, actor)
+            .await
+            .unwrap_or_else(|e| e.to_json())
+    }
+
+    /// Runs the agent tool for an authorized `sender` (who is the requester; the JSON's `agent`
+    /// may be left out).
+    pub async fn tool_as(
+        &self,
+        sender: &Sender,
+        chat: Option<&str>,
+        role: Role,
+        json: &str,
+    ) -> Value {
+        let mut value: Value = match serde_json::from_str(json) {
+            Ok(value) => value,
+            Err(e) => {
+                return ToolError::new(
+                    "invalid_json",
+                    format!("the tool input is not valid JSON: {e}"),
+                )
+                .to_json();
+            }
+        };
+        if let Some(object) = value.as_object_mut() {
+            object.insert("agent".into(), Value::String(sender.display.clone()));
+        }
+        let call = match tool::parse_value(&value, self.inner.config.min_agent_idle) {
+            Ok(call) => call,
+            Err(error) => return error.to_json(),
+        };
+        self.tool_call(call.action, actor(sender, chat, role))
             .await
             .unwrap_or_else(|e| e.to_json())
     }

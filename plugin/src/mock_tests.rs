@@ -523,3 +523,28 @@ async fn notices_reach_the_outbox_once_per_chat() {
         .count();
     assert_eq!(starting, 2, "one per chat");
 }
+
+#[tokio::test(start_paused = true)]
+async fn tool_json_from_a_chat_is_authorized_and_acts_as_the_sender() {
+    let h = harness(QueueSettings::default());
+    let tool = |sender: Sender| Invocation {
+        sender,
+        chat: Some("-100".into()),
+        input: Input::ToolJson(r#"{"agent":"someone-else","action":"queue_restart"}"#.into()),
+        bot_username: None,
+    };
+    let refused = h.plugin.handle(tool(user("99"))).await.unwrap();
+    assert!(refused_by_policy(&refused), "{}", refused.text);
+    assert_eq!(h.store.open_request().unwrap(), None);
+    let reply = h.plugin.handle(tool(user("7"))).await.unwrap();
+    let result: serde_json::Value = serde_json::from_str(&reply.text).unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    let requester = &result["request"]["requested_by"][0];
+    assert_eq!(
+        (
+            requester["platform"].as_str(),
+            requester["user_id"].as_str()
+        ),
+        (Some("telegram"), Some("7"))
+    );
+}

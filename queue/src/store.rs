@@ -97,6 +97,7 @@ impl Store {
             settings,
             counters,
             now: clock.now(),
+            failed_flush: None,
         };
         let stats = Arc::new(WriterStats::default());
         let (jobs, receiver) = mpsc::channel();

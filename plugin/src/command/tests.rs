@@ -199,6 +199,9 @@ fn texts_for_others_are_not_ours() {
         "approve",
         "approve r7k2 please",
         "approve --kpkp",
+        "cancel tomorrow",
+        "approve it",
+        "reject r7",
         "please approve r7k2",
         "maintenance status",
     ] {

@@ -65,6 +65,9 @@ pub(crate) struct Writer {
     /// The time the current change is stamped with: when its caller asked, but never earlier
     /// than the change before it, so stamps follow the order changes were applied in.
     pub(crate) now: Timestamp,
+    /// Set when a flush failed: memory and disk may disagree, so every later change is refused
+    /// rather than built on state that may not be durable. A restart (and `recover()`) settles it.
+    pub(crate) failed_flush: Option<String>,
 }
 
 impl Writer {
@@ -85,6 +88,12 @@ impl Writer {
 
     /// Applies `tx` as one transaction across the trees it touched. Not yet flushed.
     pub(crate) fn commit(&mut self, mut tx: Tx) -> Result<(), Error> {
+        if let Some(reason) = &self.failed_flush {
+            return Err(Error::Io {
+                path: self.path.clone(),
+                message: format!("an earlier flush failed ({reason}); restart lull"),
+            });
+        }
         tx.persist_counters(self.counters);
         let touched: Vec<(sled::Tree, sled::Batch)> = TreeId::ALL
             .iter()
@@ -205,7 +214,8 @@ pub(crate) fn run(mut writer: Writer, jobs: mpsc::Receiver<Job>, stats: Arc<Writ
             .changes
             .fetch_add(completions.len() as u64, Ordering::SeqCst);
         if let Err(e) = &flushed {
-            tracing::error!(path = %writer.path.display(), error = %e, "store flush failed");
+            tracing::error!(path = %writer.path.display(), error = %e, "store flush failed; refusing further changes");
+            writer.failed_flush = Some(e.to_string());
         }
         for completion in completions.drain(..) {
             completion(
