@@ -188,6 +188,12 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
             crash_loop_limit: config.executor.crash_loop_limit,
             secrets: secrets.clone(),
         });
+    // Installed before recover(), so what it settles ("back online", "interrupted") is
+    // announced through the outbox like everything else.
+    store.set_notice_hook(lull_plugin::notice_hook(
+        Vec::new(),
+        Duration::from_secs(m.max_wait_seconds),
+    ));
     let recovered = recover(
         &store,
         &RecoveryOptions::from_env(config.executor.restarts_self, health.clone()),
@@ -237,26 +243,9 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
             notify: Vec::new(),
         },
     );
-    // recover() ran before anything listened for events: hand its outcome ("back online",
-    // "interrupted") to the outbox explicitly, so the requesters hear it.
-    if let lull_queue::Recovery::Settled(request) = recovered {
-        let request = *request;
-        let event = match request.state {
-            lull_queue::State::Succeeded => lull_queue::QueueEvent::Succeeded { request },
-            lull_queue::State::Failed => lull_queue::QueueEvent::Failed { request },
-            _ => lull_queue::QueueEvent::Interrupted { request },
-        };
-        for notice in plugin.notices(&event) {
-            scheduler
-                .store()
-                .outbox_push(serde_json::to_value(&notice)?)
-                .await?;
-        }
-    }
     let unix = bind_socket(&socket).await?;
     let tcp = bind_tcp(&config).await?;
     let task = scheduler.spawn();
-    let notifier = plugin.spawn_notifier();
     tracing::info!(profile = %profile.name, socket = %socket.display(), "lull serve is ready");
 
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -303,7 +292,6 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
             "an execution is still running; abandoning it (the next start settles it as interrupted)"
         );
     }
-    notifier.abort();
     let _ = std::fs::remove_file(&socket);
     tracing::info!("stopped");
     Ok(())

@@ -17,9 +17,8 @@ mod mock_tests;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lull_queue::{Actor, Error, Kind, Origin, Role, Scheduler, Withdrawal};
+use lull_queue::{Actor, Error, Kind, NoticeHook, Origin, Role, Scheduler, Withdrawal};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 
 pub use command::{Command, ParseError, parse};
 pub use notice::{ChatRef, Notice, notices_for};
@@ -90,8 +89,11 @@ fn origin_of(platform: &str) -> Origin {
 }
 
 impl Plugin {
-    /// A plugin over `scheduler` (and its store and tracker).
+    /// A plugin over `scheduler` (and its store and tracker). From now on every queue event's
+    /// notices are written to the store's outbox with the change that caused it.
     pub fn new(scheduler: Scheduler, config: PluginConfig) -> Self {
+        let hook = notice_hook(config.notify.clone(), config.max_wait);
+        scheduler.store().set_notice_hook(hook);
         Self {
             inner: Arc::new(Inner { scheduler, config }),
         }
@@ -425,33 +427,17 @@ impl Plugin {
             self.inner.scheduler.store().now(),
         )
     }
+}
 
-    /// Writes every event's notices to the durable outbox, until the store closes.
-    pub fn spawn_notifier(&self) -> JoinHandle<()> {
-        let plugin = self.clone();
-        let mut events = self.inner.scheduler.store().subscribe();
-        tokio::spawn(async move {
-            loop {
-                let event = match events.recv().await {
-                    Ok(event) => event,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(
-                            missed,
-                            "notifier fell behind; some notices were not written"
-                        );
-                        continue;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                };
-                for notice in plugin.notices(&event) {
-                    let payload = serde_json::to_value(&notice).unwrap_or(Value::Null);
-                    if let Err(error) = plugin.inner.scheduler.store().outbox_push(payload).await {
-                        tracing::error!(%error, "could not write a notice to the outbox");
-                    }
-                }
-            }
-        })
-    }
+/// The hook that writes each queue event's notices to the store's outbox, in the same flush as
+/// the change that caused the event (see `Store::set_notice_hook`).
+pub fn notice_hook(notify: Vec<ChatRef>, max_wait: Duration) -> NoticeHook {
+    Arc::new(move |event, now| {
+        notices_for(event, &notify, max_wait, now)
+            .into_iter()
+            .filter_map(|notice| serde_json::to_value(notice).ok())
+            .collect()
+    })
 }
 
 /// The queue's actor for a sender with a resolved role.

@@ -52,7 +52,9 @@ impl HealthCheck {
                 reason: format!("crash loop: {failures} health checks failed in a row"),
             };
             store.set_pause(Some(pause.clone()), "lull").await?;
-            store.publish(QueueEvent::CrashLoop { failures, pause });
+            store
+                .report(QueueEvent::CrashLoop { failures, pause })
+                .await?;
             message.push_str(&format!(
                 "; {failures} failed in a row, so maintenance is paused until an admin resumes it"
             ));

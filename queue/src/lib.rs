@@ -60,5 +60,5 @@ pub use requester::{Actor, Origin, Requester, Role};
 pub use scheduler::{Scheduler, SchedulerTask};
 pub use settings::{AgentRequests, QueueSettings, SchedulerSettings};
 pub use status::Status;
-pub use store::{Cancelled, Store, Submitted};
+pub use store::{Cancelled, NoticeHook, Store, Submitted};
 pub use timestamp::Timestamp;

@@ -226,7 +226,9 @@ impl Scheduler {
             }
             return Ok(Some(Instant::now()));
         }
-        self.report_wedged_runs(&look);
+        for report in self.wedged_runs(&look) {
+            store.report(report).await?;
+        }
 
         let mut next = [
             look.activity.next_lease_expiry,
@@ -256,12 +258,13 @@ impl Scheduler {
         }
 
         let kinds: Vec<&'static str> = evaluation.blockers.iter().map(|b| b.kind()).collect();
+        let mut reports = Vec::new();
         let escalate_at = {
             let mut memory = self.memory();
             let changed = memory.last_waiting.as_ref() != Some(&(open.id, kinds.clone()));
             if changed {
                 memory.last_waiting = Some((open.id, kinds));
-                store.publish(QueueEvent::Waiting {
+                reports.push(QueueEvent::Waiting {
                     request: open.clone(),
                     blockers: evaluation.blockers.clone(),
                 });
@@ -269,7 +272,7 @@ impl Scheduler {
             let max_wait = self.core.settings.max_wait;
             let mut at = memory.escalation_deadline(&open, max_wait, look.now, look.now_wall);
             if at <= look.now {
-                store.publish(QueueEvent::Escalated {
+                reports.push(QueueEvent::Escalated {
                     request: open.clone(),
                     blockers: evaluation.blockers.clone(),
                 });
@@ -278,6 +281,9 @@ impl Scheduler {
             }
             at
         };
+        for report in reports {
+            store.report(report).await?;
+        }
         next = [
             next,
             evaluation.next_deadline,
@@ -363,7 +369,9 @@ impl Scheduler {
         Ok(())
     }
 
-    fn report_wedged_runs(&self, look: &Look) {
+    /// `Wedged` reports for runs that crossed `wedged_after` since the last look.
+    fn wedged_runs(&self, look: &Look) -> Vec<QueueEvent> {
+        let mut reports = Vec::new();
         let mut memory = self.memory();
         let live: Vec<(String, Timestamp)> = look
             .activity
@@ -378,12 +386,13 @@ impl Scheduler {
                 .insert((run.session.clone(), run.since))
             {
                 tracing::warn!(session = %run.session, since = %run.since, "agent run looks wedged");
-                self.core.store.publish(QueueEvent::Wedged {
+                reports.push(QueueEvent::Wedged {
                     session: run.session.clone(),
                     since: run.since,
                 });
             }
         }
+        reports
     }
 
     fn next_wedge(&self, activity: &ActivitySnapshot) -> Option<Instant> {

@@ -58,7 +58,13 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<WriterStats>,
     events: broadcast::Sender<QueueEvent>,
+    notice_hook: Mutex<Option<NoticeHook>>,
 }
+
+/// Turns an event into notices for the durable outbox (the plugin supplies it). It runs on the
+/// writer thread right after the change that caused the event, so the notices are flushed with
+/// that change, before anyone is told it happened.
+pub type NoticeHook = Arc<dyn Fn(&QueueEvent, Timestamp) -> Vec<serde_json::Value> + Send + Sync>;
 
 /// Events buffered per subscriber before a slow one is told it lagged.
 const EVENT_BUFFER: usize = 1024;
@@ -118,6 +124,7 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 stats,
                 events: broadcast::channel(EVENT_BUFFER).0,
+                notice_hook: Mutex::new(None),
             }),
         })
     }
@@ -132,8 +139,18 @@ impl Store {
         self.inner.clock.now()
     }
 
-    /// Runs `change` on the writer thread and answers once it is flushed to disk; then publishes
-    /// the event `event` derives from its result, if any.
+    /// Installs the hook that writes each event's notices to the outbox with the change itself.
+    pub fn set_notice_hook(&self, hook: NoticeHook) {
+        *self
+            .inner
+            .notice_hook
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    /// Runs `change` on the writer thread and answers once it is flushed to disk. The event
+    /// `event` derives from its result has its notices written to the outbox in the same flush,
+    /// and is published after it.
     async fn change<T: Send + 'static>(
         &self,
         change: impl FnOnce(&mut Writer) -> Result<T, Error> + Send + 'static,
@@ -141,13 +158,27 @@ impl Store {
     ) -> Result<T, Error> {
         let (answer, answered) = oneshot::channel();
         let events = self.inner.events.clone();
+        let hook = self
+            .inner
+            .notice_hook
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let asked_at = self.now();
         let job: Job = Box::new(move |writer: &mut Writer| {
             writer.stamp(asked_at);
             let outcome = change(writer);
+            let event = outcome.as_ref().ok().and_then(event);
+            if let (Some(event), Some(hook)) = (&event, &hook) {
+                let notices = hook(event, writer.now);
+                if let Err(error) = changes::outbox_push_all(writer, notices) {
+                    // The change itself is committed; only its notices are missing.
+                    tracing::error!(%error, "could not write notices to the outbox");
+                }
+            }
             Box::new(move |flushed: Result<(), Error>| {
                 let outcome = flushed.and(outcome);
-                if let Some(event) = outcome.as_ref().ok().and_then(event) {
+                if let (Ok(_), Some(event)) = (&outcome, event) {
                     // No subscriber is not an error: events are notifications, the store is the truth.
                     let _ = events.send(event);
                 }
@@ -177,9 +208,10 @@ impl Store {
         self.inner.events.subscribe()
     }
 
-    /// Publishes an event that records nothing (the scheduler's waiting reports).
-    pub fn publish(&self, event: QueueEvent) {
-        let _ = self.inner.events.send(event);
+    /// Publishes an event that changes no request (the scheduler's reports: waiting, escalated,
+    /// wedged, crash loop), after writing its notices to the outbox.
+    pub async fn report(&self, event: QueueEvent) -> Result<(), Error> {
+        self.change(|_| Ok(()), move |_| Some(event)).await
     }
 
     /// Asks for a restart or update: opens a request, or joins the open one (DESIGN.md's dedupe).

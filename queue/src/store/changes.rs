@@ -568,6 +568,28 @@ pub(crate) fn outbox_push(w: &mut Writer, payload: serde_json::Value) -> Result<
     Ok(seq)
 }
 
+/// Appends several notices in one transaction.
+pub(crate) fn outbox_push_all(
+    w: &mut Writer,
+    payloads: Vec<serde_json::Value>,
+) -> Result<(), Error> {
+    if payloads.is_empty() {
+        return Ok(());
+    }
+    let mut tx = w.begin();
+    for payload in payloads {
+        let seq = tx.counters.next_outbox_seq;
+        tx.counters.next_outbox_seq += 1;
+        let entry = OutboxEntry {
+            seq,
+            created_at: tx.now,
+            payload,
+        };
+        tx.put(TreeId::Outbox, u64_key(seq), encode(&entry));
+    }
+    w.commit(tx)
+}
+
 /// Removes a delivered notice; `false` if it was not (or no longer) pending.
 pub(crate) fn outbox_ack(w: &mut Writer, seq: u64) -> Result<bool, Error> {
     let present = w

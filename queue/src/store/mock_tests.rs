@@ -1,10 +1,12 @@
 //! Tests of the store on a real sled database in a temporary directory.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::*;
 use crate::dedupe::Withdrawal;
+use crate::events::QueueEvent;
 use crate::request::State;
 use crate::requester::Role;
 use crate::settings::AgentRequests;
@@ -695,4 +697,39 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
         (State::Running, Some(Phase::Updating)),
         "phase from the stored kind"
     );
+}
+
+#[tokio::test]
+async fn notices_are_flushed_with_the_change_that_caused_them() {
+    let t = TestStore::new(settings());
+    t.store.set_notice_hook(Arc::new(|event: &QueueEvent, _| match event {
+        QueueEvent::Queued { request } | QueueEvent::Cancelled { request } => {
+            vec![serde_json::json!({"short": request.short_id.as_str(), "state": request.state.as_str()})]
+        }
+        _ => Vec::new(),
+    }));
+    let r = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    t.store
+        .submit(ask(Kind::Restart, "a2", Role::Agent))
+        .await
+        .unwrap();
+    t.store
+        .cancel(r.short_id.as_str(), actor("boss", Role::Admin))
+        .await
+        .unwrap();
+    // Acknowledged changes already have their notices on disk: reopen and look.
+    let t = t.reopen(settings());
+    let states: Vec<String> = t
+        .store
+        .outbox_pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["queued", "cancelled"]);
 }
