@@ -201,18 +201,11 @@ pub(crate) fn start(w: &mut Writer, checked: &Request) -> Result<Request, Error>
         )));
     }
     let mut tx = w.begin();
-    let meta = w.tree(TreeId::Meta);
-    if let Some(bytes) = meta.get(META_PAUSE).map_err(|e| io_error(w.path(), &e))? {
-        let pause: Pause = super::layout::decode(w.path(), "the pause", &bytes)?;
-        if pause.holds_at(tx.now) {
-            return Err(Error::Forbidden("maintenance was paused meanwhile".into()));
-        }
+    if meta_record::<Pause>(w, META_PAUSE, "the pause")?.is_some_and(|p| p.holds_at(tx.now)) {
+        return Err(Error::Forbidden("maintenance was paused meanwhile".into()));
     }
-    if let Some(bytes) = meta.get(META_DRAIN).map_err(|e| io_error(w.path(), &e))? {
-        let drain: Drain = super::layout::decode(w.path(), "the drain", &bytes)?;
-        if drain.until > tx.now {
-            return Err(Error::Forbidden("the host began draining meanwhile".into()));
-        }
+    if meta_record::<Drain>(w, META_DRAIN, "the drain")?.is_some_and(|d| d.until > tx.now) {
+        return Err(Error::Forbidden("the host began draining meanwhile".into()));
     }
     let phase = match request.kind {
         crate::request::Kind::Restart => Phase::Restarting,
@@ -279,15 +272,9 @@ pub(crate) fn finish(
     request.result = Some(result);
     tx.put_request(&request);
     tx.audit(by, request.state.as_str(), Some(id), String::new());
-    let marker = w
-        .tree(TreeId::Meta)
-        .get(META_RESTART_MARKER)
-        .map_err(|e| io_error(w.path(), &e))?;
-    if let Some(bytes) = marker {
-        let marker: RestartMarker = super::layout::decode(w.path(), "the restart marker", &bytes)?;
-        if marker.request == id {
-            tx.remove(TreeId::Meta, META_RESTART_MARKER);
-        }
+    let marker = meta_record::<RestartMarker>(w, META_RESTART_MARKER, "the restart marker")?;
+    if marker.is_some_and(|m| m.request == id) {
+        tx.remove(TreeId::Meta, META_RESTART_MARKER);
     }
     close(&mut tx, w, &request)?;
     w.commit(tx)?;
@@ -401,16 +388,24 @@ fn prune_unowned_audit_before(tx: &mut Tx, w: &Writer, threshold: u64) -> Result
     Ok(())
 }
 
+/// A JSON record under a `meta` key, if any.
+fn meta_record<T: serde::de::DeserializeOwned>(
+    w: &Writer,
+    key: &[u8],
+    what: &str,
+) -> Result<Option<T>, Error> {
+    let bytes = w
+        .tree(TreeId::Meta)
+        .get(key)
+        .map_err(|e| io_error(w.path(), &e))?;
+    bytes
+        .map(|b| super::layout::decode(w.path(), what, &b))
+        .transpose()
+}
+
 /// Removes the pause only if it is still `expired` (a new pause set meanwhile stays).
 pub(crate) fn end_pause_if(w: &mut Writer, expired: &Pause) -> Result<bool, Error> {
-    let current = w
-        .tree(TreeId::Meta)
-        .get(META_PAUSE)
-        .map_err(|e| io_error(w.path(), &e))?;
-    let still = match current {
-        Some(bytes) => &super::layout::decode::<Pause>(w.path(), "the pause", &bytes)? == expired,
-        None => false,
-    };
+    let still = meta_record::<Pause>(w, META_PAUSE, "the pause")?.as_ref() == Some(expired);
     if still {
         set_pause(w, None, SCHEDULER)?;
     }
@@ -419,14 +414,7 @@ pub(crate) fn end_pause_if(w: &mut Writer, expired: &Pause) -> Result<bool, Erro
 
 /// Removes the drain only if it is still `expired` (a renewed drain stays).
 pub(crate) fn end_drain_if(w: &mut Writer, expired: &Drain) -> Result<bool, Error> {
-    let current = w
-        .tree(TreeId::Meta)
-        .get(META_DRAIN)
-        .map_err(|e| io_error(w.path(), &e))?;
-    let still = match current {
-        Some(bytes) => &super::layout::decode::<Drain>(w.path(), "the drain", &bytes)? == expired,
-        None => false,
-    };
+    let still = meta_record::<Drain>(w, META_DRAIN, "the drain")?.as_ref() == Some(expired);
     if still {
         set_drain(w, None, SCHEDULER)?;
     }
