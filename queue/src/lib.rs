@@ -15,6 +15,7 @@ pub mod dedupe;
 pub mod drain;
 mod eligibility;
 pub mod error;
+pub mod escalation;
 pub mod events;
 pub mod executor;
 pub mod health;

@@ -89,6 +89,7 @@ struct Look {
     pause: Option<(Pause, Option<Instant>)>,
     drain: Option<(Drain, Instant)>,
     approval_deadline: Option<Instant>,
+    last_escalation: Option<crate::escalation::LastEscalation>,
     evaluation: Option<Evaluation>,
 }
 
@@ -270,7 +271,8 @@ impl Scheduler {
                 });
             }
             let max_wait = self.core.settings.max_wait;
-            let mut at = memory.escalation_deadline(&open, max_wait, look.now, look.now_wall);
+            let last = look.last_escalation.as_ref();
+            let mut at = memory.escalation_deadline(&open, last, max_wait, look.now, look.now_wall);
             if at <= look.now {
                 reports.push(QueueEvent::Escalated {
                     request: open.clone(),
@@ -282,7 +284,10 @@ impl Scheduler {
             at
         };
         for report in reports {
-            store.report(report).await?;
+            match report {
+                QueueEvent::Escalated { .. } => store.report_escalation(report).await?,
+                other => store.report(other).await?,
+            }
         }
         next = [
             next,
@@ -305,6 +310,7 @@ impl Scheduler {
         let running = store.running_request()?;
         let pause = store.pause()?;
         let drain = store.drain()?;
+        let last_escalation = store.last_escalation()?;
         let mut memory = self.memory();
         let pause = pause.map(|p| {
             let end = memory.pause_end(&p, now, now_wall);
@@ -348,6 +354,7 @@ impl Scheduler {
             pause,
             drain,
             approval_deadline,
+            last_escalation,
             evaluation,
         })
     }

@@ -371,6 +371,24 @@ impl Store {
             .await
     }
 
+    /// Asks admins about a request that waits too long (`Escalated`), recording when, so the
+    /// next prompt comes one period later even across a restart.
+    pub(crate) async fn report_escalation(&self, event: QueueEvent) -> Result<(), Error> {
+        let Some(id) = event.request().map(|r| r.id) else {
+            return self.report(event).await;
+        };
+        self.change(
+            move |w| changes::record_escalation(w, id),
+            move |_| Some(event),
+        )
+        .await
+    }
+
+    /// When admins were last asked about a request waiting too long, if ever.
+    pub fn last_escalation(&self) -> Result<Option<crate::escalation::LastEscalation>, Error> {
+        self.meta_record(layout::META_ESCALATION, "the last escalation")
+    }
+
     /// Ends the pause `expired` (the scheduler's, when it ran out), unless it was replaced meanwhile.
     pub(crate) async fn end_pause_if(&self, expired: Pause) -> Result<(), Error> {
         self.change(

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use crate::deadline::monotonic_deadline;
 use crate::drain::Drain;
 use crate::error::Error;
+use crate::escalation::LastEscalation;
 use crate::id::RequestId;
 use crate::pause::Pause;
 use crate::request::{Request, State};
@@ -137,11 +138,12 @@ impl Memory {
         }
     }
 
-    /// When admins should next be asked about `request`: first `max_wait` after it was created,
-    /// then once per `max_wait`.
+    /// When admins should next be asked about `request`: `max_wait` after it was created, or
+    /// after admins were last asked about it (`last`, persisted), then once per `max_wait`.
     pub(crate) fn escalation_deadline(
         &mut self,
         request: &Request,
+        last: Option<&LastEscalation>,
         max_wait: Duration,
         now: Instant,
         now_wall: Timestamp,
@@ -149,7 +151,10 @@ impl Memory {
         match &self.escalation {
             Some((id, deadline)) if *id == request.id => *deadline,
             _ => {
-                let first = request.created_at.saturating_add(max_wait);
+                let since = last
+                    .filter(|l| l.request == request.id)
+                    .map_or(request.created_at, |l| l.at);
+                let first = since.saturating_add(max_wait);
                 let deadline = monotonic_deadline(now, now_wall, first, max_wait);
                 self.escalation = Some((request.id, deadline));
                 deadline

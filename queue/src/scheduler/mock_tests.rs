@@ -833,3 +833,32 @@ async fn begin_run_racing_the_eligibility_instant_never_overlaps_an_execution() 
         refused.load(Ordering::SeqCst)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_escalation_period_survives_a_restart() {
+    let settings = SchedulerSettings {
+        max_wait: HOUR,
+        ..scheduler_settings()
+    };
+    // Sidecar with no source: blocked for good, so only escalations happen.
+    let mut h = Harness::new(
+        QueueSettings::default(),
+        tracker_settings(SourceMode::Sidecar),
+        settings,
+    );
+    h.submit(MIN).await;
+    let escalated = |e: &QueueEvent| matches!(e, QueueEvent::Escalated { .. }).then(Instant::now);
+    let first = h.event(escalated).await;
+    pass(30 * MIN).await;
+    let mut h = h.restart().await;
+    let second = h.event(escalated).await;
+    assert_eq!(
+        second - first,
+        HOUR,
+        "one prompt per period, not one per restart"
+    );
+    assert_eq!(
+        h.store.last_escalation().unwrap().unwrap().request,
+        h.store.open_request().unwrap().unwrap().id
+    );
+}

@@ -468,6 +468,22 @@ pub(crate) fn arm_self_restart(
     Ok(marker)
 }
 
+/// Records that admins were asked about request `id` now.
+pub(crate) fn record_escalation(w: &mut Writer, id: RequestId) -> Result<(), Error> {
+    let mut tx = w.begin();
+    let record = crate::escalation::LastEscalation {
+        request: id,
+        at: tx.now,
+    };
+    tx.put(
+        TreeId::Meta,
+        super::layout::META_ESCALATION,
+        encode(&record),
+    );
+    tx.audit(SCHEDULER, "escalated", Some(id), String::new());
+    w.commit(tx)
+}
+
 /// Records a health check's outcome; returns the failures in a row (0 after a pass).
 pub(crate) fn record_health(w: &mut Writer, passed: bool, detail: String) -> Result<u64, Error> {
     let meta = w.tree(TreeId::Meta);

@@ -82,6 +82,8 @@ pub(crate) const META_PAUSE: &[u8] = b"pause";
 pub(crate) const META_DRAIN: &[u8] = b"drain";
 /// `meta`: the self-restart marker, if a self restart is under way (JSON).
 pub(crate) const META_RESTART_MARKER: &[u8] = b"restart_marker";
+/// `meta`: when admins were last asked about a request waiting too long (JSON).
+pub(crate) const META_ESCALATION: &[u8] = b"last_escalation";
 /// `meta`: failed health checks in a row (u64 BE).
 pub(crate) const META_HEALTH_FAILURES: &[u8] = b"health_failures";
 /// `meta`: next audit sequence number (u64 BE).

@@ -160,6 +160,12 @@ fn validate(trees: &Trees, path: &Path) -> Result<Counters, Error> {
     {
         let _: crate::restart_marker::RestartMarker = decode(path, "the restart marker", &bytes)?;
     }
+    if let Some(bytes) = meta
+        .get(super::layout::META_ESCALATION)
+        .map_err(|e| io_error(path, &e))?
+    {
+        let _: crate::escalation::LastEscalation = decode(path, "the last escalation", &bytes)?;
+    }
     if let Some(bytes) = meta.get(META_DRAIN).map_err(|e| io_error(path, &e))? {
         let _: Drain = decode(path, "the drain", &bytes)?;
     }
