@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::admission::{AdmissionGate, Executing, GateWord};
 use crate::clock::Clock;
+use crate::deadline::later;
 use crate::timestamp::Timestamp;
 
 /// Expired and released lease ids remembered, so late heartbeats get "expired" rather than re-registering.
@@ -423,7 +424,7 @@ impl ActivityTracker {
             remember_forgotten(state, lease.clone());
             self.inner.gate.leave();
             // The expiry itself is activity, dated when it happened rather than when noticed.
-            let expired_at = live.last_heartbeat + ttl;
+            let expired_at = later(live.last_heartbeat, ttl);
             if expired_at > state.last_activity.0 {
                 let wall = self.inner.wall.now();
                 let ago = now.duration_since(expired_at);
@@ -476,7 +477,7 @@ impl ActivityTracker {
             .runs
             .values()
             .filter(|r| r.lease.is_some())
-            .map(|r| r.last_heartbeat + ttl)
+            .map(|r| later(r.last_heartbeat, ttl))
             .min();
         let sources = state
             .sources

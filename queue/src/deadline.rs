@@ -11,6 +11,15 @@ use tokio::time::Instant;
 
 use crate::timestamp::Timestamp;
 
+/// How far ahead "never" is: a deadline past this is as good as none.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `at + by`, saturating at a far-future instant instead of panicking on overflow (a host may
+/// configure any `Duration`).
+pub fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by.min(FAR_FUTURE)).unwrap_or(at)
+}
+
 /// The monotonic instant for the wall-clock `deadline`, read at (`now`, `now_wall`), with the
 /// time left clamped to `[0, longest]`.
 pub fn monotonic_deadline(
@@ -19,7 +28,7 @@ pub fn monotonic_deadline(
     deadline: Timestamp,
     longest: Duration,
 ) -> Instant {
-    now + deadline.saturating_since(now_wall).min(longest)
+    later(now, deadline.saturating_since(now_wall).min(longest))
 }
 
 #[cfg(test)]
@@ -41,5 +50,20 @@ mod tests {
         // A wall clock set back a day must not turn a 5-minute cooldown into a day.
         let far = wall.saturating_add(Duration::from_secs(86_400));
         assert_eq!(monotonic_deadline(now, wall, far, five_min), now + five_min);
+    }
+}
+
+#[cfg(test)]
+mod later_tests {
+    use super::*;
+
+    #[test]
+    fn huge_durations_saturate_instead_of_panicking() {
+        let now = Instant::now();
+        assert_eq!(
+            later(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert_eq!(later(now, Duration::MAX), now + FAR_FUTURE);
     }
 }

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use crate::activity::{ActivitySnapshot, SourceMode};
 use crate::blocker::Blocker;
+use crate::deadline::later;
 use crate::pause::Pause;
 use crate::request::{Request, State};
 
@@ -144,14 +145,14 @@ pub(crate) fn evaluate(f: &Facts<'_>) -> Evaluation {
     if live == 0 {
         // While runs are live the window has not started: it starts when the last one ends.
         let (last, _) = f.activity.last_activity;
-        let end = last + Duration::from_secs(f.open.idle_seconds);
+        let end = later(last, Duration::from_secs(f.open.idle_seconds));
         found.until(end, |remaining_seconds| Blocker::IdleWindow {
             idle_seconds: f.open.idle_seconds,
             idle_for_seconds: now.duration_since(last).as_secs(),
             remaining_seconds,
         });
     }
-    found.until(f.activity.boot + f.lease_ttl, |remaining_seconds| {
+    found.until(later(f.activity.boot, f.lease_ttl), |remaining_seconds| {
         Blocker::BootGrace { remaining_seconds }
     });
     if let Some(until) = f.cooldown_until {

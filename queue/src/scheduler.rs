@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::activity::{ActivitySnapshot, ActivityTracker, SourceInfo, SourceMode, TrackerReport};
+use crate::deadline::later;
 use crate::drain::Drain;
 use crate::eligibility::{Evaluation, Facts, evaluate};
 use crate::error::Error;
@@ -279,7 +280,7 @@ impl Scheduler {
                     blockers: evaluation.blockers.clone(),
                 });
                 memory.escalated(open.id, look.now, max_wait);
-                at = look.now + max_wait;
+                at = later(look.now, max_wait);
             }
             at
         };
@@ -408,7 +409,7 @@ impl Scheduler {
             .runs
             .iter()
             .filter(|(r, _)| !r.wedged)
-            .map(|(_, since)| *since + wedged_after)
+            .map(|(_, since)| later(*since, wedged_after))
             .min()
     }
 

@@ -53,7 +53,10 @@ impl Scheduler {
             // It stays `running` on disk; recovery on the next boot marks it interrupted.
             tracing::error!(request = %started.short_id, %error, "could not record the outcome");
         }
-        self.memory().cooldown_until = Some(Instant::now() + core.settings.cooldown);
+        self.memory().cooldown_until = Some(crate::deadline::later(
+            Instant::now(),
+            core.settings.cooldown,
+        ));
         gate.reopen();
         // The gateway just came back: a fresh idle window starts for whatever comes next.
         core.tracker.note_activity(None);

@@ -164,6 +164,6 @@ impl Memory {
 
     /// Admins were asked now; the next time is one period later.
     pub(crate) fn escalated(&mut self, request: RequestId, now: Instant, max_wait: Duration) {
-        self.escalation = Some((request, now + max_wait));
+        self.escalation = Some((request, crate::deadline::later(now, max_wait)));
     }
 }

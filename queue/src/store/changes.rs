@@ -13,7 +13,6 @@ use crate::dedupe::{self, Ask, Merge, Withdrawal};
 use crate::drain::Drain;
 use crate::error::Error;
 use crate::id::RequestId;
-use crate::outbox::OutboxEntry;
 use crate::pause::Pause;
 use crate::request::{Event, Phase, Request, RunResult, State};
 use crate::requester::{Actor, Role};
@@ -560,14 +559,7 @@ pub(crate) fn mark_seen(w: &mut Writer, key: &str, ttl: Duration) -> Result<bool
 
 pub(crate) fn outbox_push(w: &mut Writer, payload: serde_json::Value) -> Result<u64, Error> {
     let mut tx = w.begin();
-    let seq = tx.counters.next_outbox_seq;
-    tx.counters.next_outbox_seq += 1;
-    let entry = OutboxEntry {
-        seq,
-        created_at: tx.now,
-        payload,
-    };
-    tx.put(TreeId::Outbox, u64_key(seq), encode(&entry));
+    let seq = tx.outbox(payload);
     w.commit(tx)?;
     Ok(seq)
 }
@@ -582,14 +574,7 @@ pub(crate) fn outbox_push_all(
     }
     let mut tx = w.begin();
     for payload in payloads {
-        let seq = tx.counters.next_outbox_seq;
-        tx.counters.next_outbox_seq += 1;
-        let entry = OutboxEntry {
-            seq,
-            created_at: tx.now,
-            payload,
-        };
-        tx.put(TreeId::Outbox, u64_key(seq), encode(&entry));
+        tx.outbox(payload);
     }
     w.commit(tx)
 }

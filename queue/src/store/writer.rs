@@ -157,6 +157,19 @@ impl Tx {
         self.put(TreeId::Requests, request_key(request.id), encode(request));
     }
 
+    /// Appends a notice to the outbox with the next sequence number; returns it.
+    pub(crate) fn outbox(&mut self, payload: serde_json::Value) -> u64 {
+        let seq = self.counters.next_outbox_seq;
+        self.counters.next_outbox_seq += 1;
+        let entry = crate::outbox::OutboxEntry {
+            seq,
+            created_at: self.now,
+            payload,
+        };
+        self.put(TreeId::Outbox, u64_key(seq), encode(&entry));
+        seq
+    }
+
     /// Appends an audit entry with the next sequence number.
     pub(crate) fn audit(
         &mut self,
