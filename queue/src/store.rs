@@ -523,7 +523,7 @@ impl Store {
                 let index = self.tree(TreeId::AuditByRequest);
                 for key in index.scan_prefix(audit_owner(Some(id))).keys() {
                     let key = key.map_err(|e| self.io(&e))?;
-                    let Some(seq) = decode_u64(&key[16..]) else {
+                    let Some(seq) = key.get(16..).and_then(decode_u64) else {
                         continue;
                     };
                     if let Some(v) = audit.get(u64_key(seq)).map_err(|e| self.io(&e))? {

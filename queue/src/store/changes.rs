@@ -349,7 +349,7 @@ fn prune_request(tx: &mut Tx, w: &Writer, id: RequestId) -> Result<(), Error> {
         .keys()
     {
         let key = key.map_err(|e| io_error(w.path(), &e))?;
-        if let Some(seq) = decode_u64(&key[16..]) {
+        if let Some(seq) = key.get(16..).and_then(decode_u64) {
             tx.remove(TreeId::Audit, u64_key(seq));
         }
         tx.remove(TreeId::AuditByRequest, key);
@@ -366,7 +366,9 @@ fn first_audit_seq(w: &Writer, id: RequestId) -> Result<u64, Error> {
         .next()
         .transpose()
         .map_err(|e| io_error(w.path(), &e))?;
-    Ok(first.and_then(|k| decode_u64(&k[16..])).unwrap_or(u64::MAX))
+    Ok(first
+        .and_then(|k| k.get(16..).and_then(decode_u64))
+        .unwrap_or(u64::MAX))
 }
 
 /// Audit entries of no request (pause, resume, …) are kept as far back as the oldest kept request.
@@ -379,7 +381,7 @@ fn prune_unowned_audit_before(tx: &mut Tx, w: &Writer, threshold: u64) -> Result
         .keys()
     {
         let key = key.map_err(|e| io_error(w.path(), &e))?;
-        if let Some(seq) = decode_u64(&key[16..]) {
+        if let Some(seq) = key.get(16..).and_then(decode_u64) {
             tx.remove(TreeId::Audit, u64_key(seq));
         }
         tx.remove(TreeId::AuditByRequest, key);
@@ -547,7 +549,7 @@ pub(crate) fn mark_seen(w: &mut Writer, key: &str, ttl: Duration) -> Result<bool
         .take(SEEN_PRUNE_BATCH);
     for old in expired {
         let old = old.map_err(|e| io_error(w.path(), &e))?;
-        let old_event = &old[8..];
+        let old_event = old.get(8..).unwrap_or_default();
         if old_event != key.as_bytes() {
             tx.remove(TreeId::SeenEvents, old_event);
         }
