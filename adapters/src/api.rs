@@ -283,21 +283,7 @@ struct SubmitBody {
 
 async fn submit(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     let b: SubmitBody = body(&bytes)?;
-    if b.reason.chars().count() > lull_plugin::command::MAX_REASON_CHARS {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_reason",
-            "reason is longer than 500 characters",
-        ));
-    }
     let idle = b.idle_seconds.map(Duration::from_secs);
-    if idle.is_some_and(|i| i > lull_plugin::command::MAX_IDLE) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idle_seconds",
-            "idle_seconds is more than 7 days (604800)",
-        ));
-    }
     let actor = actor(&caller.sender(), None, caller.0);
     let (request, deduplicated) = s
         .plugin

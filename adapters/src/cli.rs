@@ -451,18 +451,8 @@ async fn client_command(
 }
 
 async fn ask(kind: Kind, args: AskArgs, target: &Target) -> Result<(), Failure> {
-    if args.reason.chars().count() > lull_plugin::command::MAX_REASON_CHARS {
-        return Err(Failure::new(
-            EXIT_USAGE,
-            "--reason is longer than 500 characters",
-        ));
-    }
-    if args.idle_seconds.is_some_and(|s| s > 7 * 86_400) {
-        return Err(Failure::new(
-            EXIT_USAGE,
-            "--idle-seconds is more than 7 days (604800)",
-        ));
-    }
+    lull_plugin::check_ask(&args.reason, args.idle_seconds.map(Duration::from_secs))
+        .map_err(|e| Failure::new(EXIT_USAGE, e.message))?;
     let (request, deduplicated) = match target {
         Target::Server(socket) => {
             let body =

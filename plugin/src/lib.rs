@@ -295,6 +295,7 @@ impl Plugin {
         actor: Actor,
     ) -> Result<(lull_queue::Request, bool), ToolError> {
         let config = &self.inner.config;
+        check_ask(&reason, idle)?;
         if actor.role == Role::Agent && idle.is_some_and(|i| i < config.min_agent_idle) {
             return Err(ToolError::new(
                 "invalid_idle_seconds",
@@ -438,6 +439,28 @@ pub fn notice_hook(notify: Vec<ChatRef>, max_wait: Duration) -> NoticeHook {
             .filter_map(|notice| serde_json::to_value(notice).ok())
             .collect()
     })
+}
+
+/// The bounds every ask must keep, whichever surface it came through: a reason of at most 500
+/// characters and an idle window of at most 7 days.
+pub fn check_ask(reason: &str, idle: Option<Duration>) -> Result<(), ToolError> {
+    let chars = reason.chars().count();
+    if chars > command::MAX_REASON_CHARS {
+        return Err(ToolError::new(
+            "invalid_reason",
+            format!(
+                "the reason is {chars} characters; at most {} are accepted",
+                command::MAX_REASON_CHARS
+            ),
+        ));
+    }
+    if idle.is_some_and(|i| i > command::MAX_IDLE) {
+        return Err(ToolError::new(
+            "invalid_idle_seconds",
+            "the idle window is more than 7 days (604800 seconds)",
+        ));
+    }
+    Ok(())
 }
 
 /// The queue's actor for a sender with a resolved role.
