@@ -66,6 +66,20 @@ struct Inner {
 /// that change, before anyone is told it happened.
 pub type NoticeHook = Arc<dyn Fn(&QueueEvent, Timestamp) -> Vec<serde_json::Value> + Send + Sync>;
 
+/// A platform event id being handled (see [`Store::handling_event`]).
+#[derive(Clone)]
+struct PlatformEvent {
+    key: String,
+    ttl: Duration,
+}
+
+tokio::task_local! {
+    // Task-local rather than a parameter: the event's handling passes through the plugin, which
+    // makes whichever store change the command calls for, and none of those calls should need
+    // to know that a platform delivers at least once.
+    static PLATFORM_EVENT: PlatformEvent;
+}
+
 /// Events buffered per subscriber before a slow one is told it lagged.
 const EVENT_BUFFER: usize = 1024;
 
@@ -165,9 +179,16 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let asked_at = self.now();
+        let platform_event = PLATFORM_EVENT.try_with(PlatformEvent::clone).ok();
         let job: Job = Box::new(move |writer: &mut Writer| {
             writer.stamp(asked_at);
-            let outcome = change(writer);
+            // The event id is committed just before the change, in the same flush: sled's log
+            // is ordered, so no recovered state holds the change without the id, and a
+            // redelivered event is never applied twice.
+            let outcome = match &platform_event {
+                Some(e) => changes::mark_seen(writer, &e.key, e.ttl).and_then(|_| change(writer)),
+                None => change(writer),
+            };
             let event = outcome.as_ref().ok().and_then(event);
             if let (Some(event), Some(hook)) = (&event, &hook) {
                 let notices = hook(event, writer.now);
@@ -448,6 +469,36 @@ impl Store {
         let key = key.to_owned();
         self.change(move |w| changes::mark_seen(w, &key, ttl), |_| None)
             .await
+    }
+
+    /// Runs `handling`, an adapter's handling of the platform event `key` (a Telegram update,
+    /// a Discord interaction, a Slack event), so that every change it makes also records `key`
+    /// as seen for `ttl`, in the same flush. Check [`Store::event_seen`] before, and call
+    /// [`Store::mark_event_seen`] after (for events that changed nothing).
+    pub async fn handling_event<F: Future>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        handling: F,
+    ) -> F::Output {
+        let event = PlatformEvent {
+            key: key.to_owned(),
+            ttl,
+        };
+        PLATFORM_EVENT.scope(event, handling).await
+    }
+
+    /// Whether the platform event `key` was seen and has not expired.
+    pub fn event_seen(&self, key: &str) -> Result<bool, Error> {
+        let expiry = self
+            .tree(TreeId::SeenEvents)
+            .get(key)
+            .map_err(|e| self.io(&e))?;
+        let now = self.now().unix_millis();
+        Ok(expiry
+            .as_deref()
+            .and_then(decode_u64)
+            .is_some_and(|expiry| expiry > now))
     }
 
     /// Adds a notice to the durable outbox; returns its sequence number.

@@ -56,7 +56,26 @@ impl TestStore {
         let Self { dir, clock, store } = self;
         let path = store.path().to_owned();
         drop(store);
-        let store = Store::open_with_clock(path, settings, Arc::new(clock.clone())).unwrap();
+        let store =
+            while_locked(|| Store::open_with_clock(&path, settings, Arc::new(clock.clone())))
+                .unwrap();
         Self { dir, clock, store }
+    }
+}
+
+/// Retries `open` (bounded) while sled's file lock is still held. Dropping the last `Db` handle
+/// does not release the lock at once: sled's I/O threads may still hold the file for a moment,
+/// longer when parallel tests load the machine.
+pub(crate) fn while_locked<T, E: std::fmt::Display>(
+    mut open: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open() {
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }

@@ -189,7 +189,10 @@ impl Harness {
         // Every handle must be gone before sled lets the path be opened again.
         drop(scheduler);
         drop(store);
-        let store = Store::open_with_clock(path, settings.0, Arc::new(clock.clone())).unwrap();
+        let store = crate::test_support::while_locked(|| {
+            Store::open_with_clock(&path, settings.0.clone(), Arc::new(clock.clone()))
+        })
+        .unwrap();
         Self::boot(_dir, clock, store, settings)
     }
 

@@ -10,7 +10,7 @@ use crate::events::QueueEvent;
 use crate::request::State;
 use crate::requester::Role;
 use crate::settings::AgentRequests;
-use crate::test_support::{TestStore, actor, ask};
+use crate::test_support::{TestStore, actor, ask, while_locked};
 
 fn settings() -> QueueSettings {
     QueueSettings::default()
@@ -524,6 +524,38 @@ async fn everything_acknowledged_survives_a_reopen() {
 }
 
 #[tokio::test]
+async fn a_change_made_while_handling_an_event_records_the_event_with_it() {
+    let t = TestStore::new(settings());
+    let ttl = Duration::from_secs(3600);
+    assert!(!t.store.event_seen("telegram:1:500").unwrap());
+    let submitted = t
+        .store
+        .handling_event("telegram:1:500", ttl, async {
+            t.store.submit(ask(Kind::Restart, "a1", Role::Agent)).await
+        })
+        .await
+        .unwrap();
+    assert!(t.store.event_seen("telegram:1:500").unwrap());
+    // A change outside the scope records nothing.
+    t.store
+        .submit(ask(Kind::Restart, "a2", Role::Agent))
+        .await
+        .unwrap();
+    assert!(!t.store.event_seen("telegram:1:501").unwrap());
+    let t = t.reopen(settings());
+    assert!(
+        t.store.event_seen("telegram:1:500").unwrap(),
+        "flushed with the submit"
+    );
+    assert_eq!(
+        t.store.open_request().unwrap().map(|r| r.id),
+        Some(submitted.request.id)
+    );
+    t.clock.advance(ttl + Duration::from_secs(1));
+    assert!(!t.store.event_seen("telegram:1:500").unwrap(), "expired");
+}
+
+#[tokio::test]
 async fn seen_events_expire_and_are_pruned() {
     let t = TestStore::new(settings());
     assert!(
@@ -564,16 +596,21 @@ fn a_newer_schema_is_refused_naming_the_path() {
     let path = t.store.path().to_owned();
     drop(t.store);
     {
-        let db = sled::open(&path).unwrap();
+        let db = while_locked(|| sled::open(&path)).unwrap();
         db.open_tree("meta")
             .unwrap()
             .insert(layout::META_SCHEMA, &u64_key(99))
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Store::open(&path, settings()).err().unwrap();
+    let err = while_locked(|| Store::open(&path, settings()))
+        .err()
+        .unwrap();
     let text = err.to_string();
-    assert!(matches!(err, Error::NewerSchema { found: 99, .. }));
+    assert!(
+        matches!(err, Error::NewerSchema { found: 99, .. }),
+        "{err:?}"
+    );
     assert!(
         text.contains(&path.display().to_string()) && text.contains("version 99"),
         "{text}"
@@ -592,14 +629,16 @@ async fn undecodable_data_is_refused_not_reset() {
     let path = t.store.path().to_owned();
     drop(t.store);
     {
-        let db = sled::open(&path).unwrap();
+        let db = while_locked(|| sled::open(&path)).unwrap();
         db.open_tree("requests")
             .unwrap()
             .insert(layout::request_key(r.id), &b"{\"id\":"[..])
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Store::open(&path, settings()).err().unwrap();
+    let err = while_locked(|| Store::open(&path, settings()))
+        .err()
+        .unwrap();
     let text = err.to_string();
     assert!(matches!(err, Error::Corrupt { .. }));
     assert!(
