@@ -190,7 +190,7 @@ impl Harness {
         drop(scheduler);
         drop(store);
         let store = crate::test_support::while_locked(|| {
-            Store::open_with_clock(&path, settings.0.clone(), Arc::new(clock.clone()))
+            Store::open_with_clock(&path, settings.0, Arc::new(clock.clone()))
         })
         .unwrap();
         Self::boot(_dir, clock, store, settings)
