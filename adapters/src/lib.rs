@@ -6,5 +6,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod outbox;
 pub mod profile;
 pub mod serve;
+#[cfg(feature = "telegram")]
+pub mod telegram;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lull_plugin::{Plugin, PluginConfig, Policy};
+use lull_plugin::{ChatRef, PlatformPolicy, Plugin, PluginConfig, Policy};
 use lull_queue::{
     ActivityTracker, CommandExecutor, HealthCheck, QueueSettings, RecoveryOptions, RestartAction,
     Scheduler, SchedulerSettings, SourceMode, Store, SystemClock, TrackerSettings, recover,
@@ -77,8 +77,13 @@ fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
         ),
         Some(RestartSetting::Argv(argv)) => argv.clone(),
     };
+    #[cfg(not(feature = "telegram"))]
+    if config.telegram.is_some() {
+        bail!(
+            "[telegram] is configured, but this lull was built without the telegram feature; rebuild with it (it is on by default) or remove the section"
+        );
+    }
     for (section, present) in [
-        ("telegram", config.telegram.is_some()),
         ("discord", config.discord.is_some()),
         ("slack", config.slack.is_some()),
     ] {
@@ -168,15 +173,127 @@ async fn shutdown_signal() {
     }
 }
 
+/// The chat adapters a config enables, checked before anything starts.
+struct ChatAdapters {
+    #[cfg(feature = "telegram")]
+    telegram: Option<crate::telegram::TelegramSettings>,
+}
+
+impl ChatAdapters {
+    fn from_config(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            #[cfg(feature = "telegram")]
+            telegram: config
+                .telegram
+                .as_ref()
+                .map(|t| {
+                    crate::telegram::TelegramSettings::from_config(t, |n| std::env::var(n).ok())
+                })
+                .transpose()?,
+        })
+    }
+
+    /// Who may do what on each enabled platform.
+    fn policy(&self) -> Policy {
+        let mut policy = Policy::default();
+        #[cfg(feature = "telegram")]
+        if let Some(t) = &self.telegram {
+            policy.platforms.insert(
+                crate::telegram::PLATFORM.into(),
+                PlatformPolicy {
+                    admins: t.admins.clone(),
+                    admin_roles: Vec::new(),
+                    agents: t.agents.clone(),
+                },
+            );
+        }
+        policy
+    }
+
+    /// The chats that hear about every request.
+    fn notify(&self) -> Vec<ChatRef> {
+        let mut notify = Vec::new();
+        #[cfg(feature = "telegram")]
+        if let Some(chat) = self.telegram.as_ref().and_then(|t| t.notify_chat_id) {
+            notify.push(ChatRef {
+                platform: crate::telegram::PLATFORM.into(),
+                chat: chat.to_string(),
+            });
+        }
+        notify
+    }
+
+    /// The platforms whose notices this process delivers.
+    fn platforms(&self) -> Vec<&'static str> {
+        let mut platforms = Vec::new();
+        #[cfg(feature = "telegram")]
+        if self.telegram.is_some() {
+            platforms.push(crate::telegram::PLATFORM);
+        }
+        platforms
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = Vec::new();
+        #[cfg(feature = "telegram")]
+        if let Some(t) = &self.telegram {
+            secrets.extend(t.secrets());
+        }
+        secrets
+    }
+
+    /// Starts each enabled adapter; each ends when `stop` fires, or early with a fatal error,
+    /// which `failures` receives.
+    fn spawn(
+        &self,
+        plugin: &Plugin,
+        stop: &tokio::sync::broadcast::Sender<()>,
+        failures: &tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        #[cfg(feature = "telegram")]
+        if let Some(settings) = self.telegram.clone() {
+            let lull =
+                crate::telegram::TelegramLull::new(crate::telegram::bot(&settings), plugin.clone());
+            let mut stopped = stop.subscribe();
+            let failures = failures.clone();
+            tasks.push(tokio::spawn(async move {
+                let ran = crate::telegram::run(lull, &settings, async move {
+                    stopped.recv().await.ok();
+                })
+                .await;
+                if let Err(error) = ran {
+                    let _ = failures.send(error.into());
+                }
+            }));
+        }
+        let _ = (plugin, stop, failures);
+        tasks
+    }
+}
+
+/// Waits for the first adapter to fail; pending forever if none does (or there are none).
+async fn first_failure(
+    failures: &mut tokio::sync::mpsc::UnboundedReceiver<anyhow::Error>,
+) -> anyhow::Error {
+    match failures.recv().await {
+        Some(error) => error,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs the sidecar until a signal.
 pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     let restart = check_config(&config)?;
+    let adapters = ChatAdapters::from_config(&config)?;
     let socket = profile.socket_path();
     // Fail fast, before waiting for the store's lock, if this profile is already served.
     check_socket(&socket).await?;
     let store = open_store(profile, &config).await?;
     let m = &config.maintenance;
-    let secrets = config.secrets();
+    let mut secrets = config.secrets();
+    secrets.extend(adapters.secrets());
+    let notify = adapters.notify();
     let health = config
         .executor
         .health_command
@@ -191,7 +308,7 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     // Installed before recover(), so what it settles ("back online", "interrupted") is
     // announced through the outbox like everything else.
     store.set_notice_hook(lull_plugin::notice_hook(
-        Vec::new(),
+        notify.clone(),
         Duration::from_secs(m.max_wait_seconds),
     ));
     let recovered = recover(
@@ -239,10 +356,19 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
             default_idle: Duration::from_secs(m.idle_seconds),
             min_agent_idle: Duration::from_secs(m.min_agent_idle_seconds),
             max_wait: Duration::from_secs(m.max_wait_seconds),
-            policy: Policy::default(),
-            notify: Vec::new(),
+            policy: adapters.policy(),
+            notify,
         },
     );
+    let dropped =
+        crate::outbox::drop_undeliverable(plugin.scheduler().store(), &adapters.platforms())
+            .await?;
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "dropped notices for chat platforms that are no longer configured"
+        );
+    }
     let unix = bind_socket(&socket).await?;
     let tcp = bind_tcp(&config).await?;
     let task = scheduler.spawn();
@@ -277,8 +403,17 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
                 .await
         })
     });
-    shutdown_signal().await;
+    let (failed, mut failures) = tokio::sync::mpsc::unbounded_channel();
+    let chat_adapters = adapters.spawn(&plugin, &stop, &failed);
+    drop(failed);
+    let failure = tokio::select! {
+        () = shutdown_signal() => None,
+        error = first_failure(&mut failures) => Some(error),
+    };
     let _ = stop.send(());
+    for adapter in chat_adapters {
+        let _ = adapter.await;
+    }
     // In-flight calls finish; every change they made was flushed before they were answered.
     let _ = socket_server.await;
     if let Some(server) = tcp_server {
@@ -293,6 +428,9 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
         );
     }
     let _ = std::fs::remove_file(&socket);
+    if let Some(error) = failure {
+        return Err(error);
+    }
     tracing::info!("stopped");
     Ok(())
 }

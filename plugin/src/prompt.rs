@@ -55,6 +55,12 @@ fn payload(verb: char, short_id: &ShortId) -> String {
     payload
 }
 
+/// Whether a button payload is lull's (so an adapter embedded in a host's bot leaves the host's
+/// own buttons alone).
+pub fn is_lull_payload(payload: &str) -> bool {
+    payload.starts_with(PREFIX)
+}
+
 /// Approve / reject buttons for a request awaiting approval.
 pub fn approval_buttons(short_id: &ShortId) -> Vec<Button> {
     vec![

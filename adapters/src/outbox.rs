@@ -1,0 +1,169 @@
+//! Delivery of the durable outbox to one chat platform: each pending notice for the platform is
+//! sent, and leaves the outbox only once the platform accepted it. Rate limits are honoured,
+//! network trouble is retried with backoff, and a notice the platform will never accept (a chat
+//! that does not exist, a bot that was removed) is dropped with a warning and an audit entry
+//! rather than blocking every notice behind it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use lull_plugin::Notice;
+use lull_queue::{OutboxEntry, Store};
+
+/// The first wait after a network error; it doubles up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Why a platform did not take a notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Rate limited: try again after this long (Telegram's 429 `retry_after`).
+    RetryAfter(Duration),
+    /// Worth retrying: network errors, the platform's server errors.
+    Transient(String),
+    /// Never going to work (the chat does not exist, the bot was removed from it).
+    Permanent(String),
+}
+
+/// A chat platform that notices can be sent to.
+pub trait NoticeSink: Send + Sync {
+    /// `telegram`, `discord`, `slack`: notices whose chat is on this platform are this sink's.
+    fn platform(&self) -> &str;
+    /// Sends one notice to its chat.
+    fn send(&self, notice: &Notice) -> impl Future<Output = Result<(), SendError>> + Send;
+}
+
+/// The pending entries addressed to `platform`, oldest first. The outbox is small (notices
+/// leave it within seconds), so it is read whole rather than paged.
+fn pending_for(
+    store: &Store,
+    platform: &str,
+) -> Result<Vec<(OutboxEntry, Option<Notice>)>, lull_queue::Error> {
+    Ok(store
+        .outbox_pending(usize::MAX)?
+        .into_iter()
+        .filter_map(|entry| {
+            match serde_json::from_value::<Notice>(entry.payload.clone()) {
+                Ok(notice) if notice.chat.platform == platform => Some((entry, Some(notice))),
+                Ok(_) => None,
+                // Nobody can deliver what nobody can read; the first sink to see it drops it.
+                Err(_) => Some((entry, None)),
+            }
+        })
+        .collect())
+}
+
+/// Delivers `sink`'s notices until `stop` resolves: everything pending now, then whatever each
+/// queue event adds (notices are written with the event that caused them).
+pub async fn deliver<S: NoticeSink>(store: Store, sink: S, stop: impl Future<Output = ()>) {
+    let mut events = store.subscribe();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            () = deliver_pending(&store, &sink) => {}
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            // A lagged receiver only means several events came at once: look again either way.
+            received = events.recv() => {
+                if matches!(received, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sends every notice pending for `sink` now, in order. Returns when all have left the outbox.
+pub async fn deliver_pending<S: NoticeSink>(store: &Store, sink: &S) {
+    let mut backoff = FIRST_BACKOFF;
+    let pending = loop {
+        match pending_for(store, sink.platform()) {
+            Ok(pending) => break pending,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the outbox; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    };
+    for (entry, notice) in pending {
+        match notice {
+            Some(notice) => send_until_settled(store, sink, &notice).await,
+            None => {
+                tracing::warn!(
+                    seq = entry.seq,
+                    "dropping an outbox entry that is not a notice"
+                );
+            }
+        }
+        acknowledge(store, entry.seq).await;
+    }
+}
+
+/// Sends `notice` until the platform accepts it or refuses it for good.
+async fn send_until_settled<S: NoticeSink>(store: &Store, sink: &S, notice: &Notice) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match sink.send(notice).await {
+            Ok(()) => return,
+            Err(SendError::RetryAfter(wait)) => {
+                tracing::info!(chat = %notice.chat.chat, wait_seconds = wait.as_secs(), "rate limited; waiting as asked");
+                tokio::time::sleep(wait).await;
+            }
+            Err(SendError::Transient(error)) => {
+                tracing::warn!(chat = %notice.chat.chat, %error, retry_in_seconds = backoff.as_secs(), "could not send a notice; will retry");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(SendError::Permanent(error)) => {
+                tracing::warn!(chat = %notice.chat.chat, %error, "the platform refused a notice for good; dropping it");
+                let detail = format!(
+                    "notice for {}:{} about {} dropped: {error}",
+                    notice.chat.platform,
+                    notice.chat.chat,
+                    notice.request.as_deref().unwrap_or("no request")
+                );
+                if let Err(error) = store
+                    .record(sink.platform(), "notice_dropped", detail, None)
+                    .await
+                {
+                    tracing::error!(%error, "could not audit a dropped notice");
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn acknowledge(store: &Store, seq: u64) {
+    let mut backoff = FIRST_BACKOFF;
+    while let Err(error) = store.outbox_ack(seq).await {
+        // Not acknowledged means sent again later: a duplicate, never a loss.
+        tracing::error!(%error, seq, "cannot remove a delivered notice from the outbox; trying again");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Drops (with a warning) notices for platforms no adapter in this process delivers, so a
+/// section removed from the config does not leave them pending forever.
+pub async fn drop_undeliverable(
+    store: &Store,
+    platforms: &[&str],
+) -> Result<usize, lull_queue::Error> {
+    let mut dropped = 0;
+    for entry in store.outbox_pending(usize::MAX)? {
+        let platform = serde_json::from_value::<Notice>(entry.payload.clone())
+            .map(|n| n.chat.platform)
+            .unwrap_or_default();
+        if !platforms.contains(&platform.as_str()) {
+            tracing::warn!(seq = entry.seq, platform = %platform, "dropping a notice for a platform that is not configured");
+            store.outbox_ack(entry.seq).await?;
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
+}

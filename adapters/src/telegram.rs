@@ -1,0 +1,202 @@
+//! The Telegram adapter (teloxide): `/maintenance` in private chats and groups, approval and
+//! escalation prompts as inline keyboards, and notices from the durable outbox.
+//!
+//! Two ways to run it. **Sidecar**: [`run`] drives lull's own bot (polling or webhook) until
+//! told to stop. **Embedded**: a host's teloxide bot adds [`TelegramLull::branch`] to its
+//! dispatcher, calls [`menu::merge`], and spawns [`TelegramLull::deliver_notices`]; see
+//! `adapters/examples/telegram_embed.rs`.
+
+pub mod handler;
+pub mod markup;
+pub mod menu;
+pub mod send;
+pub mod settings;
+pub mod webhook;
+
+use std::future::Future;
+use std::time::Duration;
+
+use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::prelude::*;
+use teloxide::update_listeners::{Polling, webhooks};
+use teloxide::{ApiError, RequestError};
+
+pub use handler::{PLATFORM, SEEN_TTL, TelegramLull};
+pub use settings::{TelegramSettings, UpdateSource, WEBHOOK_PATH};
+
+use crate::outbox::{self, FIRST_BACKOFF, MAX_BACKOFF};
+use send::TelegramNotices;
+
+/// How long one `getUpdates` long poll waits for updates.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long stopping waits for updates being handled to finish.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// Why the Telegram adapter cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    /// The Bot API refused the token.
+    #[error(
+        "Telegram refused the bot token (401 Unauthorized); check the variable named by telegram.token_env, or ask BotFather for a new token"
+    )]
+    TokenRefused,
+    /// The webhook address cannot be listened on.
+    #[error("telegram.webhook_listen: cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `setWebhook` failed.
+    #[error("telegram: Telegram refused the webhook (setWebhook): {0}")]
+    SetWebhook(RequestError),
+}
+
+/// The bot for `settings`: its token and Bot API server.
+pub fn bot(settings: &TelegramSettings) -> Bot {
+    Bot::new(&settings.token).set_api_url(settings.api_url.clone())
+}
+
+impl TelegramLull {
+    /// Delivers the outbox's notices for Telegram chats through this bot until `stop`.
+    pub async fn deliver_notices(&self, stop: impl Future<Output = ()>) {
+        let sink = TelegramNotices {
+            bot: self.bot().clone(),
+        };
+        outbox::deliver(self.plugin().scheduler().store().clone(), sink, stop).await;
+    }
+}
+
+/// Runs lull's own bot — the sidecar's — until `stop` resolves: checks the token, sets the
+/// command menu, delivers notices and handles updates from `settings.source`. Network trouble
+/// is waited out; only a refused token or an unusable webhook end it early.
+pub async fn run(
+    lull: TelegramLull,
+    settings: &TelegramSettings,
+    stop: impl Future<Output = ()>,
+) -> Result<(), TelegramError> {
+    tokio::pin!(stop);
+    let bot = lull.bot().clone();
+    let me = tokio::select! {
+        me = get_me(&bot) => me?,
+        () = &mut stop => return Ok(()),
+    };
+    tracing::info!(bot = %me.user.username.as_deref().unwrap_or("?"), source = settings.source_name(), "telegram: connected");
+    if let Err(error) = menu::replace(&bot).await {
+        tracing::warn!(%error, "telegram: could not set the command menu; /maintenance still works when typed");
+    }
+
+    let (stopped, _) = tokio::sync::broadcast::channel::<()>(1);
+    let notices = {
+        let lull = lull.clone();
+        let mut stopped = stopped.subscribe();
+        tokio::spawn(async move {
+            lull.deliver_notices(async move {
+                stopped.recv().await.ok();
+            })
+            .await;
+        })
+    };
+    let mut dispatcher =
+        Dispatcher::builder(bot.clone(), lull.branch::<std::convert::Infallible>())
+            // Everything else a user sends lull's bot is not lull's business.
+            .default_handler(|_| async {})
+            .build();
+    let shutdown = dispatcher.shutdown_token();
+    let errors =
+        LoggingErrorHandler::with_custom_text("telegram: an error from the update listener");
+
+    let result = match &settings.source {
+        UpdateSource::Polling => {
+            let listener = Polling::builder(bot.clone())
+                .timeout(POLL_TIMEOUT)
+                .delete_webhook()
+                .await
+                .build();
+            let dispatching = dispatcher.try_dispatch_with_listener(listener, errors);
+            until_stopped(dispatching, &shutdown, &mut stop).await
+        }
+        UpdateSource::Webhook {
+            listen,
+            url,
+            secret,
+        } => {
+            let tcp = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|source| TelegramError::Listen {
+                    address: *listen,
+                    source,
+                })?;
+            let mut options =
+                webhooks::Options::new(*listen, url.clone()).secret_token(secret.clone());
+            options = options.path(WEBHOOK_PATH.into());
+            let (listener, listener_stopped, router) =
+                webhooks::axum_to_router(bot.clone(), options)
+                    .await
+                    .map_err(TelegramError::SetWebhook)?;
+            let guarded = webhook::guarded(router, secret.clone());
+            let server = tokio::spawn(async move {
+                axum::serve(tcp, guarded)
+                    .with_graceful_shutdown(listener_stopped)
+                    .await
+            });
+            let dispatching = dispatcher.try_dispatch_with_listener(listener, errors);
+            let result = until_stopped(dispatching, &shutdown, &mut stop).await;
+            server.abort();
+            result
+        }
+    };
+    let _ = stopped.send(());
+    let _ = notices.await;
+    result
+}
+
+/// Drives `dispatching` until it ends or `stop` resolves; then shuts the dispatcher down
+/// through its token, letting updates being handled finish (bounded).
+async fn until_stopped(
+    dispatching: impl Future<Output = Result<(), RequestError>>,
+    shutdown: &teloxide::dispatching::ShutdownToken,
+    stop: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<(), TelegramError> {
+    tokio::pin!(dispatching);
+    tokio::select! {
+        ended = &mut dispatching => {
+            return ended.map_err(|error| match error {
+                RequestError::Api(ApiError::InvalidToken) => TelegramError::TokenRefused,
+                other => TelegramError::SetWebhook(other),
+            });
+        }
+        () = stop => {}
+    }
+    if shutdown.shutdown().is_ok()
+        && tokio::time::timeout(STOP_GRACE, &mut dispatching)
+            .await
+            .is_err()
+    {
+        tracing::warn!("telegram: updates were still being handled when lull stopped");
+    }
+    Ok(())
+}
+
+/// `getMe`, retried with backoff through network trouble; a refused token is final.
+async fn get_me(bot: &Bot) -> Result<teloxide::types::Me, TelegramError> {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match bot.get_me().await {
+            Ok(me) => return Ok(me),
+            Err(RequestError::Api(ApiError::InvalidToken)) => {
+                return Err(TelegramError::TokenRefused);
+            }
+            // What the Bot API answers for a token that is not even shaped like one.
+            Err(RequestError::Api(ApiError::Unknown(d))) if d == "Not Found" => {
+                return Err(TelegramError::TokenRefused);
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_seconds = backoff.as_secs(), "telegram: cannot reach the Bot API");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! A plugin [`Reply`] as a Telegram message: its markdown (code spans and `*bold*`) as
+//! Telegram HTML, and its buttons as an inline keyboard.
+
+use lull_plugin::{Button, Reply};
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+
+/// Telegram refuses longer messages.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+/// Telegram refuses longer `answerCallbackQuery` texts.
+pub const MAX_ALERT_CHARS: usize = 200;
+
+/// The reply's text as Telegram HTML. Unpaired markers stay literal; anything too long for one
+/// message is cut (as plain text, so no tag is cut in half).
+pub fn html(reply: &Reply) -> String {
+    if reply.text.chars().count() > MAX_MESSAGE_CHARS - 100 {
+        return escape(&cut(&reply.plain, MAX_MESSAGE_CHARS - 100));
+    }
+    let mut out = String::with_capacity(reply.text.len() + 32);
+    for (i, segment) in paired(&reply.text, '`').into_iter().enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(&escape(segment));
+            out.push_str("</code>");
+            continue;
+        }
+        for (j, piece) in paired(segment, '*').into_iter().enumerate() {
+            if j % 2 == 1 {
+                out.push_str("<b>");
+                out.push_str(&escape(piece));
+                out.push_str("</b>");
+            } else {
+                out.push_str(&escape(piece));
+            }
+        }
+    }
+    out
+}
+
+/// `text` split at `marker` so that odd pieces were between a pair; an unpaired last marker
+/// stays in the text.
+fn paired(text: &str, marker: char) -> Vec<&str> {
+    let mut pieces: Vec<&str> = text.split(marker).collect();
+    if pieces.len() % 2 == 0 {
+        // An odd number of markers: glue the last one back on, literally.
+        let last = pieces.pop().unwrap_or_default();
+        let before = pieces.pop().unwrap_or_default();
+        let start = before.as_ptr() as usize - text.as_ptr() as usize;
+        let end = last.as_ptr() as usize - text.as_ptr() as usize + last.len();
+        pieces.push(&text[start..end]);
+    }
+    pieces
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// At most `max` characters, ending in `…` when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The reply's buttons as one row of an inline keyboard, if it has any.
+pub fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
+    (!buttons.is_empty()).then(|| {
+        InlineKeyboardMarkup::new([buttons
+            .iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.payload.clone()))
+            .collect::<Vec<_>>()])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_and_bold_become_tags_and_the_rest_is_escaped() {
+        let reply = Reply::markdown("*Queued* `r7k2` <now> & `a<b`");
+        assert_eq!(
+            html(&reply),
+            "<b>Queued</b> <code>r7k2</code> &lt;now&gt; &amp; <code>a&lt;b</code>"
+        );
+    }
+
+    #[test]
+    fn unpaired_markers_stay_literal() {
+        assert_eq!(html(&Reply::markdown("2 * 3 `x")), "2 * 3 `x");
+        assert_eq!(html(&Reply::markdown("*a* b*")), "<b>a</b> b*");
+        assert_eq!(html(&Reply::markdown("`*x*` y")), "<code>*x*</code> y");
+    }
+
+    #[test]
+    fn long_replies_are_cut_as_plain_text() {
+        let reply = Reply::markdown(format!("`{}`", "x".repeat(5000)));
+        let text = html(&reply);
+        assert!(text.chars().count() < MAX_MESSAGE_CHARS);
+        assert!(text.ends_with('…') && !text.contains("<code>"));
+    }
+
+    #[test]
+    fn buttons_become_one_row_of_callback_buttons() {
+        let id = lull_queue::RequestId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").unwrap();
+        let buttons = lull_plugin::prompt::approval_buttons(&id.short_id(3));
+        let markup = keyboard(&buttons).unwrap();
+        assert_eq!(markup.inline_keyboard.len(), 1);
+        assert_eq!(markup.inline_keyboard[0].len(), 2);
+        assert!(keyboard(&[]).is_none());
+    }
+}

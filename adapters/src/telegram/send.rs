@@ -1,0 +1,119 @@
+//! Sending lull's messages to Telegram: a [`Reply`] as an HTML message with its keyboard (plain
+//! text if Telegram cannot parse it), what each Bot API error means for a retry, and the notice
+//! sink the outbox delivery drives.
+
+use std::time::Duration;
+
+use lull_plugin::{Notice, Reply};
+use teloxide::ApiError;
+use teloxide::RequestError;
+use teloxide::payloads::SendMessageSetters;
+use teloxide::prelude::*;
+use teloxide::types::{MessageId, ParseMode, ReplyParameters};
+
+use super::handler::PLATFORM;
+use super::markup::{MAX_MESSAGE_CHARS, cut, html, keyboard};
+use crate::outbox::{NoticeSink, SendError};
+
+/// Attempts for a direct reply to a command before giving up (notices retry without limit).
+const REPLY_ATTEMPTS: u32 = 3;
+/// The longest rate-limit wait a direct reply sits out; the sender can always ask again.
+const REPLY_MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// Sends `reply` to `chat`, as a reply to `reply_to` when given (and still there).
+pub async fn send_reply(
+    bot: &Bot,
+    chat: ChatId,
+    reply: &Reply,
+    reply_to: Option<MessageId>,
+) -> Result<Message, RequestError> {
+    let build = |text: String| {
+        let mut request = bot.send_message(chat, text);
+        if let Some(markup) = keyboard(&reply.buttons) {
+            request = request.reply_markup(markup);
+        }
+        if let Some(id) = reply_to {
+            request =
+                request.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
+        }
+        request
+    };
+    let mut attempt = 1;
+    loop {
+        let sent = match build(html(reply)).parse_mode(ParseMode::Html).await {
+            // The markup is lull's own, but a reason or a redacted output tail is not: rather
+            // than lose the message, send it without formatting.
+            Err(RequestError::Api(ApiError::CantParseEntities(_))) => {
+                build(cut(&reply.plain, MAX_MESSAGE_CHARS)).await
+            }
+            other => other,
+        };
+        match sent {
+            Err(RequestError::RetryAfter(wait))
+                if reply_to.is_some()
+                    && attempt < REPLY_ATTEMPTS
+                    && wait.duration() <= REPLY_MAX_WAIT =>
+            {
+                attempt += 1;
+                tokio::time::sleep(wait.duration()).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// What a Bot API error means for another attempt.
+pub fn classify(error: &RequestError) -> SendError {
+    match error {
+        RequestError::RetryAfter(wait) => SendError::RetryAfter(wait.duration()),
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
+            SendError::Transient(error.to_string())
+        }
+        // A revoked token or a Bot API server's own trouble passes; dropping notices would not.
+        RequestError::Api(ApiError::InvalidToken) => SendError::Transient(error.to_string()),
+        RequestError::Api(ApiError::Unknown(description))
+            if !["Bad Request", "Forbidden", "Unauthorized"]
+                .iter()
+                .any(|p| description.starts_with(p)) =>
+        {
+            SendError::Transient(error.to_string())
+        }
+        RequestError::Api(_) | RequestError::MigrateToChatId(_) => {
+            SendError::Permanent(error.to_string())
+        }
+    }
+}
+
+/// Delivers notices from the outbox through a bot.
+pub struct TelegramNotices {
+    /// The bot that sends them.
+    pub bot: Bot,
+}
+
+impl NoticeSink for TelegramNotices {
+    fn platform(&self) -> &str {
+        PLATFORM
+    }
+
+    async fn send(&self, notice: &Notice) -> Result<(), SendError> {
+        let chat = notice.chat.chat.parse::<i64>().map(ChatId).map_err(|_| {
+            SendError::Permanent(format!("{:?} is not a Telegram chat id", notice.chat.chat))
+        })?;
+        match send_reply(&self.bot, chat, &notice.reply, None).await {
+            Ok(_) => Ok(()),
+            // A group that became a supergroup has a new id; the notice still belongs there.
+            Err(RequestError::MigrateToChatId(new_chat)) => {
+                tracing::info!(
+                    old = chat.0,
+                    new = new_chat.0,
+                    "the chat moved to a supergroup; sending there"
+                );
+                send_reply(&self.bot, new_chat, &notice.reply, None)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify(&e))
+            }
+            Err(error) => Err(classify(&error)),
+        }
+    }
+}
