@@ -108,7 +108,15 @@ fn serve_refuses_self_missing_restart_and_bad_config_with_clear_messages() {
         ("[maintenance]\nidle_secs = 5\n", "line 2"),
         (
             "[executor]\nrestart = [\"true\"]\n[telegram]\nadmins = [1]\n",
-            "no telegram adapter yet",
+            "TELEGRAM_BOT_TOKEN holds no bot token",
+        ),
+        (
+            "[executor]\nrestart = [\"true\"]\n[telegram]\ntoken_env = \"HOME\"\n",
+            "does not look like a bot token",
+        ),
+        (
+            "[executor]\nrestart = [\"true\"]\n[discord]\nadmins = [\"1\"]\n",
+            "no discord adapter yet",
         ),
         (
             "[executor]\nrestart = [\"true\"]\n[api]\ntcp_listen = \"0.0.0.0:7878\"\n",

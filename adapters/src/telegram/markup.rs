@@ -19,17 +19,17 @@ pub fn html(reply: &Reply) -> String {
     for (i, segment) in paired(&reply.text, '`').into_iter().enumerate() {
         if i % 2 == 1 {
             out.push_str("<code>");
-            out.push_str(&escape(segment));
+            out.push_str(&escape(&segment));
             out.push_str("</code>");
             continue;
         }
-        for (j, piece) in paired(segment, '*').into_iter().enumerate() {
+        for (j, piece) in paired(&segment, '*').into_iter().enumerate() {
             if j % 2 == 1 {
                 out.push_str("<b>");
-                out.push_str(&escape(piece));
+                out.push_str(&escape(&piece));
                 out.push_str("</b>");
             } else {
-                out.push_str(&escape(piece));
+                out.push_str(&escape(&piece));
             }
         }
     }
@@ -38,15 +38,15 @@ pub fn html(reply: &Reply) -> String {
 
 /// `text` split at `marker` so that odd pieces were between a pair; an unpaired last marker
 /// stays in the text.
-fn paired(text: &str, marker: char) -> Vec<&str> {
-    let mut pieces: Vec<&str> = text.split(marker).collect();
-    if pieces.len() % 2 == 0 {
+fn paired(text: &str, marker: char) -> Vec<String> {
+    let mut pieces: Vec<String> = text.split(marker).map(str::to_owned).collect();
+    if pieces.len().is_multiple_of(2) {
         // An odd number of markers: glue the last one back on, literally.
         let last = pieces.pop().unwrap_or_default();
-        let before = pieces.pop().unwrap_or_default();
-        let start = before.as_ptr() as usize - text.as_ptr() as usize;
-        let end = last.as_ptr() as usize - text.as_ptr() as usize + last.len();
-        pieces.push(&text[start..end]);
+        if let Some(before) = pieces.last_mut() {
+            before.push(marker);
+            before.push_str(&last);
+        }
     }
     pieces
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub mod fake_telegram;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +14,8 @@ use serde_json::Value;
 /// A temporary lull home with one profile; short, so the socket path stays under 107 bytes.
 pub struct Home {
     pub dir: tempfile::TempDir,
+    /// Extra environment for every `lull` this home runs.
+    pub env: Vec<(String, String)>,
 }
 
 impl Home {
@@ -20,7 +24,10 @@ impl Home {
             .prefix("lull")
             .tempdir_in("/tmp")
             .unwrap();
-        let home = Self { dir };
+        let home = Self {
+            dir,
+            env: Vec::new(),
+        };
         std::fs::create_dir_all(home.profile_dir()).unwrap();
         let config = config.replace("{home}", &home.path().display().to_string());
         std::fs::write(home.profile_dir().join("lull.toml"), config).unwrap();
@@ -44,8 +51,23 @@ impl Home {
         command
             .env("LULL_HOME", self.path())
             .env_remove("LULL_PROFILE")
-            .env_remove("LULL_IDLE_SECONDS");
+            .env_remove("LULL_IDLE_SECONDS")
+            .env_remove("TELEGRAM_BOT_TOKEN")
+            .env_remove("TELEGRAM_WEBHOOK_SECRET")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
+    }
+
+    /// Sets `name=value` for every `lull` this home runs.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Rewrites the profile's config.
+    pub fn write_config(&self, config: &str) {
+        let config = config.replace("{home}", &self.path().display().to_string());
+        std::fs::write(self.profile_dir().join("lull.toml"), config).unwrap();
     }
 
     /// Runs `lull ARGS` to completion.

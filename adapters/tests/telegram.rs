@@ -1,0 +1,415 @@
+//! The Telegram adapter end to end: the real `lull serve` binary, running real teloxide
+//! against a fake Bot API on 127.0.0.1 (tests/common/fake_telegram.rs).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::fake_telegram::{BOT_USERNAME, FakeTelegram, TOKEN};
+use common::{Home, MARKER_CONFIG, stop, wait_for};
+use serde_json::{Value, json};
+
+const ADMIN: i64 = 42;
+const AGENT: i64 = 99;
+const STRANGER: i64 = 55;
+const NOTIFY: i64 = -100_500;
+
+fn config(fake: &FakeTelegram, extra_maintenance: &str, extra_telegram: &str) -> String {
+    MARKER_CONFIG.replace(
+        "[maintenance]\n",
+        &format!("[maintenance]\n{extra_maintenance}\n"),
+    ) + &format!(
+        "[telegram]\napi_url = \"{}\"\nadmins = [{ADMIN}]\nagents = [{AGENT}]\nnotify_chat_id = {NOTIFY}\n{extra_telegram}\n",
+        fake.url()
+    )
+}
+
+fn home(config: &str) -> Home {
+    Home::new(config).with_env("TELEGRAM_BOT_TOKEN", TOKEN)
+}
+
+fn status(home: &Home) -> Value {
+    let out = home.lull(&["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn text(message: &Value) -> &str {
+    message["text"].as_str().unwrap_or_default()
+}
+
+/// Waits until lull took every update (a `getUpdates` offset past them arrived) and the replies
+/// to them were sent: a last `status` from the admin is answered after everything before it in
+/// that chat (teloxide handles one chat's updates in order).
+fn settle(fake: &FakeTelegram, chat: i64) {
+    let before = fake.messages_in(chat).len();
+    fake.send_text(ADMIN, chat, "/maintenance status");
+    fake.wait_until("the status reply", |f| f.messages_in(chat).len() > before);
+}
+
+#[test]
+fn commands_are_routed_authorized_and_answered_in_the_same_chat() {
+    let fake = FakeTelegram::start();
+    let home = home(&config(&fake, "", ""));
+    let server = home.serve();
+
+    fake.wait_until("the command menu", |f| !f.commands().is_empty());
+    assert_eq!(fake.commands()[0]["command"], "maintenance");
+
+    let update = fake.send_text(ADMIN, ADMIN, "/maintenance restart installed a tool");
+    let reply = fake.wait_for_message(ADMIN, "Queued");
+    let open = status(&home)["open"].clone();
+    let short_id = open[0]["short_id"].as_str().unwrap().to_owned();
+    assert!(text(&reply).contains(&short_id), "{reply}");
+    let to_admin: Vec<_> = fake
+        .calls("sendMessage")
+        .into_iter()
+        .filter(|c| c.body["chat_id"] == ADMIN)
+        .collect();
+    assert_eq!(to_admin.len(), 1);
+    assert_eq!(to_admin[0].body["parse_mode"], "HTML");
+    assert!(
+        to_admin[0].body["reply_parameters"]["message_id"]
+            .as_i64()
+            .is_some()
+    );
+    assert!(update > 0);
+
+    // A stranger is refused and nothing changes.
+    fake.send_text(STRANGER, STRANGER, "/maintenance restart please");
+    let refusal = fake.wait_for_message(STRANGER, "not allowed");
+    assert!(text(&refusal).contains(&STRANGER.to_string()), "{refusal}");
+    let open = status(&home)["open"].clone();
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(open[0]["requested_by"].as_array().unwrap().len(), 1);
+
+    // A command for another bot in a group is not ours: no reply, no change.
+    fake.send_text(
+        ADMIN,
+        NOTIFY,
+        "/maintenance@some_other_bot cancel everything",
+    );
+    fake.send_text(
+        ADMIN,
+        NOTIFY,
+        &format!("/maintenance@{BOT_USERNAME} status"),
+    );
+    let status_reply = fake.wait_for_message(NOTIFY, "no activity source has reported");
+    assert!(text(&status_reply).contains(&short_id), "{status_reply}");
+    let replies_in_group: Vec<_> = fake
+        .messages_in(NOTIFY)
+        .into_iter()
+        .filter(|m| !text(m).contains("queued"))
+        .collect();
+    assert_eq!(replies_in_group.len(), 1, "{replies_in_group:#?}");
+    assert_eq!(status(&home)["open"][0]["state"], "queued");
+    stop(server);
+}
+
+#[test]
+fn an_approval_prompt_is_answered_by_an_admins_click_and_edited() {
+    let fake = FakeTelegram::start();
+    let home = home(&config(&fake, "agent_requests = \"approve\"", ""));
+    let server = home.serve();
+
+    fake.send_text(AGENT, AGENT, "/maintenance restart new tool installed");
+    fake.wait_for_message(AGENT, "approval");
+    let prompt = fake.wait_for_message(NOTIFY, "approve or reject");
+    let buttons = prompt["reply_markup"]["inline_keyboard"][0].clone();
+    let approve = buttons[0]["callback_data"].as_str().unwrap().to_owned();
+    assert!(approve.starts_with("lull:a:"), "{buttons}");
+    let prompt_id = prompt["message_id"].as_i64().unwrap();
+
+    // Someone who may not approve is told so, privately; the prompt stays.
+    fake.click(STRANGER, prompt_id, &approve);
+    fake.wait_until("the refusal", |f| {
+        !f.calls("answerCallbackQuery").is_empty()
+    });
+    let answer = &fake.calls("answerCallbackQuery")[0].body;
+    assert_eq!(answer["show_alert"], true);
+    assert!(
+        answer["text"].as_str().unwrap().contains("not allowed"),
+        "{answer}"
+    );
+    assert_eq!(status(&home)["open"][0]["state"], "awaiting_approval");
+    fake.click(AGENT, prompt_id, &approve);
+    fake.wait_until("the agent's refusal", |f| {
+        f.calls("answerCallbackQuery").len() == 2
+    });
+    assert!(
+        fake.calls("answerCallbackQuery")[1].body["text"]
+            .as_str()
+            .unwrap()
+            .contains("only an admin")
+    );
+    assert_eq!(fake.calls("editMessageText").len(), 0);
+
+    fake.click(ADMIN, prompt_id, &approve);
+    fake.wait_until("the edited prompt", |f| {
+        !f.calls("editMessageText").is_empty()
+    });
+    let edited = fake
+        .messages_in(NOTIFY)
+        .into_iter()
+        .find(|m| m["message_id"] == prompt_id)
+        .unwrap();
+    assert!(text(&edited).contains("Approved"), "{edited}");
+    assert!(text(&edited).contains("@user42"), "who clicked: {edited}");
+    assert!(
+        edited.get("reply_markup").is_none(),
+        "buttons removed: {edited}"
+    );
+    assert_eq!(status(&home)["open"][0]["state"], "queued");
+    stop(server);
+}
+
+#[test]
+fn an_update_redelivered_after_kill_9_does_not_queue_twice() {
+    let fake = FakeTelegram::start();
+    let home = home(&config(&fake, "", ""));
+    let mut server = home.serve();
+    fake.send_text(ADMIN, ADMIN, "/maintenance restart once only");
+    fake.wait_for_message(ADMIN, "Queued");
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Telegram never heard the confirmation: it delivers the same update again.
+    fake.redeliver_all();
+    let server = home.serve();
+    settle(&fake, ADMIN);
+    let open = status(&home)["open"].clone();
+    eprintln!(
+        "{:#?} {:#?}",
+        open,
+        fake.calls("getUpdates")
+            .iter()
+            .map(|c| c.body.clone())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(open[0]["requested_by"][0]["count"], 1, "{open}");
+    let queued_replies = fake
+        .messages_in(ADMIN)
+        .into_iter()
+        .filter(|m| text(m).starts_with("Queued restart") || text(m).starts_with("Joined"))
+        .count();
+    assert_eq!(queued_replies, 1, "{:#?}", fake.messages_in(ADMIN));
+    stop(server);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 POST; returns the status code.
+fn post(port: u16, secret: Option<&str>, body: &str) -> u16 {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let header = secret
+        .map(|s| format!("X-Telegram-Bot-Api-Secret-Token: {s}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "POST /telegram/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+#[test]
+fn the_webhook_takes_only_posts_with_the_right_secret() {
+    let fake = FakeTelegram::start();
+    let port = free_port();
+    let home = home(&config(
+        &fake,
+        "",
+        &format!(
+            "mode = \"webhook\"\nwebhook_listen = \"127.0.0.1:{port}\"\nwebhook_url = \"https://lull.example.org/telegram/webhook\""
+        ),
+    ))
+    .with_env("TELEGRAM_WEBHOOK_SECRET", "right_secret-1");
+    let server = home.serve();
+    fake.wait_until("setWebhook", |f| !f.calls("setWebhook").is_empty());
+    let registered = fake.calls("setWebhook")[0].body["multipart"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(registered.contains("right_secret-1") && registered.contains("lull.example.org"));
+    assert!(
+        fake.calls("getUpdates").is_empty(),
+        "a webhook bot does not poll"
+    );
+    wait_for("the webhook listener", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+
+    let update = json!({"update_id": 5001, "message": {
+        "message_id": 9, "date": 1_795_478_400,
+        "chat": {"id": ADMIN, "type": "private", "first_name": "A"},
+        "from": {"id": ADMIN, "is_bot": false, "first_name": "A", "username": "user42"},
+        "text": "/maintenance restart via webhook",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 12}],
+    }})
+    .to_string();
+    assert_eq!(post(port, None, &update), 401, "missing secret");
+    assert_eq!(
+        post(port, Some("wrong_secret-1"), &update),
+        401,
+        "wrong secret"
+    );
+    assert_eq!(
+        post(port, Some("right_secret-"), &update),
+        401,
+        "a prefix of it"
+    );
+    assert_eq!(
+        status(&home)["open"],
+        json!([]),
+        "nothing queued by a refused post"
+    );
+    assert_eq!(post(port, Some("right_secret-1"), "{not json"), 400);
+    assert_eq!(post(port, Some("right_secret-1"), &update), 200);
+    fake.wait_for_message(ADMIN, "Queued");
+    // Telegram retries a post it thinks failed: the same update_id is not applied twice.
+    assert_eq!(post(port, Some("right_secret-1"), &update), 200);
+    settle_webhook(&fake, port);
+    let open = status(&home)["open"].clone();
+    assert_eq!(open[0]["requested_by"][0]["count"], 1, "{open}");
+    stop(server);
+}
+
+/// The webhook counterpart of [`settle`]: a later status from the same chat is answered after
+/// the updates before it.
+fn settle_webhook(fake: &FakeTelegram, port: u16) {
+    let before = fake.messages_in(ADMIN).len();
+    let status = json!({"update_id": 5002, "message": {
+        "message_id": 10, "date": 1_795_478_400,
+        "chat": {"id": ADMIN, "type": "private", "first_name": "A"},
+        "from": {"id": ADMIN, "is_bot": false, "first_name": "A"},
+        "text": "/maintenance status",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 12}],
+    }})
+    .to_string();
+    assert_eq!(post(port, Some("right_secret-1"), &status), 200);
+    fake.wait_until("the status reply", |f| f.messages_in(ADMIN).len() > before);
+}
+
+#[test]
+fn a_success_notice_reaches_the_requesters_chat_and_the_notify_chat_once_each() {
+    let fake = FakeTelegram::start();
+    let home = home(&config(&fake, "", ""));
+    let server = home.serve();
+    fake.send_text(ADMIN, ADMIN, "/maintenance restart --idle-seconds 0");
+    fake.wait_for_message(ADMIN, "Queued");
+    // The gateway reports in; the restart may run.
+    let response = home.call("POST", "/v1/heartbeat", Some(json!({"source": "gateway"})));
+    assert_eq!(response.status, 200, "{}", response.body);
+    fake.wait_for_message(ADMIN, "succeeded");
+    fake.wait_for_message(NOTIFY, "succeeded");
+    assert_eq!(home.marker_lines().len(), 1);
+    stop(server);
+    for chat in [ADMIN, NOTIFY] {
+        let succeeded = fake
+            .messages_in(chat)
+            .into_iter()
+            .filter(|m| text(m).contains("succeeded"))
+            .count();
+        assert_eq!(succeeded, 1, "chat {chat}: {:#?}", fake.messages_in(chat));
+    }
+    let starting = fake
+        .messages_in(ADMIN)
+        .into_iter()
+        .filter(|m| text(m).to_lowercase().contains("starting"))
+        .count();
+    assert_eq!(starting, 1, "{:#?}", fake.messages_in(ADMIN));
+}
+
+#[test]
+fn a_rate_limited_notice_waits_as_told_then_is_delivered_once() {
+    let fake = FakeTelegram::start();
+    let home = home(&config(&fake, "", ""));
+    let server = home.serve();
+    fake.wait_until("lull polling", |f| !f.calls("getUpdates").is_empty());
+    fake.fail_next(
+        "sendMessage",
+        429,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}),
+    );
+    let out = home.lull(&["restart", "--reason", "from the cli"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let notice = fake.wait_for_message(NOTIFY, "queued");
+    assert!(text(&notice).contains("from the cli"), "{notice}");
+    let attempts = fake.calls("sendMessage");
+    assert_eq!(attempts.len(), 2, "one refused, one accepted");
+    assert!(
+        attempts[1].at.duration_since(attempts[0].at) >= Duration::from_secs(1),
+        "retry_after honoured"
+    );
+    stop(server);
+    assert_eq!(fake.messages_in(NOTIFY).len(), 1);
+}
+
+#[test]
+fn a_notice_pending_while_lull_restarts_is_delivered_after() {
+    let fake = FakeTelegram::start();
+    let home = home(&config(&fake, "", ""));
+    let server = home.serve();
+    fake.wait_until("lull polling", |f| !f.calls("getUpdates").is_empty());
+    // The Bot API answers garbage (a proxy's error page, say) until it is healed.
+    fake.fail_always("sendMessage", 200, json!("<html>bad gateway</html>"));
+    let out = home.lull(&["restart", "--reason", "survives a restart"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fake.wait_until("a failed attempt", |f| !f.calls("sendMessage").is_empty());
+    stop(server);
+    assert!(fake.messages_in(NOTIFY).is_empty());
+
+    fake.heal("sendMessage");
+    let server = home.serve();
+    let notice = fake.wait_for_message(NOTIFY, "survives a restart");
+    assert!(text(&notice).contains("queued"));
+    stop(server);
+    assert_eq!(fake.messages_in(NOTIFY).len(), 1);
+}
+
+#[test]
+fn a_refused_token_stops_serve_with_a_clear_message() {
+    let fake = FakeTelegram::start();
+    let home = Home::new(&config(&fake, "", "")).with_env("TELEGRAM_BOT_TOKEN", "1:wrong");
+    let out = home.lull(&["serve"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Telegram refused the bot token"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("1:wrong"),
+        "the token is not printed: {stderr}"
+    );
+}
