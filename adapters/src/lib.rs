@@ -2,6 +2,7 @@
 //! (`lull serve`), config and profiles, the demo; the chat platforms plug in here.
 
 pub mod api;
+pub mod chats;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -9,5 +10,6 @@ pub mod demo;
 pub mod outbox;
 pub mod profile;
 pub mod serve;
+pub mod stack;
 #[cfg(feature = "telegram")]
 pub mod telegram;

@@ -5,20 +5,17 @@
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lull_plugin::{ChatRef, PlatformPolicy, Plugin, PluginConfig, Policy};
-use lull_queue::{
-    ActivityTracker, CommandExecutor, HealthCheck, QueueSettings, RecoveryOptions, RestartAction,
-    Scheduler, SchedulerSettings, SourceMode, Store, SystemClock, TrackerSettings, recover,
-};
+use lull_queue::{QueueSettings, RestartAction, SourceMode, Store};
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::api::{self, Access, ApiState};
+use crate::chats::{ChatAdapters, first_failure};
 use crate::config::{Config, RestartSetting};
 use crate::profile::Profile;
+use crate::stack::{StackOptions, assemble};
 
 /// Unix socket paths longer than this cannot be bound (`sun_path` is 108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -173,115 +170,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// The chat adapters a config enables, checked before anything starts.
-struct ChatAdapters {
-    #[cfg(feature = "telegram")]
-    telegram: Option<crate::telegram::TelegramSettings>,
-}
-
-impl ChatAdapters {
-    fn from_config(config: &Config) -> anyhow::Result<Self> {
-        Ok(Self {
-            #[cfg(feature = "telegram")]
-            telegram: config
-                .telegram
-                .as_ref()
-                .map(|t| {
-                    crate::telegram::TelegramSettings::from_config(t, |n| std::env::var(n).ok())
-                })
-                .transpose()?,
-        })
-    }
-
-    /// Who may do what on each enabled platform.
-    fn policy(&self) -> Policy {
-        let mut policy = Policy::default();
-        #[cfg(feature = "telegram")]
-        if let Some(t) = &self.telegram {
-            policy.platforms.insert(
-                crate::telegram::PLATFORM.into(),
-                PlatformPolicy {
-                    admins: t.admins.clone(),
-                    admin_roles: Vec::new(),
-                    agents: t.agents.clone(),
-                },
-            );
-        }
-        policy
-    }
-
-    /// The chats that hear about every request.
-    fn notify(&self) -> Vec<ChatRef> {
-        let mut notify = Vec::new();
-        #[cfg(feature = "telegram")]
-        if let Some(chat) = self.telegram.as_ref().and_then(|t| t.notify_chat_id) {
-            notify.push(ChatRef {
-                platform: crate::telegram::PLATFORM.into(),
-                chat: chat.to_string(),
-            });
-        }
-        notify
-    }
-
-    /// The platforms whose notices this process delivers.
-    fn platforms(&self) -> Vec<&'static str> {
-        let mut platforms = Vec::new();
-        #[cfg(feature = "telegram")]
-        if self.telegram.is_some() {
-            platforms.push(crate::telegram::PLATFORM);
-        }
-        platforms
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        let mut secrets = Vec::new();
-        #[cfg(feature = "telegram")]
-        if let Some(t) = &self.telegram {
-            secrets.extend(t.secrets());
-        }
-        secrets
-    }
-
-    /// Starts each enabled adapter; each ends when `stop` fires, or early with a fatal error,
-    /// which `failures` receives.
-    fn spawn(
-        &self,
-        plugin: &Plugin,
-        stop: &tokio::sync::broadcast::Sender<()>,
-        failures: &tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut tasks = Vec::new();
-        #[cfg(feature = "telegram")]
-        if let Some(settings) = self.telegram.clone() {
-            let lull =
-                crate::telegram::TelegramLull::new(crate::telegram::bot(&settings), plugin.clone());
-            let mut stopped = stop.subscribe();
-            let failures = failures.clone();
-            tasks.push(tokio::spawn(async move {
-                let ran = crate::telegram::run(lull, &settings, async move {
-                    stopped.recv().await.ok();
-                })
-                .await;
-                if let Err(error) = ran {
-                    let _ = failures.send(error.into());
-                }
-            }));
-        }
-        let _ = (plugin, stop, failures);
-        tasks
-    }
-}
-
-/// Waits for the first adapter to fail; pending forever if none does (or there are none).
-async fn first_failure(
-    failures: &mut tokio::sync::mpsc::UnboundedReceiver<anyhow::Error>,
-) -> anyhow::Error {
-    match failures.recv().await {
-        Some(error) => error,
-        None => std::future::pending().await,
-    }
-}
-
 /// Runs the sidecar until a signal.
 pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     let restart = check_config(&config)?;
@@ -290,85 +178,19 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     // Fail fast, before waiting for the store's lock, if this profile is already served.
     check_socket(&socket).await?;
     let store = open_store(profile, &config).await?;
-    let m = &config.maintenance;
-    let mut secrets = config.secrets();
-    secrets.extend(adapters.secrets());
-    let notify = adapters.notify();
-    let health = config
-        .executor
-        .health_command
-        .clone()
-        .map(|argv| HealthCheck {
-            argv,
-            timeout: Duration::from_secs(config.executor.timeout_seconds),
-            pass_env: config.executor.pass_env.clone(),
-            crash_loop_limit: config.executor.crash_loop_limit,
-            secrets: secrets.clone(),
-        });
-    // Installed before recover(), so what it settles ("back online", "interrupted") is
-    // announced through the outbox like everything else.
-    store.set_notice_hook(lull_plugin::notice_hook(
-        notify.clone(),
-        Duration::from_secs(m.max_wait_seconds),
-    ));
-    let recovered = recover(
-        &store,
-        &RecoveryOptions::from_env(config.executor.restarts_self, health.clone()),
+    let stack = assemble(
+        store,
+        &config,
+        &adapters,
+        StackOptions {
+            profile: profile.name.clone(),
+            mode: SourceMode::Sidecar,
+            restart: RestartAction::Command(restart),
+        },
     )
     .await?;
-    if let lull_queue::Recovery::Settled(request) = &recovered {
-        tracing::info!(request = %request.short_id, state = %request.state, "settled the request that was running when lull stopped");
-    }
-    let tracker = ActivityTracker::new(
-        TrackerSettings {
-            mode: SourceMode::Sidecar,
-            lease_ttl: Duration::from_secs(m.lease_ttl_seconds),
-            source_ttl: Duration::from_secs(m.source_ttl_seconds),
-            wedged_after: Duration::from_secs(m.wedged_after_seconds),
-        },
-        Arc::new(SystemClock),
-    );
-    let executor = CommandExecutor {
-        restart: RestartAction::Command(restart),
-        update: config.executor.update.clone(),
-        unchanged_exit_code: config.executor.unchanged_exit_code,
-        timeout: Duration::from_secs(config.executor.timeout_seconds),
-        pass_env: config.executor.pass_env.clone(),
-        secrets,
-    };
-    let settings = SchedulerSettings {
-        max_wait: Duration::from_secs(m.max_wait_seconds),
-        cooldown: Duration::from_secs(m.cooldown_seconds),
-        max_executions_per_hour: m.max_executions_per_hour,
-        approval_expiry: Duration::from_secs(m.approval_expiry_seconds),
-    };
-    let scheduler = Scheduler::new(
-        profile.name.clone(),
-        store,
-        tracker,
-        Arc::new(executor),
-        settings,
-        health,
-    )?;
-    let plugin = Plugin::new(
-        scheduler.clone(),
-        PluginConfig {
-            default_idle: Duration::from_secs(m.idle_seconds),
-            min_agent_idle: Duration::from_secs(m.min_agent_idle_seconds),
-            max_wait: Duration::from_secs(m.max_wait_seconds),
-            policy: adapters.policy(),
-            notify,
-        },
-    );
-    let dropped =
-        crate::outbox::drop_undeliverable(plugin.scheduler().store(), &adapters.platforms())
-            .await?;
-    if dropped > 0 {
-        tracing::warn!(
-            dropped,
-            "dropped notices for chat platforms that are no longer configured"
-        );
-    }
+    let plugin = stack.plugin;
+    let scheduler = plugin.scheduler().clone();
     let unix = bind_socket(&socket).await?;
     let tcp = bind_tcp(&config).await?;
     let task = scheduler.spawn();

@@ -1,0 +1,131 @@
+//! One profile's machinery assembled from its config: recovery of what was running, the
+//! activity tracker, the executor, the scheduler and the command core. `lull serve` builds it
+//! as a sidecar; a Rust gateway that embeds lull builds it with its own restart action (see
+//! `adapters/examples/telegram_embed.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lull_plugin::{Plugin, PluginConfig};
+use lull_queue::{
+    ActivityTracker, CommandExecutor, HealthCheck, Recovery, RecoveryOptions, RestartAction,
+    Scheduler, SchedulerSettings, SourceMode, Store, SystemClock, TrackerSettings, recover,
+};
+
+use crate::chats::ChatAdapters;
+use crate::config::Config;
+
+/// How the profile runs.
+pub struct StackOptions {
+    /// The profile's name (in status and logs).
+    pub profile: String,
+    /// `Sidecar` (activity sources must report over the API) or `Embedded` (the in-process
+    /// tracker is the source).
+    pub mode: SourceMode,
+    /// What a restart does: the configured argv, or (embedded only) `"self"`.
+    pub restart: RestartAction,
+}
+
+/// The assembled profile.
+pub struct Stack {
+    /// The command core (and through it the scheduler and the store).
+    pub plugin: Plugin,
+    /// Where agent runs are reported.
+    pub tracker: ActivityTracker,
+    /// What recovery settled at start-up.
+    pub recovered: Recovery,
+}
+
+/// Settles what was running when the process stopped, then builds the tracker, executor,
+/// scheduler and command core for `store` (not yet spawned: call
+/// `stack.plugin.scheduler().spawn()`).
+pub async fn assemble(
+    store: Store,
+    config: &Config,
+    chats: &ChatAdapters,
+    options: StackOptions,
+) -> anyhow::Result<Stack> {
+    let m = &config.maintenance;
+    let mut secrets = config.secrets();
+    secrets.extend(chats.secrets());
+    let notify = chats.notify();
+    let health = config
+        .executor
+        .health_command
+        .clone()
+        .map(|argv| HealthCheck {
+            argv,
+            timeout: Duration::from_secs(config.executor.timeout_seconds),
+            pass_env: config.executor.pass_env.clone(),
+            crash_loop_limit: config.executor.crash_loop_limit,
+            secrets: secrets.clone(),
+        });
+    // Installed before recover(), so what it settles ("back online", "interrupted") is
+    // announced through the outbox like everything else.
+    store.set_notice_hook(lull_plugin::notice_hook(
+        notify.clone(),
+        Duration::from_secs(m.max_wait_seconds),
+    ));
+    let recovered = recover(
+        &store,
+        &RecoveryOptions::from_env(config.executor.restarts_self, health.clone()),
+    )
+    .await?;
+    if let Recovery::Settled(request) = &recovered {
+        tracing::info!(request = %request.short_id, state = %request.state, "settled the request that was running when lull stopped");
+    }
+    let tracker = ActivityTracker::new(
+        TrackerSettings {
+            mode: options.mode,
+            lease_ttl: Duration::from_secs(m.lease_ttl_seconds),
+            source_ttl: Duration::from_secs(m.source_ttl_seconds),
+            wedged_after: Duration::from_secs(m.wedged_after_seconds),
+        },
+        Arc::new(SystemClock),
+    );
+    let executor = CommandExecutor {
+        restart: options.restart,
+        update: config.executor.update.clone(),
+        unchanged_exit_code: config.executor.unchanged_exit_code,
+        timeout: Duration::from_secs(config.executor.timeout_seconds),
+        pass_env: config.executor.pass_env.clone(),
+        secrets,
+    };
+    let settings = SchedulerSettings {
+        max_wait: Duration::from_secs(m.max_wait_seconds),
+        cooldown: Duration::from_secs(m.cooldown_seconds),
+        max_executions_per_hour: m.max_executions_per_hour,
+        approval_expiry: Duration::from_secs(m.approval_expiry_seconds),
+    };
+    let scheduler = Scheduler::new(
+        options.profile,
+        store,
+        tracker.clone(),
+        Arc::new(executor),
+        settings,
+        health,
+    )?;
+    let plugin = Plugin::new(
+        scheduler,
+        PluginConfig {
+            default_idle: Duration::from_secs(m.idle_seconds),
+            min_agent_idle: Duration::from_secs(m.min_agent_idle_seconds),
+            max_wait: Duration::from_secs(m.max_wait_seconds),
+            policy: chats.policy(),
+            notify,
+        },
+    );
+    let dropped =
+        crate::outbox::drop_undeliverable(plugin.scheduler().store(), &chats.platforms()).await?;
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "dropped notices for chat platforms that are no longer configured"
+        );
+    }
+    Ok(Stack {
+        plugin,
+        tracker,
+        recovered,
+    })
+}
