@@ -4,6 +4,9 @@
 //! that does not exist, a bot that was removed) is dropped with a warning and an audit entry
 //! rather than blocking every notice behind it.
 
+#[cfg(test)]
+mod mock_tests;
+
 use std::future::Future;
 use std::time::Duration;
 
