@@ -136,14 +136,17 @@ pub async fn run(
                     .await
                     .map_err(TelegramError::SetWebhook)?;
             let guarded = webhook::guarded(router, secret.clone());
-            let server = tokio::spawn(async move {
+            let mut server = tokio::spawn(async move {
                 axum::serve(tcp, guarded)
                     .with_graceful_shutdown(listener_stopped)
                     .await
             });
             let dispatching = dispatcher.try_dispatch_with_listener(listener, errors);
             let result = until_stopped(dispatching, &shutdown, &mut stop).await;
-            server.abort();
+            // The listener's stop runs deleteWebhook before the server ends; give it that long.
+            if tokio::time::timeout(STOP_GRACE, &mut server).await.is_err() {
+                server.abort();
+            }
             result
         }
     };

@@ -293,7 +293,9 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
     settle_webhook(&fake, port);
     let open = status(&home)["open"].clone();
     assert_eq!(open[0]["requested_by"][0]["count"], 1, "{open}");
+    assert!(fake.calls("deleteWebhook").is_empty());
     stop(server);
+    assert_eq!(fake.calls("deleteWebhook").len(), 1, "the webhook is removed on stop");
 }
 
 /// The webhook counterpart of [`settle`]: a later status from the same chat is answered after
