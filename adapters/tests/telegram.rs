@@ -295,7 +295,11 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
     assert_eq!(open[0]["requested_by"][0]["count"], 1, "{open}");
     assert!(fake.calls("deleteWebhook").is_empty());
     stop(server);
-    assert_eq!(fake.calls("deleteWebhook").len(), 1, "the webhook is removed on stop");
+    assert_eq!(
+        fake.calls("deleteWebhook").len(),
+        1,
+        "the webhook is removed on stop"
+    );
 }
 
 /// The webhook counterpart of [`settle`]: a later status from the same chat is answered after
@@ -414,4 +418,50 @@ fn a_refused_token_stops_serve_with_a_clear_message() {
         !stderr.contains("1:wrong"),
         "the token is not printed: {stderr}"
     );
+}
+
+#[test]
+fn an_escalation_prompt_offers_keep_waiting_and_cancel() {
+    let fake = FakeTelegram::start();
+    let home = home(&config(&fake, "max_wait_seconds = 1", ""));
+    let server = home.serve();
+    fake.send_text(ADMIN, ADMIN, "/maintenance restart blocked for good");
+    fake.wait_for_message(ADMIN, "Queued");
+    // No activity source ever reports, so after max_wait_seconds the admins are asked.
+    let prompt = fake.wait_for_message(NOTIFY, "Keep waiting or cancel?");
+    assert!(text(&prompt).contains("no_activity_source"), "{prompt}");
+    let buttons = prompt["reply_markup"]["inline_keyboard"][0].clone();
+    let labels: Vec<&str> = buttons
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Keep waiting", "Cancel"]);
+    let prompt_id = prompt["message_id"].as_i64().unwrap();
+
+    fake.click(
+        ADMIN,
+        prompt_id,
+        buttons[0]["callback_data"].as_str().unwrap(),
+    );
+    fake.wait_until("the kept prompt", |f| f.calls("editMessageText").len() == 1);
+    let kept = text(&fake.calls("editMessageText")[0].body).to_owned();
+    assert!(
+        kept.contains("Still waiting") && kept.contains("@user42"),
+        "{kept}"
+    );
+    assert_eq!(status(&home)["open"][0]["state"], "queued");
+
+    fake.click(
+        ADMIN,
+        prompt_id,
+        buttons[1]["callback_data"].as_str().unwrap(),
+    );
+    fake.wait_until("the cancelled prompt", |f| {
+        f.calls("editMessageText").len() == 2
+    });
+    assert_eq!(status(&home)["open"], json!([]));
+    fake.wait_for_message(ADMIN, "was cancelled");
+    stop(server);
 }
