@@ -42,7 +42,12 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let _scheduler = lull.plugin.scheduler().spawn();
-    let bot = Bot::from_env();
+    // The host's bot; here built from `[telegram]` (token from TELEGRAM_BOT_TOKEN, api_url).
+    let settings = chats
+        .telegram
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("{} has no [telegram] section", config_path.display()))?;
+    let bot = lull_adapters::telegram::bot(settings);
 
     // The glue: lull's branch first, the notice delivery, the menu merged with the host's.
     let telegram = TelegramLull::new(bot.clone(), lull.plugin.clone());

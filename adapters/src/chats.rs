@@ -96,7 +96,8 @@ impl ChatAdapters {
         #[cfg(feature = "telegram")]
         if let Some(settings) = self.telegram.clone() {
             let lull =
-                crate::telegram::TelegramLull::new(crate::telegram::bot(&settings), plugin.clone());
+                crate::telegram::TelegramLull::new(crate::telegram::bot(&settings), plugin.clone())
+                    .owning_the_bot();
             let mut stopped = stop.subscribe();
             let failures = failures.clone();
             tasks.push(tokio::spawn(async move {

@@ -58,17 +58,18 @@ fn pending_for(
 }
 
 /// Delivers `sink`'s notices until `stop` resolves: everything pending now, then whatever each
-/// queue event adds (notices are written with the event that caused them).
+/// queue event adds (notices are written with the event that caused them). A send in flight
+/// when `stop` resolves is finished, not cut off, so a notice the platform took is not sent
+/// again after a restart.
 pub async fn deliver<S: NoticeSink>(store: Store, sink: S, stop: impl Future<Output = ()>) {
     let mut events = store.subscribe();
     tokio::pin!(stop);
     loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            () = deliver_pending(&store, &sink) => {}
+        if deliver_pending_until(&store, &sink, &mut stop).await == Delivery::Stopped {
+            return;
         }
         tokio::select! {
-            _ = &mut stop => return,
+            () = &mut stop => return,
             // A lagged receiver only means several events came at once: look again either way.
             received = events.recv() => {
                 if matches!(received, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
@@ -79,22 +80,69 @@ pub async fn deliver<S: NoticeSink>(store: Store, sink: S, stop: impl Future<Out
     }
 }
 
+/// Whether delivery went through the outbox or was told to stop.
+#[derive(Debug, PartialEq, Eq)]
+enum Delivery {
+    Done,
+    Stopped,
+}
+
+type Stop<'a, F> = std::pin::Pin<&'a mut F>;
+
+/// Whether `stop` has resolved, without waiting. Once it has, it must not be polled again.
+fn is_stopped<F: Future<Output = ()>>(stop: &mut Stop<'_, F>) -> bool {
+    let waker = std::task::Waker::noop();
+    stop.as_mut()
+        .poll(&mut std::task::Context::from_waker(waker))
+        .is_ready()
+}
+
+/// Sleeps `wait`, or less if `stop` resolves first.
+async fn sleep_unless_stopped<F: Future<Output = ()>>(
+    wait: Duration,
+    stop: &mut Stop<'_, F>,
+) -> Delivery {
+    tokio::select! {
+        () = tokio::time::sleep(wait) => Delivery::Done,
+        () = stop.as_mut() => Delivery::Stopped,
+    }
+}
+
 /// Sends every notice pending for `sink` now, in order. Returns when all have left the outbox.
 pub async fn deliver_pending<S: NoticeSink>(store: &Store, sink: &S) {
+    let never = std::future::pending::<()>();
+    tokio::pin!(never);
+    deliver_pending_until(store, sink, &mut never).await;
+}
+
+async fn deliver_pending_until<S: NoticeSink, F: Future<Output = ()>>(
+    store: &Store,
+    sink: &S,
+    stop: &mut Stop<'_, F>,
+) -> Delivery {
     let mut backoff = FIRST_BACKOFF;
     let pending = loop {
         match pending_for(store, sink.platform()) {
             Ok(pending) => break pending,
             Err(error) => {
                 tracing::error!(%error, "cannot read the outbox; trying again");
-                tokio::time::sleep(backoff).await;
+                if sleep_unless_stopped(backoff, stop).await == Delivery::Stopped {
+                    return Delivery::Stopped;
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     };
     for (entry, notice) in pending {
+        if is_stopped(stop) {
+            return Delivery::Stopped;
+        }
         match notice {
-            Some(notice) => send_until_settled(store, sink, &notice).await,
+            Some(notice) => {
+                if send_until_settled(store, sink, &notice, stop).await == Delivery::Stopped {
+                    return Delivery::Stopped;
+                }
+            }
             None => {
                 tracing::warn!(
                     seq = entry.seq,
@@ -104,22 +152,30 @@ pub async fn deliver_pending<S: NoticeSink>(store: &Store, sink: &S) {
         }
         acknowledge(store, entry.seq).await;
     }
+    Delivery::Done
 }
 
-/// Sends `notice` until the platform accepts it or refuses it for good.
-async fn send_until_settled<S: NoticeSink>(store: &Store, sink: &S, notice: &Notice) {
+/// Sends `notice` until the platform accepts it or refuses it for good (`Done`), or `stop`
+/// resolves while waiting to try again (`Stopped`: the notice stays in the outbox).
+async fn send_until_settled<S: NoticeSink, F: Future<Output = ()>>(
+    store: &Store,
+    sink: &S,
+    notice: &Notice,
+    stop: &mut Stop<'_, F>,
+) -> Delivery {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match sink.send(notice).await {
-            Ok(()) => return,
+        let wait = match sink.send(notice).await {
+            Ok(()) => return Delivery::Done,
             Err(SendError::RetryAfter(wait)) => {
                 tracing::info!(chat = %notice.chat.chat, wait_seconds = wait.as_secs(), "rate limited; waiting as asked");
-                tokio::time::sleep(wait).await;
+                wait
             }
             Err(SendError::Transient(error)) => {
                 tracing::warn!(chat = %notice.chat.chat, %error, retry_in_seconds = backoff.as_secs(), "could not send a notice; will retry");
-                tokio::time::sleep(backoff).await;
+                let wait = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+                wait
             }
             Err(SendError::Permanent(error)) => {
                 tracing::warn!(chat = %notice.chat.chat, %error, "the platform refused a notice for good; dropping it");
@@ -135,8 +191,11 @@ async fn send_until_settled<S: NoticeSink>(store: &Store, sink: &S, notice: &Not
                 {
                     tracing::error!(%error, "could not audit a dropped notice");
                 }
-                return;
+                return Delivery::Done;
             }
+        };
+        if sleep_unless_stopped(wait, stop).await == Delivery::Stopped {
+            return Delivery::Stopped;
         }
     }
 }

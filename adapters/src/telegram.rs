@@ -40,6 +40,12 @@ pub enum TelegramError {
         "Telegram refused the bot token (401 Unauthorized); check the variable named by telegram.token_env, or ask BotFather for a new token"
     )]
     TokenRefused,
+    /// `getMe` answered 404: a token the Bot API does not recognise, or an `api_url` that is
+    /// not a Bot API server.
+    #[error(
+        "the Bot API answered getMe with 404 Not Found: either the token is malformed or telegram.api_url ({0}) is not a Bot API server"
+    )]
+    NotFound(String),
     /// The webhook address cannot be listened on.
     #[error("telegram.webhook_listen: cannot listen on {address}: {source}")]
     Listen {
@@ -48,9 +54,6 @@ pub enum TelegramError {
         /// Why.
         source: std::io::Error,
     },
-    /// `setWebhook` failed.
-    #[error("telegram: Telegram refused the webhook (setWebhook): {0}")]
-    SetWebhook(RequestError),
 }
 
 /// The bot for `settings`: its token and Bot API server.
@@ -70,7 +73,8 @@ impl TelegramLull {
 
 /// Runs lull's own bot — the sidecar's — until `stop` resolves: checks the token, sets the
 /// command menu, delivers notices and handles updates from `settings.source`. Network trouble
-/// is waited out; only a refused token or an unusable webhook end it early.
+/// (at start-up too) is waited out with backoff; only a refused token or a webhook address that
+/// cannot be listened on end it early.
 pub async fn run(
     lull: TelegramLull,
     settings: &TelegramSettings,
@@ -98,60 +102,116 @@ pub async fn run(
             .await;
         })
     };
-    let mut dispatcher =
-        Dispatcher::builder(bot.clone(), lull.branch::<std::convert::Infallible>())
-            // Everything else a user sends lull's bot is not lull's business.
-            .default_handler(|_| async {})
-            .build();
-    let shutdown = dispatcher.shutdown_token();
-    let errors =
-        LoggingErrorHandler::with_custom_text("telegram: an error from the update listener");
-
-    let result = match &settings.source {
-        UpdateSource::Polling => {
-            let listener = Polling::builder(bot.clone())
-                .timeout(POLL_TIMEOUT)
-                .delete_webhook()
-                .await
-                .build();
-            let dispatching = dispatcher.try_dispatch_with_listener(listener, errors);
-            until_stopped(dispatching, &shutdown, &mut stop).await
-        }
-        UpdateSource::Webhook {
-            listen,
-            url,
-            secret,
-        } => {
-            let tcp = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|source| TelegramError::Listen {
-                    address: *listen,
-                    source,
-                })?;
-            let mut options =
-                webhooks::Options::new(*listen, url.clone()).secret_token(secret.clone());
-            options = options.path(WEBHOOK_PATH.into());
-            let (listener, listener_stopped, router) =
-                webhooks::axum_to_router(bot.clone(), options)
-                    .await
-                    .map_err(TelegramError::SetWebhook)?;
-            let guarded = webhook::guarded(router, secret.clone());
-            let mut server = tokio::spawn(async move {
-                axum::serve(tcp, guarded)
-                    .with_graceful_shutdown(listener_stopped)
-                    .await
-            });
-            let dispatching = dispatcher.try_dispatch_with_listener(listener, errors);
-            let result = until_stopped(dispatching, &shutdown, &mut stop).await;
-            // The listener's stop runs deleteWebhook before the server ends; give it that long.
-            if tokio::time::timeout(STOP_GRACE, &mut server).await.is_err() {
-                server.abort();
+    let mut backoff = FIRST_BACKOFF;
+    let result = loop {
+        let attempt = match &settings.source {
+            UpdateSource::Polling => dispatch_polling(&lull, &mut stop).await,
+            UpdateSource::Webhook {
+                listen,
+                url,
+                secret,
+            } => dispatch_webhook(&lull, *listen, url, secret, &mut stop).await,
+        };
+        match attempt {
+            Ok(()) => break Ok(()),
+            Err(Attempt::Fatal(error)) => break Err(error),
+            Err(Attempt::Retry(error)) => {
+                tracing::warn!(%error, retry_in_seconds = backoff.as_secs(), "telegram: cannot start receiving updates");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = &mut stop => break Ok(()),
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
-            result
         }
     };
     let _ = stopped.send(());
     let _ = notices.await;
+    result
+}
+
+/// Why one attempt at receiving updates ended before it was told to stop.
+enum Attempt {
+    /// Worth another attempt after a while (the Bot API could not be reached).
+    Retry(String),
+    /// Not worth it.
+    Fatal(TelegramError),
+}
+
+impl From<RequestError> for Attempt {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::Api(ApiError::InvalidToken) => Self::Fatal(TelegramError::TokenRefused),
+            other => Self::Retry(other.to_string()),
+        }
+    }
+}
+
+fn dispatcher(
+    lull: &TelegramLull,
+) -> Dispatcher<Bot, std::convert::Infallible, teloxide::dispatching::DefaultKey> {
+    Dispatcher::builder(
+        lull.bot().clone(),
+        lull.branch::<std::convert::Infallible>(),
+    )
+    // Everything else a user sends lull's bot is not lull's business.
+    .default_handler(|_| async {})
+    .build()
+}
+
+fn listener_errors() -> std::sync::Arc<LoggingErrorHandler> {
+    LoggingErrorHandler::with_custom_text("telegram: an error from the update listener")
+}
+
+async fn dispatch_polling(
+    lull: &TelegramLull,
+    stop: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<(), Attempt> {
+    let mut dispatcher = dispatcher(lull);
+    let shutdown = dispatcher.shutdown_token();
+    let listener = Polling::builder(lull.bot().clone())
+        .timeout(POLL_TIMEOUT)
+        .delete_webhook()
+        .await
+        .build();
+    let dispatching = dispatcher.try_dispatch_with_listener(listener, listener_errors());
+    until_stopped(dispatching, &shutdown, stop).await
+}
+
+async fn dispatch_webhook(
+    lull: &TelegramLull,
+    listen: std::net::SocketAddr,
+    url: &url::Url,
+    secret: &str,
+    stop: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<(), Attempt> {
+    let tcp = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| {
+            Attempt::Fatal(TelegramError::Listen {
+                address: listen,
+                source,
+            })
+        })?;
+    let options = webhooks::Options::new(listen, url.clone())
+        .secret_token(secret.to_owned())
+        .path(WEBHOOK_PATH.into());
+    let (listener, listener_stopped, router) =
+        webhooks::axum_to_router(lull.bot().clone(), options).await?;
+    let guarded = webhook::guarded(router, secret.to_owned());
+    let mut server = tokio::spawn(async move {
+        axum::serve(tcp, guarded)
+            .with_graceful_shutdown(listener_stopped)
+            .await
+    });
+    let mut dispatcher = dispatcher(lull);
+    let shutdown = dispatcher.shutdown_token();
+    let dispatching = dispatcher.try_dispatch_with_listener(listener, listener_errors());
+    let result = until_stopped(dispatching, &shutdown, stop).await;
+    // The listener's stop runs deleteWebhook before the server ends; give it that long.
+    if tokio::time::timeout(STOP_GRACE, &mut server).await.is_err() {
+        server.abort();
+    }
     result
 }
 
@@ -161,13 +221,14 @@ async fn until_stopped(
     dispatching: impl Future<Output = Result<(), RequestError>>,
     shutdown: &teloxide::dispatching::ShutdownToken,
     stop: &mut (impl Future<Output = ()> + Unpin),
-) -> Result<(), TelegramError> {
+) -> Result<(), Attempt> {
     tokio::pin!(dispatching);
     tokio::select! {
         ended = &mut dispatching => {
-            return ended.map_err(|error| match error {
-                RequestError::Api(ApiError::InvalidToken) => TelegramError::TokenRefused,
-                other => TelegramError::SetWebhook(other),
+            // Its own getMe failed, or the listener ended without being told to.
+            return Err(match ended {
+                Err(error) => Attempt::from(error),
+                Ok(()) => Attempt::Retry("the update listener ended".into()),
             });
         }
         () = stop => {}
@@ -184,6 +245,7 @@ async fn until_stopped(
 
 /// `getMe`, retried with backoff through network trouble; a refused token is final.
 async fn get_me(bot: &Bot) -> Result<teloxide::types::Me, TelegramError> {
+    let api_url = bot.api_url().to_string();
     let mut backoff = FIRST_BACKOFF;
     loop {
         match bot.get_me().await {
@@ -191,9 +253,8 @@ async fn get_me(bot: &Bot) -> Result<teloxide::types::Me, TelegramError> {
             Err(RequestError::Api(ApiError::InvalidToken)) => {
                 return Err(TelegramError::TokenRefused);
             }
-            // What the Bot API answers for a token that is not even shaped like one.
             Err(RequestError::Api(ApiError::Unknown(d))) if d == "Not Found" => {
-                return Err(TelegramError::TokenRefused);
+                return Err(TelegramError::NotFound(api_url));
             }
             Err(error) => {
                 tracing::warn!(%error, retry_in_seconds = backoff.as_secs(), "telegram: cannot reach the Bot API");

@@ -118,6 +118,7 @@ impl Store {
             counters,
             now: clock.now(),
             failed_flush: None,
+            platform_event: None,
         };
         let stats = Arc::new(WriterStats::default());
         let (jobs, receiver) = mpsc::channel();
@@ -182,13 +183,12 @@ impl Store {
         let platform_event = PLATFORM_EVENT.try_with(PlatformEvent::clone).ok();
         let job: Job = Box::new(move |writer: &mut Writer| {
             writer.stamp(asked_at);
-            // The event id is committed just before the change, in the same flush: sled's log
-            // is ordered, so no recovered state holds the change without the id, and a
-            // redelivered event is never applied twice.
-            let outcome = match &platform_event {
-                Some(e) => changes::mark_seen(writer, &e.key, e.ttl).and_then(|_| change(writer)),
-                None => change(writer),
-            };
+            // The event id goes into the change's own transaction (see Writer::commit): no
+            // state holds the change without the id, so a redelivered event is never applied
+            // twice.
+            writer.platform_event = platform_event.map(|e| (e.key, e.ttl));
+            let outcome = change(writer);
+            writer.platform_event = None;
             let event = outcome.as_ref().ok().and_then(event);
             if let (Some(event), Some(hook)) = (&event, &hook) {
                 let notices = hook(event, writer.now);

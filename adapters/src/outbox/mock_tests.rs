@@ -176,3 +176,69 @@ async fn the_loop_wakes_for_notices_written_with_queue_events_and_stops_when_tol
         .expect("the loop stops when told")
         .unwrap();
 }
+
+/// A sink whose send waits until the test lets it finish.
+struct Slow {
+    entered: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl NoticeSink for Slow {
+    fn platform(&self) -> &str {
+        "telegram"
+    }
+
+    async fn send(&self, _: &Notice) -> Result<(), SendError> {
+        self.entered.notify_one();
+        self.release.notified().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopping_lets_the_send_in_flight_finish_and_leaves_the_rest() {
+    let (_dir, store) = store();
+    store
+        .outbox_push(notice("telegram", "in flight"))
+        .await
+        .unwrap();
+    store
+        .outbox_push(notice("telegram", "later"))
+        .await
+        .unwrap();
+    let (entered, release) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let sink = Slow {
+        entered: entered.clone(),
+        release: release.clone(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivering = tokio::spawn(deliver(store.clone(), sink, async {
+        stopped.await.ok();
+    }));
+    entered.notified().await;
+    stop.send(()).unwrap();
+    tokio::task::yield_now().await;
+    assert!(
+        !delivering.is_finished(),
+        "the send in flight is not cut off"
+    );
+    release.notify_one();
+    tokio::time::timeout(Duration::from_secs(60), delivering)
+        .await
+        .expect("stops after the send in flight")
+        .unwrap();
+    let left: Vec<String> = store
+        .outbox_pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload["reply"]["plain"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        left,
+        ["later"],
+        "the sent one left the outbox; the next waits for the restart"
+    );
+}

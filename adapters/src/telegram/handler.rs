@@ -2,6 +2,8 @@
 //! takes them, and their handling — a command or a button click in, a reply, an answered
 //! callback and an edited prompt out. Each update is handled at most once, across restarts.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lull_plugin::{Input, Invocation, ParseError, Plugin, Reply, Sender, prompt};
@@ -26,13 +28,30 @@ pub const SEEN_TTL: Duration = Duration::from_secs(48 * 3600);
 pub struct TelegramLull {
     bot: Bot,
     plugin: Plugin,
+    owns_the_bot: bool,
+    /// Update ids being handled now, so a copy delivered meanwhile (a webhook retry) waits out
+    /// neither the check nor the record of the first.
+    in_flight: Arc<Mutex<HashSet<String>>>,
 }
 
 impl TelegramLull {
-    /// lull answering as `bot`. The bot's own requests (replies, edits, notices) go through it,
-    /// whatever requester type the host's dispatcher uses.
+    /// lull inside a host's bot, answering as `bot`. The bot's own requests (replies, edits,
+    /// notices) go through it, whatever requester type the host's dispatcher uses. Besides
+    /// `/maintenance`, only text that *replies* to one of the bot's messages (`approve r7k2`)
+    /// is taken: everything else people write is the host's.
     pub fn new(bot: Bot, plugin: Plugin) -> Self {
-        Self { bot, plugin }
+        Self {
+            bot,
+            plugin,
+            owns_the_bot: false,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// lull on a bot of its own (the sidecar): any text answer to a prompt is taken, reply or not.
+    pub fn owning_the_bot(mut self) -> Self {
+        self.owns_the_bot = true;
+        self
     }
 
     /// The bot.
@@ -50,10 +69,11 @@ impl TelegramLull {
     /// lull's buttons — and lets every other update fall through to the host's branches.
     pub fn branch<Err: Send + Sync + 'static>(&self) -> UpdateHandler<Err> {
         let (for_messages, for_clicks) = (self.clone(), self.clone());
+        let owns_the_bot = self.owns_the_bot;
         dptree::entry()
             .branch(
                 Update::filter_message()
-                    .filter(|message: Message, me: Me| is_command_for_us(&message, &me))
+                    .filter(move |message: Message, me: Me| is_for_us(&message, &me, owns_the_bot))
                     .endpoint(move |update: Update, message: Message, me: Me| {
                         let lull = for_messages.clone();
                         async move {
@@ -83,6 +103,13 @@ impl TelegramLull {
     async fn once(&self, update: &Update, me: &Me, handling: impl Future<Output = ()>) {
         let store = self.plugin.scheduler().store();
         let key = format!("{PLATFORM}:{}:{}", me.id.0, update.id.0);
+        let Some(_claim) = InFlight::claim(&self.in_flight, &key) else {
+            tracing::info!(
+                update_id = update.id.0,
+                "ignoring a copy of an update being handled"
+            );
+            return;
+        };
         match store.event_seen(&key) {
             Ok(false) => {}
             Ok(true) => {
@@ -106,6 +133,19 @@ impl TelegramLull {
         let (Some(from), Some(text)) = (message.from.as_ref(), message.text()) else {
             return;
         };
+        if message.sender_chat.is_some() {
+            // An anonymous group admin or a channel: `from` is Telegram's placeholder account,
+            // shared by every such sender everywhere, so it must never be trusted as anyone.
+            let reply = Reply::refusal(
+                "lull needs to know who is asking: send /maintenance as yourself, not anonymously or as a channel.",
+            );
+            if let Err(error) =
+                send_reply(&self.bot, message.chat.id, &reply, Some(message.id)).await
+            {
+                tracing::warn!(chat = message.chat.id.0, %error, "could not send a reply");
+            }
+            return;
+        }
         let invocation = Invocation {
             sender: sender(from),
             chat: Some(message.chat.id.0.to_string()),
@@ -193,15 +233,53 @@ impl TelegramLull {
     }
 }
 
-/// Whether a message is a lull command addressed to this bot (or to no bot in particular).
-fn is_command_for_us(message: &Message, me: &Me) -> bool {
-    message.from.is_some()
-        && message.text().is_some_and(|text| {
-            !matches!(
-                lull_plugin::parse(text, me.user.username.as_deref()),
-                Err(ParseError::NotForUs)
-            )
-        })
+/// Whether a message is lull's: a `/maintenance` command addressed to this bot (or to no bot in
+/// particular), or a text answer (`approve r7k2`) — in a host's bot only when it replies to one
+/// of the bot's own messages.
+fn is_for_us(message: &Message, me: &Me, owns_the_bot: bool) -> bool {
+    let Some(text) = message.text().filter(|_| message.from.is_some()) else {
+        return false;
+    };
+    let answers_the_bot = || {
+        message
+            .reply_to_message()
+            .and_then(|m| m.from.as_ref())
+            .is_some_and(|author| author.id == me.user.id)
+    };
+    if !text.trim_start().starts_with('/') && !owns_the_bot && !answers_the_bot() {
+        return false;
+    }
+    !matches!(
+        lull_plugin::parse(text, me.user.username.as_deref()),
+        Err(ParseError::NotForUs)
+    )
+}
+
+/// A claim on an update id while it is handled; released when dropped.
+struct InFlight {
+    set: Arc<Mutex<HashSet<String>>>,
+    key: String,
+}
+
+impl InFlight {
+    fn claim(set: &Arc<Mutex<HashSet<String>>>, key: &str) -> Option<Self> {
+        set.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned())
+            .then(|| Self {
+                set: set.clone(),
+                key: key.to_owned(),
+            })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
 }
 
 fn sender(user: &User) -> Sender {

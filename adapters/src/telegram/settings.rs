@@ -11,8 +11,13 @@ pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 /// The route the webhook listens on.
 pub const WEBHOOK_PATH: &str = "/telegram/webhook";
 
+/// Telegram's placeholder senders: an anonymous group admin (`GroupAnonymousBot`), a post sent
+/// as a channel (`Channel_Bot`), and Telegram's service account. Each stands for many people,
+/// so none can be an admin or an agent.
+pub const PLACEHOLDER_USER_IDS: [i64; 3] = [1_087_968_824, 136_817_688, 777_000];
+
 /// How updates reach lull.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum UpdateSource {
     /// `getUpdates` long polling (the default; needs no public address).
     Polling,
@@ -25,6 +30,20 @@ pub enum UpdateSource {
         /// The `X-Telegram-Bot-Api-Secret-Token` every post must carry.
         secret: String,
     },
+}
+
+impl std::fmt::Debug for UpdateSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Polling => f.write_str("Polling"),
+            Self::Webhook { listen, url, .. } => f
+                .debug_struct("Webhook")
+                .field("listen", listen)
+                .field("url", &url.as_str())
+                .field("secret", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// A usable `[telegram]` section.
@@ -84,6 +103,16 @@ pub enum SettingsError {
         /// What is wrong and what is accepted.
         message: String,
     },
+    /// One of Telegram's placeholder senders.
+    #[error(
+        "telegram.{key}: {value} is Telegram's placeholder for anonymous group admins, channels or Telegram itself, shared by many people; list the person's own user id"
+    )]
+    Placeholder {
+        /// The key.
+        key: &'static str,
+        /// The value.
+        value: i64,
+    },
     /// An id that is not a Telegram numeric id.
     #[error(
         "telegram.{key}: {value:?} is not a Telegram id; ids are whole numbers (user ids are positive, group ids negative), see docs/telegram.md to find them"
@@ -124,6 +153,9 @@ impl TelegramSettings {
             values
                 .iter()
                 .map(|value| match value.parse::<i64>() {
+                    Ok(n) if PLACEHOLDER_USER_IDS.contains(&n) => {
+                        Err(SettingsError::Placeholder { key, value: n })
+                    }
                     Ok(n) if !positive || n > 0 => Ok(n.to_string()),
                     _ => Err(SettingsError::Id {
                         key,
@@ -294,6 +326,10 @@ mod tests {
             matches!(s.source, UpdateSource::Webhook { ref secret, .. } if secret == "s3cret_-x")
         );
         assert_eq!(s.secrets().len(), 2);
+        assert!(
+            !format!("{:?}", s.source).contains("s3cret"),
+            "the secret is not printed"
+        );
         c.webhook_secret_env = Some("BAD_SECRET".into());
         let e = TelegramSettings::from_config(&c, env).unwrap_err();
         assert!(e.to_string().contains("must be 1-256 characters"), "{e}");
@@ -339,6 +375,13 @@ mod tests {
                     ..config()
                 },
                 "telegram.agents: \"-5\"",
+            ),
+            (
+                TelegramConfig {
+                    admins: vec!["1087968824".into()],
+                    ..config()
+                },
+                "placeholder for anonymous group admins",
             ),
         ];
         for (c, expected) in cases {

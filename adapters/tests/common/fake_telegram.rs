@@ -13,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// The bot the fake answers `getMe` as.
-pub const BOT_ID: i64 = 777_000;
+pub const BOT_ID: i64 = 700_001;
 pub const BOT_USERNAME: &str = "lull_test_bot";
 /// A token of the right shape.
-pub const TOKEN: &str = "777000:TEST-token_abc";
+pub const TOKEN: &str = "700001:TEST-token_abc";
 
 /// One call the fake received.
 #[derive(Clone, Debug)]
@@ -128,6 +128,26 @@ impl FakeTelegram {
                 }]);
             }
             json!({"update_id": id, "message": message})
+        })
+    }
+
+    /// Queues a message an anonymous group admin sends in group `chat`: `from` is Telegram's
+    /// shared `GroupAnonymousBot`, `sender_chat` the group.
+    pub fn send_as_anonymous_admin(&self, chat: i64, text: &str) -> i64 {
+        let message_id = self.with(|s| {
+            s.next_message_id += 1;
+            s.next_message_id
+        });
+        self.push(|id| {
+            json!({"update_id": id, "message": {
+                "message_id": message_id,
+                "date": 1_795_478_400,
+                "chat": chat_json(chat),
+                "sender_chat": chat_json(chat),
+                "from": {"id": 1_087_968_824, "is_bot": true, "first_name": "Group", "username": "GroupAnonymousBot"},
+                "text": text,
+                "entities": [{"type": "bot_command", "offset": 0, "length": 12}],
+            }})
         })
     }
 

@@ -524,6 +524,22 @@ pub(crate) fn set_drain(w: &mut Writer, drain: Option<Drain>, by: &str) -> Resul
 /// Records a platform event id; `false` if it was already seen and has not expired.
 pub(crate) fn mark_seen(w: &mut Writer, key: &str, ttl: Duration) -> Result<bool, Error> {
     let mut tx = w.begin();
+    if !record_seen(w, &mut tx, key, ttl)? {
+        return Ok(false);
+    }
+    w.commit(tx)?;
+    Ok(true)
+}
+
+/// Adds platform event id `key` (seen until `ttl` from now) to `tx`, replacing an expired
+/// record of it and pruning a batch of other expired ones; `false` (and nothing added) if it
+/// was already seen and has not expired.
+pub(crate) fn record_seen(
+    w: &Writer,
+    tx: &mut super::writer::Tx,
+    key: &str,
+    ttl: Duration,
+) -> Result<bool, Error> {
     let now = tx.now.unix_millis();
     let seen = w.tree(TreeId::SeenEvents);
     let previous = seen.get(key).map_err(|e| io_error(w.path(), &e))?;
@@ -555,7 +571,6 @@ pub(crate) fn mark_seen(w: &mut Writer, key: &str, ttl: Duration) -> Result<bool
         }
         tx.remove(TreeId::SeenExpiry, old);
     }
-    w.commit(tx)?;
     Ok(true)
 }
 

@@ -68,6 +68,9 @@ pub(crate) struct Writer {
     /// Set when a flush failed: memory and disk may disagree, so every later change is refused
     /// rather than built on state that may not be durable. A restart (and `recover()`) settles it.
     pub(crate) failed_flush: Option<String>,
+    /// The platform event being handled (`Store::handling_event`), recorded as seen by the next
+    /// commit, inside that commit's transaction.
+    pub(crate) platform_event: Option<(String, std::time::Duration)>,
 }
 
 impl Writer {
@@ -93,6 +96,9 @@ impl Writer {
                 path: self.path.clone(),
                 message: format!("an earlier flush failed ({reason}); restart lull"),
             });
+        }
+        if let Some((key, ttl)) = self.platform_event.take() {
+            super::changes::record_seen(self, &mut tx, &key, ttl)?;
         }
         tx.persist_counters(self.counters);
         let touched: Vec<(sled::Tree, sled::Batch)> = TreeId::ALL
