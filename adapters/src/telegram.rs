@@ -6,6 +6,7 @@
 //! dispatcher, calls [`menu::merge`], and spawns [`TelegramLull::deliver_notices`]; see
 //! `adapters/examples/telegram_embed.rs`.
 
+pub mod confirm;
 pub mod handler;
 pub mod markup;
 pub mod menu;
@@ -14,6 +15,7 @@ pub mod settings;
 pub mod webhook;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide::error_handlers::LoggingErrorHandler;
@@ -25,6 +27,7 @@ pub use handler::{PLATFORM, SEEN_TTL, TelegramLull};
 pub use settings::{TelegramSettings, UpdateSource, WEBHOOK_PATH};
 
 use crate::outbox::{self, FIRST_BACKOFF, MAX_BACKOFF};
+use confirm::{ConfirmAfterHandling, Handling};
 use send::TelegramNotices;
 
 /// How long one `getUpdates` long poll waits for updates.
@@ -149,13 +152,21 @@ impl From<RequestError> for Attempt {
 
 fn dispatcher(
     lull: &TelegramLull,
+    handling: Option<Arc<Handling>>,
 ) -> Dispatcher<Bot, std::convert::Infallible, teloxide::dispatching::DefaultKey> {
+    let lull = match &handling {
+        Some(handling) => lull.clone().confirming(handling.clone()),
+        None => lull.clone(),
+    };
     Dispatcher::builder(
         lull.bot().clone(),
         lull.branch::<std::convert::Infallible>(),
     )
-    // Everything else a user sends lull's bot is not lull's business.
-    .default_handler(|_| async {})
+    // Everything else a user sends lull's bot is not lull's business: handled by ignoring it.
+    .default_handler(move |_| {
+        let finished = handling.as_ref().map(Handling::finished_on_drop);
+        async move { drop(finished) }
+    })
     .build()
 }
 
@@ -167,13 +178,15 @@ async fn dispatch_polling(
     lull: &TelegramLull,
     stop: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<(), Attempt> {
-    let mut dispatcher = dispatcher(lull);
+    let handling = Arc::new(Handling::default());
+    let mut dispatcher = dispatcher(lull, Some(handling.clone()));
     let shutdown = dispatcher.shutdown_token();
-    let listener = Polling::builder(lull.bot().clone())
+    let polling = Polling::builder(lull.bot().clone())
         .timeout(POLL_TIMEOUT)
         .delete_webhook()
         .await
         .build();
+    let listener = ConfirmAfterHandling::new(polling, handling);
     let dispatching = dispatcher.try_dispatch_with_listener(listener, listener_errors());
     until_stopped(dispatching, &shutdown, stop).await
 }
@@ -204,7 +217,7 @@ async fn dispatch_webhook(
             .with_graceful_shutdown(listener_stopped)
             .await
     });
-    let mut dispatcher = dispatcher(lull);
+    let mut dispatcher = dispatcher(lull, None);
     let shutdown = dispatcher.shutdown_token();
     let dispatching = dispatcher.try_dispatch_with_listener(listener, listener_errors());
     let result = until_stopped(dispatching, &shutdown, stop).await;

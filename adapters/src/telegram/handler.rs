@@ -12,6 +12,7 @@ use teloxide::payloads::AnswerCallbackQuerySetters;
 use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, Me, Message, MessageId, User};
 
+use super::confirm::Handling;
 use super::markup::{MAX_ALERT_CHARS, cut};
 use super::send::send_reply;
 
@@ -29,6 +30,8 @@ pub struct TelegramLull {
     bot: Bot,
     plugin: Plugin,
     owns_the_bot: bool,
+    /// Told when each update is handled, when the listener waits for that (sidecar polling).
+    handling: Option<Arc<Handling>>,
     /// Update ids being handled now, so a copy delivered meanwhile (a webhook retry) waits out
     /// neither the check nor the record of the first.
     in_flight: Arc<Mutex<HashSet<String>>>,
@@ -44,6 +47,7 @@ impl TelegramLull {
             bot,
             plugin,
             owns_the_bot: false,
+            handling: None,
             in_flight: Arc::default(),
         }
     }
@@ -51,6 +55,13 @@ impl TelegramLull {
     /// lull on a bot of its own (the sidecar): any text answer to a prompt is taken, reply or not.
     pub fn owning_the_bot(mut self) -> Self {
         self.owns_the_bot = true;
+        self
+    }
+
+    /// Tells `handling` when each update this branch takes has been handled (for
+    /// [`ConfirmAfterHandling`](super::confirm::ConfirmAfterHandling)).
+    pub fn confirming(mut self, handling: Arc<Handling>) -> Self {
+        self.handling = Some(handling);
         self
     }
 
@@ -101,6 +112,7 @@ impl TelegramLull {
     /// killed: teloxide confirms an update only with the next `getUpdates`). The update id is
     /// recorded with the first change the handling makes, in the same flush.
     async fn once(&self, update: &Update, me: &Me, handling: impl Future<Output = ()>) {
+        let _finished = self.handling.as_ref().map(Handling::finished_on_drop);
         let store = self.plugin.scheduler().store();
         let key = format!("{PLATFORM}:{}:{}", me.id.0, update.id.0);
         let Some(_claim) = InFlight::claim(&self.in_flight, &key) else {

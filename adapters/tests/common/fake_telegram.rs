@@ -31,8 +31,6 @@ pub struct Call {
 #[derive(Default)]
 struct FakeState {
     calls: Vec<Call>,
-    /// Every update ever pushed, in order (kept so a test can redeliver them).
-    all_updates: Vec<Value>,
     /// Updates not yet confirmed by a `getUpdates` offset.
     pending: VecDeque<Value>,
     next_update_id: i64,
@@ -44,6 +42,8 @@ struct FakeState {
     failures: HashMap<String, VecDeque<(StatusCode, Value)>>,
     /// Methods that fail until cleared.
     failing: HashMap<String, (StatusCode, Value)>,
+    /// Methods whose calls are not answered until released.
+    held: std::collections::HashSet<String>,
 }
 
 /// The fake server; dropping it stops it.
@@ -99,7 +99,6 @@ impl FakeTelegram {
             let id = s.next_update_id;
             s.next_update_id += 1;
             let update = make(id);
-            s.all_updates.push(update.clone());
             s.pending.push_back(update);
             id
         })
@@ -167,11 +166,6 @@ impl FakeTelegram {
         })
     }
 
-    /// Makes every update ever pushed pending again, as if Telegram never got the confirmation.
-    pub fn redeliver_all(&self) {
-        self.with(|s| s.pending = s.all_updates.iter().cloned().collect());
-    }
-
     /// Answers the next call of `method` with `status` and `body` instead of success.
     pub fn fail_next(&self, method: &str, status: u16, body: Value) {
         self.with(|s| {
@@ -190,6 +184,24 @@ impl FakeTelegram {
                 (StatusCode::from_u16(status).unwrap(), body),
             )
         });
+    }
+
+    /// Leaves calls of `method` unanswered until [`Self::release`] (a slow Bot API).
+    pub fn hold(&self, method: &str) {
+        self.with(|s| s.held.insert(method.to_lowercase()));
+    }
+
+    pub fn release(&self, method: &str) {
+        self.with(|s| s.held.remove(&method.to_lowercase()));
+    }
+
+    /// The highest `getUpdates` offset received: every update below it is confirmed.
+    pub fn highest_offset(&self) -> i64 {
+        self.calls("getUpdates")
+            .iter()
+            .filter_map(|c| c.body["offset"].as_i64())
+            .max()
+            .unwrap_or_default()
     }
 
     pub fn heal(&self, method: &str) {
@@ -363,6 +375,16 @@ async fn handle(
         }
     }
     notify.notify_waiters();
+    let held_until = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let released = notify.notified();
+        if !lock.lock().unwrap().held.contains(&method) {
+            break;
+        }
+        if tokio::time::timeout_at(held_until, released).await.is_err() {
+            break;
+        }
+    }
     match method.as_str() {
         "getme" => ok(json!({
             "id": BOT_ID, "is_bot": true, "first_name": "lull", "username": BOT_USERNAME,
