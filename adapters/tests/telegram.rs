@@ -487,3 +487,49 @@ fn a_bot_api_that_cannot_be_reached_at_start_is_waited_for() {
     assert!(fake.calls("getMe").len() >= 2, "getMe was tried again");
     stop(server);
 }
+
+#[test]
+fn kill_9_at_random_moments_loses_no_command_and_applies_none_twice() {
+    const ASKERS: i64 = 120;
+    const KILLS: usize = 12;
+    let fake = FakeTelegram::start();
+    let admins: Vec<String> = (1000..1000 + ASKERS).map(|id| id.to_string()).collect();
+    let config = config(&fake, "", "").replace(
+        &format!("admins = [{ADMIN}]"),
+        &format!("admins = [{ADMIN}, {}]", admins.join(", ")),
+    );
+    let home = home(&config);
+    let mut next = 1000;
+    let mut last_update = 0;
+    for _ in 0..KILLS {
+        let mut server = home.serve();
+        // A burst of asks, each from a different admin in their own chat, and a kill somewhere
+        // in the middle of handling them.
+        for _ in 0..ASKERS / KILLS as i64 {
+            last_update = fake.send_text(next, next, "/maintenance restart");
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(fastrand::u64(0..150)));
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    let server = home.serve();
+    fake.wait_until("every update handled and confirmed", |f| {
+        f.highest_offset() > last_update
+    });
+    settle(&fake, ADMIN);
+    let open = status(&home)["open"].clone();
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    let requesters = open[0]["requested_by"].as_array().unwrap();
+    let mut ids: Vec<i64> = requesters
+        .iter()
+        .map(|r| r["user_id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (1000..next).collect::<Vec<_>>(), "no command lost");
+    assert!(
+        requesters.iter().all(|r| r["count"] == 1),
+        "no command applied twice: {requesters:#?}"
+    );
+    stop(server);
+}
