@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
-use teloxide::update_listeners::{Polling, webhooks};
+use teloxide::types::AllowedUpdate;
+use teloxide::update_listeners::Polling;
 use teloxide::{ApiError, RequestError};
 
 pub use handler::{PLATFORM, SEEN_TTL, TelegramLull};
@@ -163,8 +164,8 @@ fn dispatcher(
         lull.branch::<std::convert::Infallible>(),
     )
     // Everything else a user sends lull's bot is not lull's business: handled by ignoring it.
-    .default_handler(move |_| {
-        let finished = handling.as_ref().map(Handling::finished_on_drop);
+    .default_handler(move |update| {
+        let finished = handling.as_ref().map(|h| h.finished_on_drop(update.id));
         async move { drop(finished) }
     })
     .build()
@@ -206,22 +207,30 @@ async fn dispatch_webhook(
                 source,
             })
         })?;
-    let options = webhooks::Options::new(listen, url.clone())
+    lull.bot()
+        .set_webhook(url.clone())
         .secret_token(secret.to_owned())
-        .path(WEBHOOK_PATH.into());
-    let (listener, listener_stopped, router) =
-        webhooks::axum_to_router(lull.bot().clone(), options).await?;
-    let guarded = webhook::guarded(router, secret.to_owned());
+        .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+        .await?;
+    let handling = Arc::new(Handling::default());
+    let (listener, router) = webhook::webhook(secret, handling.clone());
+    let (server_stop, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(async move {
-        axum::serve(tcp, guarded)
-            .with_graceful_shutdown(listener_stopped)
+        axum::serve(tcp, router)
+            .with_graceful_shutdown(async move {
+                server_stopped.await.ok();
+            })
             .await
     });
-    let mut dispatcher = dispatcher(lull, None);
+    let mut dispatcher = dispatcher(lull, Some(handling));
     let shutdown = dispatcher.shutdown_token();
     let dispatching = dispatcher.try_dispatch_with_listener(listener, listener_errors());
     let result = until_stopped(dispatching, &shutdown, stop).await;
-    // The listener's stop runs deleteWebhook before the server ends; give it that long.
+    // lull's own bot: while lull is down, Telegram keeps the updates for the next start.
+    if let Err(error) = lull.bot().delete_webhook().await {
+        tracing::warn!(%error, "telegram: could not remove the webhook");
+    }
+    let _ = server_stop.send(());
     if tokio::time::timeout(STOP_GRACE, &mut server).await.is_err() {
         server.abort();
     }

@@ -1,15 +1,18 @@
-//! Long polling that confirms an update to Telegram only after lull handled it.
+//! Confirming an update to Telegram only after lull handled it.
 //!
-//! Telegram forgets an update once a `getUpdates` asks past it. teloxide's polling asks for the
-//! next batch as soon as the dispatcher took the previous one, before it was handled, so a
-//! command being handled when lull is killed would be lost. This listener holds the next request
-//! until every update it gave out was handled (bounded), so a kill -9 at any moment leads to a
-//! redelivery — which the persisted update ids turn into "handled once" — never to a loss.
+//! Telegram forgets an update once a `getUpdates` asks past it, or once a webhook post was
+//! answered `200`. teloxide asks for the next batch as soon as the dispatcher took the previous
+//! one, and its webhook answers on receipt, both before the update was handled, so a command
+//! being handled when lull is killed would be lost. [`Handling`] learns when each update was
+//! handled; [`ConfirmAfterHandling`] holds the next `getUpdates` until then (bounded), and the
+//! webhook (`webhook.rs`) answers only then. A kill -9 at any moment so leads to a redelivery —
+//! which the persisted update ids turn into "handled once" — never to a loss.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -17,8 +20,9 @@ use futures_core::Stream;
 use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::stop::StopToken;
-use teloxide::types::AllowedUpdate;
+use teloxide::types::{AllowedUpdate, UpdateId};
 use teloxide::update_listeners::{AsUpdateStream, Polling, PollingStream, UpdateListener};
+use tokio::sync::oneshot;
 
 /// How long the next `getUpdates` waits for the updates before it to be handled. A handler
 /// stuck longer must not stop lull from hearing anything else.
@@ -29,17 +33,34 @@ pub const MAX_HANDLING_WAIT: Duration = Duration::from_secs(60);
 pub struct Handling {
     outstanding: AtomicUsize,
     idle: tokio::sync::Notify,
+    /// Webhook posts waiting for their update to be handled, by update id.
+    waiters: Mutex<HashMap<u32, Vec<oneshot::Sender<()>>>>,
 }
 
 impl Handling {
-    /// Marks one update given out; it counts until the returned guard drops.
+    /// Marks one update given out (polling); it counts until a guard for it drops.
     fn begin(&self) {
         self.outstanding.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// A guard that marks one given-out update handled when dropped.
-    pub fn finished_on_drop(self: &Arc<Self>) -> Finished {
-        Finished(self.clone())
+    /// Resolves when update `id` has been handled.
+    pub fn wait_for(&self, id: UpdateId) -> oneshot::Receiver<()> {
+        let (sender, receiver) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.0)
+            .or_default()
+            .push(sender);
+        receiver
+    }
+
+    /// A guard that marks update `id` handled when dropped.
+    pub fn finished_on_drop(self: &Arc<Self>, id: UpdateId) -> Finished {
+        Finished {
+            handling: self.clone(),
+            id: Some(id),
+        }
     }
 
     /// Resolves once nothing is outstanding, or after [`MAX_HANDLING_WAIT`].
@@ -64,19 +85,40 @@ impl Handling {
 }
 
 /// Marks one update handled when dropped (see [`Handling::finished_on_drop`]).
-pub struct Finished(Arc<Handling>);
+pub struct Finished {
+    handling: Arc<Handling>,
+    id: Option<UpdateId>,
+}
+
+impl Finished {
+    /// For a copy of an update whose first delivery is still being handled: finishing the copy
+    /// must not tell that update's waiters it was handled.
+    pub fn only_a_copy(&mut self) {
+        self.id = None;
+    }
+}
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        let previous = self
-            .0
+        let handling = &self.handling;
+        let previous = handling
             .outstanding
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 Some(n.saturating_sub(1))
             })
             .unwrap_or_default();
         if previous <= 1 {
-            self.0.idle.notify_waiters();
+            handling.idle.notify_waiters();
+        }
+        if let Some(id) = self.id {
+            let waiters = handling
+                .waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id.0);
+            for waiter in waiters.into_iter().flatten() {
+                let _ = waiter.send(());
+            }
         }
     }
 }
@@ -159,12 +201,18 @@ mod tests {
         let handling = Arc::new(Handling::default());
         handling.begin();
         handling.begin();
-        let (a, b) = (handling.finished_on_drop(), handling.finished_on_drop());
+        let (a, b) = (
+            handling.finished_on_drop(UpdateId(1)),
+            handling.finished_on_drop(UpdateId(2)),
+        );
+        let mut waiting_for_b = handling.wait_for(UpdateId(2));
         let settled = tokio::spawn(handling.clone().settled());
         drop(a);
         tokio::task::yield_now().await;
         assert!(!settled.is_finished(), "one is still being handled");
+        assert!(waiting_for_b.try_recv().is_err());
         drop(b);
+        assert_eq!(waiting_for_b.try_recv(), Ok(()));
         tokio::time::timeout(Duration::from_secs(1), settled)
             .await
             .expect("settles once both are handled")
@@ -178,5 +226,21 @@ mod tests {
             MAX_HANDLING_WAIT,
             "a stuck handler is waited out"
         );
+    }
+
+    #[test]
+    fn a_copy_does_not_release_the_waiters_of_the_update_being_handled() {
+        let handling = Arc::new(Handling::default());
+        let mut first = handling.wait_for(UpdateId(9));
+        let original = handling.finished_on_drop(UpdateId(9));
+        let mut copy = handling.finished_on_drop(UpdateId(9));
+        copy.only_a_copy();
+        drop(copy);
+        assert!(
+            first.try_recv().is_err(),
+            "the original is still being handled"
+        );
+        drop(original);
+        assert_eq!(first.try_recv(), Ok(()));
     }
 }

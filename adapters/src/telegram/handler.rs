@@ -112,10 +112,16 @@ impl TelegramLull {
     /// killed: teloxide confirms an update only with the next `getUpdates`). The update id is
     /// recorded with the first change the handling makes, in the same flush.
     async fn once(&self, update: &Update, me: &Me, handling: impl Future<Output = ()>) {
-        let _finished = self.handling.as_ref().map(Handling::finished_on_drop);
+        let mut finished = self
+            .handling
+            .as_ref()
+            .map(|h| h.finished_on_drop(update.id));
         let store = self.plugin.scheduler().store();
         let key = format!("{PLATFORM}:{}:{}", me.id.0, update.id.0);
         let Some(_claim) = InFlight::claim(&self.in_flight, &key) else {
+            if let Some(finished) = &mut finished {
+                finished.only_a_copy();
+            }
             tracing::info!(
                 update_id = update.id.0,
                 "ignoring a copy of an update being handled"
