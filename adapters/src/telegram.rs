@@ -21,7 +21,6 @@ use std::time::Duration;
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::AllowedUpdate;
-use teloxide::update_listeners::Polling;
 use teloxide::{ApiError, RequestError};
 
 pub use handler::{PLATFORM, SEEN_TTL, TelegramLull};
@@ -179,15 +178,12 @@ async fn dispatch_polling(
     lull: &TelegramLull,
     stop: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<(), Attempt> {
+    // lull's own bot: a webhook left from an earlier `mode = "webhook"` would keep updates away.
+    lull.bot().delete_webhook().await?;
     let handling = Arc::new(Handling::default());
     let mut dispatcher = dispatcher(lull, Some(handling.clone()));
     let shutdown = dispatcher.shutdown_token();
-    let polling = Polling::builder(lull.bot().clone())
-        .timeout(POLL_TIMEOUT)
-        .delete_webhook()
-        .await
-        .build();
-    let listener = ConfirmAfterHandling::new(polling, handling);
+    let listener = ConfirmAfterHandling::new(lull.bot().clone(), POLL_TIMEOUT, handling);
     let dispatching = dispatcher.try_dispatch_with_listener(listener, listener_errors());
     until_stopped(dispatching, &shutdown, stop).await
 }

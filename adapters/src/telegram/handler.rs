@@ -136,7 +136,11 @@ impl TelegramLull {
             }
             Err(error) => {
                 // Unknown whether it ran before: not running it is the side that cannot loop.
-                tracing::error!(%error, update_id = update.id.0, "cannot check whether an update was handled; ignoring it");
+                // A webhook post is refused so Telegram posts it again once the store reads.
+                tracing::error!(%error, update_id = update.id.0, "cannot check whether an update was handled; not handling it");
+                if let Some(finished) = &mut finished {
+                    finished.failed();
+                }
                 return;
             }
         }

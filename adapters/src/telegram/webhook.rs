@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use futures_core::Stream;
 use subtle::ConstantTimeEq;
 use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
-use teloxide::types::Update;
+use teloxide::types::{Update, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use tokio::sync::mpsc;
 
@@ -48,11 +48,12 @@ pub fn webhook(secret: &str, handling: Arc<Handling>) -> (WebhookUpdates, axum::
     let router = axum::Router::new()
         .route(WEBHOOK_PATH, axum::routing::post(receive))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(inbox);
+        .with_state(inbox.clone());
     let listener = WebhookUpdates {
         receiver,
         token,
         flag,
+        handling: inbox.handling.clone(),
     };
     (listener, guarded(router, secret.to_owned()))
 }
@@ -128,8 +129,18 @@ async fn receive(
         return unavailable();
     }
     let id = update.id;
+    if let UpdateKind::Error(_) = update.kind {
+        // A kind teloxide cannot read: its dispatcher drops it unhandled, and posting it again
+        // would not change that.
+        tracing::warn!(
+            update_id = id.0,
+            "ignoring an update of a kind this lull cannot read"
+        );
+        return StatusCode::OK.into_response();
+    }
     let handled = inbox.handling.wait_for(id);
     if inbox.sender.send(update).is_err() {
+        inbox.handling.abandon(id);
         return unavailable();
     }
     match tokio::time::timeout(MAX_ANSWER_WAIT, handled).await {
@@ -151,6 +162,18 @@ pub struct WebhookUpdates {
     receiver: mpsc::UnboundedReceiver<Update>,
     token: StopToken,
     flag: StopFlag,
+    handling: Arc<Handling>,
+}
+
+impl Drop for WebhookUpdates {
+    /// Updates posted but never given to the dispatcher are refused (503): Telegram posts them
+    /// again.
+    fn drop(&mut self) {
+        self.receiver.close();
+        while let Ok(update) = self.receiver.try_recv() {
+            self.handling.abandon(update.id);
+        }
+    }
 }
 
 impl UpdateListener for WebhookUpdates {

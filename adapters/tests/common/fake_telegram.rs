@@ -150,6 +150,11 @@ impl FakeTelegram {
         })
     }
 
+    /// Queues an update of a kind newer than any client knows.
+    pub fn send_unknown_kind(&self) -> i64 {
+        self.push(|id| json!({"update_id": id, "brand_new_kind": {"anything": true}}))
+    }
+
     /// Queues a click by `from` on button `data` of the bot's message `message_id`.
     pub fn click(&self, from: i64, message_id: i64, data: &str) -> i64 {
         let message = self
