@@ -32,8 +32,8 @@ pub struct TelegramLull {
     owns_the_bot: bool,
     /// Told when each update is handled, when the listener waits for that (sidecar polling).
     handling: Option<Arc<Handling>>,
-    /// Update ids being handled now, so a copy delivered meanwhile (a webhook retry) waits out
-    /// neither the check nor the record of the first.
+    /// Update ids being handled now: a copy delivered meanwhile (a webhook retry) is skipped
+    /// rather than racing the first past the seen-id check.
     in_flight: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -109,8 +109,8 @@ impl TelegramLull {
     }
 
     /// Runs `handling` unless this update was handled before (a redelivery after lull was
-    /// killed: teloxide confirms an update only with the next `getUpdates`). The update id is
-    /// recorded with the first change the handling makes, in the same flush.
+    /// killed, or a webhook post Telegram retried). The update id is recorded in the same
+    /// transaction as the first change the handling makes, or after it if it changes nothing.
     async fn once(&self, update: &Update, me: &Me, handling: impl Future<Output = ()>) {
         let mut finished = self
             .handling
