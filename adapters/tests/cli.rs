@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{Home, MARKER_CONFIG, stop};
+use common::{Home, MARKER_CONFIG, free_port, http, stop};
 use serde_json::{Value, json};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -170,31 +169,14 @@ fn a_socket_path_too_long_is_a_clear_error() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn tcp(port: u16, token: Option<&str>, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
     )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, answer)
 }
 
 #[test]
@@ -221,10 +203,11 @@ fn tcp_needs_the_right_bearer_token_and_agents_cannot_administer() {
     assert_eq!(tcp(port, Some("adm-secret"), "/v1/status").0, 200);
     assert_eq!(tcp(port, Some("agt-secret"), "/v1/status").0, 200);
     // An agent token may not pause.
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "POST /v1/pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agt-secret\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let (status, answer) = http(
+        port,
+        "POST /v1/pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agt-secret\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    );
+    assert_eq!(status, 403, "{answer}");
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     // SAFETY: signals our own child.
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };

@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::fake_telegram::{BOT_USERNAME, FakeTelegram, TOKEN};
-use common::{Home, MARKER_CONFIG, stop, wait_for};
+use common::{Home, MARKER_CONFIG, free_port, http, stop, wait_for};
 use serde_json::{Value, json};
 
 const ADMIN: i64 = 42;
@@ -213,38 +212,19 @@ fn an_update_is_confirmed_only_after_it_was_handled_and_a_redelivery_after_kill_
     stop(server);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One HTTP/1.1 POST; returns the status code.
+/// One HTTP/1.1 POST to the webhook; returns the status code.
 fn post(port: u16, secret: Option<&str>, body: &str) -> u16 {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
     let header = secret
         .map(|s| format!("X-Telegram-Bot-Api-Secret-Token: {s}\r\n"))
         .unwrap_or_default();
-    // A server refusing a large body may answer and close before reading it all: the write can
-    // then fail, and the answer is still there to read.
-    let _ = write!(
-        stream,
-        "POST /telegram/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response);
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+    http(
+        port,
+        &format!(
+            "POST /telegram/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .0
 }
 
 #[test]
