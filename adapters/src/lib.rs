@@ -2,6 +2,7 @@
 //! (`lull serve`), config and profiles, the demo; the chat platforms plug in here.
 
 pub mod api;
+pub mod backoff;
 pub mod chats;
 pub mod cli;
 pub mod client;

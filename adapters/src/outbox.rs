@@ -13,10 +13,7 @@ use std::time::Duration;
 use lull_plugin::Notice;
 use lull_queue::{OutboxEntry, Store};
 
-/// The first wait after a network error; it doubles up to [`MAX_BACKOFF`].
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// The longest wait between attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+use crate::backoff::Backoff;
 
 /// Why a platform did not take a notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,16 +117,15 @@ async fn deliver_pending_until<S: NoticeSink, F: Future<Output = ()>>(
     sink: &S,
     stop: &mut Stop<'_, F>,
 ) -> Delivery {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     let pending = loop {
         match pending_for(store, sink.platform()) {
             Ok(pending) => break pending,
             Err(error) => {
                 tracing::error!(%error, "cannot read the outbox; trying again");
-                if sleep_unless_stopped(backoff, stop).await == Delivery::Stopped {
+                if sleep_unless_stopped(backoff.next_wait(), stop).await == Delivery::Stopped {
                     return Delivery::Stopped;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     };
@@ -163,7 +159,7 @@ async fn send_until_settled<S: NoticeSink, F: Future<Output = ()>>(
     notice: &Notice,
     stop: &mut Stop<'_, F>,
 ) -> Delivery {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     loop {
         let wait = match sink.send(notice).await {
             Ok(()) => return Delivery::Done,
@@ -172,9 +168,8 @@ async fn send_until_settled<S: NoticeSink, F: Future<Output = ()>>(
                 wait
             }
             Err(SendError::Transient(error)) => {
-                tracing::warn!(chat = %notice.chat.chat, %error, retry_in_seconds = backoff.as_secs(), "could not send a notice; will retry");
-                let wait = backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let wait = backoff.next_wait();
+                tracing::warn!(chat = %notice.chat.chat, %error, retry_in_seconds = wait.as_secs(), "could not send a notice; will retry");
                 wait
             }
             Err(SendError::Permanent(error)) => {
@@ -201,12 +196,11 @@ async fn send_until_settled<S: NoticeSink, F: Future<Output = ()>>(
 }
 
 async fn acknowledge(store: &Store, seq: u64) {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     while let Err(error) = store.outbox_ack(seq).await {
         // Not acknowledged means sent again later: a duplicate, never a loss.
         tracing::error!(%error, seq, "cannot remove a delivered notice from the outbox; trying again");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        tokio::time::sleep(backoff.next_wait()).await;
     }
 }
 

@@ -22,7 +22,7 @@ use teloxide::types::{AllowedUpdate, UpdateId, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use tokio::sync::oneshot;
 
-use crate::outbox::{FIRST_BACKOFF, MAX_BACKOFF};
+use crate::backoff::Backoff;
 
 /// How long the next `getUpdates` waits for the updates before it to be handled. A handler
 /// stuck longer must not stop lull from hearing anything else.
@@ -200,7 +200,7 @@ struct Poller {
     flag: StopFlag,
     offset: i32,
     batch: std::collections::VecDeque<Update>,
-    backoff: Duration,
+    backoff: Backoff,
     done: bool,
 }
 
@@ -247,15 +247,14 @@ impl Poller {
             };
             match fetched {
                 Ok(updates) => {
-                    self.backoff = FIRST_BACKOFF;
+                    self.backoff.reset();
                     if let Some(last) = updates.last() {
                         self.offset = last.id.as_offset();
                     }
                     self.batch.extend(updates);
                 }
                 Err(error) => {
-                    let wait = self.backoff;
-                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    let wait = self.backoff.next_wait();
                     let flag = self.flag.clone();
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
@@ -281,7 +280,7 @@ impl<'a> AsUpdateStream<'a> for ConfirmAfterHandling {
             flag: self.flag.clone(),
             offset: 0,
             batch: Default::default(),
-            backoff: FIRST_BACKOFF,
+            backoff: Backoff::default(),
             done: false,
         };
         Box::pin(futures_util::stream::unfold(poller, Poller::next))

@@ -13,7 +13,7 @@ use teloxide::{ApiError, RequestError};
 use super::confirm::{ConfirmAfterHandling, Handling};
 use super::settings::{TelegramSettings, UpdateSource};
 use super::{TelegramLull, menu, webhook};
-use crate::outbox::{FIRST_BACKOFF, MAX_BACKOFF};
+use crate::backoff::Backoff;
 
 /// How long one `getUpdates` long poll waits for updates.
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,7 +75,7 @@ pub async fn run(
             .await;
         })
     };
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     let result = loop {
         let attempt = match &settings.source {
             UpdateSource::Polling => dispatch_polling(&lull, &mut stop).await,
@@ -89,12 +89,12 @@ pub async fn run(
             Ok(()) => break Ok(()),
             Err(Attempt::Fatal(error)) => break Err(error),
             Err(Attempt::Retry(error)) => {
-                tracing::warn!(%error, retry_in_seconds = backoff.as_secs(), "telegram: cannot start receiving updates");
+                let wait = backoff.next_wait();
+                tracing::warn!(%error, retry_in_seconds = wait.as_secs(), "telegram: cannot start receiving updates");
                 tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(wait) => {}
                     () = &mut stop => break Ok(()),
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     };
@@ -234,7 +234,7 @@ async fn until_stopped(
 /// `getMe`, retried with backoff through network trouble; a refused token is final.
 async fn get_me(bot: &Bot) -> Result<teloxide::types::Me, TelegramError> {
     let api_url = bot.api_url().to_string();
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     loop {
         match bot.get_me().await {
             Ok(me) => return Ok(me),
@@ -245,9 +245,9 @@ async fn get_me(bot: &Bot) -> Result<teloxide::types::Me, TelegramError> {
                 return Err(TelegramError::NotFound(api_url));
             }
             Err(error) => {
-                tracing::warn!(%error, retry_in_seconds = backoff.as_secs(), "telegram: cannot reach the Bot API");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let wait = backoff.next_wait();
+                tracing::warn!(%error, retry_in_seconds = wait.as_secs(), "telegram: cannot reach the Bot API");
+                tokio::time::sleep(wait).await;
             }
         }
     }
