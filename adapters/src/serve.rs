@@ -155,23 +155,30 @@ async fn bind_tcp(config: &Config) -> anyhow::Result<Option<(TcpListener, Access
     Ok(Some((listener, Access::Tcp { admin, agent })))
 }
 
-async fn shutdown_signal() {
+/// Registers SIGTERM and SIGINT now and returns the wait for either. Registering before the
+/// socket is bound matters: a supervisor (or a test) may stop lull as soon as the socket
+/// answers, and an unregistered SIGTERM would kill it without the orderly stop.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let registered = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop lull with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = registered else {
+            tracing::error!("cannot install signal handlers; stop lull with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
     }
 }
 
 /// Runs the sidecar until a signal.
 pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
+    let signalled = shutdown_signal();
     let restart = check_config(&config)?;
     let adapters = ChatAdapters::from_config(&config)?;
     let socket = profile.socket_path();
@@ -229,7 +236,7 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     let chat_adapters = adapters.spawn(&plugin, &stop, &failed);
     drop(failed);
     let failure = tokio::select! {
-        () = shutdown_signal() => None,
+        () = signalled => None,
         error = first_failure(&mut failures) => Some(error),
     };
     let _ = stop.send(());

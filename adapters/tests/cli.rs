@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Home, MARKER_CONFIG, free_port, http, stop};
+use common::{Home, MARKER_CONFIG, free_port, http};
 use serde_json::{Value, json};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -65,7 +65,7 @@ fn without_a_server_the_cli_queues_ahead_and_reports_status() {
     let history = home.lull(&["history", "--json"]);
     let history: Value = serde_json::from_slice(&history.stdout).unwrap();
     assert_eq!(history["requests"][0]["short_id"], short.as_str());
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn a_second_serve_of_the_same_profile_is_refused() {
         "{}",
         stderr(&second)
     );
-    stop(server);
+    home.stop(server);
     assert!(
         !home.socket().exists(),
         "the socket is removed on a clean stop"
@@ -93,7 +93,7 @@ fn a_stale_socket_is_replaced() {
     // The listener is dropped: the file remains, nothing answers.
     let server = home.serve();
     assert_eq!(home.call("GET", "/healthz", None).body, json!({"ok": true}));
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn the_openapi_document_and_the_router_agree() {
     }
     assert_eq!(home.call("GET", "/v1/nothing", None).status, 404);
     assert_eq!(home.call("PUT", "/v1/status", None).status, 405);
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -358,7 +358,7 @@ fn bad_bodies_get_specific_errors_and_change_nothing() {
             && text.contains("lull_scheduler_wakeups_total"),
         "{text}"
     );
-    stop(server);
+    home.stop(server);
 }
 
 async fn raw(socket: &std::path::Path, method: &str, path: &str, body: &str) -> (u16, Value) {

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Home, MARKER_CONFIG, stop, wait_for};
+use common::{Home, MARKER_CONFIG, wait_for};
 use serde_json::json;
 
 #[test]
@@ -36,7 +36,7 @@ fn without_an_activity_source_a_queued_request_never_runs() {
         home.marker_lines().is_empty(),
         "it ran without knowing whether chats were live"
     );
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn a_held_lease_holds_the_request_and_its_end_lets_it_run_once() {
         "{}",
         String::from_utf8_lossy(&text.stdout)
     );
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn a_run_that_begins_during_the_restart_step_is_refused_with_executing() {
         .status,
         200
     );
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -169,6 +169,9 @@ fn kill_9_at_random_moments_loses_nothing_acknowledged_and_runs_nothing_twice() 
             let client = async {
                 loop {
                     cycle += 1;
+                    // A failed connect returns without ever yielding: pause, so the timeout
+                    // below can fire even if the server is gone.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                     let _ = lull_adapters::client::call(
                         &socket,
                         "POST",
@@ -210,6 +213,12 @@ fn kill_9_at_random_moments_loses_nothing_acknowledged_and_runs_nothing_twice() 
             };
             let _ = tokio::time::timeout(stop_after, client).await;
         });
+        if let Ok(Some(status)) = server.try_wait() {
+            panic!(
+                "lull serve exited ({status}) before it was killed; its log ends:\n{}",
+                home.server_log()
+            );
+        }
         server.kill().unwrap();
         server.wait().unwrap();
     }
@@ -251,5 +260,5 @@ fn kill_9_at_random_moments_loses_nothing_acknowledged_and_runs_nothing_twice() 
         runs.len()
     );
     assert!(!submitted.is_empty());
-    stop(server);
+    home.stop(server);
 }

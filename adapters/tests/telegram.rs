@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::fake_telegram::{BOT_USERNAME, FakeTelegram, TOKEN};
-use common::{Home, MARKER_CONFIG, free_port, http, stop, wait_for};
+use common::{Home, MARKER_CONFIG, free_port, http, wait_for};
 use serde_json::{Value, json};
 
 const ADMIN: i64 = 42;
@@ -113,7 +113,7 @@ fn commands_are_routed_authorized_and_answered_in_the_same_chat() {
         .collect();
     assert_eq!(replies_in_group.len(), 1, "{replies_in_group:#?}");
     assert_eq!(status(&home)["open"][0]["state"], "queued");
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn an_approval_prompt_is_answered_by_an_admins_click_and_edited() {
         "buttons removed: {edited}"
     );
     assert_eq!(status(&home)["open"][0]["state"], "queued");
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn an_update_is_confirmed_only_after_it_was_handled_and_a_redelivery_after_kill_
         .filter(|m| text(m).starts_with("Joined"))
         .count();
     assert_eq!(joined, 0, "{:#?}", fake.messages_in(ADMIN));
-    stop(server);
+    home.stop(server);
 }
 
 /// One HTTP/1.1 POST to the webhook; returns the status code.
@@ -304,7 +304,7 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
     let open = status(&home)["open"].clone();
     assert_eq!(open[0]["requested_by"][0]["count"], 1, "{open}");
     assert!(fake.calls("deleteWebhook").is_empty());
-    stop(server);
+    home.stop(server);
     assert_eq!(
         fake.calls("deleteWebhook").len(),
         1,
@@ -341,7 +341,7 @@ fn a_success_notice_reaches_the_requesters_chat_and_the_notify_chat_once_each() 
     fake.wait_for_message(ADMIN, "succeeded");
     fake.wait_for_message(NOTIFY, "succeeded");
     assert_eq!(home.marker_lines().len(), 1);
-    stop(server);
+    home.stop(server);
     for chat in [ADMIN, NOTIFY] {
         let succeeded = fake
             .messages_in(chat)
@@ -383,7 +383,7 @@ fn a_rate_limited_notice_waits_as_told_then_is_delivered_once() {
         attempts[1].at.duration_since(attempts[0].at) >= Duration::from_secs(1),
         "retry_after honoured"
     );
-    stop(server);
+    home.stop(server);
     assert_eq!(fake.messages_in(NOTIFY).len(), 1);
 }
 
@@ -402,14 +402,14 @@ fn a_notice_pending_while_lull_restarts_is_delivered_after() {
         String::from_utf8_lossy(&out.stderr)
     );
     fake.wait_until("a failed attempt", |f| !f.calls("sendMessage").is_empty());
-    stop(server);
+    home.stop(server);
     assert!(fake.messages_in(NOTIFY).is_empty());
 
     fake.heal("sendMessage");
     let server = home.serve();
     let notice = fake.wait_for_message(NOTIFY, "survives a restart");
     assert!(text(&notice).contains("queued"));
-    stop(server);
+    home.stop(server);
     assert_eq!(fake.messages_in(NOTIFY).len(), 1);
 }
 
@@ -473,7 +473,7 @@ fn an_escalation_prompt_offers_keep_waiting_and_cancel() {
     });
     assert_eq!(status(&home)["open"], json!([]));
     fake.wait_for_message(ADMIN, "was cancelled");
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -486,7 +486,7 @@ fn a_bot_api_that_cannot_be_reached_at_start_is_waited_for() {
     fake.send_text(ADMIN, ADMIN, "/maintenance status");
     fake.wait_for_message(ADMIN, "nothing is waiting");
     assert!(fake.calls("getMe").len() >= 2, "getMe was tried again");
-    stop(server);
+    home.stop(server);
 }
 
 #[test]
@@ -532,5 +532,5 @@ fn kill_9_at_random_moments_loses_no_command_and_applies_none_twice() {
         requesters.iter().all(|r| r["count"] == 1),
         "no command applied twice: {requesters:#?}"
     );
-    stop(server);
+    home.stop(server);
 }

@@ -161,7 +161,9 @@ fn a_host_bot_keeps_its_commands_and_messages_and_lull_waits_for_its_runs() {
     }
     runtime.block_on(async {
         if let Ok(stopping) = shutdown.shutdown() {
-            stopping.await;
+            tokio::time::timeout(std::time::Duration::from_secs(60), stopping)
+                .await
+                .expect("the host's dispatcher stops within 60s");
         }
     });
 }

@@ -33,7 +33,18 @@ fn the_example_gateway_restarts_itself_and_recovers_its_request() {
             Err(e) => panic!("gateway stalled after {seen:?}: {e}"),
         }
     }
-    let status = gateway.wait().unwrap();
+    // The gateway prints "recovered" as its last act; it must then exit (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = gateway.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = gateway.kill();
+            panic!("the gateway did not exit within 60s of recovering");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(status.success(), "{status}");
     let short = seen[0]
         .strip_prefix("queued ")

@@ -76,12 +76,20 @@ impl Home {
     }
 
     /// Starts `lull serve` and waits (bounded) until its socket answers.
-    pub fn serve(&self) -> Child {
+    ///
+    /// Its log is appended to a file rather than a pipe: a pipe nobody reads fills up and then
+    /// blocks the server on its next log line.
+    pub fn serve(&self) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.server_log_path())
+            .unwrap();
         let mut child = self
             .command()
             .arg("serve")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log)
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -89,9 +97,10 @@ impl Home {
             || std::os::unix::net::UnixStream::connect(self.socket()).is_err()
         {
             if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-                panic!("lull serve exited ({status}) before it was ready: {err}");
+                panic!(
+                    "lull serve exited ({status}) before it was ready: {}",
+                    self.server_log()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -99,7 +108,42 @@ impl Home {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        child
+        Server(child)
+    }
+
+    fn server_log_path(&self) -> PathBuf {
+        self.path().join("serve.log")
+    }
+
+    /// The end of what every `lull serve` of this home logged.
+    pub fn server_log(&self) -> String {
+        let log = std::fs::read_to_string(self.server_log_path()).unwrap_or_default();
+        let start = log.len().saturating_sub(8 * 1024);
+        let start = (start..log.len())
+            .find(|&i| log.is_char_boundary(i))
+            .unwrap_or(log.len());
+        log[start..].to_owned()
+    }
+
+    /// Stops a server with SIGTERM and checks (bounded) that it exits 0.
+    pub fn stop(&self, mut server: Server) {
+        let child = &mut server.0;
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = wait_exit(child, Duration::from_secs(60));
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "lull serve did not stop within 60s of SIGTERM; its log ends:\n{}",
+                self.server_log()
+            );
+        };
+        assert!(
+            status.success(),
+            "lull serve did not stop cleanly: {status}; its log ends:\n{}",
+            self.server_log()
+        );
     }
 
     /// One control API call.
@@ -131,15 +175,43 @@ pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool
     }
 }
 
-/// Stops a server with SIGTERM and checks it exits 0.
-pub fn stop(mut child: Child) {
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "lull serve did not stop cleanly: {status}"
-    );
+/// A running `lull serve`, killed if a failing test leaves it behind.
+pub struct Server(pub Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits at most `limit` for `child` to exit.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A config whose restart appends the request id to `{home}/marker`.

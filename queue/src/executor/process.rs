@@ -133,6 +133,14 @@ pub async fn run(line: &CommandLine) -> Finished {
             (None, true)
         }
     };
+    // It ended on its own (or was killed on timeout) and is reaped, so its pid may be given to
+    // another process: stop the guardian and the drop-killer at once rather than after the
+    // output is drained, lest a kill of lull in between signal a stranger's group. A daemon it
+    // started in its group is the host's business, not an orphan of this run.
+    KillGroupOnDrop::defuse(killer);
+    if let Ok(guardian) = guardian {
+        guardian.disarm();
+    }
     for reader in readers.into_iter().flatten() {
         let abort = reader.abort_handle();
         if tokio::time::timeout(DRAIN_AFTER_EXIT, reader)
@@ -141,12 +149,6 @@ pub async fn run(line: &CommandLine) -> Finished {
         {
             abort.abort();
         }
-    }
-    // It ended on its own (or was killed on timeout): nothing is left to kill when lull dies.
-    // A daemon it started in its group is the host's business, not an orphan of this run.
-    KillGroupOnDrop::defuse(killer);
-    if let Ok(guardian) = guardian {
-        guardian.disarm();
     }
     let bytes: Vec<u8> = tail
         .lock()

@@ -45,6 +45,16 @@ impl Scheduler {
             StepOutcome::Done(result) | StepOutcome::Unchanged(result) => (Event::Succeed, result),
             StepOutcome::Failed(result) => (Event::Fail, result),
         };
+        self.memory().cooldown_until = Some(crate::deadline::later(
+            Instant::now(),
+            core.settings.cooldown,
+        ));
+        // The steps are over, so runs may begin; reopening before the outcome is recorded means
+        // whoever sees the request finished is also admitted (no 409 `executing` after
+        // `succeeded`). This task starts nothing else until it returns.
+        gate.reopen();
+        // The gateway just came back: a fresh idle window starts for whatever comes next.
+        core.tracker.note_activity(None);
         if let Err(error) = core
             .store
             .finish(started.id, event, result, SCHEDULER)
@@ -53,13 +63,6 @@ impl Scheduler {
             // It stays `running` on disk; recovery on the next boot marks it interrupted.
             tracing::error!(request = %started.short_id, %error, "could not record the outcome");
         }
-        self.memory().cooldown_until = Some(crate::deadline::later(
-            Instant::now(),
-            core.settings.cooldown,
-        ));
-        gate.reopen();
-        // The gateway just came back: a fresh idle window starts for whatever comes next.
-        core.tracker.note_activity(None);
     }
 
     /// The restart step after a successful update: waits for zero live runs (no new idle window)
