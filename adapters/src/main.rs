@@ -8,6 +8,9 @@ use lull_adapters::cli::{self, Cli, Command, EXIT_ERROR, EXIT_USAGE, Failure, Lo
 use lull_adapters::config::Config;
 use lull_adapters::profile::Profile;
 
+/// How long the runtime waits, once the command returned, for tasks it still runs.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -60,7 +63,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR as u8);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // Tasks and blocking calls still running (an abandoned execution, a store close that did not
+    // finish) must not keep the process alive; what was acknowledged is already on disk.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if !failure.message.is_empty() {

@@ -146,7 +146,9 @@ async fn deliver_pending_until<S: NoticeSink, F: Future<Output = ()>>(
                 );
             }
         }
-        acknowledge(store, entry.seq).await;
+        if acknowledge(store, entry.seq, stop).await == Delivery::Stopped {
+            return Delivery::Stopped;
+        }
     }
     Delivery::Done
 }
@@ -195,13 +197,21 @@ async fn send_until_settled<S: NoticeSink, F: Future<Output = ()>>(
     }
 }
 
-async fn acknowledge(store: &Store, seq: u64) {
+/// Removes a delivered notice from the outbox, retrying until it is removed or `stop` resolves.
+/// Not removed means sent again after the next start: a duplicate, never a loss.
+async fn acknowledge<F: Future<Output = ()>>(
+    store: &Store,
+    seq: u64,
+    stop: &mut Stop<'_, F>,
+) -> Delivery {
     let mut backoff = Backoff::default();
     while let Err(error) = store.outbox_ack(seq).await {
-        // Not acknowledged means sent again later: a duplicate, never a loss.
         tracing::error!(%error, seq, "cannot remove a delivered notice from the outbox; trying again");
-        tokio::time::sleep(backoff.next_wait()).await;
+        if sleep_unless_stopped(backoff.next_wait(), stop).await == Delivery::Stopped {
+            return Delivery::Stopped;
+        }
     }
+    Delivery::Done
 }
 
 /// Drops (with a warning) notices for platforms no adapter in this process delivers, so a

@@ -240,13 +240,23 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
         error = first_failure(&mut failures) => Some(error),
     };
     let _ = stop.send(());
-    for adapter in chat_adapters {
-        let _ = adapter.await;
-    }
-    // In-flight calls finish; every change they made was flushed before they were answered.
-    let _ = socket_server.await;
-    if let Some(server) = tcp_server {
-        let _ = server.await;
+    // Adapters finish a send in flight and API calls in flight finish; every change they made
+    // was flushed before it was answered. Bounded: a peer that never finishes must not keep
+    // lull from stopping.
+    let draining = async {
+        for adapter in chat_adapters {
+            let _ = adapter.await;
+        }
+        let _ = socket_server.await;
+        if let Some(server) = tcp_server {
+            let _ = server.await;
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, draining)
+        .await
+        .is_err()
+    {
+        tracing::warn!("chat adapters or API calls were still busy; stopping without them");
     }
     if tokio::time::timeout(SHUTDOWN_GRACE, task.shutdown())
         .await
@@ -257,6 +267,15 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
         );
     }
     let _ = std::fs::remove_file(&socket);
+    // The last store handle joins the writer thread. Bounded as well: every acknowledged change
+    // is already on disk, so a stuck disk must not keep the process from exiting.
+    let released = tokio::task::spawn_blocking(move || drop((plugin, scheduler)));
+    if tokio::time::timeout(SHUTDOWN_GRACE, released)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the store did not close in time; exiting anyway");
+    }
     if let Some(error) = failure {
         return Err(error);
     }

@@ -184,15 +184,10 @@ fn tcp_needs_the_right_bearer_token_and_agents_cannot_administer() {
     let port = free_port();
     let home = Home::new(&format!(
         "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:{port}\"\n"
-    ));
-    let mut server = home
-        .command()
-        .arg("serve")
-        .env("LULL_ADMIN_TOKEN", "adm-secret")
-        .env("LULL_AGENT_TOKEN", "agt-secret")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    ))
+    .with_env("LULL_ADMIN_TOKEN", "adm-secret")
+    .with_env("LULL_AGENT_TOKEN", "agt-secret");
+    let server = home.serve();
     common::wait_for("the TCP listener", Duration::from_secs(30), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
@@ -209,9 +204,7 @@ fn tcp_needs_the_right_bearer_token_and_agents_cannot_administer() {
     );
     assert_eq!(status, 403, "{answer}");
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
-    assert!(server.wait().unwrap().success());
+    home.stop(server);
 }
 
 #[test]

@@ -168,6 +168,9 @@ impl Scheduler {
                 }
             };
             if next.is_some_and(|n| n <= Instant::now()) {
+                // Looking again at once (a lost race with a run beginning) must not hold the
+                // worker thread: other tasks, shutdown among them, get a turn first.
+                tokio::task::yield_now().await;
                 continue;
             }
             if !self.wait(&mut events, next).await {

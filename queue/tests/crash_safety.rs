@@ -116,14 +116,25 @@ fn acknowledged_changes_survive_sigkill() {
     let mut outbox: HashMap<u64, u64> = HashMap::new();
     let mut total_acks = 0;
     for kill in 0..kills {
+        // Its stderr goes to a file: a pipe nobody reads would block a chatty child.
+        let stderr_path = dir.path().join(format!("child-{kill}.stderr"));
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &db)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Lines arrive through a channel so every wait for one is bounded.
+        let (line_tx, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let mut record = |line: &str| {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
@@ -147,21 +158,27 @@ fn acknowledged_changes_survive_sigkill() {
         let wait_for = rng.usize(1..40);
         let mut seen = 0;
         while seen < wait_for {
-            let Some(line) = lines.next() else {
-                let mut stderr = String::new();
-                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).ok();
-                panic!("child {kill} exited early after {seen} acks: {stderr}");
-            };
-            seen += usize::from(record(&line.unwrap()));
+            match lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => seen += usize::from(record(&line)),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.wait();
+                    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                    panic!("child {kill} exited early after {seen} acks: {stderr}");
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("child {kill} printed nothing for 60s after {seen} acks");
+                }
+            }
         }
         if rng.bool() {
             std::thread::sleep(Duration::from_micros(rng.u64(0..3000)));
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        // Acknowledgements printed before the kill count too.
+        // Acknowledgements printed before the kill count too; the killed child's pipe ends.
         for line in lines {
-            let Ok(line) = line else { break };
             seen += usize::from(record(&line));
         }
         total_acks += seen;

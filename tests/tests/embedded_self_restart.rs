@@ -8,14 +8,29 @@ use std::time::Duration;
 
 use lull_queue::{QueueSettings, State, Store};
 
+/// The gateway, killed if the test fails while it runs (it would hold cargo's stderr open).
+struct Gateway(std::process::Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn the_example_gateway_restarts_itself_and_recovers_its_request() {
     let dir = tempfile::tempdir().unwrap();
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_embedded_gateway"))
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut gateway = Gateway(
+        Command::new(env!("CARGO_BIN_EXE_embedded_gateway"))
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let gateway = &mut gateway.0;
     let stdout = gateway.stdout.take().unwrap();
     let (lines_tx, lines) = mpsc::channel();
     std::thread::spawn(move || {

@@ -70,9 +70,31 @@ impl Home {
         std::fs::write(self.profile_dir().join("lull.toml"), config).unwrap();
     }
 
-    /// Runs `lull ARGS` to completion.
+    /// Runs `lull ARGS` to completion (bounded: killed and failed after 60 s).
     pub fn lull(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().unwrap()
+        // Files, not pipes: nothing has to read while waiting for the exit.
+        let out_path = self.path().join(format!("lull-{}.out", fastrand::u64(..)));
+        let err_path = out_path.with_extension("err");
+        let mut child = self
+            .command()
+            .args(args)
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap();
+        let Some(status) = wait_exit(&mut child, Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`lull {}` did not finish within 60s", args.join(" "));
+        };
+        let output = Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap(),
+            stderr: std::fs::read(&err_path).unwrap(),
+        };
+        let _ = std::fs::remove_file(out_path);
+        let _ = std::fs::remove_file(err_path);
+        output
     }
 
     /// Starts `lull serve` and waits (bounded) until its socket answers.
@@ -85,18 +107,19 @@ impl Home {
             .append(true)
             .open(self.server_log_path())
             .unwrap();
-        let mut child = self
-            .command()
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let mut server = Server(
+            self.command()
+                .arg("serve")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.socket().exists()
             || std::os::unix::net::UnixStream::connect(self.socket()).is_err()
         {
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = server.try_wait().unwrap() {
                 panic!(
                     "lull serve exited ({status}) before it was ready: {}",
                     self.server_log()
@@ -108,7 +131,7 @@ impl Home {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Server(child)
+        server
     }
 
     fn server_log_path(&self) -> PathBuf {
@@ -128,8 +151,10 @@ impl Home {
     /// Stops a server with SIGTERM and checks (bounded) that it exits 0.
     pub fn stop(&self, mut server: Server) {
         let child = &mut server.0;
-        // SAFETY: signals our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        if let Ok(None) = child.try_wait() {
+            // SAFETY: signals our own child, which has not been reaped (so its pid is still ours).
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
         let status = wait_exit(child, Duration::from_secs(60));
         let Some(status) = status else {
             let _ = child.kill();
