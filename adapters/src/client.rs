@@ -25,6 +25,9 @@ pub enum ClientError {
     /// Nothing listens on the socket.
     #[error("no lull server is listening on {0}")]
     NotRunning(String),
+    /// The connection stayed open, but no answer came in time.
+    #[error("control socket {0}: no answer within 30s")]
+    NoAnswer(String),
     /// The connection broke or the answer was not HTTP.
     #[error("control socket {path}: {message}")]
     Broken {
@@ -35,9 +38,16 @@ pub enum ClientError {
     },
 }
 
-/// Whether a server answers on `socket`.
+/// Whether a lull server answers on `socket`: a status request gets an answer, or the connection
+/// stays open until the call times out (a busy server). A connect alone proves nothing: a process
+/// forked by a lull that was then killed (its process-group guardian, or a command not yet
+/// executed) briefly holds the dead server's listening socket, which takes connections and then
+/// drops them unanswered.
 pub async fn server_answers(socket: &Path) -> bool {
-    UnixStream::connect(socket).await.is_ok()
+    match call(socket, "GET", "/v1/status", None).await {
+        Ok(_) | Err(ClientError::NoAnswer(_)) => true,
+        Err(ClientError::NotRunning(_) | ClientError::Broken { .. }) => false,
+    }
 }
 
 /// `method path` with an optional JSON body, over the Unix socket at `socket`.
@@ -54,7 +64,12 @@ pub async fn call(
     };
     let mut stream = UnixStream::connect(socket)
         .await
-        .map_err(|_| ClientError::NotRunning(where_.clone()))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning(where_.clone())
+            }
+            _ => broken(format!("cannot connect: {e}")),
+        })?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: lull\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -68,7 +83,7 @@ pub async fn call(
     };
     let raw = tokio::time::timeout(CALL_TIMEOUT, exchange)
         .await
-        .map_err(|_| broken("no answer within 30s".into()))?
+        .map_err(|_| ClientError::NoAnswer(where_.clone()))?
         .map_err(|e| broken(e.to_string()))?;
     parse_response(&raw).ok_or_else(|| broken("the answer is not HTTP".into()))
 }
@@ -109,5 +124,46 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
         }
         out.extend_from_slice(data.get(..size)?);
         data = data.get(size + 2..)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// A listener on a fresh socket that serves one connection with `serve`, on a thread.
+    fn one_connection(serve: fn(std::os::unix::net::UnixStream)) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("control.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            serve(stream);
+        });
+        (dir, socket)
+    }
+
+    #[tokio::test]
+    async fn only_a_listener_that_answers_is_a_server() {
+        let (_dir, live) = one_connection(|mut stream| {
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .unwrap();
+        });
+        assert!(server_answers(&live).await);
+
+        // What a killed lull's forked child does with the listener it inherited: takes the
+        // connection and drops it without reading or answering.
+        let (_dir, stale) = one_connection(drop);
+        assert!(!server_answers(&stale).await);
+
+        let nothing = tempfile::tempdir().unwrap();
+        assert!(!server_answers(&nothing.path().join("control.sock")).await);
     }
 }

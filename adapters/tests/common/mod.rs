@@ -116,9 +116,9 @@ impl Home {
                 .unwrap(),
         );
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.socket().exists()
-            || std::os::unix::net::UnixStream::connect(self.socket()).is_err()
-        {
+        // Ready means this server answered a request; a bare connect could reach the killed
+        // predecessor's listener while a process it forked still holds it.
+        while !self.answers() {
             if let Some(status) = server.try_wait().unwrap() {
                 panic!(
                     "lull serve exited ({status}) before it was ready: {}",
@@ -132,6 +132,17 @@ impl Home {
             std::thread::sleep(Duration::from_millis(20));
         }
         server
+    }
+
+    /// Whether a server answers a status request on the socket now.
+    pub fn answers(&self) -> bool {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(client::call(&self.socket(), "GET", "/v1/status", None))
+            .is_ok_and(|r| r.status == 200)
     }
 
     fn server_log_path(&self) -> PathBuf {
@@ -179,7 +190,12 @@ impl Home {
             .unwrap();
         runtime
             .block_on(client::call(&self.socket(), method, path, body.as_ref()))
-            .unwrap()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{method} {path}: {e}; the server log ends:\n{}",
+                    self.server_log()
+                )
+            })
     }
 
     pub fn marker_lines(&self) -> Vec<String> {
