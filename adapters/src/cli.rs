@@ -188,8 +188,12 @@ enum Target {
 
 async fn target(profile: &Profile) -> Result<Target, Failure> {
     let socket = profile.socket_path();
-    if client::server_answers(&socket).await {
-        return Ok(Target::Server(socket));
+    match client::probe(&socket).await {
+        client::Probe::Server => return Ok(Target::Server(socket)),
+        client::Probe::Unreachable(error) => {
+            return Err(Failure::new(EXIT_ERROR, error.to_string()));
+        }
+        client::Probe::Absent => {}
     }
     let config = Config::load(&profile.config_path())
         .map_err(|e| Failure::new(EXIT_ERROR, e.to_string()))?;

@@ -25,6 +25,15 @@ pub enum ClientError {
     /// Nothing listens on the socket.
     #[error("no lull server is listening on {0}")]
     NotRunning(String),
+    /// The socket exists but refused the connection for another reason (permissions, a full
+    /// backlog).
+    #[error("control socket {path}: cannot connect: {message}")]
+    Unreachable {
+        /// The socket.
+        path: String,
+        /// The system's reason.
+        message: String,
+    },
     /// The connection stayed open, but no answer came in time.
     #[error("control socket {0}: no answer within 30s")]
     NoAnswer(String),
@@ -38,15 +47,27 @@ pub enum ClientError {
     },
 }
 
-/// Whether a lull server answers on `socket`: a status request gets an answer, or the connection
-/// stays open until the call times out (a busy server). A connect alone proves nothing: a process
-/// forked by a lull that was then killed (its process-group guardian, or a command not yet
-/// executed) briefly holds the dead server's listening socket, which takes connections and then
-/// drops them unanswered.
-pub async fn server_answers(socket: &Path) -> bool {
+/// What is behind a control socket.
+#[derive(Debug)]
+pub enum Probe {
+    /// A lull server: it answered a status request, or kept the connection open without
+    /// answering in time (busy).
+    Server,
+    /// No server: no socket, nothing listening, or a listener that dropped the request unanswered.
+    Absent,
+    /// Something is there, but it cannot be reached (the error says why).
+    Unreachable(ClientError),
+}
+
+/// Probes `socket` with a status request. A connect alone proves nothing: a process forked by a
+/// lull that was then killed (its process-group guardian, or a command not yet executed) briefly
+/// holds the dead server's listening socket, which takes connections and then drops them
+/// unanswered.
+pub async fn probe(socket: &Path) -> Probe {
     match call(socket, "GET", "/v1/status", None).await {
-        Ok(_) | Err(ClientError::NoAnswer(_)) => true,
-        Err(ClientError::NotRunning(_) | ClientError::Broken { .. }) => false,
+        Ok(_) | Err(ClientError::NoAnswer(_)) => Probe::Server,
+        Err(ClientError::NotRunning(_) | ClientError::Broken { .. }) => Probe::Absent,
+        Err(error @ ClientError::Unreachable { .. }) => Probe::Unreachable(error),
     }
 }
 
@@ -68,7 +89,10 @@ pub async fn call(
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
                 ClientError::NotRunning(where_.clone())
             }
-            _ => broken(format!("cannot connect: {e}")),
+            _ => ClientError::Unreachable {
+                path: where_.clone(),
+                message: e.to_string(),
+            },
         })?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let request = format!(
@@ -156,14 +180,17 @@ mod tests {
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
                 .unwrap();
         });
-        assert!(server_answers(&live).await);
+        assert!(matches!(probe(&live).await, Probe::Server));
 
         // What a killed lull's forked child does with the listener it inherited: takes the
         // connection and drops it without reading or answering.
         let (_dir, stale) = one_connection(drop);
-        assert!(!server_answers(&stale).await);
+        assert!(matches!(probe(&stale).await, Probe::Absent));
 
         let nothing = tempfile::tempdir().unwrap();
-        assert!(!server_answers(&nothing.path().join("control.sock")).await);
+        assert!(matches!(
+            probe(&nothing.path().join("control.sock")).await,
+            Probe::Absent
+        ));
     }
 }

@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, UnixListener};
 
 use crate::api::{self, Access, ApiState};
 use crate::chats::{ChatAdapters, first_failure};
+use crate::client::Probe;
 use crate::config::{Config, RestartSetting};
 use crate::profile::Profile;
 use crate::stack::{StackOptions, assemble};
@@ -23,8 +24,8 @@ const MAX_SOCKET_PATH: usize = 107;
 /// How long `serve` retries opening a store a CLI call holds for a moment.
 const STORE_OPEN_RETRIES: u32 = 25;
 
-/// How long shutdown waits for an execution in progress before abandoning it (the next start
-/// settles it as interrupted).
+/// How long each stage of shutdown may take: the execution in progress (abandoned after it; the
+/// next start settles it as interrupted), calls and chat sends in flight, closing the store.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The store settings a profile's config implies.
@@ -116,13 +117,16 @@ async fn check_socket(path: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
-    if crate::client::server_answers(path).await {
-        bail!(
+    match crate::client::probe(path).await {
+        Probe::Absent => Ok(()),
+        Probe::Server => bail!(
             "a lull server already answers on {}; stop it first (one `lull serve` per profile)",
             path.display()
-        );
+        ),
+        Probe::Unreachable(error) => {
+            bail!("cannot tell whether a lull server runs for this profile: {error}")
+        }
     }
-    Ok(())
 }
 
 async fn bind_tcp(config: &Config) -> anyhow::Result<Option<(TcpListener, Access)>> {
@@ -157,7 +161,8 @@ async fn bind_tcp(config: &Config) -> anyhow::Result<Option<(TcpListener, Access
 
 /// Registers SIGTERM and SIGINT now and returns the wait for either. Registering before the
 /// socket is bound matters: a supervisor (or a test) may stop lull as soon as the socket
-/// answers, and an unregistered SIGTERM would kill it without the orderly stop.
+/// answers, and an unregistered SIGTERM would kill it without the orderly stop. (Before that,
+/// during start-up, the default action is right: nothing is in flight.)
 fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let registered = (
@@ -178,7 +183,6 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 
 /// Runs the sidecar until a signal.
 pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
-    let signalled = shutdown_signal();
     let restart = check_config(&config)?;
     let adapters = ChatAdapters::from_config(&config)?;
     let socket = profile.socket_path();
@@ -198,6 +202,7 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     .await?;
     let plugin = stack.plugin;
     let scheduler = plugin.scheduler().clone();
+    let signalled = shutdown_signal();
     let unix = bind_socket(&socket).await?;
     let tcp = bind_tcp(&config).await?;
     let task = scheduler.spawn();
@@ -239,6 +244,17 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
         () = signalled => None,
         error = first_failure(&mut failures) => Some(error),
     };
+    // The scheduler stops first, while the API still answers: a gateway that begins a run
+    // meanwhile gets a lease, or a 409 while a restart is executing, never a refused connection
+    // it might take as leave to go ahead.
+    if tokio::time::timeout(SHUTDOWN_GRACE, task.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "an execution is still running; abandoning it (the next start settles it as interrupted)"
+        );
+    }
     let _ = stop.send(());
     // Adapters finish a send in flight and API calls in flight finish; every change they made
     // was flushed before it was answered. Bounded: a peer that never finishes must not keep
@@ -258,17 +274,10 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     {
         tracing::warn!("chat adapters or API calls were still busy; stopping without them");
     }
-    if tokio::time::timeout(SHUTDOWN_GRACE, task.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "an execution is still running; abandoning it (the next start settles it as interrupted)"
-        );
-    }
     let _ = std::fs::remove_file(&socket);
-    // The last store handle joins the writer thread. Bounded as well: every acknowledged change
-    // is already on disk, so a stuck disk must not keep the process from exiting.
+    // Closing the store joins its writer thread (here, or in the runtime's bounded shutdown if
+    // an abandoned task still holds a handle). Bounded as well: every acknowledged change is
+    // already on disk, so a stuck disk must not keep the process from exiting.
     let released = tokio::task::spawn_blocking(move || drop((plugin, scheduler)));
     if tokio::time::timeout(SHUTDOWN_GRACE, released)
         .await

@@ -132,13 +132,8 @@ fn serve_refuses_self_missing_restart_and_bad_config_with_clear_messages() {
             stderr(&out)
         );
     }
-    let home = Home::new(MARKER_CONFIG);
-    let out = home
-        .command()
-        .arg("status")
-        .env("LULL_IDLE_SECONDS", "soon")
-        .output()
-        .unwrap();
+    let home = Home::new(MARKER_CONFIG).with_env("LULL_IDLE_SECONDS", "soon");
+    let out = home.lull(&["status"]);
     assert!(
         stderr(&out).contains("invalid LULL_IDLE_SECONDS=\"soon\""),
         "{}",
@@ -156,11 +151,7 @@ fn a_socket_path_too_long_is_a_clear_error() {
         "[executor]\nrestart = [\"true\"]\n",
     )
     .unwrap();
-    let out = home
-        .command()
-        .args(["--home", deep.to_str().unwrap(), "serve"])
-        .output()
-        .unwrap();
+    let out = home.lull(&["--home", deep.to_str().unwrap(), "serve"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("Unix sockets allow at most 107"),
@@ -361,9 +352,13 @@ async fn raw(socket: &std::path::Path, method: &str, path: &str, body: &str) -> 
         "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream.read_to_string(&mut answer).await.unwrap();
+    })
+    .await
+    .expect("the server answers within 30s");
     let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))

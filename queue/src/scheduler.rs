@@ -15,7 +15,7 @@ mod memory;
 #[cfg(test)]
 mod mock_tests;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -57,6 +57,8 @@ struct Core {
     memory: Mutex<Memory>,
     wakeups: AtomicU64,
     shutdown: Notify,
+    /// Set by `shutdown`: the loop starts nothing more, even when it would look again at once.
+    stopping: AtomicBool,
     health: Option<HealthCheck>,
 }
 
@@ -69,6 +71,7 @@ pub struct SchedulerTask {
 impl SchedulerTask {
     /// Stops the scheduler after its current step (an execution in progress finishes first).
     pub async fn shutdown(self) {
+        self.scheduler.core.stopping.store(true, Ordering::SeqCst);
         self.scheduler.core.shutdown.notify_one();
         let _ = self.handle.await;
     }
@@ -124,6 +127,7 @@ impl Scheduler {
                 memory: Mutex::new(memory),
                 wakeups: AtomicU64::new(0),
                 shutdown: Notify::new(),
+                stopping: AtomicBool::new(false),
                 health,
             }),
         })
@@ -159,6 +163,9 @@ impl Scheduler {
 
     async fn run(self, mut events: broadcast::Receiver<QueueEvent>) {
         loop {
+            if self.core.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             self.core.wakeups.fetch_add(1, Ordering::SeqCst);
             let next = match self.step().await {
                 Ok(next) => next,
@@ -168,8 +175,8 @@ impl Scheduler {
                 }
             };
             if next.is_some_and(|n| n <= Instant::now()) {
-                // Looking again at once (a lost race with a run beginning) must not hold the
-                // worker thread: other tasks, shutdown among them, get a turn first.
+                // Looking again at once (after an execution, or a lost race with a run
+                // beginning) must not hold the worker thread from other tasks.
                 tokio::task::yield_now().await;
                 continue;
             }

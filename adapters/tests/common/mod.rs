@@ -131,6 +131,13 @@ impl Home {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        // The answer must have come from this server, not from one left running.
+        if let Some(status) = server.try_wait().unwrap() {
+            panic!(
+                "lull serve exited ({status}) although a server answered: {}",
+                self.server_log()
+            );
+        }
         server
     }
 
@@ -282,6 +289,9 @@ pub fn http(port: u16, request: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let _ = stream.write_all(request.as_bytes());
     let mut answer = Vec::new();

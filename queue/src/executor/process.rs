@@ -124,7 +124,10 @@ pub async fn run(line: &CommandLine) -> Finished {
     let (exit_code, timed_out) = match waited {
         Ok(Ok(status)) => (status.code(), false),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "waiting for the command failed");
+            // It may still run, unwatched: end it rather than leave it behind.
+            tracing::warn!(error = %e, "waiting for the command failed; killing it");
+            kill_group(pgid);
+            let _ = child.wait().await;
             (None, false)
         }
         Err(_) => {
@@ -133,7 +136,7 @@ pub async fn run(line: &CommandLine) -> Finished {
             (None, true)
         }
     };
-    // It ended on its own (or was killed on timeout) and is reaped, so its pid may be given to
+    // It ended (on its own, or killed above) and is reaped, so its pid may be given to
     // another process: stop the guardian and the drop-killer at once rather than after the
     // output is drained, lest a kill of lull in between signal a stranger's group. A daemon it
     // started in its group is the host's business, not an orphan of this run.

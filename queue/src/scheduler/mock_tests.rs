@@ -865,3 +865,44 @@ async fn the_escalation_period_survives_a_restart() {
         h.store.open_request().unwrap().unwrap().id
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_during_an_execution_starts_nothing_after_it() {
+    let mut h = Harness::new(
+        QueueSettings::default(),
+        tracker_settings(SourceMode::Embedded),
+        SchedulerSettings {
+            cooldown: Duration::ZERO,
+            ..scheduler_settings()
+        },
+    );
+    let mut update = ask(Kind::Update, "boss", Role::Admin);
+    update.idle_seconds = 60;
+    let first = h.store.submit(update).await.unwrap().request;
+    h.event(|e| matches!(e, QueueEvent::Starting { .. }).then_some(()))
+        .await;
+    // Asked while the update runs: eligible the moment it ends (no idle window, no cooldown).
+    let second = h.submit(Duration::ZERO).await;
+    assert_ne!(second.id, first.id);
+    let task = h.task.take().unwrap();
+    tokio::time::timeout(PATIENCE, task.shutdown())
+        .await
+        .expect("shutdown waits only for the execution in progress");
+    let steps: Vec<&str> = h
+        .executor
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.2)
+        .collect();
+    assert_eq!(
+        steps,
+        ["update", "restart"],
+        "nothing started after shutdown was asked"
+    );
+    assert_eq!(
+        h.store.get(second.id).unwrap().unwrap().state,
+        State::Queued
+    );
+}
