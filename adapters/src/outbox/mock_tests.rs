@@ -67,15 +67,23 @@ fn store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// A store whose outbox holds these `(platform, text)` notices, in order.
+async fn store_with(notices: &[(&str, &str)]) -> (tempfile::TempDir, Store) {
+    let (dir, store) = store();
+    for (platform, text) in notices {
+        store.outbox_push(notice(platform, text)).await.unwrap();
+    }
+    (dir, store)
+}
+
 #[tokio::test(start_paused = true)]
 async fn pending_notices_go_out_in_order_and_leave_the_outbox() {
-    let (_dir, store) = store();
-    store.outbox_push(notice("telegram", "one")).await.unwrap();
-    store
-        .outbox_push(notice("discord", "not ours"))
-        .await
-        .unwrap();
-    store.outbox_push(notice("telegram", "two")).await.unwrap();
+    let (_dir, store) = store_with(&[
+        ("telegram", "one"),
+        ("discord", "not ours"),
+        ("telegram", "two"),
+    ])
+    .await;
     let sink = Recording::default();
     deliver_pending(&store, &sink).await;
     assert_eq!(sink.texts(), ["one", "two"]);
@@ -91,11 +99,7 @@ async fn pending_notices_go_out_in_order_and_leave_the_outbox() {
 
 #[tokio::test(start_paused = true)]
 async fn rate_limits_are_waited_out_and_network_errors_back_off() {
-    let (_dir, store) = store();
-    store
-        .outbox_push(notice("telegram", "hello"))
-        .await
-        .unwrap();
+    let (_dir, store) = store_with(&[("telegram", "hello")]).await;
     let sink = Recording::default();
     *sink.script.lock().unwrap() = vec![
         Err(SendError::RetryAfter(Duration::from_secs(7))),
@@ -116,12 +120,8 @@ async fn rate_limits_are_waited_out_and_network_errors_back_off() {
 
 #[tokio::test(start_paused = true)]
 async fn a_permanent_refusal_is_dropped_and_audited_without_blocking_the_rest() {
-    let (_dir, store) = store();
-    store
-        .outbox_push(notice("telegram", "to a deleted chat"))
-        .await
-        .unwrap();
-    store.outbox_push(notice("telegram", "next")).await.unwrap();
+    let (_dir, store) =
+        store_with(&[("telegram", "to a deleted chat"), ("telegram", "next")]).await;
     let sink = Recording::default();
     *sink.script.lock().unwrap() = vec![Err(SendError::Permanent("chat not found".into()))];
     deliver_pending(&store, &sink).await;
@@ -198,15 +198,7 @@ impl NoticeSink for Slow {
 
 #[tokio::test(start_paused = true)]
 async fn stopping_lets_the_send_in_flight_finish_and_leaves_the_rest() {
-    let (_dir, store) = store();
-    store
-        .outbox_push(notice("telegram", "in flight"))
-        .await
-        .unwrap();
-    store
-        .outbox_push(notice("telegram", "later"))
-        .await
-        .unwrap();
+    let (_dir, store) = store_with(&[("telegram", "in flight"), ("telegram", "later")]).await;
     let (entered, release) = (
         Arc::new(tokio::sync::Notify::new()),
         Arc::new(tokio::sync::Notify::new()),
