@@ -816,6 +816,14 @@ async fn begin_run_racing_the_eligibility_instant_never_overlaps_an_execution() 
             })
         })
         .collect();
+    // A loaded machine may not schedule the racers for a while; the race needs them running.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while admitted.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("a racer admitted within a minute");
     for _ in 0..100 {
         h.submit(Duration::ZERO).await;
         tokio::time::timeout(Duration::from_secs(60), h.succeeded())
@@ -829,7 +837,6 @@ async fn begin_run_racing_the_eligibility_instant_never_overlaps_an_execution() 
             .expect("a racer saw a run admitted during an execution");
     }
     assert_eq!(h.executor.starts().len(), 100);
-    assert!(admitted.load(Ordering::SeqCst) > 0);
     println!(
         "admitted {}, refused with Executing {}",
         admitted.load(Ordering::SeqCst),
