@@ -54,9 +54,9 @@ fn alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-/// Waits (bounded) until `pid` is gone.
+/// Waits (bounded at 30 s) until `pid` is gone.
 fn wait_gone(pid: i32) -> bool {
-    for _ in 0..500 {
+    for _ in 0..3000 {
         if !alive(pid) {
             return true;
         }
@@ -188,12 +188,17 @@ async fn update_outcomes_follow_the_exit_status() {
 async fn a_timeout_kills_the_whole_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
-    let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    // Written whole (rename) so that a kill can never leave an empty pid file behind; the
+    // timeout leaves a loaded machine ample time to get that far.
+    let script = format!(
+        "sleep 300 & echo $! > {0}.tmp && mv {0}.tmp {0}; wait",
+        pidfile.display()
+    );
     let finished = process::run(&CommandLine {
         argv: sh(&script),
         vars: Vec::new(),
         pass_env: Vec::new(),
-        timeout: Duration::from_secs(1),
+        timeout: Duration::from_secs(5),
     })
     .await;
     assert!(finished.timed_out);
@@ -239,7 +244,7 @@ fn a_kill_9_of_lull_leaves_no_orphan() {
         .spawn()
         .unwrap();
     let (mut sh_pid, mut sleep_pid) = (None, None);
-    for _ in 0..1000 {
+    for _ in 0..3000 {
         sh_pid = read_pid(&dir.path().join("sh.pid"));
         sleep_pid = read_pid(&dir.path().join("sleep.pid"));
         if sh_pid.is_some() && sleep_pid.is_some() {

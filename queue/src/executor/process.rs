@@ -1,5 +1,5 @@
-//! Running one executor command: argv without a shell, a cleared environment, its own process
-//! group watched by a [`GroupGuardian`], a timeout that kills the whole group, and the last
+//! Running one executor command: argv without a shell, a cleared environment, a process group
+//! led and watched by a [`GroupGuardian`], a timeout that kills the whole group, and the last
 //! 4 KiB of its output.
 
 use std::collections::VecDeque;
@@ -82,8 +82,16 @@ pub async fn run(line: &CommandLine) -> Finished {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
+    // The guardian comes first and leads the group, so the command never runs unguarded.
+    let guardian = GroupGuardian::arm();
+    match &guardian {
+        Ok(guardian) => command.process_group(guardian.pgid()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not start the process-group guardian; a kill -9 of lull may orphan the command");
+            command.process_group(0)
+        }
+    };
     for name in BASE_ENV
         .iter()
         .copied()
@@ -100,13 +108,13 @@ pub async fn run(line: &CommandLine) -> Finished {
         Ok(child) => child,
         Err(e) => return spawn_failed(format!("{program}: {e}")),
     };
-    let Some(pgid) = child.id().map(|id| id as libc::pid_t) else {
-        return spawn_failed(format!("{program}: exited before it could be watched"));
+    let pgid = match &guardian {
+        Ok(guardian) => guardian.pgid(),
+        Err(_) => match child.id() {
+            Some(id) => id as libc::pid_t,
+            None => return spawn_failed(format!("{program}: exited before it could be watched")),
+        },
     };
-    let guardian = GroupGuardian::arm(pgid);
-    if let Err(e) = &guardian {
-        tracing::warn!(error = %e, "could not start the process-group guardian; a kill -9 of lull may orphan the command");
-    }
     let killer = KillGroupOnDrop(Some(pgid));
 
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(OUTPUT_TAIL_BYTES)));
@@ -136,10 +144,10 @@ pub async fn run(line: &CommandLine) -> Finished {
             (None, true)
         }
     };
-    // It ended (on its own, or killed above) and is reaped, so its pid may be given to
-    // another process: stop the guardian and the drop-killer at once rather than after the
-    // output is drained, lest a kill of lull in between signal a stranger's group. A daemon it
-    // started in its group is the host's business, not an orphan of this run.
+    // It ended (on its own, or killed above) and is reaped: stop the guardian and the
+    // drop-killer at once rather than after the output is drained. A daemon it started in its
+    // group is the host's business, not an orphan of this run; and without a guardian the group
+    // id is the command's own pid, which may now be given to a stranger.
     KillGroupOnDrop::defuse(killer);
     if let Ok(guardian) = guardian {
         guardian.disarm();
