@@ -156,6 +156,9 @@ async fn bind_tcp(config: &Config) -> anyhow::Result<Option<(TcpListener, Access
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
+    // The bound address, not the configured one: with port 0 the system picks it.
+    let bound = listener.local_addr().unwrap_or(address);
+    tracing::info!("control API listening on {bound} (TCP, bearer tokens)");
     Ok(Some((listener, Access::Tcp { admin, agent })))
 }
 

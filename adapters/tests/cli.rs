@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Home, MARKER_CONFIG, free_port, http};
+use common::{Home, MARKER_CONFIG, http};
 use serde_json::{Value, json};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -172,16 +172,13 @@ fn tcp(port: u16, token: Option<&str>, path: &str) -> (u16, String) {
 
 #[test]
 fn tcp_needs_the_right_bearer_token_and_agents_cannot_administer() {
-    let port = free_port();
     let home = Home::new(&format!(
-        "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:{port}\"\n"
+        "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"
     ))
     .with_env("LULL_ADMIN_TOKEN", "adm-secret")
     .with_env("LULL_AGENT_TOKEN", "agt-secret");
     let server = home.serve();
-    common::wait_for("the TCP listener", Duration::from_secs(30), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let port = home.logged_port("control API");
     assert_eq!(tcp(port, None, "/v1/status").0, 401);
     let (status, body) = tcp(port, Some("wrong"), "/v1/status");
     assert_eq!(status, 401);

@@ -41,7 +41,9 @@ fn without_an_activity_source_a_queued_request_never_runs() {
 
 #[test]
 fn a_held_lease_holds_the_request_and_its_end_lets_it_run_once() {
-    let home = Home::new(&MARKER_CONFIG.replace("lease_ttl_seconds = 1", "lease_ttl_seconds = 2"));
+    // Heartbeats must outlast the TTL to show they renew it; 6 s leaves a loaded machine
+    // 5 s of slack between two of them.
+    let home = Home::new(&MARKER_CONFIG.replace("lease_ttl_seconds = 1", "lease_ttl_seconds = 6"));
     let server = home.serve();
     let lease = home.call(
         "POST",
@@ -54,7 +56,7 @@ fn a_held_lease_holds_the_request_and_its_end_lets_it_run_once() {
     assert!(out.status.success());
     let asked: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = asked["request"]["id"].as_str().unwrap().to_owned();
-    for _ in 0..8 {
+    for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(400));
         let beat = home.call(
             "POST",
@@ -99,7 +101,8 @@ fn a_held_lease_holds_the_request_and_its_end_lets_it_run_once() {
 fn a_run_that_begins_during_the_restart_step_is_refused_with_executing() {
     let config = MARKER_CONFIG.replace(
         "restart = [\"sh\", \"-c\", \"echo $LULL_REQUEST_ID >> {home}/marker\"]",
-        "restart = [\"sh\", \"-c\", \"touch {home}/started; sleep 3\"]",
+        // Held until the test has tried its run, however slow the machine (bounded at 60 s).
+        "restart = [\"sh\", \"-c\", \"touch {home}/started; i=0; while [ ! -e {home}/go ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\"]",
     );
     let home = Home::new(&config);
     let server = home.serve();
@@ -124,6 +127,7 @@ fn a_run_that_begins_during_the_restart_step_is_refused_with_executing() {
     assert_eq!(refused.status, 409, "{:?}", refused.body);
     assert_eq!(refused.body["error"]["code"], "executing");
     assert!(refused.body["retry_after_seconds"].as_u64().unwrap() > 0);
+    std::fs::write(home.path().join("go"), "").unwrap();
     wait_for("the restart to finish", Duration::from_secs(30), || {
         home.call("GET", "/v1/status", None).body["last_finished"]["state"] == "succeeded"
     });

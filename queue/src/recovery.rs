@@ -258,7 +258,7 @@ mod tests {
     async fn failed_health_checks_in_a_row_pause_the_queue() {
         let health = HealthCheck {
             argv: vec!["sh".into(), "-c".into(), "echo not ready; exit 1".into()],
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
             pass_env: Vec::new(),
             crash_loop_limit: 2,
             secrets: Vec::new(),

@@ -69,7 +69,7 @@ impl TestStore {
 pub(crate) fn while_locked<T, E: std::fmt::Display>(
     mut open: impl FnMut() -> Result<T, E>,
 ) -> Result<T, E> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         match open() {
             Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {

@@ -33,6 +33,20 @@ fn actor(user: &str, role: Role) -> Actor {
     }
 }
 
+/// Opens the store, waiting (bounded) while the parent's just-dropped handle still holds sled's
+/// file lock: sled's I/O threads may keep the file for a moment after the last handle is gone.
+fn open_once_unlocked(path: &str) -> Store {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match Store::open(path, settings()) {
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            opened => return opened.unwrap(),
+        }
+    }
+}
+
 /// The child's loop: never returns in child mode; it is killed.
 #[test]
 fn crash_child() {
@@ -44,7 +58,7 @@ fn crash_child() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let store = Store::open(&path, settings()).unwrap();
+        let store = open_once_unlocked(&path);
         let mut round: u64 = 0;
         loop {
             round += 1;

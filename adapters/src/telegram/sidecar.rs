@@ -173,6 +173,9 @@ async fn dispatch_webhook(
                 source,
             })
         })?;
+    // The bound address, not the configured one: with port 0 the system picks it.
+    let bound = tcp.local_addr().unwrap_or(listen);
+    tracing::info!("Telegram webhook listening on {bound}");
     lull.bot()
         .set_webhook(url.clone())
         .secret_token(secret.to_owned())

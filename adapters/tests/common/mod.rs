@@ -166,6 +166,27 @@ impl Home {
         log[start..].to_owned()
     }
 
+    /// The port a server of this home logged for `listener` ("control API", "Telegram webhook"),
+    /// waiting (bounded) for the line. Tests configure port 0 and read the port the system
+    /// chose: a port picked free beforehand may be taken by then.
+    pub fn logged_port(&self, listener: &str) -> u16 {
+        let prefix = format!("{listener} listening on ");
+        let mut port = None;
+        wait_for(&prefix, Duration::from_secs(30), || {
+            let log = std::fs::read_to_string(self.server_log_path()).unwrap_or_default();
+            port = log.lines().find_map(|line| {
+                let rest = &line[line.find(&prefix)? + prefix.len()..];
+                let address = rest.split_whitespace().next()?;
+                address
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .map(|a| a.port())
+            });
+            port.is_some()
+        });
+        port.unwrap()
+    }
+
     /// Stops a server with SIGTERM and checks (bounded) that it exits 0.
     pub fn stop(&self, mut server: Server) {
         let child = &mut server.0;
@@ -273,14 +294,6 @@ restart = ["sh", "-c", "echo $LULL_REQUEST_ID >> {home}/marker"]
 "#;
 
 /// A loopback port nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Sends `request` (a whole HTTP/1.1 request, `Connection: close`) to 127.0.0.1:`port`;
 /// returns the status and the whole answer. A server refusing a large body may answer and
 /// close before reading it all: the write can then fail, and the answer is still there to read.

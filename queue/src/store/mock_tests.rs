@@ -647,7 +647,7 @@ async fn undecodable_data_is_refused_not_reset() {
     );
     // Still refused the second time: nothing was reset.
     assert!(matches!(
-        Store::open(&path, settings()),
+        while_locked(|| Store::open(&path, settings())),
         Err(Error::Corrupt { .. })
     ));
 }
