@@ -1,19 +1,21 @@
 //! A process-group guardian: a tiny forked process that kills an executor command's whole process
 //! group if lull dies (even by SIGKILL) while the command runs, so no orphan outlives lull.
 //!
-//! The guardian is forked *before* the command and leads the group the command then joins, so
-//! there is no moment when the command runs unguarded: if lull dies between the fork and the
-//! spawn, the guardian only kills its own group of one.
+//! The guardian is forked *before* the command, and the command itself tells it its group: the
+//! forked command, before it execs, sends its pid (its own group's id) on the guardian's socket.
+//! So there is no moment when the command runs unguarded. If lull dies before the command was
+//! forked, the guardian reads end-of-file without a group and kills nothing; if it dies after,
+//! the command's close-on-exec copy of the socket keeps end-of-file away until the group id was
+//! sent and the command's group exists. The command leads its group (rather than joining the
+//! guardian's), so `setpgid(0, 0)` in it (as coreutils `timeout` does) changes nothing.
 //!
-//! The guardian holds one end of a socket pair whose other end only lull holds. A byte means
-//! "the command finished normally: exit quietly"; end-of-file means lull is gone (or gave up on
-//! the command): kill the group, then exit. A socket rather than a pipe, so that disarming a
-//! guardian that the command's own `kill 0` already took down is an error, not a SIGPIPE.
+//! After the group id, a byte from lull means "the command finished normally: exit quietly";
+//! end-of-file means lull is gone (or gave up on the command): kill the group, then exit.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Leads a new process group and kills it unless disarmed.
+/// Kills the process group the command reports unless disarmed.
 #[derive(Debug)]
 pub(crate) struct GroupGuardian {
     pid: libc::pid_t,
@@ -21,7 +23,7 @@ pub(crate) struct GroupGuardian {
 }
 
 impl GroupGuardian {
-    /// Forks the guardian as the leader of a new process group; the command joins [`Self::pgid`].
+    /// Forks the guardian. The command must then call [`GroupReport::send`] before it execs.
     pub(crate) fn arm() -> io::Result<Self> {
         let mut fds = [0; 2];
         // SAFETY: socketpair writes two descriptors into the array we own.
@@ -51,10 +53,6 @@ impl GroupGuardian {
             unsafe { libc::close(write) };
             return Err(error);
         }
-        // Both sides set the group (the classic shell idiom), so it exists before this returns
-        // whichever runs first; the command's own setpgid would fail otherwise.
-        // SAFETY: `pid` is our child, which never execs, so this cannot race an exec.
-        unsafe { libc::setpgid(pid, pid) };
         Ok(Self {
             pid,
             // SAFETY: `write` is a fresh descriptor owned by nothing else.
@@ -62,16 +60,16 @@ impl GroupGuardian {
         })
     }
 
-    /// The process group the command must join.
-    pub(crate) fn pgid(&self) -> libc::pid_t {
-        self.pid
+    /// What the forked command uses to report its group (valid while `self` lives).
+    pub(crate) fn report(&self) -> GroupReport {
+        GroupReport(self.write.as_ref().map_or(-1, AsRawFd::as_raw_fd))
     }
 
     /// The command finished normally: the guardian exits without killing anything.
     pub(crate) fn disarm(mut self) {
         if let Some(write) = self.write.take() {
-            // SAFETY: sends one byte from a local on a socket we own; MSG_NOSIGNAL because the
-            // guardian may already be gone (killed with its group), which is fine.
+            // SAFETY: sends one byte from a local on a socket we own. MSG_NOSIGNAL: should the
+            // guardian be gone, that is an error to ignore, not a SIGPIPE.
             unsafe {
                 libc::send(
                     write.as_raw_fd(),
@@ -86,38 +84,73 @@ impl GroupGuardian {
 
 impl Drop for GroupGuardian {
     fn drop(&mut self) {
-        // Not disarmed: closing the pipe tells the guardian to kill the group.
+        // Not disarmed: closing the socket tells the guardian to kill the group.
         drop(self.write.take());
         // SAFETY: reaps our own child; it exits as soon as it reads the byte or end-of-file.
         unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
     }
 }
 
+/// The command's side: sends its pid, which is its process group's id (it is spawned with
+/// `process_group(0)`), to the guardian. Runs in the forked command before exec.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GroupReport(RawFd);
+
+impl GroupReport {
+    /// Only async-signal-safe calls: this runs between fork and exec of a threaded process.
+    /// A failure is ignored: the command runs unguarded rather than not at all.
+    pub(crate) fn send(self) {
+        // SAFETY: getpid and send on integers and a local buffer; the descriptor is the
+        // guardian's socket, inherited from lull (closed by exec).
+        unsafe {
+            let pgid = libc::getpid().to_ne_bytes();
+            libc::send(self.0, pgid.as_ptr().cast(), pgid.len(), libc::MSG_NOSIGNAL);
+        }
+    }
+}
+
 /// The guardian's whole life. Only async-signal-safe calls: the parent may have had many threads.
 unsafe fn guard(read: libc::c_int) -> ! {
-    // SAFETY (whole body): plain syscalls on integers and a local buffer; no allocation, no locks.
+    // SAFETY (whole body): plain syscalls on integers and local buffers; no allocation, no locks.
     unsafe {
-        libc::setpgid(0, 0);
         // Hold nothing of lull's: not its sockets, its database lock, or other guardians' pipes.
         close_all_except(read);
         // A Ctrl-C for lull's terminal group must not kill the guardian before lull handles it.
         for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
             libc::signal(signal, libc::SIG_IGN);
         }
-        let mut byte = 0u8;
-        loop {
-            let n = libc::read(read, (&raw mut byte).cast(), 1);
-            if n == 1 {
-                libc::_exit(0);
-            }
-            if n == 0 || *libc::__errno_location() != libc::EINTR {
-                break;
-            }
+        let mut pgid = [0u8; size_of::<libc::pid_t>()];
+        if read_full(read, &mut pgid) < pgid.len() {
+            // No command was started (or lull gave up first): there is nothing to kill.
+            libc::_exit(0);
         }
-        // Takes the guardian down too, last: it is one of the group.
-        libc::kill(0, libc::SIGKILL);
+        let pgid = libc::pid_t::from_ne_bytes(pgid);
+        let mut byte = [0u8; 1];
+        if read_full(read, &mut byte) == 1 {
+            libc::_exit(0);
+        }
+        // Never a group that could be lull's own, or "every process" (-1).
+        if pgid > 1 && pgid != libc::getpgrp() {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
         libc::_exit(0)
     }
+}
+
+/// Reads until `buf` is full, end-of-file or an error other than EINTR; returns bytes read.
+unsafe fn read_full(fd: libc::c_int, buf: &mut [u8]) -> usize {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: reads into the unfilled rest of a buffer we own.
+        let n = unsafe { libc::read(fd, buf[filled..].as_mut_ptr().cast(), buf.len() - filled) };
+        if n > 0 {
+            filled += n as usize;
+            // SAFETY: errno is thread-local and readable after a failed call.
+        } else if n == 0 || unsafe { *libc::__errno_location() } != libc::EINTR {
+            break;
+        }
+    }
+    filled
 }
 
 unsafe fn close_all_except(keep: libc::c_int) {

@@ -209,6 +209,33 @@ async fn a_timeout_kills_the_whole_process_group() {
     );
 }
 
+#[tokio::test]
+async fn a_command_that_sets_its_own_group_is_still_killed_on_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let script = format!(
+        "exec timeout 300 sh -c 'sleep 300 & echo $! > {0}.tmp && mv {0}.tmp {0}; wait'",
+        pidfile.display()
+    );
+    let finished = tokio::time::timeout(
+        Duration::from_secs(60),
+        process::run(&CommandLine {
+            argv: sh(&script),
+            vars: Vec::new(),
+            pass_env: Vec::new(),
+            timeout: Duration::from_secs(5),
+        }),
+    )
+    .await
+    .expect("the timeout reached the command in its own group");
+    assert!(finished.timed_out);
+    let grandchild = read_pid(&pidfile).expect("the script wrote its child's pid");
+    assert!(
+        wait_gone(grandchild),
+        "the background sleep survived the timeout"
+    );
+}
+
 const CHILD_ENV: &str = "LULL_EXECUTOR_CHILD_DIR";
 
 /// Child mode for the test below: runs a command whose group must die with this process.
@@ -217,7 +244,11 @@ async fn executor_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let script = format!("echo $$ > {dir}/sh.pid; sleep 300 & echo $! > {dir}/sleep.pid; wait");
+    // Wrapped in coreutils `timeout`, which calls setpgid(0, 0) itself: the group must stay
+    // the one lull and its guardian know.
+    let script = format!(
+        "exec timeout 300 sh -c 'echo $$ > {dir}/sh.pid; sleep 300 & echo $! > {dir}/sleep.pid; wait'"
+    );
     process::run(&CommandLine {
         argv: sh(&script),
         vars: Vec::new(),

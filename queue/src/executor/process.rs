@@ -1,5 +1,5 @@
-//! Running one executor command: argv without a shell, a cleared environment, a process group
-//! led and watched by a [`GroupGuardian`], a timeout that kills the whole group, and the last
+//! Running one executor command: argv without a shell, a cleared environment, its own process
+//! group watched by a [`GroupGuardian`], a timeout that kills the whole group, and the last
 //! 4 KiB of its output.
 
 use std::collections::VecDeque;
@@ -82,16 +82,26 @@ pub async fn run(line: &CommandLine) -> Finished {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
-    // The guardian comes first and leads the group, so the command never runs unguarded.
+    // The guardian comes first and the command reports to it before it execs, so the command
+    // never runs unguarded (see the guardian's module).
     let guardian = GroupGuardian::arm();
     match &guardian {
-        Ok(guardian) => command.process_group(guardian.pgid()),
+        Ok(guardian) => {
+            let report = guardian.report();
+            // SAFETY: `send` makes only async-signal-safe calls, as the hook requires.
+            unsafe {
+                command.pre_exec(move || {
+                    report.send();
+                    Ok(())
+                })
+            };
+        }
         Err(e) => {
             tracing::warn!(error = %e, "could not start the process-group guardian; a kill -9 of lull may orphan the command");
-            command.process_group(0)
         }
-    };
+    }
     for name in BASE_ENV
         .iter()
         .copied()
@@ -104,16 +114,18 @@ pub async fn run(line: &CommandLine) -> Finished {
     for (name, value) in &line.vars {
         command.env(name, value);
     }
+    // A child that failed to exec may have reported its pid and been reaped already: the
+    // guardian is disarmed, not dropped, lest it signal whoever gets that pid next.
     let mut child = match command.spawn() {
         Ok(child) => child,
-        Err(e) => return spawn_failed(format!("{program}: {e}")),
+        Err(e) => {
+            stand_down(guardian);
+            return spawn_failed(format!("{program}: {e}"));
+        }
     };
-    let pgid = match &guardian {
-        Ok(guardian) => guardian.pgid(),
-        Err(_) => match child.id() {
-            Some(id) => id as libc::pid_t,
-            None => return spawn_failed(format!("{program}: exited before it could be watched")),
-        },
+    let Some(pgid) = child.id().map(|id| id as libc::pid_t) else {
+        stand_down(guardian);
+        return spawn_failed(format!("{program}: exited before it could be watched"));
     };
     let killer = KillGroupOnDrop(Some(pgid));
 
@@ -144,14 +156,12 @@ pub async fn run(line: &CommandLine) -> Finished {
             (None, true)
         }
     };
-    // It ended (on its own, or killed above) and is reaped: stop the guardian and the
-    // drop-killer at once rather than after the output is drained. A daemon it started in its
-    // group is the host's business, not an orphan of this run; and without a guardian the group
-    // id is the command's own pid, which may now be given to a stranger.
+    // It ended (on its own, or killed above) and is reaped, so its pid (the group's id) may be
+    // given to another process: stop the guardian and the drop-killer at once rather than after
+    // the output is drained, lest a kill of lull in between signal a stranger's group. A daemon
+    // it started in its group is the host's business, not an orphan of this run.
     KillGroupOnDrop::defuse(killer);
-    if let Ok(guardian) = guardian {
-        guardian.disarm();
-    }
+    stand_down(guardian);
     for reader in readers.into_iter().flatten() {
         let abort = reader.abort_handle();
         if tokio::time::timeout(DRAIN_AFTER_EXIT, reader)
@@ -172,6 +182,13 @@ pub async fn run(line: &CommandLine) -> Finished {
         timed_out,
         output_tail: String::from_utf8_lossy(&bytes).into_owned(),
         spawn_error: None,
+    }
+}
+
+/// Disarms the guardian, if there is one.
+fn stand_down(guardian: std::io::Result<GroupGuardian>) {
+    if let Ok(guardian) = guardian {
+        guardian.disarm();
     }
 }
 
