@@ -54,6 +54,8 @@ impl Home {
             .env_remove("LULL_IDLE_SECONDS")
             .env_remove("TELEGRAM_BOT_TOKEN")
             .env_remove("TELEGRAM_WEBHOOK_SECRET")
+            // Tests read info lines from the log (`logged_port`), whatever the caller's RUST_LOG.
+            .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
@@ -174,14 +176,18 @@ impl Home {
         let mut port = None;
         wait_for(&prefix, Duration::from_secs(30), || {
             let log = std::fs::read_to_string(self.server_log_path()).unwrap_or_default();
-            port = log.lines().find_map(|line| {
-                let rest = &line[line.find(&prefix)? + prefix.len()..];
-                let address = rest.split_whitespace().next()?;
-                address
-                    .parse::<std::net::SocketAddr>()
-                    .ok()
-                    .map(|a| a.port())
-            });
+            // The last such line: a retried start logs its new port after the old one.
+            port = log
+                .lines()
+                .filter_map(|line| {
+                    let rest = &line[line.find(&prefix)? + prefix.len()..];
+                    let address = rest.split_whitespace().next()?;
+                    address
+                        .parse::<std::net::SocketAddr>()
+                        .ok()
+                        .map(|a| a.port())
+                })
+                .next_back();
             port.is_some()
         });
         port.unwrap()
@@ -293,7 +299,6 @@ max_executions_per_hour = 1000
 restart = ["sh", "-c", "echo $LULL_REQUEST_ID >> {home}/marker"]
 "#;
 
-/// A loopback port nothing listens on right now.
 /// Sends `request` (a whole HTTP/1.1 request, `Connection: close`) to 127.0.0.1:`port`;
 /// returns the status and the whole answer. A server refusing a large body may answer and
 /// close before reading it all: the write can then fail, and the answer is still there to read.
