@@ -9,13 +9,15 @@
 //! sent and the command's group exists. The command leads its group (rather than joining the
 //! guardian's), so `setpgid(0, 0)` in it (as coreutils `timeout` does) changes nothing.
 //!
-//! After the group id, a byte from lull means "the command finished normally: exit quietly";
-//! end-of-file means lull is gone (or gave up on the command): kill the group, then exit.
+//! After the group id, a byte from lull means "stand down: exit quietly"; end-of-file without it
+//! means lull is gone (or abandoned a command it could not watch): kill the group, then exit.
+//! While lull lives it deals with the group itself, so dropping the guardian stands it down: a
+//! second kill from the guardian, after lull reaped the command, could hit a reused pid.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Kills the process group the command reports unless disarmed.
+/// Kills the process group the command reports if lull dies first.
 #[derive(Debug)]
 pub(crate) struct GroupGuardian {
     pid: libc::pid_t,
@@ -65,8 +67,21 @@ impl GroupGuardian {
         GroupReport(self.write.as_ref().map_or(-1, AsRawFd::as_raw_fd))
     }
 
-    /// The command finished normally: the guardian exits without killing anything.
-    pub(crate) fn disarm(mut self) {
+    /// Lull dealt with the command (it finished, or lull killed its group): the guardian exits
+    /// without killing anything. Dropping the guardian does the same.
+    pub(crate) fn disarm(self) {
+        drop(self);
+    }
+
+    /// The spawn failed after the command may have been forked (tokio can fail after the exec):
+    /// the guardian kills the group the command reported, if it reported one.
+    pub(crate) fn abandon(mut self) {
+        drop(self.write.take());
+    }
+}
+
+impl Drop for GroupGuardian {
+    fn drop(&mut self) {
         if let Some(write) = self.write.take() {
             // SAFETY: sends one byte from a local on a socket we own. MSG_NOSIGNAL: should the
             // guardian be gone, that is an error to ignore, not a SIGPIPE.
@@ -79,15 +94,13 @@ impl GroupGuardian {
                 )
             };
         }
-    }
-}
-
-impl Drop for GroupGuardian {
-    fn drop(&mut self) {
-        // Not disarmed: closing the socket tells the guardian to kill the group.
-        drop(self.write.take());
-        // SAFETY: reaps our own child; it exits as soon as it reads the byte or end-of-file.
-        unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
+        loop {
+            // SAFETY: reaps our own child; it exits as soon as it reads the byte or end-of-file.
+            let reaped = unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
+            if reaped >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                break;
+            }
+        }
     }
 }
 

@@ -236,6 +236,49 @@ async fn a_command_that_sets_its_own_group_is_still_killed_on_timeout() {
     );
 }
 
+/// lull stopping mid-run drops the run's future: the group dies with it, and the drop does not
+/// hang on the guardian.
+#[tokio::test]
+async fn an_abandoned_run_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let script = format!(
+        "sleep 300 & echo $! > {0}.tmp && mv {0}.tmp {0}; wait",
+        pidfile.display()
+    );
+    let run = tokio::spawn(async move {
+        process::run(&CommandLine {
+            argv: sh(&script),
+            vars: Vec::new(),
+            pass_env: Vec::new(),
+            timeout: Duration::from_secs(600),
+        })
+        .await
+    });
+    let grandchild = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Some(pid) = read_pid(&pidfile) {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the script wrote its child's pid");
+    run.abort();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the abandoned run finished dropping")
+            .unwrap_err()
+            .is_cancelled()
+    );
+    assert!(
+        wait_gone(grandchild),
+        "the background sleep survived the abandoned run"
+    );
+}
+
 const CHILD_ENV: &str = "LULL_EXECUTOR_CHILD_DIR";
 
 /// Child mode for the test below: runs a command whose group must die with this process.

@@ -114,17 +114,20 @@ pub async fn run(line: &CommandLine) -> Finished {
     for (name, value) in &line.vars {
         command.env(name, value);
     }
-    // A child that failed to exec may have reported its pid and been reaped already: the
-    // guardian is disarmed, not dropped, lest it signal whoever gets that pid next.
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
-            stand_down(guardian);
+            // tokio may fail after the command was exec'd, leaving it running unwatched; the
+            // guardian kills it then. (A command that failed to exec is already reaped, and its
+            // pid given out again only after a wrap-around of every pid: a risk taken over a
+            // command left running.)
+            if let Ok(guardian) = guardian {
+                guardian.abandon();
+            }
             return spawn_failed(format!("{program}: {e}"));
         }
     };
     let Some(pgid) = child.id().map(|id| id as libc::pid_t) else {
-        stand_down(guardian);
         return spawn_failed(format!("{program}: exited before it could be watched"));
     };
     let killer = KillGroupOnDrop(Some(pgid));
@@ -161,7 +164,9 @@ pub async fn run(line: &CommandLine) -> Finished {
     // the output is drained, lest a kill of lull in between signal a stranger's group. A daemon
     // it started in its group is the host's business, not an orphan of this run.
     KillGroupOnDrop::defuse(killer);
-    stand_down(guardian);
+    if let Ok(guardian) = guardian {
+        guardian.disarm();
+    }
     for reader in readers.into_iter().flatten() {
         let abort = reader.abort_handle();
         if tokio::time::timeout(DRAIN_AFTER_EXIT, reader)
@@ -182,13 +187,6 @@ pub async fn run(line: &CommandLine) -> Finished {
         timed_out,
         output_tail: String::from_utf8_lossy(&bytes).into_owned(),
         spawn_error: None,
-    }
-}
-
-/// Disarms the guardian, if there is one.
-fn stand_down(guardian: std::io::Result<GroupGuardian>) {
-    if let Ok(guardian) = guardian {
-        guardian.disarm();
     }
 }
 
