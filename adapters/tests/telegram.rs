@@ -199,7 +199,11 @@ fn an_update_is_confirmed_only_after_it_was_handled_and_a_redelivery_after_kill_
     // Telegram delivers the unconfirmed update again to the new process.
     let server = home.serve();
     settle(&fake, ADMIN);
-    assert!(fake.highest_offset() > update, "confirmed once handled");
+    // Confirmed by the next getUpdates once its whole batch was handled, which may come a
+    // moment after the status reply.
+    fake.wait_until("the redelivered update confirmed once handled", |f| {
+        f.highest_offset() > update
+    });
     let open = status(&home)["open"].clone();
     assert_eq!(open.as_array().unwrap().len(), 1);
     assert_eq!(open[0]["requested_by"][0]["count"], 1, "{open}");
