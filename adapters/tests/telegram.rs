@@ -155,8 +155,11 @@ fn an_approval_prompt_is_answered_by_an_admins_click_and_edited() {
     assert_eq!(fake.calls("editMessageText").len(), 0);
 
     fake.click(ADMIN, prompt_id, &approve);
+    // The fake records the call before it applies the edit: wait for the stored message.
     fake.wait_until("the edited prompt", |f| {
-        !f.calls("editMessageText").is_empty()
+        f.messages_in(NOTIFY)
+            .iter()
+            .any(|m| m["message_id"] == prompt_id && text(m).contains("Approved"))
     });
     let edited = fake
         .messages_in(NOTIFY)

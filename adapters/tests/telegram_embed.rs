@@ -142,8 +142,8 @@ fn a_host_bot_keeps_its_commands_and_messages_and_lull_waits_for_its_runs() {
     // The agent's turn ends: the restart runs, and the requester hears of it.
     held.lock().unwrap().take();
     fake.wait_for_message(ADMIN, "succeeded");
-    // The host answers its own users again once lull reopens admission after the restart
-    // (which may come a moment after the notice).
+    // The host answers its own users again: lull reopened admission before it recorded the
+    // outcome the notice tells of. Asked in a bounded loop, which fails saying what it awaited.
     let answered = |f: &FakeTelegram| {
         f.messages_in(USER)
             .iter()
