@@ -158,8 +158,10 @@ unsafe fn read_full(fd: libc::c_int, buf: &mut [u8]) -> usize {
         let n = unsafe { libc::read(fd, buf[filled..].as_mut_ptr().cast(), buf.len() - filled) };
         if n > 0 {
             filled += n as usize;
-            // SAFETY: errno is thread-local and readable after a failed call.
-        } else if n == 0 || unsafe { *libc::__errno_location() } != libc::EINTR {
+            continue;
+        }
+        // SAFETY: errno is thread-local and readable after a failed call.
+        if n == 0 || unsafe { *libc::__errno_location() } != libc::EINTR {
             break;
         }
     }
