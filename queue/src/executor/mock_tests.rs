@@ -184,23 +184,37 @@ async fn update_outcomes_follow_the_exit_status() {
     );
 }
 
-#[tokio::test]
-async fn a_timeout_kills_the_whole_process_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("pid");
-    // Written whole (rename) so that a kill can never leave an empty pid file behind; the
-    // timeout leaves a loaded machine ample time to get that far.
-    let script = format!(
-        "sleep 300 & echo $! > {0}.tmp && mv {0}.tmp {0}; wait",
-        pidfile.display()
-    );
-    let finished = process::run(&CommandLine {
-        argv: sh(&script),
+/// `script` run by `sh -c`, with no extra environment.
+fn sh_line(script: &str, timeout: Duration) -> CommandLine {
+    CommandLine {
+        argv: sh(script),
         vars: Vec::new(),
         pass_env: Vec::new(),
-        timeout: Duration::from_secs(5),
-    })
-    .await;
+        timeout,
+    }
+}
+
+/// Starts `sleep 300` in the background, writes its pid to `pidfile` and waits. The pid is
+/// written whole (rename) so that a kill can never leave an empty pid file behind.
+fn background_sleep(pidfile: &Path) -> String {
+    format!(
+        "sleep 300 & echo $! > {0}.tmp && mv {0}.tmp {0}; wait",
+        pidfile.display()
+    )
+}
+
+/// Runs the script `wrap` makes of [`background_sleep`] with a 5 s timeout (ample for a loaded
+/// machine to write the pid) and checks the timeout killed the background sleep too.
+async fn assert_a_timeout_kills_the_group(wrap: impl FnOnce(String) -> String) {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let script = wrap(background_sleep(&pidfile));
+    let finished = tokio::time::timeout(
+        Duration::from_secs(60),
+        process::run(&sh_line(&script, Duration::from_secs(5))),
+    )
+    .await
+    .expect("the timeout reached the command's group");
     assert!(finished.timed_out);
     let grandchild = read_pid(&pidfile).expect("the script wrote its child's pid");
     assert!(
@@ -210,30 +224,14 @@ async fn a_timeout_kills_the_whole_process_group() {
 }
 
 #[tokio::test]
+async fn a_timeout_kills_the_whole_process_group() {
+    assert_a_timeout_kills_the_group(|script| script).await;
+}
+
+/// coreutils `timeout` calls setpgid(0, 0) itself: the group must stay the one lull knows.
+#[tokio::test]
 async fn a_command_that_sets_its_own_group_is_still_killed_on_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("pid");
-    let script = format!(
-        "exec timeout 300 sh -c 'sleep 300 & echo $! > {0}.tmp && mv {0}.tmp {0}; wait'",
-        pidfile.display()
-    );
-    let finished = tokio::time::timeout(
-        Duration::from_secs(60),
-        process::run(&CommandLine {
-            argv: sh(&script),
-            vars: Vec::new(),
-            pass_env: Vec::new(),
-            timeout: Duration::from_secs(5),
-        }),
-    )
-    .await
-    .expect("the timeout reached the command in its own group");
-    assert!(finished.timed_out);
-    let grandchild = read_pid(&pidfile).expect("the script wrote its child's pid");
-    assert!(
-        wait_gone(grandchild),
-        "the background sleep survived the timeout"
-    );
+    assert_a_timeout_kills_the_group(|script| format!("exec timeout 300 sh -c '{script}'")).await;
 }
 
 /// lull stopping mid-run drops the run's future: the group dies with it, and the drop does not
@@ -242,19 +240,11 @@ async fn a_command_that_sets_its_own_group_is_still_killed_on_timeout() {
 async fn an_abandoned_run_kills_the_whole_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
-    let script = format!(
-        "sleep 300 & echo $! > {0}.tmp && mv {0}.tmp {0}; wait",
-        pidfile.display()
-    );
-    let run = tokio::spawn(async move {
-        process::run(&CommandLine {
-            argv: sh(&script),
-            vars: Vec::new(),
-            pass_env: Vec::new(),
-            timeout: Duration::from_secs(600),
-        })
-        .await
-    });
+    let script = background_sleep(&pidfile);
+    let run =
+        tokio::spawn(
+            async move { process::run(&sh_line(&script, Duration::from_secs(600))).await },
+        );
     let grandchild = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             if let Some(pid) = read_pid(&pidfile) {
@@ -292,13 +282,7 @@ async fn executor_child() {
     let script = format!(
         "exec timeout 300 sh -c 'echo $$ > {dir}/sh.pid; sleep 300 & echo $! > {dir}/sleep.pid; wait'"
     );
-    process::run(&CommandLine {
-        argv: sh(&script),
-        vars: Vec::new(),
-        pass_env: Vec::new(),
-        timeout: Duration::from_secs(600),
-    })
-    .await;
+    process::run(&sh_line(&script, Duration::from_secs(600))).await;
 }
 
 #[test]
