@@ -32,6 +32,7 @@ pub mod settings;
 pub mod status;
 pub mod store;
 pub mod timestamp;
+pub mod window;
 
 #[cfg(test)]
 mod test_support;
@@ -63,3 +64,4 @@ pub use settings::{AgentRequests, QueueSettings, SchedulerSettings};
 pub use status::Status;
 pub use store::{Cancelled, NoticeHook, Store, Submitted};
 pub use timestamp::Timestamp;
+pub use window::{Opening, WindowEntry, WindowState, Windows, Zone};
