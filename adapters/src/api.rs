@@ -279,15 +279,25 @@ struct SubmitBody {
     #[serde(default)]
     reason: String,
     idle_seconds: Option<u64>,
+    /// `"any"`: the request may start outside the maintenance windows (admins only).
+    window: Option<WindowOverride>,
+}
+
+/// The only override of the maintenance windows a request may carry.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WindowOverride {
+    Any,
 }
 
 async fn submit(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     let b: SubmitBody = body(&bytes)?;
     let idle = b.idle_seconds.map(Duration::from_secs);
     let actor = actor(&caller.sender(), None, caller.0);
+    let ignore_windows = matches!(b.window, Some(WindowOverride::Any));
     let (request, deduplicated) = s
         .plugin
-        .submit(b.kind, b.reason.trim().to_owned(), idle, actor)
+        .submit(b.kind, b.reason.trim().to_owned(), idle, ignore_windows, actor)
         .await
         .map_err(from_tool_error)?;
     let code = if deduplicated {

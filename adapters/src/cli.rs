@@ -119,6 +119,9 @@ pub struct AskArgs {
     /// The idle window (default: maintenance.idle_seconds).
     #[arg(long)]
     pub idle_seconds: Option<u64>,
+    /// `any`: this request may start outside the maintenance windows (admins only; audited).
+    #[arg(long, value_name = "any", value_parser = ["any"])]
+    pub window: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -332,8 +335,9 @@ async fn client_command(
                         format!("unexpected status from the server: {e}"),
                     )
                 })?,
-                Target::Direct(store, _) => {
-                    offline_status(profile, store).map_err(queue_failure)?
+                Target::Direct(store, config) => {
+                    offline_status(profile, store, &config.maintenance.windows())
+                        .map_err(queue_failure)?
                 }
             };
             if json {
@@ -459,8 +463,11 @@ async fn ask(kind: Kind, args: AskArgs, target: &Target) -> Result<(), Failure> 
         .map_err(|e| Failure::new(EXIT_USAGE, e.message))?;
     let (request, deduplicated) = match target {
         Target::Server(socket) => {
-            let body =
+            let mut body =
                 json!({"kind": kind, "reason": args.reason, "idle_seconds": args.idle_seconds});
+            if let Some(window) = &args.window {
+                body["window"] = json!(window);
+            }
             let answer = api(socket, "POST", "/v1/requests", Some(body)).await?;
             let request: lull_queue::Request = serde_json::from_value(answer["request"].clone())
                 .map_err(|e| Failure::new(EXIT_ERROR, format!("unexpected answer: {e}")))?;
@@ -472,6 +479,7 @@ async fn ask(kind: Kind, args: AskArgs, target: &Target) -> Result<(), Failure> 
                 reason: args.reason.trim().to_owned(),
                 idle_seconds: args.idle_seconds.unwrap_or(config.maintenance.idle_seconds),
                 idle_explicit: args.idle_seconds.is_some(),
+                ignore_windows: args.window.is_some(),
                 actor: cli_actor(),
             };
             let submitted = store.submit(ask).await.map_err(queue_failure)?;
@@ -536,7 +544,11 @@ fn print_pause(pause: &lull_queue::Pause) {
 }
 
 /// Status without a server: what is stored, and the one blocker that matters: nothing reports.
-fn offline_status(profile: &Profile, store: &Store) -> Result<Status, lull_queue::Error> {
+fn offline_status(
+    profile: &Profile,
+    store: &Store,
+    windows: &lull_queue::Windows,
+) -> Result<Status, lull_queue::Error> {
     let open: Vec<_> = store.open_request()?.into_iter().collect();
     let pause = store.pause()?;
     let now = store.now();
@@ -558,5 +570,6 @@ fn offline_status(profile: &Profile, store: &Store) -> Result<Status, lull_queue
         idle_since: None,
         eta: None,
         last_finished: store.history(1)?.into_iter().next(),
+        windows: lull_queue::WindowsStatus::of(windows, now),
     })
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use lull_queue::AgentRequests;
+use lull_queue::{AgentRequests, WindowEntry, Windows, Zone};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
@@ -68,6 +68,17 @@ pub struct Maintenance {
     /// Finished requests kept.
     #[serde(deserialize_with = "positive")]
     pub history_limit: usize,
+    /// When a request may start (`"Mon-Fri 02:00-05:00"`, …); empty = always.
+    pub windows: Vec<WindowEntry>,
+    /// The IANA zone the windows are read in.
+    pub timezone: Zone,
+}
+
+impl Maintenance {
+    /// The windows for the scheduler.
+    pub fn windows(&self) -> Windows {
+        Windows::new(self.windows.clone(), self.timezone.clone())
+    }
 }
 
 impl Default for Maintenance {
@@ -84,6 +95,8 @@ impl Default for Maintenance {
             source_ttl_seconds: 300,
             wedged_after_seconds: 7200,
             history_limit: 1000,
+            windows: Vec::new(),
+            timezone: Zone::utc(),
         }
     }
 }

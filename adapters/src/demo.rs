@@ -231,6 +231,7 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
                     reason: "installed a new tool".into(),
                     idle_seconds,
                     idle_explicit: true,
+                    ignore_windows: false,
                     actor: Actor {
                         platform: "telegram".into(),
                         chat: Some("4242".into()),

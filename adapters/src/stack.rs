@@ -96,6 +96,7 @@ pub async fn assemble(
         cooldown: Duration::from_secs(m.cooldown_seconds),
         max_executions_per_hour: m.max_executions_per_hour,
         approval_expiry: Duration::from_secs(m.approval_expiry_seconds),
+        windows: m.windows(),
     };
     let scheduler = Scheduler::new(
         options.profile,

@@ -15,9 +15,9 @@ pub enum Command {
     Help,
     /// `/maintenance status`.
     Status,
-    /// `/maintenance restart [reason…] [--idle D | --idle-seconds N]`.
+    /// `/maintenance restart [reason…] [--idle D | --idle-seconds N] [--window any]`.
     Restart(Ask),
-    /// `/maintenance update [reason…] [--idle D | --idle-seconds N]`.
+    /// `/maintenance update [reason…] [--idle D | --idle-seconds N] [--window any]`.
     Update(Ask),
     /// `/maintenance cancel <id>`.
     Cancel(String),
@@ -42,6 +42,8 @@ pub struct Ask {
     pub reason: String,
     /// The idle window, if given explicitly.
     pub idle: Option<Duration>,
+    /// `--window any`: start outside the maintenance windows (admins only).
+    pub ignore_windows: bool,
 }
 
 /// The subcommands, in the order help lists them.
@@ -54,8 +56,12 @@ pub const SUBCOMMANDS: [&str; 11] = [
 pub fn usage(subcommand: &str) -> &'static str {
     match subcommand {
         "status" => "/maintenance status",
-        "restart" => "/maintenance restart [reason…] [--idle 20m | --idle-seconds 1200]",
-        "update" => "/maintenance update [reason…] [--idle 20m | --idle-seconds 1200]",
+        "restart" => {
+            "/maintenance restart [reason…] [--idle 20m | --idle-seconds 1200] [--window any]"
+        }
+        "update" => {
+            "/maintenance update [reason…] [--idle 20m | --idle-seconds 1200] [--window any]"
+        }
         "cancel" => "/maintenance cancel <id>",
         "approve" => "/maintenance approve <id>",
         "reject" => "/maintenance reject <id>",
@@ -328,6 +334,7 @@ fn option_value(
 fn parse_ask(sub: &str, rest: Vec<Word>) -> Result<Ask, ParseError> {
     let mut reason: Vec<String> = Vec::new();
     let mut idle: Option<(Duration, &'static str)> = None;
+    let mut ignore_windows = false;
     let mut words = rest.into_iter();
     let mut options_done = false;
     while let Some(word) = words.next() {
@@ -346,10 +353,27 @@ fn parse_ask(sub: &str, rest: Vec<Word>) -> Result<Ask, ParseError> {
         let flag: &'static str = match name.as_str() {
             "--idle" => "--idle",
             "--idle-seconds" => "--idle-seconds",
+            "--window" => {
+                if ignore_windows {
+                    return Err(invalid(sub, "give --window once"));
+                }
+                let value = option_value(sub, "--window", inline.as_deref(), &mut words)?;
+                if !value.eq_ignore_ascii_case("any") {
+                    return Err(invalid(
+                        sub,
+                        format!(
+                            "invalid --window value {value:?}: the only accepted value is `any` \
+                             (start outside the configured maintenance windows)"
+                        ),
+                    ));
+                }
+                ignore_windows = true;
+                continue;
+            }
             _ => {
                 return Err(invalid(
                     sub,
-                    format!("unknown option {name}; accepted: --idle, --idle-seconds"),
+                    format!("unknown option {name}; accepted: --idle, --idle-seconds, --window"),
                 ));
             }
         };
@@ -387,6 +411,7 @@ fn parse_ask(sub: &str, rest: Vec<Word>) -> Result<Ask, ParseError> {
     Ok(Ask {
         reason,
         idle: idle.map(|(d, _)| d),
+        ignore_windows,
     })
 }
 
@@ -454,7 +479,7 @@ fn parse_pause(rest: Vec<Word>) -> Result<Command, ParseError> {
     Ok(Command::Pause(duration))
 }
 
-/// Maps Discord's structured options (`reason`, `idle`, `id`, `for`, `session`) to a command.
+/// Maps Discord's structured options (`reason`, `idle`, `window`, `id`, `for`, `session`) to a command.
 pub fn from_options(subcommand: &str, options: &[(&str, &str)]) -> Result<Command, ParseError> {
     let mut words = vec![Word {
         text: subcommand.to_owned(),
@@ -467,7 +492,7 @@ pub fn from_options(subcommand: &str, options: &[(&str, &str)]) -> Result<Comman
                 quoted: true,
             }),
             "reason" => {}
-            "idle" | "for" => {
+            "idle" | "for" | "window" => {
                 words.push(Word {
                     text: format!("--{name}"),
                     quoted: false,
@@ -505,6 +530,9 @@ impl fmt::Display for Command {
             }
             if let Some(idle) = ask.idle {
                 write!(f, " --idle-seconds {}", idle.as_secs())?;
+            }
+            if ask.ignore_windows {
+                f.write_str(" --window any")?;
             }
             Ok(())
         };

@@ -274,7 +274,10 @@ impl Plugin {
     }
 
     async fn ask(&self, kind: Kind, ask: command::Ask, actor: Actor) -> Reply {
-        match self.submit(kind, ask.reason, ask.idle, actor).await {
+        match self
+            .submit(kind, ask.reason, ask.idle, ask.ignore_windows, actor)
+            .await
+        {
             Ok((request, deduplicated)) => {
                 let store = self.inner.scheduler.store();
                 match self.inner.scheduler.status() {
@@ -286,12 +289,14 @@ impl Plugin {
         }
     }
 
-    /// Asks for a restart or update on behalf of `actor` (agents must leave `min_agent_idle`).
+    /// Asks for a restart or update on behalf of `actor` (agents must leave `min_agent_idle`;
+    /// only admins may set `ignore_windows`).
     pub async fn submit(
         &self,
         kind: Kind,
         reason: String,
         idle: Option<Duration>,
+        ignore_windows: bool,
         actor: Actor,
     ) -> Result<(lull_queue::Request, bool), ToolError> {
         let config = &self.inner.config;
@@ -310,6 +315,7 @@ impl Plugin {
             reason,
             idle_seconds: idle.unwrap_or(config.default_idle).as_secs(),
             idle_explicit: idle.is_some(),
+            ignore_windows,
             actor,
         };
         let submitted = self
@@ -371,12 +377,12 @@ impl Plugin {
         let store = scheduler.store();
         let (request, deduplicated, message) = match action {
             tool::ToolAction::QueueRestart { reason, idle } => {
-                let (request, dedup) = self.submit(Kind::Restart, reason, idle, actor).await?;
+                let (request, dedup) = self.submit(Kind::Restart, reason, idle, false, actor).await?;
                 let message = tool_message(&request, dedup);
                 (Some(request), dedup, message)
             }
             tool::ToolAction::QueueUpdate { reason, idle } => {
-                let (request, dedup) = self.submit(Kind::Update, reason, idle, actor).await?;
+                let (request, dedup) = self.submit(Kind::Update, reason, idle, false, actor).await?;
                 let message = tool_message(&request, dedup);
                 (Some(request), dedup, message)
             }

@@ -150,6 +150,7 @@ async fn authorization_matrix() {
         ("history", [true, true, false]),
         ("restart tool installed", [true, true, false]),
         ("update", [true, true, false]),
+        ("restart --window any", [true, false, false]),
         ("cancel rzzz", [true, true, false]),
         ("approve rzzz", [true, false, false]),
         ("reject rzzz", [true, false, false]),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lull_queue::{Blocker, Kind, Request, State, Status, Timestamp};
+use lull_queue::{Blocker, Kind, Request, State, Status, Timestamp, Zone};
 
 use crate::command::{SUBCOMMANDS, usage};
 use crate::prompt::Button;
@@ -166,6 +166,16 @@ pub fn blocker_words(blocker: &Blocker, status: &Status, now: Timestamp) -> Stri
             "awaiting an admin's approval (`/maintenance approve <id>`; expires in {})",
             secs(*remaining_seconds)
         ),
+        Blocker::OutsideWindow { next_opening: Some(opening), timezone, remaining_seconds, .. } => {
+            format!(
+                "outside the maintenance windows: next opening {} ({opening}), in {}",
+                local_time(timezone, *opening),
+                secs(remaining_seconds.unwrap_or_default())
+            )
+        }
+        Blocker::OutsideWindow { next_opening: None, .. } => {
+            "outside the maintenance windows, and none opens within two weeks".into()
+        }
         Blocker::Wedged { sessions } => {
             let (runs, look) = if sessions.len() == 1 { ("run", "looks") } else { ("runs", "look") };
             format!(
@@ -174,6 +184,24 @@ pub fn blocker_words(blocker: &Blocker, status: &Status, now: Timestamp) -> Stri
             )
         }
     }
+}
+
+/// `at` in the windows' zone as people read it (`Thu 2026-12-03 02:00 CET`).
+fn local_time(timezone: &str, at: Timestamp) -> String {
+    Zone::get(timezone).map_or_else(|_| at.to_string(), |zone| zone.human(at))
+}
+
+/// The maintenance windows in one line, if any are configured.
+fn windows_line(status: &Status) -> Option<String> {
+    let w = status.windows.as_ref()?;
+    let entries = w.entries.join(", ");
+    let now = match (w.open, w.closes_at, w.next_opening) {
+        (true, Some(closes), _) => format!("open until {}", local_time(&w.timezone, closes)),
+        (true, None, _) => "open".to_owned(),
+        (false, _, Some(opens)) => format!("closed; next opening {}", local_time(&w.timezone, opens)),
+        (false, _, None) => "closed; none opens within two weeks".to_owned(),
+    };
+    Some(format!("*Windows:* {entries} ({}) — {now}", w.timezone))
 }
 
 /// The ETA in words.
@@ -232,6 +260,9 @@ pub fn status(status: &Status, now: Timestamp) -> Reply {
                 lines.push(format!("  reason: {}", open.reason));
             }
             lines.push(format!("  asked by: {}", requesters(open)));
+            if open.ignore_windows && status.windows.is_some() {
+                lines.push("  windows: ignored for this request (`--window any`)".into());
+            }
             if status.blockers.is_empty() {
                 lines.push("  ready: it starts now".into());
             }
@@ -249,6 +280,7 @@ pub fn status(status: &Status, now: Timestamp) -> Reply {
             None => "*Paused* until an admin resumes.".into(),
         });
     }
+    lines.extend(windows_line(status));
     if let Some(last) = &status.last_finished {
         lines.push(format!("*Last:* {}", outcome(last, now)));
     }

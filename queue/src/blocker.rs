@@ -75,6 +75,18 @@ pub enum Blocker {
         /// Their sessions.
         sessions: Vec<String>,
     },
+    /// Outside every maintenance window (`maintenance.windows`).
+    OutsideWindow {
+        /// The next opening (UTC); `null` if none opens within two weeks.
+        next_opening: Option<Timestamp>,
+        /// The same in the windows' zone, with its offset (`2026-12-03T02:00:00+01:00`).
+        next_opening_local: Option<String>,
+        /// The windows' zone (`Europe/Berlin`).
+        timezone: String,
+        /// Until the next opening.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remaining_seconds: Option<u64>,
+    },
 }
 
 impl Blocker {
@@ -93,6 +105,7 @@ impl Blocker {
             Blocker::RateLimit { .. } => "rate_limit",
             Blocker::AwaitingApproval { .. } => "awaiting_approval",
             Blocker::Wedged { .. } => "wedged",
+            Blocker::OutsideWindow { .. } => "outside_window",
         }
     }
 
@@ -109,6 +122,9 @@ impl Blocker {
                 remaining_seconds, ..
             } => Some(*remaining_seconds),
             Blocker::Paused {
+                remaining_seconds, ..
+            }
+            | Blocker::OutsideWindow {
                 remaining_seconds, ..
             } => *remaining_seconds,
             Blocker::LiveRuns { .. }

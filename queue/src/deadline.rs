@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::timestamp::Timestamp;
 
 /// How far ahead "never" is: a deadline past this is as good as none.
-const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// `at + by`, saturating at a far-future instant instead of panicking on overflow (a host may
 /// configure any `Duration`).

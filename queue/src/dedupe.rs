@@ -20,6 +20,9 @@ pub struct Ask {
     pub idle_seconds: u64,
     /// Whether the asker chose `idle_seconds` explicitly (`--idle`), rather than taking the default.
     pub idle_explicit: bool,
+    /// `--window any`: start outside the maintenance windows. Admins only; the store refuses it
+    /// from anyone else.
+    pub ignore_windows: bool,
     /// Who asks.
     pub actor: Actor,
 }
@@ -88,6 +91,7 @@ pub fn new_request(
         reason: ask.reason.clone(),
         idle_seconds: ask.idle_seconds,
         idle_set_by_admin: ask.actor.role == Role::Admin && ask.idle_explicit,
+        ignore_windows: ask.actor.role == Role::Admin && ask.ignore_windows,
         requested_by: vec![Requester::first_ask(&ask.actor)],
         phase: None,
         phase_since: None,
@@ -154,6 +158,12 @@ pub fn merge_into(
         request.idle_set_by_admin = true;
     } else if !request.idle_set_by_admin {
         request.idle_seconds = request.idle_seconds.max(ask.idle_seconds);
+    }
+
+    // Only an admin sets it, and a later ask without it does not clear it: the admin's word
+    // stands until the request ends (or an admin cancels it).
+    if ask.actor.role == Role::Admin && ask.ignore_windows {
+        request.ignore_windows = true;
     }
 
     if upgrading {
@@ -228,6 +238,7 @@ mod tests {
             reason: format!("{user} wants it"),
             idle_seconds: idle,
             idle_explicit: explicit,
+            ignore_windows: false,
             actor: actor(user, role),
         }
     }

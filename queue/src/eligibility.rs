@@ -10,10 +10,14 @@ use crate::blocker::Blocker;
 use crate::deadline::later;
 use crate::pause::Pause;
 use crate::request::{Request, State};
+use crate::timestamp::Timestamp;
+use crate::window::{WindowState, Windows};
 
 /// Everything the decision depends on, read at one instant.
 pub(crate) struct Facts<'a> {
     pub(crate) now: Instant,
+    /// The wall clock read together with `now`: windows are wall-clock hours.
+    pub(crate) now_wall: Timestamp,
     pub(crate) open: &'a Request,
     pub(crate) running: bool,
     pub(crate) activity: &'a ActivitySnapshot,
@@ -28,6 +32,21 @@ pub(crate) struct Facts<'a> {
     pub(crate) hour_window: &'a [Instant],
     pub(crate) max_per_hour: u32,
     pub(crate) approval_deadline: Option<Instant>,
+    /// The maintenance windows that apply to the open request (always open if it ignores them).
+    pub(crate) windows: &'a Windows,
+}
+
+impl Facts<'_> {
+    /// The monotonic instant of the wall-clock `at`, as read at this look.
+    fn instant_of(&self, at: Timestamp) -> Instant {
+        later(self.now, at.saturating_since(self.now_wall))
+    }
+
+    /// The wall-clock time of the monotonic `at`, as read at this look.
+    fn wall_of(&self, at: Instant) -> Timestamp {
+        self.now_wall
+            .saturating_add(at.saturating_duration_since(self.now))
+    }
 }
 
 /// The outcome of looking at the facts.
@@ -38,7 +57,7 @@ pub(crate) struct Evaluation {
     /// When the request could start if nothing else happens; `None` if an outside event must
     /// happen first (a run ending, an approval, a resume, a source reporting).
     pub(crate) ready_at: Option<Instant>,
-    /// The earliest instant at which a blocker ends by itself.
+    /// The earliest instant at which a blocker ends by itself, or the window it is in closes.
     pub(crate) next_deadline: Option<Instant>,
 }
 
@@ -172,16 +191,41 @@ pub(crate) fn evaluate(f: &Facts<'_>) -> Evaluation {
         });
     }
 
+    // Inside a window, its closing changes the answer too: the timer includes it.
+    let mut closing = None;
+    match f.windows.state(f.now_wall) {
+        WindowState::Always => {}
+        WindowState::Open { closes } => closing = closes.map(|c| f.instant_of(c)),
+        WindowState::Closed { opens } => {
+            let zone = f.windows.zone();
+            let opens_at = opens.map(|o| f.instant_of(o));
+            found.deadlines.extend(opens_at);
+            found.push(Blocker::OutsideWindow {
+                next_opening: opens,
+                next_opening_local: opens.map(|o| zone.local(o)),
+                timezone: zone.name().to_owned(),
+                remaining_seconds: opens_at.map(|o| seconds_until(now, o)),
+            });
+        }
+    }
+
     let Found {
         blockers,
         deadlines,
         ..
     } = found;
-    let next_deadline = deadlines.iter().copied().min();
+    let next_deadline = deadlines.iter().copied().chain(closing).min();
     let ready_at = blockers
         .iter()
         .all(|b| b.remaining_seconds().is_some())
-        .then(|| deadlines.iter().copied().max().unwrap_or(now).max(now));
+        .then(|| deadlines.iter().copied().max().unwrap_or(now).max(now))
+        // Everything else is over then, but the request must also start inside a window:
+        // the first opening at or after that instant (idleness only grows meanwhile).
+        .and_then(|at| {
+            f.windows
+                .first_open_at_or_after(f.wall_of(at))
+                .map(|open| f.instant_of(open).max(at))
+        });
     Evaluation {
         blockers,
         ready_at,

@@ -61,7 +61,7 @@ pub use request::{Event, Kind, Phase, Request, RunResult, State, Transition};
 pub use requester::{Actor, Origin, Requester, Role};
 pub use scheduler::{Scheduler, SchedulerTask};
 pub use settings::{AgentRequests, QueueSettings, SchedulerSettings};
-pub use status::Status;
+pub use status::{Status, WindowsStatus};
 pub use store::{Cancelled, NoticeHook, Store, Submitted};
 pub use timestamp::Timestamp;
 pub use window::{Opening, WindowEntry, WindowState, Windows, Zone};

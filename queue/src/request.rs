@@ -276,6 +276,9 @@ pub struct Request {
     /// Whether an admin set `idle_seconds` explicitly; then it is no longer lengthened by merges.
     #[serde(default)]
     pub idle_set_by_admin: bool,
+    /// An admin asked this request to start outside the maintenance windows (`--window any`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_windows: bool,
     /// Distinct requesters in the order they first asked.
     pub requested_by: Vec<Requester>,
     /// The step while running.

@@ -34,9 +34,10 @@ use crate::health::HealthCheck;
 use crate::pause::Pause;
 use crate::request::Request;
 use crate::settings::SchedulerSettings;
-use crate::status::Status;
+use crate::status::{Status, WindowsStatus};
 use crate::store::Store;
 use crate::timestamp::Timestamp;
+use crate::window::Windows;
 use memory::Memory;
 
 /// How long the scheduler waits before looking again after the store failed.
@@ -257,13 +258,15 @@ impl Scheduler {
             return Ok(next);
         };
         if evaluation.blockers.is_empty() {
-            if self
-                .core
-                .tracker
-                .gate()
-                .close_if_unchanged(look.activity.word)
-            {
-                self.execute(open).await;
+            let gate = self.core.tracker.gate();
+            if gate.close_if_unchanged(look.activity.word) {
+                // Windows are wall-clock hours: with admission closed, the wall clock is read
+                // again, so a look a moment before a window's end cannot start after it.
+                if self.windows_for(&open).state(store.now()).is_open() {
+                    self.execute(open).await;
+                } else {
+                    gate.reopen();
+                }
             }
             // Started, or something changed between the look and the close: look again.
             return Ok(Some(Instant::now()));
@@ -281,16 +284,20 @@ impl Scheduler {
                     blockers: evaluation.blockers.clone(),
                 });
             }
-            let max_wait = self.core.settings.max_wait;
+            let wait = memory::Wait {
+                max: self.core.settings.max_wait,
+                windows: self.windows_for(&open),
+                now: look.now,
+                now_wall: look.now_wall,
+            };
             let last = look.last_escalation.as_ref();
-            let mut at = memory.escalation_deadline(&open, last, max_wait, look.now, look.now_wall);
+            let mut at = memory.escalation_deadline(&open, last, &wait);
             if at <= look.now {
                 reports.push(QueueEvent::Escalated {
                     request: open.clone(),
                     blockers: evaluation.blockers.clone(),
                 });
-                memory.escalated(open.id, look.now, max_wait);
-                at = later(look.now, max_wait);
+                at = memory.escalated(open.id, &wait);
             }
             at
         };
@@ -340,6 +347,8 @@ impl Scheduler {
         let evaluation = open.as_ref().map(|open| {
             evaluate(&Facts {
                 now,
+                now_wall,
+                windows: self.windows_for(open),
                 open,
                 running: running.is_some(),
                 activity: &activity,
@@ -368,6 +377,16 @@ impl Scheduler {
             last_escalation,
             evaluation,
         })
+    }
+
+    /// The windows `request` must start in: none if an admin let it ignore them.
+    fn windows_for(&self, request: &Request) -> &Windows {
+        static ALWAYS: std::sync::LazyLock<Windows> = std::sync::LazyLock::new(Windows::always);
+        if request.ignore_windows {
+            &ALWAYS
+        } else {
+            &self.core.settings.windows
+        }
     }
 
     async fn audit_tracker_reports(&self, reports: Vec<TrackerReport>) -> Result<(), Error> {
@@ -466,6 +485,7 @@ impl Scheduler {
             blockers,
             eta,
             last_finished,
+            windows: WindowsStatus::of(&self.core.settings.windows, look.now_wall),
         })
     }
 

@@ -40,7 +40,7 @@ impl Default for QueueSettings {
 }
 
 /// The scheduler's share of the configuration (`[maintenance]`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchedulerSettings {
     /// `max_wait_seconds`: after this long without becoming eligible, admins are asked (once per period).
     pub max_wait: std::time::Duration,
@@ -50,6 +50,8 @@ pub struct SchedulerSettings {
     pub max_executions_per_hour: u32,
     /// `approval_expiry_seconds`: a request awaiting approval this long is rejected.
     pub approval_expiry: std::time::Duration,
+    /// `windows` in `timezone`: when a request may start (always, when none are configured).
+    pub windows: crate::window::Windows,
 }
 
 impl Default for SchedulerSettings {
@@ -60,6 +62,7 @@ impl Default for SchedulerSettings {
             cooldown: Duration::from_secs(300),
             max_executions_per_hour: 3,
             approval_expiry: Duration::from_secs(3600),
+            windows: crate::window::Windows::always(),
         }
     }
 }

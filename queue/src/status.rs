@@ -6,6 +6,7 @@ use crate::activity::{LiveRunInfo, SourceInfo};
 use crate::blocker::Blocker;
 use crate::request::Request;
 use crate::timestamp::Timestamp;
+use crate::window::{WindowState, Windows};
 
 /// The status of one profile, serialized exactly as DESIGN.md's status JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,4 +36,47 @@ pub struct Status {
     pub eta: Option<Timestamp>,
     /// The most recently finished request.
     pub last_finished: Option<Request>,
+    /// The maintenance windows, if any are configured (`null`: always open).
+    #[serde(default)]
+    pub windows: Option<WindowsStatus>,
+}
+
+/// The configured maintenance windows and where the wall clock is among them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowsStatus {
+    /// The zone they are read in (`Europe/Berlin`).
+    pub timezone: String,
+    /// The entries as configured (`Mon-Fri 02:00-05:00`).
+    pub entries: Vec<String>,
+    /// Whether a window is open now.
+    pub open: bool,
+    /// While open: when it closes (`null` if not within two weeks).
+    pub closes_at: Option<Timestamp>,
+    /// While closed: the next opening, UTC (`null` if none within two weeks).
+    pub next_opening: Option<Timestamp>,
+    /// The same in the windows' zone, with its offset.
+    pub next_opening_local: Option<String>,
+}
+
+impl WindowsStatus {
+    /// Where `at` is among `windows`; `None` when none are configured.
+    pub fn of(windows: &Windows, at: Timestamp) -> Option<Self> {
+        if !windows.configured() {
+            return None;
+        }
+        let zone = windows.zone();
+        let (open, closes_at, next_opening) = match windows.state(at) {
+            WindowState::Always => (true, None, None),
+            WindowState::Open { closes } => (true, closes, None),
+            WindowState::Closed { opens } => (false, None, opens),
+        };
+        Some(Self {
+            timezone: zone.name().to_owned(),
+            entries: windows.entries(),
+            open,
+            closes_at,
+            next_opening,
+            next_opening_local: next_opening.map(|o| zone.local(o)),
+        })
+    }
 }

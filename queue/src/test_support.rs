@@ -30,6 +30,7 @@ pub(crate) fn ask(kind: Kind, user: &str, role: Role) -> Ask {
         reason: format!("asked by {user}"),
         idle_seconds: 1200,
         idle_explicit: false,
+        ignore_windows: false,
         actor: actor(user, role),
     }
 }

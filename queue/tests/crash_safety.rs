@@ -73,6 +73,7 @@ fn crash_child() {
                             reason: format!("round {round}"),
                             idle_seconds: 60,
                             idle_explicit: false,
+                            ignore_windows: false,
                             actor: actor(&user, Role::Agent),
                         };
                         let submitted = store.submit(ask).await.unwrap();

@@ -64,9 +64,10 @@ pub fn openapi() -> Value {
             Some(body(
                 json!({"type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
             "kind": {"enum": ["restart", "update"]}, "reason": {"type": "string", "maxLength": 500},
-            "idle_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800}}}),
+            "idle_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800},
+            "window": {"enum": ["any"], "description": "start outside the maintenance windows (admins only; audited)"}}}),
             )),
-            json!({"201": ok("a new request"), "200": ok("deduplicated into the open request"), "400": error_response("invalid body"), "409": error_response("update_not_configured")}),
+            json!({"201": ok("a new request"), "200": ok("deduplicated into the open request"), "400": error_response("invalid body"), "403": error_response("forbidden (e.g. window any asked by an agent)"), "409": error_response("update_not_configured")}),
         ),
     );
     for verb in ["cancel", "approve", "reject"] {

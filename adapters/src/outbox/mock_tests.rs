@@ -152,6 +152,7 @@ async fn the_loop_wakes_for_notices_written_with_queue_events_and_stops_when_tol
             reason: "new tool".into(),
             idle_seconds: 60,
             idle_explicit: false,
+            ignore_windows: false,
             actor: Actor {
                 platform: "api".into(),
                 chat: None,

@@ -9,6 +9,7 @@ fn ask(reason: &str, idle: Option<u64>) -> Ask {
     Ask {
         reason: reason.into(),
         idle: idle.map(Duration::from_secs),
+        ignore_windows: false,
     }
 }
 
@@ -54,6 +55,20 @@ fn accepted_forms() {
         (
             "/maintenance restart --idle=1h30m",
             Command::Restart(ask("", Some(5400))),
+        ),
+        (
+            "/maintenance update nightly build --window any --idle 5m",
+            Command::Update(Ask {
+                ignore_windows: true,
+                ..ask("nightly build", Some(300))
+            }),
+        ),
+        (
+            "/maintenance restart --window=ANY",
+            Command::Restart(Ask {
+                ignore_windows: true,
+                ..ask("", None)
+            }),
         ),
         (
             "/maintenance restart --idle 1h 30m",
@@ -147,7 +162,7 @@ fn accepted_forms() {
 
 #[test]
 fn refused_forms_say_what_is_wrong_and_show_the_usage() {
-    let restart_usage = "usage: /maintenance restart [reason…] [--idle 20m | --idle-seconds 1200]";
+    let restart_usage = "usage: /maintenance restart [reason…] [--idle 20m | --idle-seconds 1200] [--window any]";
     let general = "usage: /maintenance [help|status|restart|update|cancel|approve|reject|history|pause|resume|release]";
     let long = format!("/maintenance restart {}", "x".repeat(501));
     let cases: Vec<(&str, String)> = vec![
@@ -164,7 +179,10 @@ fn refused_forms_say_what_is_wrong_and_show_the_usage() {
         ("/maintenance restart --idle-seconds 20m", format!("invalid --idle-seconds value \"20m\": expected whole seconds, e.g. 1200\n{restart_usage}")),
         ("/maintenance restart --idle-seconds -5", format!("invalid --idle-seconds value \"-5\": expected whole seconds, e.g. 1200\n{restart_usage}")),
         ("/maintenance restart --idle 5m --idle-seconds 60", format!("give the idle window once (--idle and --idle-seconds both given)\n{restart_usage}")),
-        ("/maintenance restart --wait 5m", format!("unknown option --wait; accepted: --idle, --idle-seconds\n{restart_usage}")),
+        ("/maintenance restart --wait 5m", format!("unknown option --wait; accepted: --idle, --idle-seconds, --window\n{restart_usage}")),
+        ("/maintenance restart --window night", format!("invalid --window value \"night\": the only accepted value is `any` (start outside the configured maintenance windows)\n{restart_usage}")),
+        ("/maintenance restart --window", format!("--window needs a value\n{restart_usage}")),
+        ("/maintenance restart --window any --window=any", format!("give --window once\n{restart_usage}")),
         (long.as_str(), format!("the reason is 501 characters; at most 500 are accepted\n{restart_usage}")),
         ("/maintenance status now", "`status` takes no arguments (got \"now\")\nusage: /maintenance status".into()),
         ("/maintenance history 5", "`history` takes no arguments (got \"5\")\nusage: /maintenance history".into()),
@@ -236,9 +254,10 @@ fn discord_options_map_to_the_same_commands() {
 fn command() -> impl Strategy<Value = Command> {
     let reason = "[^\\x00-\\x1f]{0,60}".prop_map(|s: String| s.trim().to_owned());
     let idle = proptest::option::of(0u64..=7 * 86400);
-    let ask = (reason, idle).prop_map(|(reason, idle)| Ask {
+    let ask = (reason, idle, any::<bool>()).prop_map(|(reason, idle, ignore_windows)| Ask {
         reason,
         idle: idle.map(Duration::from_secs),
+        ignore_windows,
     });
     let id = "[a-z0-9]{1,12}";
     prop_oneof![

@@ -23,6 +23,7 @@ fn request(kind: Kind, state: State) -> Request {
         reason: "installed jq".into(),
         idle_seconds: 1200,
         idle_set_by_admin: false,
+        ignore_windows: false,
         requested_by: vec![
             Requester {
                 platform: "telegram".into(),
@@ -85,6 +86,7 @@ fn status(blockers: Vec<Blocker>, eta: Option<Timestamp>) -> Status {
         blockers,
         eta,
         last_finished: None,
+        windows: None,
     }
 }
 
@@ -247,6 +249,45 @@ fn wedged() {
         &format!(
             "  • run telegram:123 looks stuck; an admin can `/maintenance release <session>`\n{UNKNOWN}"
         ),
+    );
+}
+
+#[test]
+fn outside_window_names_the_local_opening_and_the_windows_line_follows() {
+    let opening = NOW.saturating_add(Duration::from_secs(3600));
+    let mut s = status(
+        vec![Blocker::OutsideWindow {
+            next_opening: Some(opening),
+            next_opening_local: Some("2026-11-24T02:00:00+01:00".into()),
+            timezone: "Europe/Berlin".into(),
+            remaining_seconds: Some(3600),
+        }],
+        Some(opening),
+    );
+    s.windows = Some(lull_queue::WindowsStatus {
+        timezone: "Europe/Berlin".into(),
+        entries: vec!["Mon-Fri 02:00-05:00".into()],
+        open: false,
+        closes_at: None,
+        next_opening: Some(opening),
+        next_opening_local: Some("2026-11-24T02:00:00+01:00".into()),
+    });
+    s.open[0].ignore_windows = false;
+    let short = s.open[0].short_id.to_string();
+    assert_eq!(
+        super::status(&s, NOW).text,
+        format!(
+            "{}  • outside the maintenance windows: next opening Tue 2026-11-24 02:00 CET (2026-11-24T01:00:00.000Z), in 1h\n  ETA: in about 1h (2026-11-24T01:00:00.000Z)\n*Windows:* Mon-Fri 02:00-05:00 (Europe/Berlin) — closed; next opening Tue 2026-11-24 02:00 CET",
+            HEAD.replace("{short}", &short)
+        )
+    );
+    // An admin's --window any shows on the request, and the windows stay listed.
+    s.open[0].ignore_windows = true;
+    s.blockers.clear();
+    assert!(
+        super::status(&s, NOW)
+            .plain
+            .contains("  windows: ignored for this request (--window any)\n  ready: it starts now")
     );
 }
 

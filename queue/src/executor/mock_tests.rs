@@ -19,6 +19,7 @@ fn request(kind: Kind, reason: &str) -> Request {
         reason: reason.into(),
         idle_seconds: 0,
         idle_set_by_admin: false,
+        ignore_windows: false,
         requested_by: Vec::new(),
         phase: None,
         phase_since: None,

@@ -1,12 +1,19 @@
 //! Running a request the scheduler just admitted: persist it as running, run the executor's
 //! steps, and finish it. Admission is already closed when this starts.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use super::Scheduler;
+use crate::deadline::later;
 use crate::executor::StepOutcome;
 use crate::request::{Event, Kind, Phase, Request, RunResult};
 use crate::store::SCHEDULER;
+use crate::timestamp::Timestamp;
+use crate::window::WindowState;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 impl Scheduler {
     pub(super) async fn execute(&self, request: Request) {
@@ -79,14 +86,37 @@ impl Scheduler {
                 });
             }
         };
+        let windows = self.windows_for(request);
+        let mut told_window_wait = false;
         loop {
-            if core.tracker.gate().close_if_idle() {
-                break;
+            // Like the start, the restart step must begin inside a maintenance window: an update
+            // installed at 04:59 does not restart at 10:00 but at the next opening.
+            let window = windows.state(core.store.now());
+            if window.is_open() && core.tracker.gate().close_if_idle() {
+                // Read the wall clock again with admission closed (the look may be a moment old).
+                if windows.state(core.store.now()).is_open() {
+                    break;
+                }
+                core.tracker.gate().reopen();
+                continue;
             }
+            let opening = match window {
+                WindowState::Closed { opens } => {
+                    if !told_window_wait {
+                        told_window_wait = true;
+                        self.audit_window_wait(request, opens).await;
+                    }
+                    // None opens within two weeks (every edge in a DST gap): look again daily.
+                    let until = opens.map_or(DAY, |o| o.saturating_since(core.store.now()));
+                    Some(later(Instant::now(), until))
+                }
+                WindowState::Always | WindowState::Open { .. } => None,
+            };
             let lease_expiry = core.tracker.snapshot(Instant::now()).next_lease_expiry;
             tokio::select! {
                 () = core.tracker.changed() => {}
                 () = super::sleep_until_or_forever(lease_expiry) => {}
+                () = super::sleep_until_or_forever(opening) => {}
             }
             let reports = core.tracker.expire_leases(Instant::now());
             if let Err(error) = self.audit_tracker_reports(reports).await {
@@ -105,6 +135,31 @@ impl Scheduler {
 }
 
 impl Scheduler {
+    /// Says (log and audit) that an updated request's restart step waits for a window.
+    async fn audit_window_wait(&self, request: &Request, opens: Option<Timestamp>) {
+        let zone = self.core.settings.windows.zone();
+        let detail = match opens {
+            Some(at) => format!(
+                "{} updated; its restart waits for the maintenance window opening {} ({at})",
+                request.short_id,
+                zone.human(at)
+            ),
+            None => format!(
+                "{} updated; its restart waits for a maintenance window to open",
+                request.short_id
+            ),
+        };
+        tracing::info!(request = %request.short_id, "{detail}");
+        if let Err(error) = self
+            .core
+            .store
+            .record(SCHEDULER, "restart_waits_for_window", detail, None)
+            .await
+        {
+            tracing::warn!(%error, "could not audit the wait for a window");
+        }
+    }
+
     /// A successful restart counts only once the health check (if configured) passes.
     async fn checked(&self, restarted: StepOutcome) -> StepOutcome {
         let restarted = match restarted {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::deadline::monotonic_deadline;
+use crate::deadline::{FAR_FUTURE, later, monotonic_deadline};
 use crate::drain::Drain;
 use crate::error::Error;
 use crate::escalation::LastEscalation;
@@ -16,6 +16,7 @@ use crate::request::{Request, State};
 use crate::settings::SchedulerSettings;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
+use crate::window::Windows;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -138,15 +139,14 @@ impl Memory {
         }
     }
 
-    /// When admins should next be asked about `request`: `max_wait` after it was created, or
-    /// after admins were last asked about it (`last`, persisted), then once per `max_wait`.
+    /// When admins should next be asked about `request`: after `max_wait` of time inside the
+    /// maintenance windows since it was created, or since admins were last asked about it
+    /// (`last`, persisted), then once per such period.
     pub(crate) fn escalation_deadline(
         &mut self,
         request: &Request,
         last: Option<&LastEscalation>,
-        max_wait: Duration,
-        now: Instant,
-        now_wall: Timestamp,
+        wait: &Wait<'_>,
     ) -> Instant {
         match &self.escalation {
             Some((id, deadline)) if *id == request.id => *deadline,
@@ -154,16 +154,38 @@ impl Memory {
                 let since = last
                     .filter(|l| l.request == request.id)
                     .map_or(request.created_at, |l| l.at);
-                let first = since.saturating_add(max_wait);
-                let deadline = monotonic_deadline(now, now_wall, first, max_wait);
+                let deadline = wait.deadline_after(since);
                 self.escalation = Some((request.id, deadline));
                 deadline
             }
         }
     }
 
-    /// Admins were asked now; the next time is one period later.
-    pub(crate) fn escalated(&mut self, request: RequestId, now: Instant, max_wait: Duration) {
-        self.escalation = Some((request, crate::deadline::later(now, max_wait)));
+    /// Admins were asked now; returns when they are next asked, one period later.
+    pub(crate) fn escalated(&mut self, request: RequestId, wait: &Wait<'_>) -> Instant {
+        let next = wait.deadline_after(wait.now_wall);
+        self.escalation = Some((request, next));
+        next
+    }
+}
+
+/// How long a request may wait before admins are asked, and the clocks to count it on.
+pub(crate) struct Wait<'a> {
+    /// `max_wait_seconds`, counted only inside the maintenance windows.
+    pub(crate) max: Duration,
+    /// The windows the request must start in.
+    pub(crate) windows: &'a Windows,
+    pub(crate) now: Instant,
+    pub(crate) now_wall: Timestamp,
+}
+
+impl Wait<'_> {
+    /// The monotonic instant at which `max` of window time has passed since `since`.
+    fn deadline_after(&self, since: Timestamp) -> Instant {
+        match self.windows.after_open_time(since, self.max) {
+            // Clamped to the stretch it spans, so a wall clock that jumped cannot stretch it.
+            Some(at) => monotonic_deadline(self.now, self.now_wall, at, at.saturating_since(since)),
+            None => later(self.now, FAR_FUTURE),
+        }
     }
 }

@@ -116,13 +116,24 @@ fn scheduler_settings() -> SchedulerSettings {
         cooldown: Duration::from_secs(300),
         max_executions_per_hour: 3,
         approval_expiry: HOUR,
+        windows: crate::window::Windows::always(),
     }
 }
 
 impl Harness {
     fn new(queue: QueueSettings, tracker: TrackerSettings, scheduler: SchedulerSettings) -> Self {
+        Self::new_at(START, queue, tracker, scheduler)
+    }
+
+    /// A harness whose wall clock reads `start` now.
+    fn new_at(
+        start: crate::timestamp::Timestamp,
+        queue: QueueSettings,
+        tracker: TrackerSettings,
+        scheduler: SchedulerSettings,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let clock = TokioClock::new(START);
+        let clock = TokioClock::new(start);
         let store =
             Store::open_with_clock(dir.path().join("db"), queue, Arc::new(clock.clone())).unwrap();
         Self::boot(dir, clock, store, (queue, tracker, scheduler))
@@ -155,7 +166,7 @@ impl Harness {
             store.clone(),
             tracker.clone(),
             executor.clone(),
-            settings.2,
+            settings.2.clone(),
             None,
         )
         .unwrap();
@@ -245,6 +256,8 @@ impl Harness {
 async fn pass(d: Duration) {
     tokio::time::sleep(d).await;
 }
+
+mod windows;
 
 #[tokio::test(start_paused = true)]
 async fn starts_exactly_at_the_end_of_the_idle_window() {

@@ -51,6 +51,12 @@ pub(crate) fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
     if ask.kind == crate::request::Kind::Update && !w.settings.update_available {
         return Err(Error::UpdateNotConfigured);
     }
+    if ask.ignore_windows && ask.actor.role != crate::requester::Role::Admin {
+        return Err(Error::Forbidden(
+            "only an admin can let a request start outside the maintenance windows (--window any)"
+                .into(),
+        ));
+    }
     let mut tx = w.begin();
     let by = ask.actor.key();
     if let Some(mut request) = lookup::open(&w.trees, w.path())? {
@@ -92,10 +98,11 @@ pub(crate) fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
 
 fn ask_detail(ask: &Ask) -> String {
     format!(
-        "{} idle={}s{} reason={:?}",
+        "{} idle={}s{}{} reason={:?}",
         ask.kind,
         ask.idle_seconds,
         if ask.idle_explicit { " (explicit)" } else { "" },
+        if ask.ignore_windows { " window=any" } else { "" },
         ask.reason
     )
 }

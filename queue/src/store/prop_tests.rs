@@ -109,6 +109,7 @@ async fn apply(store: &Store, op: &Op) -> Result<(), Error> {
                 reason: String::new(),
                 idle_seconds: idle,
                 idle_explicit: explicit,
+                ignore_windows: false,
                 actor: actor(&user, role),
             };
             store.submit(ask).await.map(drop)

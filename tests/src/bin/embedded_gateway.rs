@@ -75,6 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 reason: "installed a new tool".into(),
                 idle_seconds: 1,
                 idle_explicit: true,
+                ignore_windows: false,
                 actor: Actor {
                     platform: "example".into(),
                     chat: Some("chat-1".into()),
