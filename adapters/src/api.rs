@@ -297,7 +297,13 @@ async fn submit(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiR
     let ignore_windows = matches!(b.window, Some(WindowOverride::Any));
     let (request, deduplicated) = s
         .plugin
-        .submit(b.kind, b.reason.trim().to_owned(), idle, ignore_windows, actor)
+        .submit(
+            b.kind,
+            b.reason.trim().to_owned(),
+            idle,
+            ignore_windows,
+            actor,
+        )
         .await
         .map_err(from_tool_error)?;
     let code = if deduplicated {

@@ -121,6 +121,22 @@ fn serve_refuses_self_missing_restart_and_bad_config_with_clear_messages() {
             "[executor]\nrestart = [\"true\"]\n[api]\ntcp_listen = \"0.0.0.0:7878\"\n",
             "not a loopback address",
         ),
+        (
+            "[maintenance]\nwindows = [\"Mon-Fri 02:00-05:00\", \"Mon-Fry 02:00-05:00\"]\n",
+            "line 2",
+        ),
+        (
+            "[maintenance]\nwindows = [\"Mon-Fry 02:00-05:00\"]\n",
+            "invalid maintenance window \"Mon-Fry 02:00-05:00\": \"Fry\" is not a day",
+        ),
+        (
+            "[maintenance]\nwindows = [\"Sat 22:00\"]\n",
+            "accepted: \"[days] HH:MM-HH:MM\"",
+        ),
+        (
+            "[maintenance]\ntimezone = \"Europe/Berln\"\n",
+            "unknown time zone \"Europe/Berln\"",
+        ),
     ];
     for (config, expected) in cases {
         let home = Home::new(config);
@@ -380,4 +396,111 @@ fn init_writes_a_config_that_serve_reads_and_the_schema_prints() {
     );
     let schema: Value = serde_json::from_slice(&home.lull(&["tool-schema"]).stdout).unwrap();
     assert_eq!(schema["function"]["name"], "gateway_maintenance");
+}
+
+/// A window that is certainly closed now: half an hour, twelve hours from the current UTC hour.
+fn closed_window() -> String {
+    let hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 3600
+        % 24;
+    format!("{:02}:00-{:02}:30", (hour + 12) % 24, (hour + 12) % 24)
+}
+
+#[test]
+fn windows_show_in_status_json_and_metrics_and_window_any_is_for_admins() {
+    let config = format!(
+        "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\nagent_token_env = \"T_AGENT\"\n"
+    )
+    .replace(
+        "[maintenance]\n",
+        &format!(
+            "[maintenance]\nwindows = [\"{}\"]\ntimezone = \"Europe/Berlin\"\n",
+            closed_window()
+        ),
+    );
+    let home = Home::new(&config).with_env("T_AGENT", "agent-secret-token");
+    // Without a server, status still reads the windows from the config.
+    let offline: Value = serde_json::from_slice(&home.lull(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(offline["windows"]["open"], false, "{offline}");
+    assert_eq!(offline["windows"]["timezone"], "Europe/Berlin");
+    assert!(offline["windows"]["next_opening"].is_string(), "{offline}");
+
+    let server = home.serve();
+    home.call("POST", "/v1/heartbeat", Some(json!({"source": "gw"})));
+    let out = home.lull(&["restart", "--reason", "nightly", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = home.call("GET", "/v1/status", None).body;
+    let blocker = status["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["kind"] == "outside_window")
+        .unwrap_or_else(|| panic!("no outside_window blocker: {status}"))
+        .clone();
+    assert_eq!(blocker["timezone"], "Europe/Berlin");
+    assert_eq!(blocker["next_opening"], status["windows"]["next_opening"]);
+    assert!(
+        blocker["next_opening_local"]
+            .as_str()
+            .unwrap()
+            .contains(":00:00+0"),
+        "{blocker}"
+    );
+    assert!(
+        blocker["remaining_seconds"].as_u64().unwrap() > 10 * 3600,
+        "{blocker}"
+    );
+    let text = stdout(&home.lull(&["status"]));
+    assert!(
+        text.contains("outside the maintenance windows: next opening"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(Europe/Berlin) — closed; next opening"),
+        "{text}"
+    );
+    let metrics = home.call("GET", "/metrics", None).body;
+    let metrics = metrics.as_str().unwrap();
+    assert!(metrics.contains("lull_window_open 0"), "{metrics}");
+    assert!(
+        metrics.contains("lull_window_next_opening_timestamp_seconds 1"),
+        "{metrics}"
+    );
+
+    // An agent (the TCP agent token) may not ask for --window any: 403, nothing changed.
+    let port = home.logged_port("control API");
+    let body = r#"{"kind":"restart","window":"any"}"#;
+    let (code, answer) = http(
+        port,
+        &format!(
+            "POST /v1/requests HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agent-secret-token\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(code, 403, "{answer}");
+    assert!(answer.contains("only an admin"), "{answer}");
+    assert_eq!(
+        home.lull(&["restart", "--window", "night"]).status.code(),
+        Some(2),
+        "only `any` is accepted"
+    );
+    // The admin's --window any joins the open request and lifts the windows for it.
+    let out = home.lull(&[
+        "restart",
+        "--window",
+        "any",
+        "--idle-seconds",
+        "0",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let joined: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(joined["request"]["ignore_windows"], true, "{joined}");
+    common::wait_for("the restart to run", Duration::from_secs(60), || {
+        home.marker_lines().len() == 1
+    });
+    home.stop(server);
 }

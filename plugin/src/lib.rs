@@ -377,12 +377,16 @@ impl Plugin {
         let store = scheduler.store();
         let (request, deduplicated, message) = match action {
             tool::ToolAction::QueueRestart { reason, idle } => {
-                let (request, dedup) = self.submit(Kind::Restart, reason, idle, false, actor).await?;
+                let (request, dedup) = self
+                    .submit(Kind::Restart, reason, idle, false, actor)
+                    .await?;
                 let message = tool_message(&request, dedup);
                 (Some(request), dedup, message)
             }
             tool::ToolAction::QueueUpdate { reason, idle } => {
-                let (request, dedup) = self.submit(Kind::Update, reason, idle, false, actor).await?;
+                let (request, dedup) = self
+                    .submit(Kind::Update, reason, idle, false, actor)
+                    .await?;
                 let message = tool_message(&request, dedup);
                 (Some(request), dedup, message)
             }

@@ -198,7 +198,9 @@ fn windows_line(status: &Status) -> Option<String> {
     let now = match (w.open, w.closes_at, w.next_opening) {
         (true, Some(closes), _) => format!("open until {}", local_time(&w.timezone, closes)),
         (true, None, _) => "open".to_owned(),
-        (false, _, Some(opens)) => format!("closed; next opening {}", local_time(&w.timezone, opens)),
+        (false, _, Some(opens)) => {
+            format!("closed; next opening {}", local_time(&w.timezone, opens))
+        }
         (false, _, None) => "closed; none opens within two weeks".to_owned(),
     };
     Some(format!("*Windows:* {entries} ({}) — {now}", w.timezone))

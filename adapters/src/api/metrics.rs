@@ -66,5 +66,20 @@ pub(super) async fn metrics(
         "# HELP lull_notices_pending Notices in the outbox not yet delivered.\n# TYPE lull_notices_pending gauge\nlull_notices_pending {}",
         store.outbox_pending(usize::MAX)?.len()
     );
+    // Without windows configured these are left out: "always open" has no next opening.
+    if let Some(windows) = &status.windows {
+        let _ = writeln!(
+            out,
+            "# HELP lull_window_open Whether a maintenance window is open now.\n# TYPE lull_window_open gauge\nlull_window_open {}",
+            u8::from(windows.open)
+        );
+        if let Some(opening) = windows.next_opening {
+            let _ = writeln!(
+                out,
+                "# HELP lull_window_next_opening_timestamp_seconds Unix time of the next maintenance window opening.\n# TYPE lull_window_next_opening_timestamp_seconds gauge\nlull_window_next_opening_timestamp_seconds {}",
+                opening.unix_millis() / 1000
+            );
+        }
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

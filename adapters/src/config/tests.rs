@@ -27,6 +27,8 @@ fn the_template_names_every_key() {
         "source_ttl_seconds",
         "wedged_after_seconds",
         "history_limit",
+        "windows",
+        "timezone",
         "restart",
         "restarts_self",
         "update",
@@ -180,4 +182,33 @@ fn bad_files_name_the_key_and_the_line() {
             );
         }
     }
+}
+
+#[test]
+fn windows_and_their_zone_parse_and_bad_ones_name_the_entry_and_the_line() {
+    let config = parse(
+        "[maintenance]\nwindows = [\"Mon-Fri 02:00-05:00\", \"Fri 22:00-02:00\"]\ntimezone = \"Europe/Berlin\"\n",
+    )
+    .unwrap();
+    let windows = config.maintenance.windows();
+    assert!(windows.configured());
+    assert_eq!(windows.zone().name(), "Europe/Berlin");
+    assert_eq!(
+        windows.entries(),
+        ["Mon-Fri 02:00-05:00", "Fri 22:00-02:00"]
+    );
+    assert!(!Config::default().maintenance.windows().configured());
+
+    let bad =
+        parse("[maintenance]\nidle_seconds = 60\nwindows = [\"Mon 02:00-02:00\"]\n").unwrap_err();
+    assert!(bad.contains("line 3"), "{bad}");
+    assert!(
+        bad.contains("\"Mon 02:00-02:00\": it starts and ends at 02:00"),
+        "{bad}"
+    );
+    let zone = parse("[maintenance]\ntimezone = \"CEST\"\n").unwrap_err();
+    assert!(
+        zone.contains("line 2") && zone.contains("unknown time zone \"CEST\""),
+        "{zone}"
+    );
 }

@@ -162,7 +162,8 @@ fn accepted_forms() {
 
 #[test]
 fn refused_forms_say_what_is_wrong_and_show_the_usage() {
-    let restart_usage = "usage: /maintenance restart [reason…] [--idle 20m | --idle-seconds 1200] [--window any]";
+    let restart_usage =
+        "usage: /maintenance restart [reason…] [--idle 20m | --idle-seconds 1200] [--window any]";
     let general = "usage: /maintenance [help|status|restart|update|cancel|approve|reject|history|pause|resume|release]";
     let long = format!("/maintenance restart {}", "x".repeat(501));
     let cases: Vec<(&str, String)> = vec![

@@ -102,7 +102,11 @@ fn ask_detail(ask: &Ask) -> String {
         ask.kind,
         ask.idle_seconds,
         if ask.idle_explicit { " (explicit)" } else { "" },
-        if ask.ignore_windows { " window=any" } else { "" },
+        if ask.ignore_windows {
+            " window=any"
+        } else {
+            ""
+        },
         ask.reason
     )
 }

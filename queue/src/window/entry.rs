@@ -169,7 +169,10 @@ fn parse_time(text: &str, is_end: bool) -> Result<u16, String> {
         return Err(format!("{text:?} is not a time of day (00:00 to 23:59)"));
     }
     if h == 24 && !is_end {
-        return Err("24:00 is accepted only as an end; a window starting at midnight starts at 00:00".into());
+        return Err(
+            "24:00 is accepted only as an end; a window starting at midnight starts at 00:00"
+                .into(),
+        );
     }
     Ok(h * 60 + m)
 }

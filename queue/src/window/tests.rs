@@ -24,7 +24,10 @@ fn no_windows_are_always_open() {
         w.after_open_time(at("2026-12-02T12:00:00Z"), HOUR),
         Some(at("2026-12-02T13:00:00Z"))
     );
-    assert_eq!(Windows::parse(&[], "Europe/Berlin").unwrap(), Windows::always());
+    assert_eq!(
+        Windows::parse(&[], "Europe/Berlin").unwrap(),
+        Windows::always()
+    );
 }
 
 #[test]
@@ -238,11 +241,17 @@ fn bad_entries_name_the_entry_and_the_accepted_form() {
         let error = WindowEntry::parse(entry).unwrap_err().to_string();
         assert!(error.contains(problem), "{entry:?}: {error}");
         assert!(error.contains(&format!("{entry:?}")), "{error}");
-        assert!(error.contains("accepted: \"[days] HH:MM-HH:MM\""), "{error}");
+        assert!(
+            error.contains("accepted: \"[days] HH:MM-HH:MM\""),
+            "{error}"
+        );
     }
     assert!(WindowEntry::parse("monday,FRI 2:00-24:00").is_ok());
     let zone = Zone::get("Europe/Berln").unwrap_err().to_string();
-    assert!(zone.contains("\"Europe/Berln\"") && zone.contains("IANA"), "{zone}");
+    assert!(
+        zone.contains("\"Europe/Berln\"") && zone.contains("IANA"),
+        "{zone}"
+    );
 }
 
 #[test]

@@ -63,7 +63,11 @@ async fn the_timer_wakes_exactly_at_the_opening_and_eta_says_so() {
     assert!(h.executor.starts().is_empty());
 
     h.succeeded().await;
-    assert_eq!(h.executor.starts(), [boot + 2 * HOUR], "exactly at the opening");
+    assert_eq!(
+        h.executor.starts(),
+        [boot + 2 * HOUR],
+        "exactly at the opening"
+    );
     assert_eq!(h.wall(), at("2026-11-24T02:00:00Z"));
 }
 
@@ -120,7 +124,11 @@ async fn an_update_whose_restart_step_falls_outside_the_window_waits_for_the_nex
         .iter()
         .find(|e| e.action == "restart_waits_for_window")
         .expect("the wait for the window is audited");
-    assert!(waits.detail.contains("2026-11-25T02:00:00.000Z"), "{}", waits.detail);
+    assert!(
+        waits.detail.contains("2026-11-25T02:00:00.000Z"),
+        "{}",
+        waits.detail
+    );
 
     let (_, request) = h.succeeded().await;
     let calls: Vec<(Instant, &str)> = h
@@ -260,10 +268,7 @@ async fn berlin_fall_back_never_opens_a_window_twice_in_one_night() {
         at("2026-11-01T00:30:00Z"),
         "started at the next week's opening"
     );
-    assert_eq!(
-        h.executor.starts(),
-        [boot + 7 * 24 * HOUR - 10 * MIN]
-    );
+    assert_eq!(h.executor.starts(), [boot + 7 * 24 * HOUR - 10 * MIN]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -273,7 +278,10 @@ async fn a_restart_of_lull_keeps_windows_correct() {
     h.submit(20 * MIN).await;
     pass(HOUR).await;
     let mut h = h.restart().await;
-    assert_eq!(h.blocker_kinds(), ["idle_window", "boot_grace", "outside_window"]);
+    assert_eq!(
+        h.blocker_kinds(),
+        ["idle_window", "boot_grace", "outside_window"]
+    );
     assert_eq!(
         h.scheduler.status().unwrap().eta,
         Some(at("2026-11-24T02:00:00Z"))
