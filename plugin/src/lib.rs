@@ -177,11 +177,25 @@ impl Plugin {
         }
         let store = self.inner.scheduler.store();
         match store.find(id) {
-            Ok(request) if request.state.is_open() => Reply::markdown(format!(
-                "Still waiting for {} — it will never be forced. Admins will be asked again in {}.",
-                reply::name(&request),
-                reply::human(self.inner.config.max_wait)
-            )),
+            Ok(request) if request.state.is_open() => {
+                // Only time inside maintenance windows counts toward the next prompt.
+                let windowed = !request.ignore_windows
+                    && self
+                        .inner
+                        .scheduler
+                        .status()
+                        .is_ok_and(|s| s.windows.is_some());
+                let period = reply::human(self.inner.config.max_wait);
+                let when = if windowed {
+                    format!("after another {period} inside the maintenance windows")
+                } else {
+                    format!("in {period}")
+                };
+                Reply::markdown(format!(
+                    "Still waiting for {} — it will never be forced. Admins will be asked again {when}.",
+                    reply::name(&request),
+                ))
+            }
             Ok(request) => Reply::refusal(format!(
                 "{} is {} now; nothing is waiting.",
                 reply::name(&request),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lull_queue::{Blocker, Kind, Request, State, Status, Timestamp, Zone};
+use lull_queue::{Blocker, Kind, Phase, Request, State, Status, Timestamp, Zone};
 
 use crate::command::{SUBCOMMANDS, usage};
 use crate::prompt::Button;
@@ -244,6 +244,23 @@ pub fn status(status: &Status, now: Timestamp) -> Reply {
             name(running),
             ago(now, running.state_since())
         ));
+        // An update installed outside the windows keeps the old gateway serving until one opens.
+        if let (Kind::Update, Some(Phase::Restarting), Some(w), false) = (
+            running.kind,
+            running.phase,
+            &status.windows,
+            running.ignore_windows,
+        ) && !w.open
+        {
+            let opening = w
+                .next_opening
+                .map_or("none within two weeks".to_owned(), |o| {
+                    local_time(&w.timezone, o)
+                });
+            lines.push(format!(
+                "  updated; the restart waits for the next maintenance window: {opening}"
+            ));
+        }
     }
     match status.open.first() {
         None => lines.push("*Queue:* nothing is waiting.".into()),

@@ -297,7 +297,7 @@ impl Scheduler {
                     request: open.clone(),
                     blockers: evaluation.blockers.clone(),
                 });
-                at = memory.escalated(open.id, &wait);
+                at = memory.escalated(&open, &wait);
             }
             at
         };

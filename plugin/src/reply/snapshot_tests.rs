@@ -281,6 +281,18 @@ fn outside_window_names_the_local_opening_and_the_windows_line_follows() {
             HEAD.replace("{short}", &short)
         )
     );
+    // An update installed outside the windows says its restart waits for the next one.
+    let mut running = request(Kind::Update, State::Running);
+    running.phase = Some(Phase::Restarting);
+    s.running = Some(running);
+    assert!(
+        super::status(&s, NOW).plain.contains(
+            "is restarting (since 12m ago)\n  updated; the restart waits for the next maintenance window: Tue 2026-11-24 02:00 CET\n"
+        ),
+        "{}",
+        super::status(&s, NOW).plain
+    );
+    s.running = None;
     // An admin's --window any shows on the request, and the windows stay listed.
     s.open[0].ignore_windows = true;
     s.blockers.clear();

@@ -30,7 +30,9 @@ pub(crate) struct Memory {
     pause: Option<(Pause, Option<Instant>)>,
     drain: Option<(Drain, Instant)>,
     approval: Option<((RequestId, Timestamp), Instant)>,
-    escalation: Option<(RequestId, Instant)>,
+    /// The request, whether it ignores windows (which changes how its wait is counted), and
+    /// when admins are next asked about it.
+    escalation: Option<((RequestId, bool), Instant)>,
     /// The request and blocker kinds of the last `Waiting` event, to publish only changes.
     pub(crate) last_waiting: Option<(RequestId, Vec<&'static str>)>,
     /// Runs (session, since) already reported as wedged.
@@ -148,23 +150,24 @@ impl Memory {
         last: Option<&LastEscalation>,
         wait: &Wait<'_>,
     ) -> Instant {
+        let key = (request.id, request.ignore_windows);
         match &self.escalation {
-            Some((id, deadline)) if *id == request.id => *deadline,
+            Some((cached, deadline)) if *cached == key => *deadline,
             _ => {
                 let since = last
                     .filter(|l| l.request == request.id)
                     .map_or(request.created_at, |l| l.at);
                 let deadline = wait.deadline_after(since);
-                self.escalation = Some((request.id, deadline));
+                self.escalation = Some((key, deadline));
                 deadline
             }
         }
     }
 
     /// Admins were asked now; returns when they are next asked, one period later.
-    pub(crate) fn escalated(&mut self, request: RequestId, wait: &Wait<'_>) -> Instant {
+    pub(crate) fn escalated(&mut self, request: &Request, wait: &Wait<'_>) -> Instant {
         let next = wait.deadline_after(wait.now_wall);
-        self.escalation = Some((request, next));
+        self.escalation = Some(((request.id, request.ignore_windows), next));
         next
     }
 }

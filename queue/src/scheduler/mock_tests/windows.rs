@@ -290,3 +290,30 @@ async fn a_restart_of_lull_keeps_windows_correct() {
     assert_eq!(h.executor.starts(), [boot + 2 * HOUR]);
     assert_eq!(h.wall(), at("2026-11-24T02:00:00Z"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn window_any_counts_the_whole_wait_toward_max_wait_again() {
+    let settings = SchedulerSettings {
+        max_wait: HOUR,
+        ..with_windows(&["Sat 00:00-06:00"], "UTC")
+    };
+    let mut h = Harness::new(
+        QueueSettings::default(),
+        tracker_settings(SourceMode::Sidecar),
+        settings,
+    );
+    h.store
+        .submit(ask(Kind::Restart, "bot", Role::Agent))
+        .await
+        .unwrap();
+    pass(30 * MIN).await;
+    // The admin lifts the windows for this request: its wait counts in full from the ask on.
+    let mut admin = ask(Kind::Restart, "boss", Role::Admin);
+    admin.ignore_windows = true;
+    h.store.submit(admin).await.unwrap();
+    let wall = h.clock.clone();
+    let prompted = h
+        .event(|e| matches!(e, QueueEvent::Escalated { .. }).then(|| wall.now()))
+        .await;
+    assert_eq!(prompted, at("2026-11-24T01:00:00Z"), "not Saturday");
+}
