@@ -15,6 +15,14 @@ fn windows(entries: &[&str], zone: &str) -> Windows {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+fn closed_until(w: &Windows, now: Timestamp, opens: Option<Timestamp>) {
+    assert_eq!(w.state(now), WindowState::Closed { opens }, "at {now}");
+}
+
+fn open_until(w: &Windows, now: Timestamp, closes: Option<Timestamp>) {
+    assert_eq!(w.state(now), WindowState::Open { closes }, "at {now}");
+}
+
 #[test]
 fn no_windows_are_always_open() {
     let w = Windows::always();
@@ -34,30 +42,26 @@ fn no_windows_are_always_open() {
 fn inside_and_outside_a_weekday_window() {
     // 2026-12-02 is a Wednesday; Berlin is UTC+1 in winter.
     let w = windows(&["Mon-Fri 02:00-05:00"], "Europe/Berlin");
-    assert_eq!(
-        w.state(at("2026-12-02T01:30:00Z")), // 02:30 local
-        WindowState::Open {
-            closes: Some(at("2026-12-02T04:00:00Z"))
-        }
-    );
-    assert_eq!(
-        w.state(at("2026-12-02T04:00:00Z")), // 05:00 local: the end is not inside
-        WindowState::Closed {
-            opens: Some(at("2026-12-03T01:00:00Z"))
-        }
-    );
-    assert_eq!(
-        w.state(at("2026-12-02T00:59:59Z")),
-        WindowState::Closed {
-            opens: Some(at("2026-12-02T01:00:00Z"))
-        }
+    open_until(
+        &w,
+        at("2026-12-02T01:30:00Z"),
+        Some(at("2026-12-02T04:00:00Z")),
+    ); // 02:30 local
+    closed_until(
+        &w,
+        at("2026-12-02T04:00:00Z"),
+        Some(at("2026-12-03T01:00:00Z")),
+    ); // 05:00 local: the end is not inside
+    closed_until(
+        &w,
+        at("2026-12-02T00:59:59Z"),
+        Some(at("2026-12-02T01:00:00Z")),
     );
     // Friday after the window: the next opening is Monday.
-    assert_eq!(
-        w.state(at("2026-12-04T10:00:00Z")),
-        WindowState::Closed {
-            opens: Some(at("2026-12-07T01:00:00Z"))
-        }
+    closed_until(
+        &w,
+        at("2026-12-04T10:00:00Z"),
+        Some(at("2026-12-07T01:00:00Z")),
     );
 }
 
@@ -70,11 +74,10 @@ fn a_window_across_midnight_ends_the_next_day() {
     let closes = Some(at("2026-12-05T02:00:00Z"));
     assert_eq!(w.state(friday_late), WindowState::Open { closes });
     assert_eq!(w.state(saturday_early), WindowState::Open { closes });
-    assert_eq!(
-        w.state(at("2026-12-05T02:00:00Z")),
-        WindowState::Closed {
-            opens: Some(at("2026-12-11T22:00:00Z"))
-        }
+    closed_until(
+        &w,
+        at("2026-12-05T02:00:00Z"),
+        Some(at("2026-12-11T22:00:00Z")),
     );
     // Saturday is not an opening day of its own.
     assert!(!w.state(at("2026-12-05T23:00:00Z")).is_open());
@@ -83,11 +86,10 @@ fn a_window_across_midnight_ends_the_next_day() {
 #[test]
 fn touching_windows_are_one_opening() {
     let w = windows(&["Sat,Sun 00:00-24:00"], "UTC");
-    assert_eq!(
-        w.state(at("2026-12-05T10:00:00Z")),
-        WindowState::Open {
-            closes: Some(at("2026-12-07T00:00:00Z"))
-        }
+    open_until(
+        &w,
+        at("2026-12-05T10:00:00Z"),
+        Some(at("2026-12-07T00:00:00Z")),
     );
     let every_day = windows(&["00:00-24:00"], "UTC");
     assert_eq!(
@@ -116,32 +118,28 @@ fn day_ranges_wrap_around_the_week() {
 fn spring_forward_moves_an_edge_in_the_gap_to_the_end_of_the_gap() {
     // Berlin, Sunday 2026-03-29: 02:00 CET jumps to 03:00 CEST (01:00 UTC).
     let w = windows(&["Sun 02:30-04:00"], "Europe/Berlin");
-    assert_eq!(
-        w.state(at("2026-03-29T00:30:00Z")),
-        WindowState::Closed {
-            opens: Some(at("2026-03-29T01:00:00Z")) // 03:00 CEST, the first instant after the gap
-        }
-    );
-    assert_eq!(
-        w.state(at("2026-03-29T01:00:00Z")),
-        WindowState::Open {
-            closes: Some(at("2026-03-29T02:00:00Z")) // 04:00 CEST
-        }
-    );
+    closed_until(
+        &w,
+        at("2026-03-29T00:30:00Z"),
+        Some(at("2026-03-29T01:00:00Z")),
+    ); // 03:00 CEST, the first instant after the gap
+    open_until(
+        &w,
+        at("2026-03-29T01:00:00Z"),
+        Some(at("2026-03-29T02:00:00Z")),
+    ); // 04:00 CEST
     // The Sunday before, no gap: 02:30 CET.
-    assert_eq!(
-        w.state(at("2026-03-22T00:00:00Z")),
-        WindowState::Closed {
-            opens: Some(at("2026-03-22T01:30:00Z"))
-        }
+    closed_until(
+        &w,
+        at("2026-03-22T00:00:00Z"),
+        Some(at("2026-03-22T01:30:00Z")),
     );
     // A window entirely inside the gap does not open that night, and never twice.
     let inside = windows(&["Sun 02:10-02:50"], "Europe/Berlin");
-    assert_eq!(
-        inside.state(at("2026-03-29T00:00:00Z")),
-        WindowState::Closed {
-            opens: Some(at("2026-04-05T00:10:00Z"))
-        }
+    closed_until(
+        &inside,
+        at("2026-03-29T00:00:00Z"),
+        Some(at("2026-04-05T00:10:00Z")),
     );
 }
 
@@ -151,40 +149,27 @@ fn fall_back_takes_the_first_occurrence_and_opens_once() {
     // happens twice.
     let w = windows(&["Sun 02:30-03:30"], "Europe/Berlin");
     let first_0230 = at("2026-10-25T00:30:00Z"); // 02:30 CEST
-    assert_eq!(
-        w.state(at("2026-10-25T00:00:00Z")),
-        WindowState::Closed {
-            opens: Some(first_0230)
-        }
-    );
+    closed_until(&w, at("2026-10-25T00:00:00Z"), Some(first_0230));
     // Open from the first 02:30 through the repeated hour to 03:30 CET (02:30 UTC).
-    assert_eq!(
-        w.state(first_0230),
-        WindowState::Open {
-            closes: Some(at("2026-10-25T02:30:00Z"))
-        }
-    );
+    open_until(&w, first_0230, Some(at("2026-10-25T02:30:00Z")));
     // The second 02:30 (CET, 01:30 UTC) is still the same opening, not a new one.
-    assert_eq!(
-        w.state(at("2026-10-25T01:30:00Z")),
-        WindowState::Open {
-            closes: Some(at("2026-10-25T02:30:00Z"))
-        }
+    open_until(
+        &w,
+        at("2026-10-25T01:30:00Z"),
+        Some(at("2026-10-25T02:30:00Z")),
     );
     // A window that ends in the repeated hour ends at its first occurrence: it opens once.
     let short = windows(&["Sun 01:30-02:30"], "Europe/Berlin");
-    assert_eq!(
-        short.state(at("2026-10-25T00:00:00Z")),
-        WindowState::Open {
-            closes: Some(at("2026-10-25T00:30:00Z"))
-        }
+    open_until(
+        &short,
+        at("2026-10-25T00:00:00Z"),
+        Some(at("2026-10-25T00:30:00Z")),
     );
-    assert_eq!(
-        short.state(at("2026-10-25T01:30:00Z")), // the second 02:30: closed until next week
-        WindowState::Closed {
-            opens: Some(at("2026-11-01T00:30:00Z"))
-        }
-    );
+    closed_until(
+        &short,
+        at("2026-10-25T01:30:00Z"),
+        Some(at("2026-11-01T00:30:00Z")),
+    ); // the second 02:30: closed until next week
 }
 
 #[test]

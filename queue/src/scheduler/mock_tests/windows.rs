@@ -27,10 +27,31 @@ fn nightly(settings: SchedulerSettings) -> Harness {
     )
 }
 
+/// A weekly six-hour window, `max_wait` one hour, and no activity source: requests never run,
+/// so only the admins' prompts happen.
+fn weekly_and_never_eligible() -> Harness {
+    let settings = SchedulerSettings {
+        max_wait: HOUR,
+        ..with_windows(&["Sat 00:00-06:00"], "UTC")
+    };
+    Harness::new(
+        QueueSettings::default(),
+        tracker_settings(SourceMode::Sidecar),
+        settings,
+    )
+}
+
 impl Harness {
     /// The wall clock now.
     fn wall(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// The wall-clock time of the next prompt to admins.
+    async fn next_prompt(&mut self) -> Timestamp {
+        let wall = self.clock.clone();
+        self.event(|e| matches!(e, QueueEvent::Escalated { .. }).then(|| wall.now()))
+            .await
     }
 }
 
@@ -190,23 +211,11 @@ async fn time_outside_windows_does_not_count_toward_max_wait() {
     // A weekly window of six hours, and a request that can never run (no activity source):
     // with max_wait one hour, admins are asked after one hour of *window* time, on Saturday,
     // not an hour after the ask on Tuesday.
-    let settings = SchedulerSettings {
-        max_wait: HOUR,
-        ..with_windows(&["Sat 00:00-06:00"], "UTC")
-    };
-    let mut h = Harness::new(
-        QueueSettings::default(),
-        tracker_settings(SourceMode::Sidecar),
-        settings,
-    );
+    let mut h = weekly_and_never_eligible();
     h.submit(MIN).await;
     let mut prompts = Vec::new();
     for _ in 0..3 {
-        let wall = h.clock.clone();
-        prompts.push(
-            h.event(|e| matches!(e, QueueEvent::Escalated { .. }).then(|| wall.now()))
-                .await,
-        );
+        prompts.push(h.next_prompt().await);
     }
     assert_eq!(
         prompts,
@@ -293,15 +302,7 @@ async fn a_restart_of_lull_keeps_windows_correct() {
 
 #[tokio::test(start_paused = true)]
 async fn window_any_counts_the_whole_wait_toward_max_wait_again() {
-    let settings = SchedulerSettings {
-        max_wait: HOUR,
-        ..with_windows(&["Sat 00:00-06:00"], "UTC")
-    };
-    let mut h = Harness::new(
-        QueueSettings::default(),
-        tracker_settings(SourceMode::Sidecar),
-        settings,
-    );
+    let mut h = weekly_and_never_eligible();
     h.store
         .submit(ask(Kind::Restart, "bot", Role::Agent))
         .await
@@ -311,9 +312,9 @@ async fn window_any_counts_the_whole_wait_toward_max_wait_again() {
     let mut admin = ask(Kind::Restart, "boss", Role::Admin);
     admin.ignore_windows = true;
     h.store.submit(admin).await.unwrap();
-    let wall = h.clock.clone();
-    let prompted = h
-        .event(|e| matches!(e, QueueEvent::Escalated { .. }).then(|| wall.now()))
-        .await;
-    assert_eq!(prompted, at("2026-11-24T01:00:00Z"), "not Saturday");
+    assert_eq!(
+        h.next_prompt().await,
+        at("2026-11-24T01:00:00Z"),
+        "not Saturday"
+    );
 }
