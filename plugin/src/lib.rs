@@ -315,6 +315,18 @@ impl Plugin {
     ) -> Result<(lull_queue::Request, bool), ToolError> {
         let config = &self.inner.config;
         check_ask(&reason, idle)?;
+        if ignore_windows && actor.role != Role::Admin {
+            // Chat refuses this in policy already; this covers the control API's agent token.
+            let detail = format!("{kind} --window any");
+            let store = self.inner.scheduler.store();
+            if let Err(error) = store.record(&actor.key(), "refused", detail, None).await {
+                tracing::warn!(%error, "could not audit a refusal");
+            }
+            return Err(ToolError::new(
+                "forbidden",
+                "only an admin can let a request start outside the maintenance windows (--window any)",
+            ));
+        }
         if actor.role == Role::Agent && idle.is_some_and(|i| i < config.min_agent_idle) {
             return Err(ToolError::new(
                 "invalid_idle_seconds",

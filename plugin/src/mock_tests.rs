@@ -223,6 +223,32 @@ async fn agents_must_leave_the_minimum_idle_window() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn window_any_from_an_agent_is_refused_and_audited_on_every_surface() {
+    let h = harness(QueueSettings::default());
+    // The control API's agent token reaches `submit` directly, past the chat policy.
+    let agent = actor(&Sender::tool_agent("hermes"), None, Role::Agent);
+    let error = h
+        .plugin
+        .submit(Kind::Restart, String::new(), None, true, agent)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "forbidden");
+    assert!(error.message.contains("only an admin"), "{}", error.message);
+    assert_eq!(h.store.open_request().unwrap(), None, "nothing queued");
+    let refused: Vec<_> = h
+        .store
+        .audit(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "refused" && e.detail.contains("--window any"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let reply = say(&h, user("1"), "-100", "/maintenance restart --window any").await;
+    assert!(!reply.ephemeral, "admins may: {}", reply.text);
+    assert!(h.store.open_request().unwrap().unwrap().ignore_windows);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_restart_ask_names_the_short_id_and_why_it_waits() {
     let h = harness(QueueSettings::default());
     let reply = say(&h, user("1"), "-100", "/maintenance restart installed jq").await;

@@ -144,6 +144,13 @@ fn describe(event: &QueueEvent, max_wait: Duration, now: Timestamp) -> Option<(A
                 name(request)
             )),
         ),
+        QueueEvent::AwaitingWindow { request } => (
+            Audience::Everyone,
+            md(format!(
+                "{}: the update is installed outside the maintenance windows; the gateway keeps serving until the next window opens, then restarts as soon as no agent run is live.",
+                name(request)
+            )),
+        ),
         QueueEvent::Succeeded { request } => (Audience::Everyone, md(succeeded(request))),
         QueueEvent::Failed { request } => (Audience::Everyone, md(failed(request))),
         QueueEvent::Interrupted { request } => (

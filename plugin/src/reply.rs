@@ -236,21 +236,20 @@ pub fn outcome(request: &Request, now: Timestamp) -> String {
 pub fn status(status: &Status, now: Timestamp) -> Reply {
     let mut lines = Vec::new();
     if let Some(running) = &status.running {
-        let phase = running
-            .phase
-            .map_or("running".to_owned(), |p| format!("{p:?}").to_lowercase());
+        let phase = match running.phase {
+            None => "running",
+            Some(Phase::Updating) => "updating",
+            Some(Phase::Restarting) => "restarting",
+            Some(Phase::AwaitingWindow) => "updated, waiting for a maintenance window",
+        };
         lines.push(format!(
             "*Now:* {} is {phase} (since {} ago)",
             name(running),
             ago(now, running.state_since())
         ));
-        // An update installed outside the windows keeps the old gateway serving until one opens.
-        if let (Kind::Update, Some(Phase::Restarting), Some(w), false) = (
-            running.kind,
-            running.phase,
-            &status.windows,
-            running.ignore_windows,
-        ) && !w.open
+        // The old gateway keeps serving until a window opens; say when that is.
+        if running.phase == Some(Phase::AwaitingWindow)
+            && let Some(w) = &status.windows
         {
             let opening = w
                 .next_opening
@@ -258,7 +257,7 @@ pub fn status(status: &Status, now: Timestamp) -> Reply {
                     local_time(&w.timezone, o)
                 });
             lines.push(format!(
-                "  updated; the restart waits for the next maintenance window: {opening}"
+                "  the restart waits for the next opening: {opening}"
             ));
         }
     }

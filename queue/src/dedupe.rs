@@ -161,9 +161,12 @@ pub fn merge_into(
     }
 
     // Only an admin sets it, and a later ask without it does not clear it: the admin's word
-    // stands until the request ends (or an admin cancels it).
+    // stands until the request ends. But it was said of a restart: an upgrade to an update by
+    // anyone else drops it, so an agent cannot get an update outside the windows that way.
     if ask.actor.role == Role::Admin && ask.ignore_windows {
         request.ignore_windows = true;
+    } else if upgrading && ask.actor.role != Role::Admin {
+        request.ignore_windows = false;
     }
 
     if upgrading {
@@ -262,6 +265,49 @@ mod tests {
     }
 
     const AT: Timestamp = Timestamp::from_unix_millis(1000);
+
+    #[test]
+    fn only_an_admin_sets_window_any_and_an_agents_upgrade_drops_it() {
+        let at = Timestamp::from_unix_millis(0);
+        let settings = QueueSettings::default();
+        let mut agent_any = ask(Kind::Restart, "bot", Role::Agent, 600, false);
+        agent_any.ignore_windows = true;
+        let mut r = new_request(
+            &agent_any,
+            &settings,
+            RequestId::new_random(),
+            RequestId::new_random().short_id(3),
+            at,
+        );
+        assert!(!r.ignore_windows, "never from an agent");
+        let mut admin_any = ask(Kind::Restart, "boss", Role::Admin, 600, false);
+        admin_any.ignore_windows = true;
+        merge_into(&mut r, &admin_any, &settings, at).unwrap();
+        assert!(r.ignore_windows);
+        merge_into(
+            &mut r,
+            &ask(Kind::Restart, "bot", Role::Agent, 600, false),
+            &settings,
+            at,
+        )
+        .unwrap();
+        assert!(
+            r.ignore_windows,
+            "a later restart ask keeps the admin's word"
+        );
+        merge_into(
+            &mut r,
+            &ask(Kind::Update, "bot", Role::Agent, 600, false),
+            &settings,
+            at,
+        )
+        .unwrap();
+        assert_eq!(r.kind, Kind::Update);
+        assert!(
+            !r.ignore_windows,
+            "an agent's upgrade to an update drops it"
+        );
+    }
 
     #[test]
     fn the_longest_window_wins_until_an_admin_sets_one() {

@@ -61,6 +61,21 @@ pub(crate) struct Evaluation {
     pub(crate) next_deadline: Option<Instant>,
 }
 
+/// How long before a far window edge the scheduler also looks: the timer runs on the monotonic
+/// clock, and a wall clock corrected meanwhile (NTP soon after boot) would otherwise make it fire
+/// hours off an opening. One extra look per edge, not polling.
+pub(crate) const REANCHOR_BEFORE: Duration = Duration::from_secs(3600);
+
+/// The instant to wake for a wall-clock edge at `at`: an hour before it while it is further
+/// away than that (to read the wall clock again), else the edge itself.
+pub(crate) fn wake_for_edge(now: Instant, at: Instant) -> Instant {
+    if at.saturating_duration_since(now) > REANCHOR_BEFORE {
+        at - REANCHOR_BEFORE
+    } else {
+        at
+    }
+}
+
 /// Whole seconds until `deadline`, rounded up so that 0 means "now".
 pub(crate) fn seconds_until(now: Instant, deadline: Instant) -> u64 {
     let d = deadline.saturating_duration_since(now);
@@ -191,14 +206,16 @@ pub(crate) fn evaluate(f: &Facts<'_>) -> Evaluation {
         });
     }
 
-    // Inside a window, its closing changes the answer too: the timer includes it.
-    let mut closing = None;
+    // Inside a window, its closing changes the answer too: the timer includes it. Far edges are
+    // first looked at an hour ahead (see `wake_for_edge`).
+    let mut edge = None;
     match f.windows.state(f.now_wall) {
         WindowState::Always => {}
-        WindowState::Open { closes } => closing = closes.map(|c| f.instant_of(c)),
+        WindowState::Open { closes } => edge = closes.map(|c| f.instant_of(c)),
         WindowState::Closed { opens } => {
             let zone = f.windows.zone();
             let opens_at = opens.map(|o| f.instant_of(o));
+            edge = opens_at;
             found.deadlines.extend(opens_at);
             found.push(Blocker::OutsideWindow {
                 next_opening: opens,
@@ -214,7 +231,11 @@ pub(crate) fn evaluate(f: &Facts<'_>) -> Evaluation {
         deadlines,
         ..
     } = found;
-    let next_deadline = deadlines.iter().copied().chain(closing).min();
+    let next_deadline = deadlines
+        .iter()
+        .copied()
+        .chain(edge.map(|e| wake_for_edge(now, e)))
+        .min();
     let ready_at = blockers
         .iter()
         .all(|b| b.remaining_seconds().is_some())

@@ -67,6 +67,11 @@ pub enum QueueEvent {
         /// The request.
         request: Request,
     },
+    /// An update was installed outside the maintenance windows; its restart step waits for one.
+    AwaitingWindow {
+        /// The request.
+        request: Request,
+    },
     /// A request succeeded.
     Succeeded {
         /// The request.
@@ -148,6 +153,7 @@ impl QueueEvent {
             | QueueEvent::Waiting { request, .. }
             | QueueEvent::Starting { request }
             | QueueEvent::Restarting { request }
+            | QueueEvent::AwaitingWindow { request }
             | QueueEvent::Succeeded { request }
             | QueueEvent::Failed { request }
             | QueueEvent::Interrupted { request }

@@ -87,6 +87,9 @@ pub async fn recover(store: &Store, options: &RecoveryOptions) -> Result<Recover
         let step = match running.phase {
             Some(Phase::Updating) => "updating",
             Some(Phase::Restarting) => "restarting",
+            Some(Phase::AwaitingWindow) => {
+                "updated and waiting for a maintenance window to restart (the gateway was not restarted by lull)"
+            }
             None => "starting",
         };
         let result = RunResult {

@@ -104,6 +104,9 @@ pub enum Phase {
     Updating,
     /// The restart runs; admission is closed.
     Restarting,
+    /// Updated outside the maintenance windows: the old gateway keeps serving (admission open)
+    /// until a window opens and the restart step may begin.
+    AwaitingWindow,
 }
 
 /// Something that happens to a request and may change its state.

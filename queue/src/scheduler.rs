@@ -14,6 +14,7 @@ mod execute;
 mod memory;
 #[cfg(test)]
 mod mock_tests;
+mod restart_step;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -260,13 +261,10 @@ impl Scheduler {
         if evaluation.blockers.is_empty() {
             let gate = self.core.tracker.gate();
             if gate.close_if_unchanged(look.activity.word) {
-                // Windows are wall-clock hours: with admission closed, the wall clock is read
-                // again, so a look a moment before a window's end cannot start after it.
-                if self.windows_for(&open).state(store.now()).is_open() {
-                    self.execute(open).await;
-                } else {
-                    gate.reopen();
-                }
+                // The store checks the window again at the instant it writes the start (windows
+                // are wall-clock hours), so a look a moment before a window's end cannot start
+                // after it.
+                self.execute(open).await;
             }
             // Started, or something changed between the look and the close: look again.
             return Ok(Some(Instant::now()));

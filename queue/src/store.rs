@@ -311,9 +311,21 @@ impl Store {
         reason = "the scheduler, which lands next, is the only caller"
     )]
     pub(crate) async fn start(&self, checked: &Request) -> Result<Request, Error> {
+        self.start_within(checked, &crate::window::Windows::always())
+            .await
+    }
+
+    /// [`Store::start`], refused unless `windows` are open at the instant the start is written
+    /// (so the recorded start is inside a maintenance window, however long the write took).
+    pub(crate) async fn start_within(
+        &self,
+        checked: &Request,
+        windows: &crate::window::Windows,
+    ) -> Result<Request, Error> {
         let checked = checked.clone();
+        let windows = windows.clone();
         self.change(
-            move |w| changes::start(w, &checked),
+            move |w| changes::start(w, &checked, &windows),
             |r: &Request| Some(QueueEvent::Starting { request: r.clone() }),
         )
         .await
@@ -327,7 +339,13 @@ impl Store {
     pub(crate) async fn set_phase(&self, id: RequestId, phase: Phase) -> Result<Request, Error> {
         self.change(
             move |w| changes::set_phase(w, id, phase),
-            |r: &Request| Some(QueueEvent::Restarting { request: r.clone() }),
+            |r: &Request| {
+                let request = r.clone();
+                Some(match r.phase {
+                    Some(Phase::AwaitingWindow) => QueueEvent::AwaitingWindow { request },
+                    _ => QueueEvent::Restarting { request },
+                })
+            },
         )
         .await
     }

@@ -38,6 +38,11 @@ impl TestExecutor {
     fn starts(&self) -> Vec<Instant> {
         self.calls.lock().unwrap().iter().map(|c| c.0).collect()
     }
+
+    /// The steps asked for so far, in order (`update`, `restart`).
+    fn steps(&self) -> Vec<&'static str> {
+        self.calls.lock().unwrap().iter().map(|c| c.2).collect()
+    }
 }
 
 impl Executor for TestExecutor {
@@ -908,16 +913,8 @@ async fn shutdown_during_an_execution_starts_nothing_after_it() {
     tokio::time::timeout(PATIENCE, task.shutdown())
         .await
         .expect("shutdown waits only for the execution in progress");
-    let steps: Vec<&str> = h
-        .executor
-        .calls
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|c| c.2)
-        .collect();
     assert_eq!(
-        steps,
+        h.executor.steps(),
         ["update", "restart"],
         "nothing started after shutdown was asked"
     );

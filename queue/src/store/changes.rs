@@ -192,7 +192,11 @@ pub(crate) fn expire_approval(w: &mut Writer, id: RequestId) -> Result<Request, 
 
 /// Starts the request the scheduler checked, refusing if anything it checked changed since:
 /// the request itself (kind, window, state), or a pause or drain that landed in between.
-pub(crate) fn start(w: &mut Writer, checked: &Request) -> Result<Request, Error> {
+pub(crate) fn start(
+    w: &mut Writer,
+    checked: &Request,
+    windows: &crate::window::Windows,
+) -> Result<Request, Error> {
     let id = checked.id;
     if let Some(running) = lookup::running(&w.trees, w.path())? {
         return Err(Error::Forbidden(format!(
@@ -216,6 +220,11 @@ pub(crate) fn start(w: &mut Writer, checked: &Request) -> Result<Request, Error>
     }
     if meta_record::<Drain>(w, META_DRAIN, "the drain")?.is_some_and(|d| d.until > tx.now) {
         return Err(Error::Forbidden("the host began draining meanwhile".into()));
+    }
+    if !windows.state(tx.now).is_open() {
+        return Err(Error::Forbidden(
+            "the maintenance window closed meanwhile".into(),
+        ));
     }
     let phase = match request.kind {
         crate::request::Kind::Restart => Phase::Restarting,

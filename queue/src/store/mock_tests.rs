@@ -730,6 +730,12 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
     assert_eq!(t.store.pause().unwrap(), Some(newer.clone()));
     t.store.end_pause_if(newer).await.unwrap();
     assert_eq!(t.store.pause().unwrap(), None);
+    // The window is read at the instant the start is written: closed by then, nothing starts.
+    // (The test clock reads 2026-11-24 00:00 UTC.)
+    let nightly = crate::window::Windows::parse(&["02:00-05:00"], "UTC").unwrap();
+    let err = t.store.start_within(&current, &nightly).await.unwrap_err();
+    assert!(err.to_string().contains("window closed meanwhile"), "{err}");
+    assert_eq!(t.store.open_request().unwrap(), Some(current.clone()));
     let started = t.store.start(&current).await.unwrap();
     assert_eq!(
         (started.state, started.phase),

@@ -77,10 +77,13 @@ async fn the_timer_wakes_exactly_at_the_opening_and_eta_says_so() {
     assert_eq!(windows.next_opening, Some(at("2026-11-24T02:00:00Z")));
     assert_eq!(windows.entries, ["02:00-05:00"]);
 
-    // No polling while it waits: not one wake-up in the 89 minutes before the opening.
+    // No polling while it waits: in the 89 minutes before the opening it looks once, an hour
+    // ahead, to read the wall clock again (it may have been corrected since the timer was set).
     let woke = h.scheduler.wakeups();
-    pass(89 * MIN).await;
+    pass(29 * MIN).await;
     assert_eq!(h.scheduler.wakeups(), woke, "the scheduler polled");
+    pass(60 * MIN).await;
+    assert_eq!(h.scheduler.wakeups(), woke + 1, "one look an hour ahead");
     assert!(h.executor.starts().is_empty());
 
     h.succeeded().await;
@@ -316,5 +319,71 @@ async fn window_any_counts_the_whole_wait_toward_max_wait_again() {
         h.next_prompt().await,
         at("2026-11-24T01:00:00Z"),
         "not Saturday"
+    );
+}
+
+/// Submits an update at 04:55 (nightly windows 02:00-05:00 UTC): installed at 05:05, outside
+/// the window, so its restart step waits for the next night with the old gateway serving.
+async fn update_installed_after_the_window(h: &mut Harness) -> Request {
+    pass(4 * HOUR + 55 * MIN).await;
+    let mut update = ask(Kind::Update, "boss", Role::Admin);
+    update.idle_seconds = 60;
+    update.idle_explicit = true;
+    let request = h.store.submit(update).await.unwrap().request;
+    h.event(|e| matches!(e, QueueEvent::AwaitingWindow { .. }).then_some(()))
+        .await;
+    let running = h.store.get(request.id).unwrap().unwrap();
+    assert_eq!(running.phase, Some(Phase::AwaitingWindow));
+    request
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_holds_the_restart_step_of_an_update_waiting_for_its_window() {
+    let mut h = nightly(with_windows(&["02:00-05:00"], "UTC"));
+    update_installed_after_the_window(&mut h).await; // 05:05
+    pass(HOUR).await;
+    h.scheduler.pause(None, "telegram:boss", "").await.unwrap();
+    pass(21 * HOUR).await; // 03:05 the next night: open, but paused
+    assert_eq!(h.executor.starts().len(), 1, "only the update ran");
+    assert_eq!(
+        h.store.running_request().unwrap().unwrap().phase,
+        Some(Phase::Restarting),
+        "inside the window, waiting for the pause to end"
+    );
+    let resumed = Instant::now();
+    h.scheduler.resume("telegram:boss").await.unwrap();
+    h.succeeded().await;
+    assert_eq!(
+        h.executor.calls.lock().unwrap().last().map(|c| (c.0, c.2)),
+        Some((resumed, "restart")),
+        "restarted at the resume"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_while_an_update_waits_for_its_window_leaves_it_for_recovery() {
+    let mut h = nightly(with_windows(&["02:00-05:00"], "UTC"));
+    let request = update_installed_after_the_window(&mut h).await;
+    let task = h.task.take().unwrap();
+    tokio::time::timeout(MIN, task.shutdown())
+        .await
+        .expect("the wait for a window does not hold shutdown up");
+    assert_eq!(h.executor.steps(), ["update"], "no restart on the way out");
+    let recovery = crate::recovery::recover(
+        &h.store,
+        &crate::recovery::RecoveryOptions {
+            restarts_self: true,
+            restart_token: None,
+            health: None,
+        },
+    )
+    .await
+    .unwrap();
+    let settled = h.store.get(request.id).unwrap().unwrap();
+    assert_eq!(settled.state, State::Interrupted, "{recovery:?}");
+    let message = settled.result.unwrap().message.unwrap();
+    assert!(
+        message.contains("updated and waiting for a maintenance window"),
+        "{message}"
     );
 }
