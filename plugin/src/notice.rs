@@ -140,16 +140,26 @@ fn describe(event: &QueueEvent, max_wait: Duration, now: Timestamp) -> Option<(A
         QueueEvent::Restarting { request } => (
             Audience::Everyone,
             md(format!(
-                "{}: the update is done; the gateway restarts as soon as no agent run is live.",
+                "{}: the update is done; the gateway restarts now.",
                 name(request)
             )),
         ),
-        QueueEvent::AwaitingWindow { request } => (
+        QueueEvent::AwaitingRestart {
+            request,
+            window_opens_local,
+            ..
+        } => (
             Audience::Everyone,
-            md(format!(
-                "{}: the update is installed outside the maintenance windows; the gateway keeps serving until the next window opens, then restarts as soon as no agent run is live.",
-                name(request)
-            )),
+            md(match window_opens_local {
+                Some(opens) => format!(
+                    "{}: the update is installed; the gateway keeps serving until the maintenance window opens ({opens}), then restarts as soon as no agent run is live.",
+                    name(request)
+                ),
+                None => format!(
+                    "{}: the update is installed; the gateway keeps serving and restarts as soon as no agent run is live.",
+                    name(request)
+                ),
+            }),
         ),
         QueueEvent::Succeeded { request } => (Audience::Everyone, md(succeeded(request))),
         QueueEvent::Failed { request } => (Audience::Everyone, md(failed(request))),

@@ -240,7 +240,7 @@ pub fn status(status: &Status, now: Timestamp) -> Reply {
             None => "running",
             Some(Phase::Updating) => "updating",
             Some(Phase::Restarting) => "restarting",
-            Some(Phase::AwaitingWindow) => "updated, waiting for a maintenance window",
+            Some(Phase::AwaitingRestart) => "updated, its restart still to begin",
         };
         lines.push(format!(
             "*Now:* {} is {phase} (since {} ago)",
@@ -248,8 +248,9 @@ pub fn status(status: &Status, now: Timestamp) -> Reply {
             ago(now, running.state_since())
         ));
         // The old gateway keeps serving until a window opens; say when that is.
-        if running.phase == Some(Phase::AwaitingWindow)
-            && let Some(w) = &status.windows
+        if running.phase == Some(Phase::AwaitingRestart)
+            && !running.ignore_windows
+            && let Some(w) = status.windows.as_ref().filter(|w| !w.open)
         {
             let opening = w
                 .next_opening

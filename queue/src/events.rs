@@ -67,10 +67,15 @@ pub enum QueueEvent {
         /// The request.
         request: Request,
     },
-    /// An update was installed outside the maintenance windows; its restart step waits for one.
-    AwaitingWindow {
+    /// An update was installed; its restart step waits to begin (no run live, not paused or
+    /// drained, and inside a maintenance window, if any are configured).
+    AwaitingRestart {
         /// The request.
         request: Request,
+        /// Outside every window: the next opening, if one is known.
+        window_opens: Option<Timestamp>,
+        /// The same as people read it in the windows' zone (`Thu 2026-12-03 02:00 CET`).
+        window_opens_local: Option<String>,
     },
     /// A request succeeded.
     Succeeded {
@@ -153,7 +158,7 @@ impl QueueEvent {
             | QueueEvent::Waiting { request, .. }
             | QueueEvent::Starting { request }
             | QueueEvent::Restarting { request }
-            | QueueEvent::AwaitingWindow { request }
+            | QueueEvent::AwaitingRestart { request, .. }
             | QueueEvent::Succeeded { request }
             | QueueEvent::Failed { request }
             | QueueEvent::Interrupted { request }

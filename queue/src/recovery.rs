@@ -87,8 +87,8 @@ pub async fn recover(store: &Store, options: &RecoveryOptions) -> Result<Recover
         let step = match running.phase {
             Some(Phase::Updating) => "updating",
             Some(Phase::Restarting) => "restarting",
-            Some(Phase::AwaitingWindow) => {
-                "updated and waiting for a maintenance window to restart (the gateway was not restarted by lull)"
+            Some(Phase::AwaitingRestart) => {
+                "updated, with its restart step still to begin (the gateway was not restarted by lull)"
             }
             None => "starting",
         };

@@ -104,9 +104,9 @@ pub enum Phase {
     Updating,
     /// The restart runs; admission is closed.
     Restarting,
-    /// Updated outside the maintenance windows: the old gateway keeps serving (admission open)
-    /// until a window opens and the restart step may begin.
-    AwaitingWindow,
+    /// Updated; the restart step waits to begin (for a maintenance window, a pause or drain to
+    /// end, or live runs to end) while the old gateway keeps serving with admission open.
+    AwaitingRestart,
 }
 
 /// Something that happens to a request and may change its state.

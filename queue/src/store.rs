@@ -331,21 +331,49 @@ impl Store {
         .await
     }
 
-    /// Records the phase a running request entered.
-    #[allow(
-        dead_code,
-        reason = "the scheduler, which lands next, is the only caller"
-    )]
+    /// An updated request's restart step has to wait: phase `awaiting_restart`, and requesters
+    /// are told (with the window's next opening, if that is what it waits for).
+    pub(crate) async fn await_restart(
+        &self,
+        id: RequestId,
+        window_opens: Option<(Timestamp, String)>,
+    ) -> Result<Request, Error> {
+        self.change(
+            move |w| changes::set_phase(w, id, Phase::AwaitingRestart),
+            move |r: &Request| {
+                let (opens, local) = window_opens.clone().unzip();
+                Some(QueueEvent::AwaitingRestart {
+                    request: r.clone(),
+                    window_opens: opens,
+                    window_opens_local: local,
+                })
+            },
+        )
+        .await
+    }
+
+    /// The restart step of an updated request begins (admission is closed): refused, like a
+    /// start, if a pause or drain holds or `windows` are closed at the instant it is recorded.
+    pub(crate) async fn begin_restart(
+        &self,
+        id: RequestId,
+        windows: &crate::window::Windows,
+    ) -> Result<Request, Error> {
+        let windows = windows.clone();
+        self.change(
+            move |w| changes::begin_restart(w, id, &windows),
+            |r: &Request| Some(QueueEvent::Restarting { request: r.clone() }),
+        )
+        .await
+    }
+
+    /// Records the phase a running request entered (tests; the scheduler goes through
+    /// [`Store::await_restart`] and [`Store::begin_restart`]).
+    #[cfg(test)]
     pub(crate) async fn set_phase(&self, id: RequestId, phase: Phase) -> Result<Request, Error> {
         self.change(
             move |w| changes::set_phase(w, id, phase),
-            |r: &Request| {
-                let request = r.clone();
-                Some(match r.phase {
-                    Some(Phase::AwaitingWindow) => QueueEvent::AwaitingWindow { request },
-                    _ => QueueEvent::Restarting { request },
-                })
-            },
+            |r: &Request| Some(QueueEvent::Restarting { request: r.clone() }),
         )
         .await
     }

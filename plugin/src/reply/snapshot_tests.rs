@@ -283,11 +283,11 @@ fn outside_window_names_the_local_opening_and_the_windows_line_follows() {
     );
     // An update installed outside the windows says its restart waits for the next one.
     let mut running = request(Kind::Update, State::Running);
-    running.phase = Some(Phase::AwaitingWindow);
+    running.phase = Some(Phase::AwaitingRestart);
     s.running = Some(running);
     assert!(
         super::status(&s, NOW).plain.contains(
-            "is updated, waiting for a maintenance window (since 12m ago)\n  the restart waits for the next opening: Tue 2026-11-24 02:00 CET\n"
+            "is updated, its restart still to begin (since 12m ago)\n  the restart waits for the next opening: Tue 2026-11-24 02:00 CET\n"
         ),
         "{}",
         super::status(&s, NOW).plain

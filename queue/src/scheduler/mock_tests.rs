@@ -366,7 +366,8 @@ async fn an_update_runs_with_admission_open_and_its_restart_waits_for_runs_to_en
     );
     assert_eq!(
         h.store.running_request().unwrap().unwrap().phase,
-        Some(Phase::Restarting)
+        Some(Phase::AwaitingRestart),
+        "restarting only once it begins"
     );
     let ended = Instant::now();
     drop(run);

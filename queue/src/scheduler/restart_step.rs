@@ -1,9 +1,9 @@
-//! The restart step after a successful update. The old gateway keeps serving (admission open)
-//! until the restart may begin: inside a maintenance window, not paused, the host not
-//! draining, and no run live (no new idle window). Then admission closes atomically again and
-//! the restart runs. The wait can last until the next window (days, with weekly windows), so
-//! it listens to the store (a pause, a resume, a drain), the tracker, its deadlines and to
-//! shutdown.
+//! The restart step after a successful update. The old gateway keeps serving (admission open,
+//! phase `awaiting_restart`) until the restart may begin: inside a maintenance window, not
+//! paused, the host not draining, and no run live (no new idle window). Then admission closes
+//! atomically again, the store re-checks and records phase `restarting`, and the restart runs.
+//! The wait can last until the next window (days, with weekly windows), so it listens to the
+//! store (a pause, a resume, a drain), the tracker, its deadlines and to shutdown.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use crate::deadline::later;
 use crate::eligibility::wake_for_edge;
 use crate::error::Error;
 use crate::executor::StepOutcome;
-use crate::request::{Phase, Request, RunResult};
+use crate::request::{Request, RunResult};
 use crate::store::SCHEDULER;
 use crate::timestamp::Timestamp;
 use crate::window::{WindowState, Windows};
@@ -64,56 +64,69 @@ impl Scheduler {
         let windows = self.windows_for(request);
         // Subscribed before the first look, so a pause or resume in between is not missed.
         let mut events = core.store.subscribe();
-        let mut recorded: Option<Request> = None;
-        loop {
-            // Shutdown is heard only while the step waits: one that may begin at once finishes
-            // the execution in progress, as shutdown promises.
+        let mut told = false;
+        let failed = |error: Error| {
+            tracing::error!(request = %request.short_id, %error, "could not record the restart step");
+            Some(StepOutcome::Failed(RunResult {
+                message: Some(format!("updated, but the restart was not started: {error}")),
+                ..updated.clone()
+            }))
+        };
+        let restarting = loop {
             let hold = self.restart_hold(windows).unwrap_or_else(|error| {
                 tracing::error!(%error, "could not read pause or drain; the restart step waits");
                 Hold::Paused(Some(core.store.now().saturating_add(STORE_RETRY)))
             });
-            // The phase says what the step waits for: a window, or its turn to restart.
-            let phase = match hold {
-                Hold::Window(_) => Phase::AwaitingWindow,
-                _ => Phase::Restarting,
-            };
-            if recorded.as_ref().and_then(|r| r.phase) != Some(phase) {
-                match core.store.set_phase(request.id, phase).await {
-                    Ok(r) => recorded = Some(r),
+            if hold == Hold::Free && gate.close_if_idle() {
+                // With admission closed, the store checks pause, drain and window again at the
+                // instant it records the restart step: the atomic step, as for a start.
+                match core.store.begin_restart(request.id, windows).await {
+                    Ok(restarting) => break restarting,
                     Err(error) => {
-                        tracing::error!(request = %request.short_id, %error, "could not record the restart phase");
-                        return Some(StepOutcome::Failed(RunResult {
-                            message: Some(format!(
-                                "updated, but the restart was not started: {error}"
-                            )),
-                            ..updated
-                        }));
+                        gate.reopen();
+                        // Refused for a hold the next look will see (a pause, a drain or the
+                        // window's end just now): wait for it. Anything else is a failure.
+                        if matches!(self.restart_hold(windows), Ok(Hold::Free)) {
+                            return failed(error);
+                        }
+                        continue;
                     }
+                }
+            }
+            if !told {
+                // Said once: what it waits for may change (the window opens, runs are still
+                // live), but requesters need to hear only that the restart is still to come.
+                told = true;
+                let opens = match hold {
+                    Hold::Window(Some(at)) => {
+                        Some((at, self.core.settings.windows.zone().human(at)))
+                    }
+                    _ => None,
+                };
+                if let Err(error) = core.store.await_restart(request.id, opens).await {
+                    return failed(error);
                 }
                 if let Hold::Window(opens) = hold {
                     self.audit_window_wait(request, opens).await;
                 }
             }
-            if hold == Hold::Free && gate.close_if_idle() {
-                // Read the clock and the store again with admission closed: a look a moment
-                // before a window's end, or a pause just written, must not start the restart.
-                if matches!(self.restart_hold(windows), Ok(Hold::Free)) {
-                    break;
-                }
-                gate.reopen();
-                continue;
-            }
-            let ends = hold.ends().map(|at| {
-                let (now, now_wall) = (Instant::now(), core.store.now());
-                wake_for_edge(now, later(now, at.saturating_since(now_wall)))
-            });
+            let (now, now_wall) = (Instant::now(), core.store.now());
+            let at_wall =
+                |at: Timestamp| wake_for_edge(now, later(now, at.saturating_since(now_wall)));
             let ends = match hold {
-                Hold::Window(None) => Some(later(Instant::now(), NO_OPENING_RETRY)),
-                _ => ends,
+                Hold::Window(None) => Some(later(now, NO_OPENING_RETRY)),
+                // Waiting for runs to end inside a window: its closing changes what it waits for.
+                Hold::Free => match windows.state(now_wall) {
+                    WindowState::Open { closes } => closes.map(at_wall),
+                    _ => None,
+                },
+                _ => hold.ends().map(at_wall),
             };
-            let lease_expiry = core.tracker.snapshot(Instant::now()).next_lease_expiry;
+            let lease_expiry = core.tracker.snapshot(now).next_lease_expiry;
             tokio::select! {
                 biased;
+                // Heard only while the step waits: one that may begin at once finishes the
+                // execution in progress, as shutdown promises.
                 () = core.shutdown.notified() => return None,
                 received = events.recv() => {
                     if matches!(received, Err(RecvError::Closed)) {
@@ -128,8 +141,7 @@ impl Scheduler {
             if let Err(error) = self.audit_tracker_reports(reports).await {
                 tracing::error!(%error, "could not audit expired leases");
             }
-        }
-        let restarting = recorded.unwrap_or_else(|| request.clone());
+        };
         Some(match core.executor.restart(&restarting).await {
             StepOutcome::Done(restarted) | StepOutcome::Unchanged(restarted) => {
                 StepOutcome::Done(merge_results(updated, restarted))

@@ -17,6 +17,7 @@ use crate::pause::Pause;
 use crate::request::{Event, Phase, Request, RunResult, State};
 use crate::requester::{Actor, Role};
 use crate::restart_marker::RestartMarker;
+use crate::timestamp::Timestamp;
 
 /// The actor name of changes the scheduler makes.
 pub const SCHEDULER: &str = "scheduler";
@@ -215,17 +216,7 @@ pub(crate) fn start(
         )));
     }
     let mut tx = w.begin();
-    if meta_record::<Pause>(w, META_PAUSE, "the pause")?.is_some_and(|p| p.holds_at(tx.now)) {
-        return Err(Error::Forbidden("maintenance was paused meanwhile".into()));
-    }
-    if meta_record::<Drain>(w, META_DRAIN, "the drain")?.is_some_and(|d| d.until > tx.now) {
-        return Err(Error::Forbidden("the host began draining meanwhile".into()));
-    }
-    if !windows.state(tx.now).is_open() {
-        return Err(Error::Forbidden(
-            "the maintenance window closed meanwhile".into(),
-        ));
-    }
+    may_begin(w, tx.now, windows)?;
     let phase = match request.kind {
         crate::request::Kind::Restart => Phase::Restarting,
         crate::request::Kind::Update => Phase::Updating,
@@ -253,6 +244,34 @@ pub(crate) fn start(
     tx.audit(SCHEDULER, "started", Some(id), format!("phase={phase:?}"));
     w.commit(tx)?;
     Ok(request)
+}
+
+/// What a start and the restart step of an update re-check as they are recorded: no pause or
+/// drain landed since the scheduler looked, and the maintenance windows are open at `now`.
+fn may_begin(w: &Writer, now: Timestamp, windows: &crate::window::Windows) -> Result<(), Error> {
+    if meta_record::<Pause>(w, META_PAUSE, "the pause")?.is_some_and(|p| p.holds_at(now)) {
+        return Err(Error::Forbidden("maintenance was paused meanwhile".into()));
+    }
+    if meta_record::<Drain>(w, META_DRAIN, "the drain")?.is_some_and(|d| d.until > now) {
+        return Err(Error::Forbidden("the host began draining meanwhile".into()));
+    }
+    if !windows.state(now).is_open() {
+        return Err(Error::Forbidden(
+            "the maintenance window closed meanwhile".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The restart step of a running update begins: [`may_begin`], then phase `restarting`.
+pub(crate) fn begin_restart(
+    w: &mut Writer,
+    id: RequestId,
+    windows: &crate::window::Windows,
+) -> Result<Request, Error> {
+    let now = w.begin().now;
+    may_begin(w, now, windows)?;
+    set_phase(w, id, Phase::Restarting)
 }
 
 pub(crate) fn set_phase(w: &mut Writer, id: RequestId, phase: Phase) -> Result<Request, Error> {

@@ -726,7 +726,7 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
         .set_pause(Some(newer.clone()), "telegram:boss")
         .await
         .unwrap();
-    t.store.end_pause_if(pause).await.unwrap();
+    t.store.end_pause_if(pause.clone()).await.unwrap();
     assert_eq!(t.store.pause().unwrap(), Some(newer.clone()));
     t.store.end_pause_if(newer).await.unwrap();
     assert_eq!(t.store.pause().unwrap(), None);
@@ -742,6 +742,31 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
         (State::Running, Some(Phase::Updating)),
         "phase from the stored kind"
     );
+    // The restart step of the update re-checks the same way as it begins.
+    let err = t
+        .store
+        .begin_restart(started.id, &nightly)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("window closed meanwhile"), "{err}");
+    t.store
+        .set_pause(Some(pause.clone()), "telegram:boss")
+        .await
+        .unwrap();
+    let always = crate::window::Windows::always();
+    let err = t
+        .store
+        .begin_restart(started.id, &always)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("paused"), "{err}");
+    assert_eq!(
+        t.store.get(started.id).unwrap().unwrap().phase,
+        Some(Phase::Updating)
+    );
+    t.store.set_pause(None, "telegram:boss").await.unwrap();
+    let restarting = t.store.begin_restart(started.id, &always).await.unwrap();
+    assert_eq!(restarting.phase, Some(Phase::Restarting));
 }
 
 #[tokio::test]

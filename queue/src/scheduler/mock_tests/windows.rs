@@ -330,10 +330,19 @@ async fn update_installed_after_the_window(h: &mut Harness) -> Request {
     update.idle_seconds = 60;
     update.idle_explicit = true;
     let request = h.store.submit(update).await.unwrap().request;
-    h.event(|e| matches!(e, QueueEvent::AwaitingWindow { .. }).then_some(()))
+    let opens = h
+        .event(|e| match e {
+            QueueEvent::AwaitingRestart { window_opens, .. } => Some(*window_opens),
+            _ => None,
+        })
         .await;
+    assert_eq!(
+        opens,
+        Some(at("2026-11-25T02:00:00Z")),
+        "requesters hear when"
+    );
     let running = h.store.get(request.id).unwrap().unwrap();
-    assert_eq!(running.phase, Some(Phase::AwaitingWindow));
+    assert_eq!(running.phase, Some(Phase::AwaitingRestart));
     request
 }
 
@@ -347,7 +356,7 @@ async fn a_pause_holds_the_restart_step_of_an_update_waiting_for_its_window() {
     assert_eq!(h.executor.starts().len(), 1, "only the update ran");
     assert_eq!(
         h.store.running_request().unwrap().unwrap().phase,
-        Some(Phase::Restarting),
+        Some(Phase::AwaitingRestart),
         "inside the window, waiting for the pause to end"
     );
     let resumed = Instant::now();
@@ -383,7 +392,22 @@ async fn shutdown_while_an_update_waits_for_its_window_leaves_it_for_recovery() 
     assert_eq!(settled.state, State::Interrupted, "{recovery:?}");
     let message = settled.result.unwrap().message.unwrap();
     assert!(
-        message.contains("updated and waiting for a maintenance window"),
+        message.contains("updated, with its restart step still to begin"),
         "{message}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_host_drain_holds_the_restart_step_until_it_expires() {
+    let mut h = nightly(with_windows(&["02:00-05:00"], "UTC"));
+    update_installed_after_the_window(&mut h).await; // 05:05
+    pass(20 * HOUR + 25 * MIN).await; // 01:30 the next night
+    let drained = Instant::now();
+    h.scheduler.drain(HOUR, "host").await.unwrap();
+    h.succeeded().await;
+    assert_eq!(
+        h.executor.calls.lock().unwrap().last().map(|c| (c.0, c.2)),
+        Some((drained + HOUR, "restart")),
+        "not at the opening (02:00) but when the drain ends by itself (02:30)"
     );
 }
