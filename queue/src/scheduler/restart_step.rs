@@ -122,6 +122,12 @@ impl Scheduler {
                 },
                 _ => hold.ends().map(at_wall),
             };
+            // The wait may last days: the scheduler's housekeeping (approval expiry and prompts of
+            // a request asked meanwhile, wedged runs, the end of a pause or drain) goes on.
+            let housekeeping = self.keep_house().await.unwrap_or_else(|error| {
+                tracing::error!(%error, "scheduler could not read or write the store; retrying");
+                Some(later(Instant::now(), STORE_RETRY))
+            });
             let lease_expiry = core.tracker.snapshot(now).next_lease_expiry;
             tokio::select! {
                 biased;
@@ -136,6 +142,7 @@ impl Scheduler {
                 () = core.tracker.changed() => {}
                 () = super::sleep_until_or_forever(lease_expiry) => {}
                 () = super::sleep_until_or_forever(ends) => {}
+                () = super::sleep_until_or_forever(housekeeping) => {}
             }
             let reports = core.tracker.expire_leases(Instant::now());
             if let Err(error) = self.audit_tracker_reports(reports).await {
@@ -150,6 +157,15 @@ impl Scheduler {
                 StepOutcome::Failed(merge_results(updated, restarted))
             }
         })
+    }
+
+    /// One look of the scheduler from inside an execution: with a request running, the look
+    /// finds `executing` and never starts anything, so all it does is keep house. Boxed because
+    /// the look is what called this execution.
+    fn keep_house(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<Instant>, Error>> + Send + '_>> {
+        Box::pin(self.step())
     }
 
     /// What holds the restart step back now, read from the wall clock and the store.

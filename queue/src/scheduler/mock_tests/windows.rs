@@ -411,3 +411,35 @@ async fn a_host_drain_holds_the_restart_step_until_it_expires() {
         "not at the opening (02:00) but when the drain ends by itself (02:30)"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn housekeeping_goes_on_while_an_update_waits_days_for_its_window() {
+    let mut h = Harness::new(
+        QueueSettings {
+            agent_requests: AgentRequests::Approve,
+            ..QueueSettings::default()
+        },
+        tracker_settings(SourceMode::Embedded),
+        with_windows(&["02:00-05:00"], "UTC"),
+    );
+    update_installed_after_the_window(&mut h).await; // 05:05
+    // Asked while the update's restart waits for tomorrow night: awaiting approval, it expires
+    // after an hour as always, not when the running request finishes.
+    let asked = Instant::now();
+    let late = h
+        .store
+        .submit(ask(Kind::Restart, "bot", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    assert_eq!(late.state, State::AwaitingApproval);
+    let expired_at = h
+        .event(|e| matches!(e, QueueEvent::Expired { .. }).then(Instant::now))
+        .await;
+    assert_eq!(expired_at, asked + HOUR);
+    assert_eq!(
+        h.executor.steps(),
+        ["update"],
+        "still waiting for the window"
+    );
+}
