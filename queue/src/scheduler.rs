@@ -3,8 +3,9 @@
 //! It is event-driven. It sleeps until a queue event (a submit, cancel, pause…), a tracker
 //! signal (the last live run ended, a source came back, a run was released) or **one timer** set
 //! to the earliest deadline that could change its mind (idle window end, boot grace, lease
-//! expiry, approval expiry, cooldown, hourly cap, escalation, pause end, drain end). There is no
-//! polling loop: with nothing changing and no deadline ahead it sleeps indefinitely.
+//! expiry, approval expiry, cooldown, hourly cap, escalation, pause end, drain end, a maintenance
+//! window opening or closing). There is no polling loop: with nothing changing and no deadline
+//! ahead it sleeps indefinitely.
 //!
 //! When every condition holds it closes admission with a compare-and-swap against the gate word
 //! it read with the facts (see [`crate::admission`]), persists the request as running, and only
@@ -261,9 +262,9 @@ impl Scheduler {
         if evaluation.blockers.is_empty() {
             let gate = self.core.tracker.gate();
             if gate.close_if_unchanged(look.activity.word) {
-                // The store checks the window again at the instant it writes the start (windows
-                // are wall-clock hours), so a look a moment before a window's end cannot start
-                // after it.
+                // The store checks the window again as it records the start (windows are
+                // wall-clock hours), so a look a moment before a window's end cannot start after
+                // it.
                 self.execute(open).await;
             }
             // Started, or something changed between the look and the close: look again.
