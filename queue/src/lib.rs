@@ -64,4 +64,4 @@ pub use settings::{AgentRequests, QueueSettings, SchedulerSettings};
 pub use status::{Status, WindowsStatus};
 pub use store::{Cancelled, NoticeHook, Store, Submitted};
 pub use timestamp::Timestamp;
-pub use window::{Opening, WindowEntry, WindowState, Windows, Zone};
+pub use window::{WindowEntry, WindowState, Windows, WindowsError, Zone};

@@ -110,13 +110,24 @@ impl<'de> serde::Deserialize<'de> for Zone {
     }
 }
 
+/// Windows that cannot be used: a bad entry or an unknown zone, each saying what is accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WindowsError {
+    /// An entry is not a window.
+    #[error(transparent)]
+    Entry(#[from] WindowEntryError),
+    /// The zone is not in the time-zone database.
+    #[error(transparent)]
+    Zone(#[from] UnknownZone),
+}
+
 /// A stretch of time in which a window is open: from `start` (inclusive) to `end` (exclusive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Opening {
+struct Opening {
     /// When it opens.
-    pub start: Timestamp,
+    start: Timestamp,
     /// When it closes.
-    pub end: Timestamp,
+    end: Timestamp,
 }
 
 /// Whether the windows are open at an instant, and until when.
@@ -173,11 +184,11 @@ impl Windows {
     }
 
     /// Parses `entries` and looks up `timezone` (for hosts that configure lull in code).
-    pub fn parse(entries: &[&str], timezone: &str) -> Result<Self, String> {
-        let zone = Zone::get(timezone).map_err(|e| e.to_string())?;
+    pub fn parse(entries: &[&str], timezone: &str) -> Result<Self, WindowsError> {
+        let zone = Zone::get(timezone)?;
         let entries = entries
             .iter()
-            .map(|e| WindowEntry::parse(e).map_err(|e| e.to_string()))
+            .map(|e| WindowEntry::parse(e))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::new(entries, zone))
     }
