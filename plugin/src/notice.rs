@@ -152,11 +152,11 @@ fn describe(event: &QueueEvent, max_wait: Duration, now: Timestamp) -> Option<(A
             Audience::Everyone,
             md(match window_opens_local {
                 Some(opens) => format!(
-                    "{}: the update is installed; the gateway keeps serving until the maintenance window opens ({opens}), then restarts as soon as no agent run is live.",
+                    "{}: the update is installed; the gateway keeps serving until the maintenance window opens ({opens}), then restarts as soon as it may (no agent run live, not paused or draining).",
                     name(request)
                 ),
                 None => format!(
-                    "{}: the update is installed; the gateway keeps serving and restarts as soon as no agent run is live.",
+                    "{}: the update is installed; the gateway keeps serving and restarts as soon as it may (no agent run live, not paused or draining, inside a maintenance window if any are configured).",
                     name(request)
                 ),
             }),

@@ -84,18 +84,26 @@ pub async fn recover(store: &Store, options: &RecoveryOptions) -> Result<Recover
         };
         checked(store, options, result).await?
     } else {
-        let step = match running.phase {
-            Some(Phase::Updating) => "updating",
-            Some(Phase::Restarting) => "restarting",
+        let message = match running.phase {
+            // Known: installed, and the restart step had not begun (it is recorded as it begins).
             Some(Phase::AwaitingRestart) => {
-                "updated, with its restart step still to begin (the gateway was not restarted by lull)"
+                "lull stopped after the update was installed, before its restart step began; \
+                 the gateway was not restarted by lull, and the request was not re-run"
+                    .to_owned()
             }
-            None => "starting",
+            phase => {
+                let step = match phase {
+                    Some(Phase::Updating) => "updating",
+                    Some(Phase::Restarting) => "restarting",
+                    _ => "starting",
+                };
+                format!(
+                    "lull stopped while this request was {step} and cannot tell the outcome; it was not re-run"
+                )
+            }
         };
         let result = RunResult {
-            message: Some(format!(
-                "lull stopped while this request was {step} and cannot tell the outcome; it was not re-run"
-            )),
+            message: Some(message),
             ..RunResult::default()
         };
         (Event::Interrupt, result)

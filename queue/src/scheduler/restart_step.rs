@@ -64,7 +64,7 @@ impl Scheduler {
         let windows = self.windows_for(request);
         // Subscribed before the first look, so a pause or resume in between is not missed.
         let mut events = core.store.subscribe();
-        let mut told = false;
+        let (mut told, mut audited_window_wait) = (false, false);
         let failed = |error: Error| {
             tracing::error!(request = %request.short_id, %error, "could not record the restart step");
             Some(StepOutcome::Failed(RunResult {
@@ -106,9 +106,12 @@ impl Scheduler {
                 if let Err(error) = core.store.await_restart(request.id, opens).await {
                     return failed(error);
                 }
-                if let Hold::Window(opens) = hold {
-                    self.audit_window_wait(request, opens).await;
-                }
+            }
+            if let Hold::Window(opens) = hold
+                && !audited_window_wait
+            {
+                audited_window_wait = true;
+                self.audit_window_wait(request, opens).await;
             }
             let (now, now_wall) = (Instant::now(), core.store.now());
             let at_wall =

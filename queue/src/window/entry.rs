@@ -6,9 +6,10 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 
 /// The accepted form, quoted in every error.
-pub const ACCEPTED: &str = "accepted: \"[days] HH:MM-HH:MM\" with days as names Mon..Sun, lists and ranges \
-     (\"Mon-Fri\", \"Sat,Sun\", \"Fri-Mon\"; none = every day) and 24:00 as an end; \
-     an end before the start crosses midnight, e.g. \"Mon-Fri 02:00-05:00\", \"Fri 22:00-02:00\"";
+pub const ACCEPTED: &str = "accepted: \"[days] HH:MM-HH:MM\" with days as Mon..Sun or full names in any case, \
+     as lists and ranges (\"Mon-Fri\", \"Sat,Sun\", \"Fri-Mon\"; none = every day), hours of one or two \
+     digits, 24:00 only as an end; an end before the start crosses midnight, \
+     e.g. \"Mon-Fri 02:00-05:00\", \"Fri 22:00-02:00\"";
 
 const DAY_NAMES: [(&str, &str); 7] = [
     ("mon", "monday"),
@@ -30,7 +31,7 @@ pub struct WindowEntry {
     opens_on: [bool; 7],
     /// Minutes after local midnight, 0..1440.
     start: u16,
-    /// Minutes after local midnight, 1..=1440; at or before `start` means the next day.
+    /// Minutes after local midnight, 1..=1440; before `start` means the next day (never equal).
     end: u16,
 }
 
@@ -97,7 +98,7 @@ impl WindowEntry {
     }
 
     /// Local end, minutes after midnight of the day it ends on, and whether that is the next
-    /// day (24:00, or an end at or before the start: the window crosses midnight).
+    /// day (24:00, or an end before the start: the window crosses midnight).
     pub(crate) fn end_minute(&self) -> (u16, bool) {
         if self.end == MINUTES_PER_DAY {
             (0, true)
@@ -125,7 +126,9 @@ fn day_index(name: &str) -> Result<usize, String> {
     DAY_NAMES
         .iter()
         .position(|(short, long)| lower == *short || lower == *long)
-        .ok_or_else(|| format!("{name:?} is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)"))
+        .ok_or_else(|| {
+            format!("{name:?} is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun, or the full names)")
+        })
 }
 
 fn parse_days(days: &str) -> Result<[bool; 7], String> {
@@ -162,11 +165,17 @@ fn parse_time(text: &str, is_end: bool) -> Result<u16, String> {
             .then(|| s.parse::<u16>().ok())
             .flatten()
     };
-    let (Some(h), Some(m)) = (digits(h, 2), digits(m, 2)) else {
+    // Minutes always take two digits: "02:5" is a typo more likely than 02:05.
+    let (Some(h), Some(m)) = (digits(h, 2), digits(m, 2).filter(|_| m.len() == 2)) else {
         return Err(bad());
     };
     if m >= 60 || h > 24 || (h == 24 && m != 0) {
-        return Err(format!("{text:?} is not a time of day (00:00 to 23:59)"));
+        let range = if is_end {
+            "00:00 to 23:59, or 24:00"
+        } else {
+            "00:00 to 23:59"
+        };
+        return Err(format!("{text:?} is not a time of day ({range})"));
     }
     if h == 24 && !is_end {
         return Err(

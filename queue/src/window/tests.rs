@@ -222,6 +222,8 @@ fn bad_entries_name_the_entry_and_the_accepted_form() {
         ("", "it is empty"),
         ("Mon Tue 02:00-03:00", "at most two parts"),
         ("Mon,,Tue 02:00-03:00", "empty day"),
+        ("Mon 02:5-03:00", "\"02:5\" is not a time of day like 02:00"),
+        ("Mon 02:00-25:00", "(00:00 to 23:59, or 24:00)"),
     ] {
         let error = WindowEntry::parse(entry).unwrap_err().to_string();
         assert!(error.contains(problem), "{entry:?}: {error}");

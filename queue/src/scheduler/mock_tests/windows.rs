@@ -392,7 +392,7 @@ async fn shutdown_while_an_update_waits_for_its_window_leaves_it_for_recovery() 
     assert_eq!(settled.state, State::Interrupted, "{recovery:?}");
     let message = settled.result.unwrap().message.unwrap();
     assert!(
-        message.contains("updated, with its restart step still to begin"),
+        message.contains("after the update was installed, before its restart step began"),
         "{message}"
     );
 }
