@@ -398,7 +398,8 @@ fn init_writes_a_config_that_serve_reads_and_the_schema_prints() {
     assert_eq!(schema["function"]["name"], "gateway_maintenance");
 }
 
-/// A window that is certainly closed now: half an hour, twelve hours from the current UTC hour.
+/// A window that is certainly closed now: half an hour, twelve hours from the current UTC hour
+/// (read in Europe/Berlin, it still opens 9 to 11 hours from now).
 fn closed_window() -> String {
     let hour = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -450,7 +451,7 @@ fn windows_show_in_status_json_and_metrics_and_window_any_is_for_admins() {
         "{blocker}"
     );
     assert!(
-        blocker["remaining_seconds"].as_u64().unwrap() > 10 * 3600,
+        blocker["remaining_seconds"].as_u64().unwrap() > 8 * 3600,
         "{blocker}"
     );
     let text = stdout(&home.lull(&["status"]));
