@@ -179,12 +179,8 @@ impl Plugin {
         match store.find(id) {
             Ok(request) if request.state.is_open() => {
                 // Only time inside maintenance windows counts toward the next prompt.
-                let windowed = !request.ignore_windows
-                    && self
-                        .inner
-                        .scheduler
-                        .status()
-                        .is_ok_and(|s| s.windows.is_some());
+                let windowed =
+                    !request.ignore_windows && self.inner.scheduler.windows().configured();
                 let period = reply::human(self.inner.config.max_wait);
                 let when = if windowed {
                     format!("after another {period} inside the maintenance windows")
@@ -316,7 +312,8 @@ impl Plugin {
         let config = &self.inner.config;
         check_ask(&reason, idle)?;
         if ignore_windows && actor.role != Role::Admin {
-            // Chat refuses this in policy already; this covers the control API's agent token.
+            // The one place every surface passes (chat, the control API's agent token), so the
+            // refusal is worded and audited alike; the store refuses it too, as a last guard.
             let detail = format!("{kind} --window any");
             let store = self.inner.scheduler.store();
             if let Err(error) = store.record(&actor.key(), "refused", detail, None).await {

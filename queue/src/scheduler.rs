@@ -160,6 +160,11 @@ impl Scheduler {
         &self.core.tracker
     }
 
+    /// The configured maintenance windows.
+    pub fn windows(&self) -> &Windows {
+        &self.core.settings.windows
+    }
+
     fn memory(&self) -> MutexGuard<'_, Memory> {
         self.core.memory.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -23,7 +23,7 @@ use jiff::tz::{AmbiguousOffset, TimeZone};
 
 use crate::timestamp::Timestamp;
 
-pub use entry::{ACCEPTED, WindowEntry, WindowEntryError};
+pub use entry::{WindowEntry, WindowEntryError};
 
 /// Days of openings computed ahead of an instant: two weeks cover every weekly pattern twice.
 const LOOKAHEAD_DAYS: i32 = 15;
@@ -96,12 +96,6 @@ impl PartialEq for Zone {
 }
 
 impl Eq for Zone {}
-
-impl Default for Zone {
-    fn default() -> Self {
-        Self::utc()
-    }
-}
 
 impl<'de> serde::Deserialize<'de> for Zone {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

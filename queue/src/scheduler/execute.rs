@@ -14,8 +14,8 @@ impl Scheduler {
         let gate = core.tracker.gate();
         // The store re-checks what the look saw (and pause and drain) as it starts the request,
         // and derives the phase from the request as stored.
-        let windows = self.windows_for(&request).clone();
-        let started = match core.store.start_within(&request, &windows).await {
+        let windows = self.windows_for(&request);
+        let started = match core.store.start_within(&request, windows).await {
             Ok(started) => started,
             Err(error) => {
                 // Changed, cancelled, paused or drained since the look, or the store failed:

@@ -37,6 +37,8 @@ enum Hold {
     Paused(Option<Timestamp>),
     /// The host drains until then.
     Draining(Timestamp),
+    /// The store could not be read; look again then.
+    Unreadable(Timestamp),
 }
 
 impl Hold {
@@ -46,7 +48,7 @@ impl Hold {
             Hold::Free => None,
             Hold::Window(opens) => *opens,
             Hold::Paused(until) => *until,
-            Hold::Draining(until) => Some(*until),
+            Hold::Draining(until) | Hold::Unreadable(until) => Some(*until),
         }
     }
 }
@@ -73,9 +75,16 @@ impl Scheduler {
             }))
         };
         let restarting = loop {
+            // The wait may last days: the scheduler's housekeeping (expired leases, approval
+            // expiry and prompts of a request asked meanwhile, wedged runs, the end of a pause
+            // or drain) goes on, and its next deadline is one of this wait's.
+            let housekeeping = self.keep_house().await.unwrap_or_else(|error| {
+                tracing::error!(%error, "scheduler could not read or write the store; retrying");
+                Some(later(Instant::now(), STORE_RETRY))
+            });
             let hold = self.restart_hold(windows).unwrap_or_else(|error| {
                 tracing::error!(%error, "could not read pause or drain; the restart step waits");
-                Hold::Paused(Some(core.store.now().saturating_add(STORE_RETRY)))
+                Hold::Unreadable(core.store.now().saturating_add(STORE_RETRY))
             });
             if hold == Hold::Free && gate.close_if_idle() {
                 // With admission closed, the store checks pause, drain and window again at the
@@ -125,13 +134,6 @@ impl Scheduler {
                 },
                 _ => hold.ends().map(at_wall),
             };
-            // The wait may last days: the scheduler's housekeeping (approval expiry and prompts of
-            // a request asked meanwhile, wedged runs, the end of a pause or drain) goes on.
-            let housekeeping = self.keep_house().await.unwrap_or_else(|error| {
-                tracing::error!(%error, "scheduler could not read or write the store; retrying");
-                Some(later(Instant::now(), STORE_RETRY))
-            });
-            let lease_expiry = core.tracker.snapshot(now).next_lease_expiry;
             tokio::select! {
                 biased;
                 // Heard only while the step waits: one that may begin at once finishes the
@@ -143,13 +145,8 @@ impl Scheduler {
                     }
                 }
                 () = core.tracker.changed() => {}
-                () = super::sleep_until_or_forever(lease_expiry) => {}
                 () = super::sleep_until_or_forever(ends) => {}
                 () = super::sleep_until_or_forever(housekeeping) => {}
-            }
-            let reports = core.tracker.expire_leases(Instant::now());
-            if let Err(error) = self.audit_tracker_reports(reports).await {
-                tracing::error!(%error, "could not audit expired leases");
             }
         };
         Some(match core.executor.restart(&restarting).await {

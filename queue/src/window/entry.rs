@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 
 /// The accepted form, quoted in every error.
-pub const ACCEPTED: &str = "accepted: \"[days] HH:MM-HH:MM\" with days as Mon..Sun or full names in any case, \
+pub(crate) const ACCEPTED: &str = "accepted: \"[days] HH:MM-HH:MM\" with days as Mon..Sun or full names in any case, \
      as lists and ranges (\"Mon-Fri\", \"Sat,Sun\", \"Fri-Mon\"; none = every day), hours of one or two \
      digits, 24:00 only as an end; an end before the start crosses midnight, \
      e.g. \"Mon-Fri 02:00-05:00\", \"Fri 22:00-02:00\"";
