@@ -10,7 +10,7 @@ use lull_adapters::chats::ChatAdapters;
 use lull_adapters::config::Config;
 use lull_adapters::serve::queue_settings;
 use lull_adapters::stack::{StackOptions, assemble};
-use lull_adapters::telegram::{TelegramLull, menu};
+use lull_adapters::telegram::{TelegramLull, TelegramSettings, menu};
 use lull_queue::{ActivityTracker, RestartAction, SourceMode, Store};
 use teloxide::prelude::*;
 
@@ -44,8 +44,7 @@ async fn main() -> anyhow::Result<()> {
     let _scheduler = lull.plugin.scheduler().spawn();
     // The host's bot; here built from `[telegram]` (token from TELEGRAM_BOT_TOKEN, api_url).
     let settings = chats
-        .telegram
-        .as_ref()
+        .find::<TelegramSettings>()
         .ok_or_else(|| anyhow::anyhow!("{} has no [telegram] section", config_path.display()))?;
     let bot = lull_adapters::telegram::bot(settings);
 

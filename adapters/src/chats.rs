@@ -1,117 +1,151 @@
-//! The chat platforms a config enables (`[telegram]`, later `[discord]` and `[slack]`), checked
-//! before anything starts: who may do what on each, the chats that hear about every request,
-//! the secrets to keep out of output, and starting each adapter.
+//! The chat platforms a config enables, behind one [`ChatAdapter`] abstraction: who may do what
+//! on each, the chats that hear about every request, the secrets to keep out of output, and
+//! running each adapter. Everything else (`stack`, `serve`) asks the list, never a platform.
+//!
+//! Enabling a platform is one entry in [`ChatAdapters::from_config`]: its section checked into
+//! its settings, which implement [`ChatAdapter`] in the platform's folder.
 
-// Every adapter is optional; in a build with none, these bodies have nothing to add.
-#![cfg_attr(
-    not(feature = "telegram"),
-    allow(unused_mut, unused_variables, unused_imports)
-)]
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 
+use anyhow::bail;
 use lull_plugin::{ChatRef, PlatformPolicy, Plugin, Policy};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
+/// A running adapter: ends when told to stop, or early with an error waiting cannot fix.
+pub type Running = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// One enabled chat platform, from its checked config section.
+pub trait ChatAdapter: Send + Sync + Any {
+    /// `telegram`, `discord`, `slack`: the platform in senders, chats and notices.
+    fn platform(&self) -> &'static str;
+    /// Who may do what here.
+    fn policy(&self) -> PlatformPolicy;
+    /// The chats (platform ids) that hear about every request.
+    fn notify_chats(&self) -> Vec<String>;
+    /// Tokens and secrets, to keep out of output tails.
+    fn secrets(&self) -> Vec<String>;
+    /// lull's own bot or app on the platform (the sidecar's), until `stop` is cancelled.
+    fn run(&self, plugin: Plugin, stop: CancellationToken) -> Running;
+}
+
 /// The chat adapters a config enables, checked before anything starts.
+#[derive(Default)]
 pub struct ChatAdapters {
-    /// `[telegram]`, checked.
-    #[cfg(feature = "telegram")]
-    pub telegram: Option<crate::telegram::TelegramSettings>,
+    adapters: Vec<Box<dyn ChatAdapter>>,
 }
 
 impl ChatAdapters {
-    /// Checks every chat section of `config` (reading tokens from the environment).
+    /// Checks every chat section of `config`, reading tokens from the environment. An error
+    /// names the section, the key and its line.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        Ok(Self {
-            #[cfg(feature = "telegram")]
-            telegram: config
-                .telegram
-                .as_ref()
-                .map(|t| {
-                    crate::telegram::TelegramSettings::from_config(t, |n| std::env::var(n).ok())
-                })
-                .transpose()?,
-        })
+        Self::from_config_with(config, |name| std::env::var(name).ok())
+    }
+
+    /// [`ChatAdapters::from_config`], reading tokens through `env` instead.
+    #[cfg_attr(
+        not(feature = "telegram"),
+        expect(unused_variables, unused_mut, reason = "no platform is built in")
+    )]
+    pub fn from_config_with(
+        config: &Config,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let mut adapters: Vec<Box<dyn ChatAdapter>> = Vec::new();
+        // One entry per platform.
+        #[cfg(feature = "telegram")]
+        if let Some(section) = &config.telegram {
+            let settings = crate::telegram::TelegramSettings::from_config(section, &env)
+                .map_err(|e| config.invalid(e))?;
+            adapters.push(Box::new(settings));
+        }
+        // `None`: a platform lull has no adapter for yet.
+        for (section, present, built) in [
+            (
+                "telegram",
+                config.telegram.is_some(),
+                Some(cfg!(feature = "telegram")),
+            ),
+            ("discord", config.discord.is_some(), None),
+            ("slack", config.slack.is_some(), None),
+        ] {
+            match (present, built) {
+                (true, Some(false)) => bail!(
+                    "[{section}] is configured, but this lull was built without the {section} feature; rebuild with it (it is on by default) or remove the section"
+                ),
+                (true, None) => bail!(
+                    "[{section}] is configured, but this build of lull has no {section} adapter yet; remove the section to run the sidecar with the control API only"
+                ),
+                _ => {}
+            }
+        }
+        Ok(Self { adapters })
+    }
+
+    /// The enabled adapter of type `A` (an embedding gateway's way to its platform's settings).
+    pub fn find<A: ChatAdapter>(&self) -> Option<&A> {
+        self.adapters
+            .iter()
+            .find_map(|a| (a.as_ref() as &dyn Any).downcast_ref::<A>())
     }
 
     /// Who may do what on each enabled platform.
     pub fn policy(&self) -> Policy {
         let mut policy = Policy::default();
-        #[cfg(feature = "telegram")]
-        if let Some(t) = &self.telegram {
-            policy.platforms.insert(
-                crate::telegram::PLATFORM.into(),
-                PlatformPolicy {
-                    admins: t.admins.clone(),
-                    admin_roles: Vec::new(),
-                    agents: t.agents.clone(),
-                },
-            );
+        for adapter in &self.adapters {
+            policy
+                .platforms
+                .insert(adapter.platform().into(), adapter.policy());
         }
         policy
     }
 
     /// The chats that hear about every request.
     pub fn notify(&self) -> Vec<ChatRef> {
-        let mut notify = Vec::new();
-        #[cfg(feature = "telegram")]
-        if let Some(chat) = self.telegram.as_ref().and_then(|t| t.notify_chat_id) {
-            notify.push(ChatRef {
-                platform: crate::telegram::PLATFORM.into(),
-                chat: chat.to_string(),
-            });
-        }
-        notify
+        self.adapters
+            .iter()
+            .flat_map(|adapter| {
+                adapter.notify_chats().into_iter().map(|chat| ChatRef {
+                    platform: adapter.platform().into(),
+                    chat,
+                })
+            })
+            .collect()
     }
 
     /// The platforms whose notices this process delivers.
     pub fn platforms(&self) -> Vec<&'static str> {
-        let mut platforms = Vec::new();
-        #[cfg(feature = "telegram")]
-        if self.telegram.is_some() {
-            platforms.push(crate::telegram::PLATFORM);
-        }
-        platforms
+        self.adapters.iter().map(|a| a.platform()).collect()
     }
 
     /// The adapters' tokens and secrets, to keep out of output tails.
     pub fn secrets(&self) -> Vec<String> {
-        let mut secrets = Vec::new();
-        #[cfg(feature = "telegram")]
-        if let Some(t) = &self.telegram {
-            secrets.extend(t.secrets());
-        }
-        secrets
+        self.adapters.iter().flat_map(|a| a.secrets()).collect()
     }
 
-    /// Starts each enabled adapter; each ends when `stop` fires, or early with a fatal error,
-    /// which `failures` receives.
+    /// Starts each enabled adapter; each ends when `stop` is cancelled, or early with a fatal
+    /// error, which `failures` receives.
     pub fn spawn(
         &self,
         plugin: &Plugin,
-        stop: &tokio::sync::broadcast::Sender<()>,
+        stop: &CancellationToken,
         failures: &tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut tasks = Vec::new();
-        #[cfg(feature = "telegram")]
-        if let Some(settings) = self.telegram.clone() {
-            let lull =
-                crate::telegram::TelegramLull::new(crate::telegram::bot(&settings), plugin.clone())
-                    .owning_the_bot();
-            let mut stopped = stop.subscribe();
-            let failures = failures.clone();
-            tasks.push(tokio::spawn(async move {
-                let ran = crate::telegram::run(lull, &settings, async move {
-                    stopped.recv().await.ok();
+        self.adapters
+            .iter()
+            .map(|adapter| {
+                let running = adapter.run(plugin.clone(), stop.clone());
+                let failures = failures.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = running.await {
+                        let _ = failures.send(error);
+                    }
                 })
-                .await;
-                if let Err(error) = ran {
-                    let _ = failures.send(error.into());
-                }
-            }));
-        }
-        let _ = (plugin, stop, failures);
-        tasks
+            })
+            .collect()
     }
 }
 

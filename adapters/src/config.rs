@@ -30,6 +30,32 @@ pub struct Config {
     pub discord: Option<DiscordConfig>,
     /// `[slack]`; its presence enables the adapter.
     pub slack: Option<SlackConfig>,
+    /// Where the config was read from, for errors found after parsing.
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// The file a [`Config`] was read from and its text, so that a value found wrong after parsing
+/// (a chat section's checks) is reported with its line. Not part of the config's value: two
+/// configs with the same keys are equal wherever they came from.
+#[derive(Clone, Default)]
+pub struct Source {
+    path: String,
+    text: String,
+}
+
+impl PartialEq for Source {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Source {}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Source({:?})", self.path)
+    }
 }
 
 /// `[maintenance]`.
@@ -251,6 +277,14 @@ pub enum ConfigError {
         /// The parser's message: line, column, key and what is accepted.
         message: String,
     },
+    /// A chat section's value cannot be used (found once the section is checked).
+    #[error("invalid config {path}: {error}")]
+    Setting {
+        /// The file.
+        path: String,
+        /// The section, key, line and what is accepted.
+        error: crate::chat::settings::SettingError,
+    },
     /// An environment override is not valid.
     #[error("invalid {name}={value:?}: {message}")]
     Env {
@@ -266,10 +300,23 @@ pub enum ConfigError {
 impl Config {
     /// Parses `text` (read from `path`).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let mut config: Self = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.display().to_string(),
             message: e.to_string().trim_end().to_owned(),
-        })
+        })?;
+        config.source = Source {
+            path: path.display().to_string(),
+            text: text.to_owned(),
+        };
+        Ok(config)
+    }
+
+    /// `error`, found in a section after parsing, as an error about this config's file and line.
+    pub fn invalid(&self, error: crate::chat::settings::SettingError) -> ConfigError {
+        ConfigError::Setting {
+            path: self.source.path.clone(),
+            error: error.located_in(&self.source.text),
+        }
     }
 
     /// Reads the file, or the defaults if it does not exist. Applies `LULL_IDLE_SECONDS`.

@@ -1,14 +1,21 @@
 //! lull-adapters: the program users run. The control API, the `lull` CLI, the sidecar
 //! (`lull serve`), config and profiles, the demo; the chat platforms plug in here.
+//!
+//! - [`chat`]: the chat kit, what every chat platform shares (public: it is how an adapter is
+//!   written, see `docs/adapters.md`);
+//! - [`chats`]: the platforms a config enables, behind one `ChatAdapter` abstraction;
+//! - `telegram`: the Telegram adapter (feature `telegram`), translation only;
+//! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
+//! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces;
+//! - [`config`], [`profile`]: where settings and state live.
 
 pub mod api;
-pub mod backoff;
+pub mod chat;
 pub mod chats;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
-pub mod outbox;
 pub mod profile;
 pub mod serve;
 pub mod stack;

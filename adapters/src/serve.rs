@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use lull_queue::{QueueSettings, RestartAction, SourceMode, Store};
 use tokio::net::{TcpListener, UnixListener};
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Access, ApiState};
 use crate::chats::{ChatAdapters, first_failure};
@@ -75,22 +76,6 @@ fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
         ),
         Some(RestartSetting::Argv(argv)) => argv.clone(),
     };
-    #[cfg(not(feature = "telegram"))]
-    if config.telegram.is_some() {
-        bail!(
-            "[telegram] is configured, but this lull was built without the telegram feature; rebuild with it (it is on by default) or remove the section"
-        );
-    }
-    for (section, present) in [
-        ("discord", config.discord.is_some()),
-        ("slack", config.slack.is_some()),
-    ] {
-        if present {
-            bail!(
-                "[{section}] is configured, but this build of lull has no {section} adapter yet; remove the section to run the sidecar with the control API only"
-            );
-        }
-    }
     Ok(argv)
 }
 
@@ -184,6 +169,29 @@ fn shutdown_signal() -> impl Future<Output = ()> {
     }
 }
 
+/// Serves the control API on `listener` with `access` until `stop` is cancelled.
+fn serve_api<L>(
+    listener: L,
+    plugin: &lull_plugin::Plugin,
+    access: Access,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<std::io::Result<()>>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let app = api::router(ApiState {
+        plugin: plugin.clone(),
+        access,
+    });
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+    })
+}
+
 /// Runs the sidecar until a signal.
 pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     let restart = check_config(&config)?;
@@ -211,35 +219,9 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     let task = scheduler.spawn();
     tracing::info!(profile = %profile.name, socket = %socket.display(), "lull serve is ready");
 
-    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
-    let socket_server = {
-        let mut stopped = stop.subscribe();
-        let app = api::router(ApiState {
-            plugin: plugin.clone(),
-            access: Access::Socket,
-        });
-        tokio::spawn(async move {
-            axum::serve(unix, app)
-                .with_graceful_shutdown(async move {
-                    stopped.recv().await.ok();
-                })
-                .await
-        })
-    };
-    let tcp_server = tcp.map(|(listener, access)| {
-        let mut stopped = stop.subscribe();
-        let app = api::router(ApiState {
-            plugin: plugin.clone(),
-            access,
-        });
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    stopped.recv().await.ok();
-                })
-                .await
-        })
-    });
+    let stop = CancellationToken::new();
+    let socket_server = serve_api(unix, &plugin, Access::Socket, &stop);
+    let tcp_server = tcp.map(|(listener, access)| serve_api(listener, &plugin, access, &stop));
     let (failed, mut failures) = tokio::sync::mpsc::unbounded_channel();
     let chat_adapters = adapters.spawn(&plugin, &stop, &failed);
     drop(failed);
@@ -258,7 +240,7 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
             "an execution is still running; abandoning it (the next start settles it as interrupted)"
         );
     }
-    let _ = stop.send(());
+    stop.cancel();
     // Adapters finish a send in flight and API calls in flight finish; every change they made
     // was flushed before it was answered. Bounded: a peer that never finishes must not keep
     // lull from stopping.

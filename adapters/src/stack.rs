@@ -117,7 +117,8 @@ pub async fn assemble(
         },
     );
     let dropped =
-        crate::outbox::drop_undeliverable(plugin.scheduler().store(), &chats.platforms()).await?;
+        crate::chat::outbox::drop_undeliverable(plugin.scheduler().store(), &chats.platforms())
+            .await?;
     if dropped > 0 {
         tracing::warn!(
             dropped,

@@ -62,12 +62,8 @@ fn a_host_bot_keeps_its_commands_and_messages_and_lull_waits_for_its_runs() {
         Path::new("lull.toml"),
     )
     .unwrap();
-    let settings =
-        TelegramSettings::from_config(config.telegram.as_ref().unwrap(), |_| Some(TOKEN.into()))
-            .unwrap();
-    let chats = ChatAdapters {
-        telegram: Some(settings.clone()),
-    };
+    let chats = ChatAdapters::from_config_with(&config, |_| Some(TOKEN.into())).unwrap();
+    let settings = chats.find::<TelegramSettings>().unwrap().clone();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let held: Arc<Mutex<Option<RunGuard>>> = Arc::default();
 

@@ -2,7 +2,7 @@
 //! a verb and a request's short id; whoever clicks is authorized again when they click, so a
 //! forged or replayed payload can do no more than typing the command could.
 
-use lull_queue::ShortId;
+use lull_queue::{ShortId, Timestamp};
 
 use crate::command::Command;
 
@@ -110,6 +110,19 @@ pub fn parse_click(payload: &str) -> Result<Click, ForgedPayload> {
     })
 }
 
+/// What a prompt says once a click was taken: its own text, then what came of the click, who
+/// clicked and when. The adapter shows this in place of the prompt, without its buttons, so
+/// nobody clicks twice and everyone in the chat sees who decided.
+pub fn answered(prompt: &str, outcome: &str, clicker: &str, at: Timestamp) -> String {
+    format!("{prompt}\n\n{}", clicked(outcome, clicker, at))
+}
+
+/// The outcome of a click on its own ("— who, when" under it), for a prompt that can no longer
+/// be edited and is answered by a new message instead.
+pub fn clicked(outcome: &str, clicker: &str, at: Timestamp) -> String {
+    format!("{outcome}\n— {clicker}, {at}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +161,16 @@ mod tests {
         ] {
             assert_eq!(parse_click(forged), Err(ForgedPayload), "{forged:?}");
         }
+    }
+
+    #[test]
+    fn an_answered_prompt_keeps_its_text_and_says_what_came_of_it_who_and_when() {
+        let at = Timestamp::from_unix_millis(1_795_478_400_000);
+        let text = answered("Approve r7k2?", "Approved r7k2.", "@alice", at);
+        assert_eq!(
+            text,
+            format!("Approve r7k2?\n\nApproved r7k2.\n— @alice, {at}")
+        );
+        assert!(text.ends_with(&clicked("Approved r7k2.", "@alice", at)));
     }
 }

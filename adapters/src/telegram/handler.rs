@@ -2,19 +2,19 @@
 //! takes them, and their handling — a command or a button click in, a reply, an answered
 //! callback and an edited prompt out. Each update is handled at most once, across restarts.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lull_plugin::{Input, Invocation, ParseError, Plugin, Reply, Sender, prompt};
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
-use teloxide::payloads::AnswerCallbackQuerySetters;
 use teloxide::prelude::*;
-use teloxide::types::{CallbackQuery, Me, Message, MessageId, User};
+use teloxide::types::{CallbackQuery, Me, Message, UpdateId, User};
 
-use super::confirm::Handling;
-use super::markup::{MAX_ALERT_CHARS, cut};
+use super::click::TelegramPrompt;
 use super::send::send_reply;
+use crate::chat::acknowledge::Handling;
+use crate::chat::click;
+use crate::chat::once::{Once, Redelivery};
 
 /// The platform name in senders, chats and notices.
 pub const PLATFORM: &str = "telegram";
@@ -30,11 +30,10 @@ pub struct TelegramLull {
     bot: Bot,
     plugin: Plugin,
     owns_the_bot: bool,
-    /// Told when each update is handled, when the listener waits for that (sidecar polling).
-    handling: Option<Arc<Handling>>,
-    /// Update ids being handled now: a copy delivered meanwhile (a webhook retry) is skipped
-    /// rather than racing the first past the seen-id check.
-    in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Told when each update is handled, when the listener waits for that (the sidecar).
+    handling: Option<Arc<Handling<UpdateId>>>,
+    /// Each update handled once; Telegram delivers again what was not confirmed.
+    once: Once,
 }
 
 impl TelegramLull {
@@ -43,12 +42,18 @@ impl TelegramLull {
     /// `/maintenance`, only text that *replies* to one of the bot's messages (`approve r7k2`)
     /// is taken: everything else people write is the host's.
     pub fn new(bot: Bot, plugin: Plugin) -> Self {
+        let once = Once::new(
+            plugin.scheduler().store().clone(),
+            PLATFORM,
+            SEEN_TTL,
+            Redelivery::Redelivered,
+        );
         Self {
             bot,
             plugin,
             owns_the_bot: false,
             handling: None,
-            in_flight: Arc::default(),
+            once,
         }
     }
 
@@ -59,8 +64,8 @@ impl TelegramLull {
     }
 
     /// Tells `handling` when each update this branch takes has been handled (for
-    /// [`ConfirmAfterHandling`](super::confirm::ConfirmAfterHandling)).
-    pub fn confirming(mut self, handling: Arc<Handling>) -> Self {
+    /// [`ConfirmAfterHandling`](super::confirm::ConfirmAfterHandling) and the webhook).
+    pub fn confirming(mut self, handling: Arc<Handling<UpdateId>>) -> Self {
         self.handling = Some(handling);
         self
     }
@@ -108,46 +113,19 @@ impl TelegramLull {
             )
     }
 
-    /// Runs `handling` unless this update was handled before (a redelivery after lull was
-    /// killed, or a webhook post Telegram retried). The update id is recorded in the same
-    /// transaction as the first change the handling makes, or after it if it changes nothing.
+    /// Runs `handling` unless this update was handled before (see [`Once`]); update ids are
+    /// per bot, so the bot's id is part of the key. Tells the listener when it ends.
     async fn once(&self, update: &Update, me: &Me, handling: impl Future<Output = ()>) {
         let mut finished = self
             .handling
             .as_ref()
             .map(|h| h.finished_on_drop(update.id));
-        let store = self.plugin.scheduler().store();
-        let key = format!("{PLATFORM}:{}:{}", me.id.0, update.id.0);
-        let Some(_claim) = InFlight::claim(&self.in_flight, &key) else {
-            if let Some(finished) = &mut finished {
-                finished.only_a_copy();
-            }
-            tracing::info!(
-                update_id = update.id.0,
-                "ignoring a copy of an update being handled"
-            );
-            return;
-        };
-        match store.event_seen(&key) {
-            Ok(false) => {}
-            Ok(true) => {
-                tracing::info!(update_id = update.id.0, "ignoring a redelivered update");
-                return;
-            }
-            Err(error) => {
-                // Unknown whether it ran before: not running it is the side that cannot loop.
-                // A webhook post is refused so Telegram posts it again once the store reads.
-                tracing::error!(%error, update_id = update.id.0, "cannot check whether an update was handled; not handling it");
-                if let Some(finished) = &mut finished {
-                    finished.failed();
-                }
-                return;
-            }
-        }
-        store.handling_event(&key, SEEN_TTL, handling).await;
-        // For updates that changed nothing (status, help, refusals of parse errors).
-        if let Err(error) = store.mark_event_seen(&key, SEEN_TTL).await {
-            tracing::error!(%error, update_id = update.id.0, "cannot record a handled update");
+        let outcome = self
+            .once
+            .run(&format!("{}:{}", me.id.0, update.id.0), handling)
+            .await;
+        if let Some(finished) = &mut finished {
+            finished.settle(outcome.ack());
         }
     }
 
@@ -183,75 +161,28 @@ impl TelegramLull {
     }
 
     async fn on_click(&self, query: CallbackQuery) {
+        let prompt = TelegramPrompt::new(&self.bot, &query);
         let Some(prompt_message) = query.message.as_ref() else {
             // Inline-mode messages are not lull's prompts.
-            self.answer(
-                &query,
+            click::ClickedPrompt::answer(
+                &prompt,
                 "This button does not belong to a lull prompt.",
                 true,
             )
             .await;
             return;
         };
-        let chat = prompt_message.chat().id;
         let invocation = Invocation {
             sender: sender(&query.from),
-            chat: Some(chat.0.to_string()),
+            chat: Some(prompt_message.chat().id.0.to_string()),
             input: Input::Click(query.data.clone().unwrap_or_default()),
             bot_username: None,
         };
         let Some(reply) = self.plugin.handle(invocation).await else {
             return;
         };
-        if reply.ephemeral {
-            // Refused or failed: only the clicker is told; the prompt stays for someone who may.
-            self.answer(&query, &reply.plain, true).await;
-            return;
-        }
-        self.answer(&query, &reply.plain, false).await;
         let now = self.plugin.scheduler().store().now();
-        let outcome = format!("{}\n— {}, {now}", reply.plain, display(&query.from));
-        match prompt_message
-            .regular_message()
-            .and_then(|m| m.text().map(str::to_owned))
-        {
-            Some(prompt_text) => {
-                self.edit_prompt(chat, prompt_message.id(), &prompt_text, &outcome)
-                    .await
-            }
-            // Too old to edit (Telegram hides messages older than 48 hours from bots).
-            None => {
-                let notice = Reply::markdown(outcome);
-                if let Err(error) = send_reply(&self.bot, chat, &notice, None).await {
-                    tracing::warn!(chat = chat.0, %error, "could not send a click's outcome");
-                }
-            }
-        }
-    }
-
-    async fn answer(&self, query: &CallbackQuery, text: &str, alert: bool) {
-        let answered = self
-            .bot
-            .answer_callback_query(query.id.clone())
-            .text(cut(text, MAX_ALERT_CHARS))
-            .show_alert(alert)
-            .await;
-        if let Err(error) = answered {
-            tracing::warn!(%error, "could not answer a button click");
-        }
-    }
-
-    /// Shows the outcome under the prompt and removes its buttons, so nobody clicks twice.
-    async fn edit_prompt(&self, chat: ChatId, message: MessageId, prompt: &str, outcome: &str) {
-        let text = cut(
-            &format!("{prompt}\n\n{outcome}"),
-            super::markup::MAX_MESSAGE_CHARS,
-        );
-        // Without reply_markup Telegram removes the inline keyboard.
-        let edited = self.bot.edit_message_text(chat, message, text).await;
-        if let Err(error) = edited {
-            tracing::warn!(chat = chat.0, %error, "could not edit a prompt");
-        }
+        click::settle(&prompt, &reply, &display(&query.from), now).await;
     }
 }
 
@@ -277,33 +208,6 @@ fn is_for_us(message: &Message, me: &Me, owns_the_bot: bool) -> bool {
     )
 }
 
-/// A claim on an update id while it is handled; released when dropped.
-struct InFlight {
-    set: Arc<Mutex<HashSet<String>>>,
-    key: String,
-}
-
-impl InFlight {
-    fn claim(set: &Arc<Mutex<HashSet<String>>>, key: &str) -> Option<Self> {
-        set.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_owned())
-            .then(|| Self {
-                set: set.clone(),
-                key: key.to_owned(),
-            })
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
-    }
-}
-
 fn sender(user: &User) -> Sender {
     Sender {
         is_bot: user.is_bot,
@@ -312,7 +216,7 @@ fn sender(user: &User) -> Sender {
 }
 
 /// `@username`, or the name when there is none.
-fn display(user: &User) -> String {
+pub(crate) fn display(user: &User) -> String {
     match &user.username {
         Some(username) => format!("@{username}"),
         None => user.full_name(),

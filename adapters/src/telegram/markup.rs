@@ -1,8 +1,10 @@
-//! A plugin [`Reply`] as a Telegram message: its markdown (code spans and `*bold*`) as
+//! A plugin [`Reply`] as a Telegram message: its markdown spans (read by the chat kit) as
 //! Telegram HTML, and its buttons as an inline keyboard.
 
 use lull_plugin::{Button, Reply};
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+
+use crate::chat::render::{Span, cut, spans};
 
 /// Telegram refuses longer messages.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
@@ -16,55 +18,23 @@ pub fn html(reply: &Reply) -> String {
         return escape(&cut(&reply.plain, MAX_MESSAGE_CHARS - 100));
     }
     let mut out = String::with_capacity(reply.text.len() + 32);
-    for (i, segment) in paired(&reply.text, '`').into_iter().enumerate() {
-        if i % 2 == 1 {
-            out.push_str("<code>");
-            out.push_str(&escape(&segment));
-            out.push_str("</code>");
-            continue;
-        }
-        for (j, piece) in paired(&segment, '*').into_iter().enumerate() {
-            if j % 2 == 1 {
-                out.push_str("<b>");
-                out.push_str(&escape(&piece));
-                out.push_str("</b>");
-            } else {
-                out.push_str(&escape(&piece));
-            }
-        }
+    for span in spans(&reply.text) {
+        let (open, text, close) = match &span {
+            Span::Text(text) => ("", text, ""),
+            Span::Bold(text) => ("<b>", text, "</b>"),
+            Span::Code(text) => ("<code>", text, "</code>"),
+        };
+        out.push_str(open);
+        out.push_str(&escape(text));
+        out.push_str(close);
     }
     out
-}
-
-/// `text` split at `marker` so that odd pieces were between a pair; an unpaired last marker
-/// stays in the text.
-fn paired(text: &str, marker: char) -> Vec<String> {
-    let mut pieces: Vec<String> = text.split(marker).map(str::to_owned).collect();
-    if pieces.len().is_multiple_of(2) {
-        // An odd number of markers: glue the last one back on, literally.
-        let last = pieces.pop().unwrap_or_default();
-        if let Some(before) = pieces.last_mut() {
-            before.push(marker);
-            before.push_str(&last);
-        }
-    }
-    pieces
 }
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-/// At most `max` characters, ending in `…` when cut.
-pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// The reply's buttons as one row of an inline keyboard, if it has any.

@@ -12,8 +12,9 @@ use teloxide::prelude::*;
 use teloxide::types::{MessageId, ParseMode, ReplyParameters};
 
 use super::handler::PLATFORM;
-use super::markup::{MAX_MESSAGE_CHARS, cut, html, keyboard};
-use crate::outbox::{NoticeSink, SendError};
+use super::markup::{MAX_MESSAGE_CHARS, html, keyboard};
+use crate::chat::outbox::{NoticeSink, SendError};
+use crate::chat::render::cut;
 
 /// Attempts for a direct reply to a command before giving up (notices retry without limit).
 const REPLY_ATTEMPTS: u32 = 3;

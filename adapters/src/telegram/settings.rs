@@ -1,10 +1,13 @@
-//! `[telegram]` checked: the token read from its environment variable, the Bot API address, the
-//! update source (polling, or a webhook with its secret), and the ids, all validated before
-//! anything connects.
+//! `[telegram]` checked with the chat kit's [`Section`] helpers: the token read from its
+//! environment variable, the Bot API address, the update source (polling, or a webhook with its
+//! secret), and the ids, all validated before anything connects. What is Telegram's here is
+//! the rules: a token's shape, numeric ids, and the placeholder senders no one may be.
 
 use std::net::SocketAddr;
 
 use url::Url;
+
+use crate::chat::settings::{Secret, Section, SettingError};
 
 /// The Bot API lull talks to when `api_url` is not set.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -16,8 +19,10 @@ pub const WEBHOOK_PATH: &str = "/telegram/webhook";
 /// so none can be an admin or an agent.
 pub const PLACEHOLDER_USER_IDS: [i64; 3] = [1_087_968_824, 136_817_688, 777_000];
 
+const SECTION: Section = Section::new("telegram");
+
 /// How updates reach lull.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpdateSource {
     /// `getUpdates` long polling (the default; needs no public address).
     Polling,
@@ -28,29 +33,15 @@ pub enum UpdateSource {
         /// The public HTTPS address Telegram posts to (registered with `setWebhook`).
         url: Url,
         /// The `X-Telegram-Bot-Api-Secret-Token` every post must carry.
-        secret: String,
+        secret: Secret,
     },
 }
 
-impl std::fmt::Debug for UpdateSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Polling => f.write_str("Polling"),
-            Self::Webhook { listen, url, .. } => f
-                .debug_struct("Webhook")
-                .field("listen", listen)
-                .field("url", &url.as_str())
-                .field("secret", &"<redacted>")
-                .finish(),
-        }
-    }
-}
-
-/// A usable `[telegram]` section.
-#[derive(Clone, PartialEq, Eq)]
+/// A usable `[telegram]` section. `Debug` hides the token and the webhook secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TelegramSettings {
-    /// The bot token (never logged: `Debug` hides it).
-    pub token: String,
+    /// The bot token.
+    pub token: Secret,
     /// The Bot API server.
     pub api_url: Url,
     /// Polling or webhook.
@@ -63,140 +54,88 @@ pub struct TelegramSettings {
     pub notify_chat_id: Option<i64>,
 }
 
-impl std::fmt::Debug for TelegramSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramSettings")
-            .field("token", &"<redacted>")
-            .field("api_url", &self.api_url.as_str())
-            .field("source", &self.source_name())
-            .field("admins", &self.admins)
-            .field("agents", &self.agents)
-            .field("notify_chat_id", &self.notify_chat_id)
-            .finish()
-    }
-}
-
-/// Why `[telegram]` cannot be used; each says what is accepted.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SettingsError {
-    /// The token's variable is unset or empty.
-    #[error(
-        "telegram: the environment variable {0} holds no bot token; set it to the token BotFather gave you (or name another variable with telegram.token_env)"
-    )]
-    MissingToken(String),
-    /// The token does not look like `123456:ABC…`.
-    #[error(
-        "telegram: the token in {0} does not look like a bot token (digits, a colon, then letters, digits, '_' or '-'); copy it again from BotFather"
-    )]
-    MalformedToken(String),
-    /// Not an http(s) URL.
-    #[error("telegram.api_url = {0:?} is not an http(s) URL like \"https://api.telegram.org\"")]
-    ApiUrl(String),
-    /// Neither `polling` nor `webhook`.
-    #[error("telegram.mode = {0:?} is not accepted; use \"polling\" (the default) or \"webhook\"")]
-    Mode(String),
-    /// A webhook key is missing or wrong.
-    #[error("telegram.{key}: {message}")]
-    Webhook {
-        /// The key.
-        key: &'static str,
-        /// What is wrong and what is accepted.
-        message: String,
-    },
-    /// One of Telegram's placeholder senders.
-    #[error(
-        "telegram.{key}: {value} is Telegram's placeholder for anonymous group admins, channels or Telegram itself, shared by many people; list the person's own user id"
-    )]
-    Placeholder {
-        /// The key.
-        key: &'static str,
-        /// The value.
-        value: i64,
-    },
-    /// An id that is not a Telegram numeric id.
-    #[error(
-        "telegram.{key}: {value:?} is not a Telegram id; ids are whole numbers (user ids are positive, group ids negative), see docs/telegram.md to find them"
-    )]
-    Id {
-        /// The key.
-        key: &'static str,
-        /// The value.
-        value: String,
-    },
-}
-
 impl TelegramSettings {
     /// Checks `[telegram]`, reading secrets through `env` (the process environment in `serve`).
     pub fn from_config(
         config: &crate::config::TelegramConfig,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, SettingsError> {
-        let token_env = config.token_env.as_deref().unwrap_or("TELEGRAM_BOT_TOKEN");
-        let token = env(token_env)
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| SettingsError::MissingToken(token_env.to_owned()))?;
-        if !looks_like_token(&token) {
-            return Err(SettingsError::MalformedToken(token_env.to_owned()));
+    ) -> Result<Self, SettingError> {
+        let (token, token_env) = SECTION.secret(
+            "token_env",
+            config.token_env.as_deref(),
+            "TELEGRAM_BOT_TOKEN",
+            &env,
+            ("bot token", "set it to the token BotFather gave you"),
+        )?;
+        if !looks_like_token(token.expose()) {
+            return Err(SECTION.error(
+                "token_env",
+                format!("the token in {token_env} does not look like a bot token (digits, a colon, then letters, digits, '_' or '-'); copy it again from BotFather"),
+            ));
         }
-        let api_url_text = config.api_url.as_deref().unwrap_or(DEFAULT_API_URL);
-        let api_url = Url::parse(api_url_text)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| SettingsError::ApiUrl(api_url_text.to_owned()))?;
-        let source = match config.mode.as_deref().unwrap_or("polling") {
-            "polling" => UpdateSource::Polling,
-            "webhook" => webhook(config, &env)?,
-            other => return Err(SettingsError::Mode(other.to_owned())),
-        };
-        let ids = |key: &'static str, values: &[String], positive: bool| {
-            values
-                .iter()
-                .map(|value| match value.parse::<i64>() {
-                    Ok(n) if PLACEHOLDER_USER_IDS.contains(&n) => {
-                        Err(SettingsError::Placeholder { key, value: n })
-                    }
-                    Ok(n) if !positive || n > 0 => Ok(n.to_string()),
-                    _ => Err(SettingsError::Id {
-                        key,
-                        value: value.clone(),
-                    }),
-                })
-                .collect::<Result<Vec<_>, _>>()
+        let api_url = SECTION.http_url(
+            "api_url",
+            config.api_url.as_deref().unwrap_or(DEFAULT_API_URL),
+            DEFAULT_API_URL,
+        )?;
+        let source =
+            match SECTION.choice("mode", config.mode.as_deref(), &["polling", "webhook"])? {
+                "webhook" => webhook(config, &env)?,
+                _ => UpdateSource::Polling,
+            };
+        let user_ids = |key| {
+            SECTION.ids(
+                key,
+                match key {
+                    "admins" => &config.admins,
+                    _ => &config.agents,
+                },
+                user_id,
+            )
         };
         let notify_chat_id = match &config.notify_chat_id {
             None => None,
-            Some(value) => Some(value.parse::<i64>().map_err(|_| SettingsError::Id {
-                key: "notify_chat_id",
-                value: value.clone(),
-            })?),
+            Some(value) => Some(
+                value
+                    .parse::<i64>()
+                    .map_err(|_| SECTION.error("notify_chat_id", not_an_id(value)))?,
+            ),
         };
         Ok(Self {
             token,
             api_url,
             source,
-            admins: ids("admins", &config.admins, true)?,
-            agents: ids("agents", &config.agents, true)?,
+            admins: user_ids("admins")?,
+            agents: user_ids("agents")?,
             notify_chat_id,
         })
     }
 
-    /// `polling` or `webhook`, for logs.
-    pub fn source_name(&self) -> &'static str {
-        match self.source {
-            UpdateSource::Polling => "polling",
-            UpdateSource::Webhook { .. } => "webhook",
-        }
-    }
-
     /// The secrets to keep out of output tails.
     pub fn secrets(&self) -> Vec<String> {
-        let mut secrets = vec![self.token.clone()];
+        let mut secrets = vec![self.token.expose().to_owned()];
         if let UpdateSource::Webhook { secret, .. } = &self.source {
-            secrets.push(secret.clone());
+            secrets.push(secret.expose().to_owned());
         }
         secrets
     }
+}
+
+/// A person's Telegram user id: a positive number, and not one of the placeholders.
+fn user_id(value: &str) -> Result<String, String> {
+    match value.parse::<i64>() {
+        Ok(n) if PLACEHOLDER_USER_IDS.contains(&n) => Err(format!(
+            "{n} is Telegram's placeholder for anonymous group admins, channels or Telegram itself, shared by many people; list the person's own user id"
+        )),
+        Ok(n) if n > 0 => Ok(n.to_string()),
+        _ => Err(not_an_id(value)),
+    }
+}
+
+fn not_an_id(value: &str) -> String {
+    format!(
+        "{value:?} is not a Telegram id; ids are whole numbers (user ids are positive, group ids negative), see docs/telegram.md to find them"
+    )
 }
 
 fn looks_like_token(token: &str) -> bool {
@@ -213,55 +152,42 @@ fn looks_like_token(token: &str) -> bool {
 fn webhook(
     config: &crate::config::TelegramConfig,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<UpdateSource, SettingsError> {
-    let err = |key, message: String| SettingsError::Webhook { key, message };
-    let listen_text = config.webhook_listen.as_deref().ok_or_else(|| {
-        err(
-            "webhook_listen",
-            "is required with mode = \"webhook\": the address lull listens on, e.g. \"127.0.0.1:8443\" behind your TLS proxy".into(),
-        )
-    })?;
-    let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
-        err(
-            "webhook_listen",
-            format!("{listen_text:?} is not an address like \"127.0.0.1:8443\""),
-        )
-    })?;
+) -> Result<UpdateSource, SettingError> {
+    let listen = SECTION.listen(
+        "webhook_listen",
+        config.webhook_listen.as_deref(),
+        "with mode = \"webhook\"",
+    )?;
     let url_text = config.webhook_url.as_deref().ok_or_else(|| {
-        err(
+        SECTION.error(
             "webhook_url",
             format!(
                 "is required with mode = \"webhook\": the public HTTPS address Telegram posts to, ending in {WEBHOOK_PATH}"
             ),
         )
     })?;
-    let url = Url::parse(url_text)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| {
-            err(
-                "webhook_url",
-                format!("{url_text:?} is not a URL like \"https://example.org{WEBHOOK_PATH}\""),
-            )
-        })?;
-    let secret_env = config
-        .webhook_secret_env
-        .as_deref()
-        .unwrap_or("TELEGRAM_WEBHOOK_SECRET");
-    let secret = env(secret_env).filter(|s| !s.is_empty()).ok_or_else(|| {
-        err(
-            "webhook_secret_env",
-            format!(
-                "the environment variable {secret_env} holds no secret; a webhook needs one (1-256 characters of A-Z, a-z, 0-9, '_' and '-'), e.g. from `openssl rand -hex 32`"
-            ),
-        )
-    })?;
-    if secret.len() > 256
-        || !secret
+    let url = SECTION.http_url(
+        "webhook_url",
+        url_text,
+        &format!("https://example.org{WEBHOOK_PATH}"),
+    )?;
+    let (secret, secret_env) = SECTION.secret(
+        "webhook_secret_env",
+        config.webhook_secret_env.as_deref(),
+        "TELEGRAM_WEBHOOK_SECRET",
+        env,
+        (
+            "secret",
+            "a webhook needs one (1-256 characters of A-Z, a-z, 0-9, '_' and '-'), e.g. from `openssl rand -hex 32`",
+        ),
+    )?;
+    let text = secret.expose();
+    if text.len() > 256
+        || !text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return Err(err(
+        return Err(SECTION.error(
             "webhook_secret_env",
             format!(
                 "the secret in {secret_env} must be 1-256 characters of A-Z, a-z, 0-9, '_' and '-' (Telegram's rule)"
@@ -323,7 +249,7 @@ mod tests {
         c.webhook_url = Some("https://example.org/telegram/webhook".into());
         let s = TelegramSettings::from_config(&c, env).unwrap();
         assert!(
-            matches!(s.source, UpdateSource::Webhook { ref secret, .. } if secret == "s3cret_-x")
+            matches!(s.source, UpdateSource::Webhook { ref secret, .. } if secret.expose() == "s3cret_-x")
         );
         assert_eq!(s.secrets().len(), 2);
         assert!(
@@ -367,14 +293,14 @@ mod tests {
                     admins: vec!["@alice".into()],
                     ..config()
                 },
-                "telegram.admins: \"@alice\" is not a Telegram id",
+                "[telegram] admins: \"@alice\" is not a Telegram id",
             ),
             (
                 TelegramConfig {
                     agents: vec!["-5".into()],
                     ..config()
                 },
-                "telegram.agents: \"-5\"",
+                "[telegram] agents: \"-5\"",
             ),
             (
                 TelegramConfig {
@@ -395,9 +321,12 @@ mod tests {
             token_env: Some("T".into()),
             ..config()
         };
-        assert_eq!(
-            TelegramSettings::from_config(&c, malformed),
-            Err(SettingsError::MalformedToken("T".into()))
+        let e = TelegramSettings::from_config(&c, malformed).unwrap_err();
+        assert_eq!((e.section, e.key), ("telegram", "token_env"));
+        assert!(
+            e.message
+                .starts_with("the token in T does not look like a bot token"),
+            "{e}"
         );
     }
 }

@@ -1,24 +1,23 @@
-//! lull's own bot, the sidecar's: check the token, set the menu, deliver notices, and receive
-//! updates by polling or webhook — retrying through network trouble — until told to stop.
+//! lull's own bot, the sidecar's, as a chat-kit [`Connection`]: `getMe` checks the token, the
+//! menu is set, and updates arrive by polling or webhook through a teloxide dispatcher. The
+//! kit's supervisor retries through network trouble, delivers notices and bounds the stop.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
-use teloxide::types::AllowedUpdate;
+use teloxide::types::{AllowedUpdate, Me};
 use teloxide::{ApiError, RequestError};
+use tokio_util::sync::CancellationToken;
 
-use super::confirm::{ConfirmAfterHandling, Handling};
+use super::confirm::ConfirmAfterHandling;
 use super::settings::{TelegramSettings, UpdateSource};
-use super::{TelegramLull, menu, webhook};
-use crate::backoff::Backoff;
+use super::{PLATFORM, TelegramLull, menu, webhook};
+use crate::chat::acknowledge::Handling;
+use crate::chat::supervisor::{Attempt, Connection, STOP_GRACE, supervise};
 
 /// How long one `getUpdates` long poll waits for updates.
-const POLL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long stopping waits for updates being handled to finish.
-const STOP_GRACE: Duration = Duration::from_secs(15);
+const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why the Telegram adapter cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -44,85 +43,93 @@ pub enum TelegramError {
     },
 }
 
-/// Runs lull's own bot — the sidecar's — until `stop` resolves: checks the token, sets the
+/// Runs lull's own bot — the sidecar's — until `stop` is cancelled: checks the token, sets the
 /// command menu, delivers notices and handles updates from `settings.source`. Network trouble
 /// (at start-up too) is waited out with backoff; only a refused token or a webhook address that
 /// cannot be listened on end it early.
 pub async fn run(
     lull: TelegramLull,
     settings: &TelegramSettings,
-    stop: impl Future<Output = ()>,
+    stop: CancellationToken,
 ) -> Result<(), TelegramError> {
-    tokio::pin!(stop);
-    let bot = lull.bot().clone();
-    let me = tokio::select! {
-        me = get_me(&bot) => me?,
-        () = &mut stop => return Ok(()),
+    let connection = TelegramConnection {
+        lull,
+        source: settings.source.clone(),
     };
-    tracing::info!(bot = %me.user.username.as_deref().unwrap_or("?"), source = settings.source_name(), "telegram: connected");
-    if let Err(error) = menu::replace(&bot).await {
-        tracing::warn!(%error, "telegram: could not set the command menu; /maintenance still works when typed");
+    supervise(connection, stop).await
+}
+
+/// lull's own bot and where its updates come from.
+struct TelegramConnection {
+    lull: TelegramLull,
+    source: UpdateSource,
+}
+
+impl Connection for TelegramConnection {
+    type Identity = Me;
+    type Fatal = TelegramError;
+
+    fn platform(&self) -> &'static str {
+        PLATFORM
     }
 
-    let (stopped, _) = tokio::sync::broadcast::channel::<()>(1);
-    let notices = {
-        let lull = lull.clone();
-        let mut stopped = stopped.subscribe();
-        tokio::spawn(async move {
-            lull.deliver_notices(async move {
-                stopped.recv().await.ok();
-            })
-            .await;
-        })
-    };
-    let mut backoff = Backoff::default();
-    let result = loop {
-        let attempt = match &settings.source {
-            UpdateSource::Polling => dispatch_polling(&lull, &mut stop).await,
+    async fn identify(&self) -> Result<Me, Attempt<TelegramError>> {
+        let bot = self.lull.bot();
+        match bot.get_me().await {
+            Ok(me) => Ok(me),
+            Err(RequestError::Api(ApiError::Unknown(d))) if d == "Not Found" => Err(
+                Attempt::Fatal(TelegramError::NotFound(bot.api_url().to_string())),
+            ),
+            Err(error) => Err(attempt(error)),
+        }
+    }
+
+    async fn prepare(&self, me: &Me) {
+        let source = match self.source {
+            UpdateSource::Polling => "polling",
+            UpdateSource::Webhook { .. } => "webhook",
+        };
+        tracing::info!(bot = %me.user.username.as_deref().unwrap_or("?"), source, "telegram: connected");
+        if let Err(error) = menu::replace(self.lull.bot()).await {
+            tracing::warn!(%error, "telegram: could not set the command menu; /maintenance still works when typed");
+        }
+    }
+
+    fn deliver_notices(
+        &self,
+        stop: CancellationToken,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let lull = self.lull.clone();
+        async move { lull.deliver_notices(stop.cancelled_owned()).await }
+    }
+
+    async fn receive(
+        &self,
+        _me: &Me,
+        stop: &CancellationToken,
+    ) -> Result<(), Attempt<TelegramError>> {
+        match &self.source {
+            UpdateSource::Polling => dispatch_polling(&self.lull, stop).await,
             UpdateSource::Webhook {
                 listen,
                 url,
                 secret,
-            } => dispatch_webhook(&lull, *listen, url, secret, &mut stop).await,
-        };
-        match attempt {
-            Ok(()) => break Ok(()),
-            Err(Attempt::Fatal(error)) => break Err(error),
-            Err(Attempt::Retry(error)) => {
-                let wait = backoff.next_wait();
-                tracing::warn!(%error, retry_in_seconds = wait.as_secs(), "telegram: cannot start receiving updates");
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = &mut stop => break Ok(()),
-                }
-            }
+            } => dispatch_webhook(&self.lull, *listen, url, secret.expose(), stop).await,
         }
-    };
-    let _ = stopped.send(());
-    let _ = notices.await;
-    result
+    }
 }
 
-/// Why one attempt at receiving updates ended before it was told to stop.
-enum Attempt {
-    /// Worth another attempt after a while (the Bot API could not be reached).
-    Retry(String),
-    /// Not worth it.
-    Fatal(TelegramError),
-}
-
-impl From<RequestError> for Attempt {
-    fn from(error: RequestError) -> Self {
-        match error {
-            RequestError::Api(ApiError::InvalidToken) => Self::Fatal(TelegramError::TokenRefused),
-            other => Self::Retry(other.to_string()),
-        }
+/// What a Bot API error means for another attempt: a refused token is final.
+fn attempt(error: RequestError) -> Attempt<TelegramError> {
+    match error {
+        RequestError::Api(ApiError::InvalidToken) => Attempt::Fatal(TelegramError::TokenRefused),
+        other => Attempt::Retry(other.to_string()),
     }
 }
 
 fn dispatcher(
     lull: &TelegramLull,
-    handling: Option<Arc<Handling>>,
+    handling: Option<Arc<Handling<teloxide::types::UpdateId>>>,
 ) -> Dispatcher<Bot, std::convert::Infallible, teloxide::dispatching::DefaultKey> {
     let lull = match &handling {
         Some(handling) => lull.clone().confirming(handling.clone()),
@@ -146,10 +153,10 @@ fn listener_errors() -> std::sync::Arc<LoggingErrorHandler> {
 
 async fn dispatch_polling(
     lull: &TelegramLull,
-    stop: &mut (impl Future<Output = ()> + Unpin),
-) -> Result<(), Attempt> {
+    stop: &CancellationToken,
+) -> Result<(), Attempt<TelegramError>> {
     // lull's own bot: a webhook left from an earlier `mode = "webhook"` would keep updates away.
-    lull.bot().delete_webhook().await?;
+    lull.bot().delete_webhook().await.map_err(attempt)?;
     let handling = Arc::new(Handling::default());
     let mut dispatcher = dispatcher(lull, Some(handling.clone()));
     let shutdown = dispatcher.shutdown_token();
@@ -163,8 +170,8 @@ async fn dispatch_webhook(
     listen: std::net::SocketAddr,
     url: &url::Url,
     secret: &str,
-    stop: &mut (impl Future<Output = ()> + Unpin),
-) -> Result<(), Attempt> {
+    stop: &CancellationToken,
+) -> Result<(), Attempt<TelegramError>> {
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| {
@@ -180,7 +187,8 @@ async fn dispatch_webhook(
         .set_webhook(url.clone())
         .secret_token(secret.to_owned())
         .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
-        .await?;
+        .await
+        .map_err(attempt)?;
     let handling = Arc::new(Handling::default());
     let (listener, router) = webhook::webhook(secret, handling.clone());
     let (server_stop, server_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -211,18 +219,18 @@ async fn dispatch_webhook(
 async fn until_stopped(
     dispatching: impl Future<Output = Result<(), RequestError>>,
     shutdown: &teloxide::dispatching::ShutdownToken,
-    stop: &mut (impl Future<Output = ()> + Unpin),
-) -> Result<(), Attempt> {
+    stop: &CancellationToken,
+) -> Result<(), Attempt<TelegramError>> {
     tokio::pin!(dispatching);
     tokio::select! {
         ended = &mut dispatching => {
             // Its own getMe failed, or the listener ended without being told to.
             return Err(match ended {
-                Err(error) => Attempt::from(error),
+                Err(error) => attempt(error),
                 Ok(()) => Attempt::Retry("the update listener ended".into()),
             });
         }
-        () = stop => {}
+        () = stop.cancelled() => {}
     }
     if shutdown.shutdown().is_ok()
         && tokio::time::timeout(STOP_GRACE, &mut dispatching)
@@ -232,26 +240,4 @@ async fn until_stopped(
         tracing::warn!("telegram: updates were still being handled when lull stopped");
     }
     Ok(())
-}
-
-/// `getMe`, retried with backoff through network trouble; a refused token is final.
-async fn get_me(bot: &Bot) -> Result<teloxide::types::Me, TelegramError> {
-    let api_url = bot.api_url().to_string();
-    let mut backoff = Backoff::default();
-    loop {
-        match bot.get_me().await {
-            Ok(me) => return Ok(me),
-            Err(RequestError::Api(ApiError::InvalidToken)) => {
-                return Err(TelegramError::TokenRefused);
-            }
-            Err(RequestError::Api(ApiError::Unknown(d))) if d == "Not Found" => {
-                return Err(TelegramError::NotFound(api_url));
-            }
-            Err(error) => {
-                let wait = backoff.next_wait();
-                tracing::warn!(%error, retry_in_seconds = wait.as_secs(), "telegram: cannot reach the Bot API");
-                tokio::time::sleep(wait).await;
-            }
-        }
-    }
 }

@@ -1,10 +1,10 @@
 //! The webhook: Telegram posts each update to `/telegram/webhook` with the secret given to
 //! `setWebhook` in `X-Telegram-Bot-Api-Secret-Token`.
 //!
-//! The secret is compared in constant time and a wrong or missing one refused (401) before the
-//! body is read; a body over 1 MiB gets 413 and one that is not an update 400. An accepted
-//! update goes to the dispatcher, and the post is answered only once the update was handled
-//! (see `confirm.rs`): a post cut off by a kill -9 is posted again by Telegram, never lost.
+//! The chat kit's [`inbox`](crate::chat::inbox) does the checks (body limit, the secret
+//! compared in constant time before parsing, stopping) and answers a post only once its update
+//! was handled; this file is what is Telegram's: the update type, and the teloxide update
+//! listener the posted updates feed.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -12,148 +12,100 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_core::Stream;
-use subtle::ConstantTimeEq;
 use teloxide::stop::{StopFlag, StopToken, mk_stop_token};
-use teloxide::types::{Update, UpdateKind};
+use teloxide::types::{Update, UpdateId, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use tokio::sync::mpsc;
 
-use super::confirm::Handling;
 use super::settings::WEBHOOK_PATH;
+use crate::chat::acknowledge::Handling;
+use crate::chat::inbox::{self, Inbox, Limits};
+use crate::chat::verifier::SecretHeader;
 
 /// The header Telegram puts the secret in.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
-/// Updates are small; anything bigger is not one.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
-/// How long a post waits for its update to be handled before it is answered anyway (Telegram
-/// gives up on a post after about a minute and would post it again).
-pub const MAX_ANSWER_WAIT: Duration = Duration::from_secs(50);
+
+/// Updates are small (1 MiB is far beyond one); Telegram gives up on a post after about a
+/// minute and would post it again, so it is answered within 50 s.
+pub const LIMITS: Limits = Limits {
+    max_body_bytes: 1 << 20,
+    answer_within: Duration::from_secs(50),
+};
 
 /// The webhook's route and the update listener it feeds. Every update the listener gives out
 /// must be finished through `handling` (lull's branch does so after `TelegramLull::confirming`).
-pub fn webhook(secret: &str, handling: Arc<Handling>) -> (WebhookUpdates, axum::Router) {
+pub fn webhook(secret: &str, handling: Arc<Handling<UpdateId>>) -> (WebhookUpdates, axum::Router) {
     let (sender, receiver) = mpsc::unbounded_channel();
     let (token, flag) = mk_stop_token();
-    let inbox = Inbox {
+    let posts = TelegramPosts {
         sender,
         flag: flag.clone(),
-        handling,
+        handling: handling.clone(),
     };
-    let router = axum::Router::new()
-        .route(WEBHOOK_PATH, axum::routing::post(receive))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(inbox.clone());
+    let router = inbox::route(
+        WEBHOOK_PATH,
+        posts,
+        SecretHeader::new(SECRET_HEADER, secret),
+        LIMITS,
+    );
     let listener = WebhookUpdates {
         receiver,
         token,
         flag,
-        handling: inbox.handling.clone(),
+        handling,
     };
-    (listener, guarded(router, secret.to_owned()))
+    (listener, router)
 }
 
-/// Wraps `router` so only Telegram, holding `secret`, gets through.
-pub fn guarded(router: axum::Router, secret: String) -> axum::Router {
-    let secret: Arc<[u8]> = secret.into_bytes().into();
-    router.layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| {
-            let secret = secret.clone();
-            async move { check_secret(&secret, request, next).await }
-        },
-    ))
-}
-
-fn refuse(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({"ok": false, "description": message})),
-    )
-        .into_response()
-}
-
-async fn check_secret(secret: &[u8], request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(SECRET_HEADER)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if !bool::from(given.ct_eq(secret)) {
-        tracing::warn!("refused a webhook post without the right secret token");
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong X-Telegram-Bot-Api-Secret-Token",
-        );
-    }
-    next.run(request).await
-}
-
+/// Posted updates on their way to the dispatcher.
 #[derive(Clone)]
-struct Inbox {
+struct TelegramPosts {
     sender: mpsc::UnboundedSender<Update>,
     flag: StopFlag,
-    handling: Arc<Handling>,
+    handling: Arc<Handling<UpdateId>>,
 }
 
-async fn receive(
-    State(inbox): State<Inbox>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let Ok(body) = body else {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the body is larger than an update can be (1 MiB)",
-        );
-    };
-    let update = match serde_json::from_slice::<Update>(&body) {
-        Ok(update) => update,
-        Err(error) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                &format!("the body is not a Telegram update: {error}"),
-            );
-        }
-    };
-    let unavailable = || {
-        refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "lull is stopping; post again later",
-        )
-    };
-    if inbox.flag.is_stopped() {
-        return unavailable();
+impl Inbox for TelegramPosts {
+    type Event = Update;
+
+    fn platform(&self) -> &'static str {
+        super::PLATFORM
     }
-    let id = update.id;
-    if let UpdateKind::Error(_) = update.kind {
-        // A kind teloxide cannot read: its dispatcher drops it unhandled, and posting it again
-        // would not change that.
-        tracing::warn!(
-            update_id = id.0,
-            "ignoring an update of a kind this lull cannot read"
-        );
-        return StatusCode::OK.into_response();
+
+    fn parse(&self, body: &[u8]) -> Result<Update, String> {
+        serde_json::from_slice(body).map_err(|e| e.to_string())
     }
-    let handled = inbox.handling.wait_for(id);
-    if inbox.sender.send(update).is_err() {
-        inbox.handling.abandon(id);
-        return unavailable();
+
+    fn stopping(&self) -> bool {
+        self.flag.is_stopped()
     }
-    match tokio::time::timeout(MAX_ANSWER_WAIT, handled).await {
-        Ok(Ok(())) => StatusCode::OK.into_response(),
-        // The dispatcher went away with the update unhandled: let Telegram post it again.
-        Ok(Err(_)) => unavailable(),
-        Err(_) => {
+
+    async fn deliver(&self, update: Update) -> Option<Response> {
+        let id = update.id;
+        if let UpdateKind::Error(_) = update.kind {
+            // A kind teloxide cannot read: its dispatcher drops it unhandled, and posting it
+            // again would not change that.
             tracing::warn!(
                 update_id = id.0,
-                "an update is still being handled after 50s; answering Telegram anyway"
+                "ignoring an update of a kind this lull cannot read"
             );
-            StatusCode::OK.into_response()
+            return Some(StatusCode::OK.into_response());
         }
+        let handled = self.handling.wait_for(id);
+        if self.sender.send(update).is_err() {
+            self.handling.abandon(&id);
+            return None;
+        }
+        // `Err`: the dispatcher went away with the update unhandled; Telegram posts it again.
+        handled.await.ok()?;
+        Some(StatusCode::OK.into_response())
+    }
+
+    fn overdue(&self) -> Response {
+        StatusCode::OK.into_response()
     }
 }
 
@@ -162,7 +114,7 @@ pub struct WebhookUpdates {
     receiver: mpsc::UnboundedReceiver<Update>,
     token: StopToken,
     flag: StopFlag,
-    handling: Arc<Handling>,
+    handling: Arc<Handling<UpdateId>>,
 }
 
 impl Drop for WebhookUpdates {
@@ -171,7 +123,7 @@ impl Drop for WebhookUpdates {
     fn drop(&mut self) {
         self.receiver.close();
         while let Ok(update) = self.receiver.try_recv() {
-            self.handling.abandon(update.id);
+            self.handling.abandon(&update.id);
         }
     }
 }

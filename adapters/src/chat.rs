@@ -1,0 +1,31 @@
+//! The chat kit: everything a chat adapter does that is not about its platform.
+//!
+//! A platform adapter (`telegram/`, and the ones to come) only translates: a platform event
+//! becomes an [`Invocation`](lull_plugin::Invocation), the plugin answers with a
+//! [`Reply`](lull_plugin::Reply), and the reply becomes a platform message. Around that, every
+//! adapter needs the same machinery, and it lives here once:
+//!
+//! - [`once`]: each inbound event is handled at most once, across restarts and redeliveries;
+//! - [`acknowledge`]: an event is acknowledged to the platform only after it was handled, so a
+//!   kill -9 leads to a redelivery, never to a loss;
+//! - [`inbox`] and [`verifier`]: a webhook that checks who posted before it parses anything;
+//! - [`supervisor`]: the connection's life — identity check, retries, notices, a bounded stop;
+//! - [`outbox`]: delivering the durable notices to one platform;
+//! - [`click`]: answering a click on a prompt's button and editing the prompt;
+//! - [`render`]: the reply's markdown subset as spans, and cutting to a platform's limit;
+//! - [`settings`]: reading a config section — secrets from the environment, URLs, addresses,
+//!   ids — with errors that name the key;
+//! - [`backoff`]: the wait between attempts at something that may pass.
+//!
+//! `docs/adapters.md` lists what a new platform implements, in the order a reader meets it.
+
+pub mod acknowledge;
+pub mod backoff;
+pub mod click;
+pub mod inbox;
+pub mod once;
+pub mod outbox;
+pub mod render;
+pub mod settings;
+pub mod supervisor;
+pub mod verifier;

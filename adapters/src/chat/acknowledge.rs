@@ -1,0 +1,224 @@
+//! Acknowledging an event to its platform only after lull handled it.
+//!
+//! A platform forgets an event once it was acknowledged: Telegram once a `getUpdates` asks past
+//! it or a webhook post was answered `200`, Slack once an envelope was acked or an HTTP request
+//! answered. Acknowledged on receipt, an event being handled when lull is killed would be lost.
+//! [`Handling`] learns when each event was handled, so that:
+//!
+//! - a poller (Telegram's `getUpdates` offset) asks past a batch only once it was handled
+//!   ([`Handling::begin`], [`Handling::settled`], bounded by [`MAX_HANDLING_WAIT`]);
+//! - a webhook post or an envelope is answered only then ([`Handling::wait_for`]).
+//!
+//! A kill -9 at any moment so leads to a redelivery, which [`once`](super::once) turns into
+//! "handled once", never to a loss. The id is the platform's: an update id, an envelope id.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+/// How long a poller waits for the events before it to be handled. A handler stuck longer must
+/// not stop lull from hearing anything else.
+pub const MAX_HANDLING_WAIT: Duration = Duration::from_secs(60);
+
+/// What to tell the platform about one event once its handling ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ack {
+    /// It was handled (or had been before): acknowledge it.
+    Handled,
+    /// This was a copy while the first delivery is still being handled: that one will tell.
+    Copy,
+    /// It could not be handled: do not acknowledge, so the platform delivers it again.
+    Failed,
+}
+
+/// Events given out and not yet handled, by the platform's id.
+pub struct Handling<Id> {
+    state: Mutex<State<Id>>,
+    settled: tokio::sync::Notify,
+}
+
+impl<Id> Default for Handling<Id> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                outstanding: HashSet::new(),
+                waiters: HashMap::new(),
+            }),
+            settled: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+struct State<Id> {
+    /// Ids given out by a poller and not yet handled.
+    outstanding: HashSet<Id>,
+    /// Posts or envelopes waiting for their event to be handled.
+    waiters: HashMap<Id, Vec<oneshot::Sender<()>>>,
+}
+
+impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
+    fn state(&self) -> MutexGuard<'_, State<Id>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks event `id` given out by a poller: [`Handling::settled`] waits until it is handled.
+    pub fn begin(&self, id: Id) {
+        self.state().outstanding.insert(id);
+    }
+
+    /// Resolves with `Ok` when event `id` has been handled, `Err` if it was given up on.
+    pub fn wait_for(&self, id: Id) -> oneshot::Receiver<()> {
+        let (sender, receiver) = oneshot::channel();
+        self.state().waiters.entry(id).or_default().push(sender);
+        receiver
+    }
+
+    /// Gives up on event `id` unhandled: its waiters hear `Err` (answered so that the platform
+    /// delivers it again).
+    pub fn abandon(&self, id: &Id) {
+        self.state().waiters.remove(id);
+    }
+
+    /// A guard that settles event `id` when dropped: handled, unless told otherwise.
+    pub fn finished_on_drop(self: &Arc<Self>, id: Id) -> Finished<Id> {
+        Finished {
+            handling: self.clone(),
+            id,
+            ack: Ack::Handled,
+        }
+    }
+
+    /// Resolves once every event given out was handled, or after [`MAX_HANDLING_WAIT`] (then
+    /// those still out are forgotten: a late finish of one of them changes nothing).
+    pub async fn settled(&self) {
+        let all_handled = async {
+            loop {
+                let notified = self.settled.notified();
+                if self.state().outstanding.is_empty() {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(MAX_HANDLING_WAIT, all_handled)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "an event is still being handled after a minute; acknowledging the rest and going on"
+            );
+            self.state().outstanding.clear();
+        }
+    }
+}
+
+/// Settles one event when dropped (see [`Handling::finished_on_drop`]), so that a handler that
+/// panics or is cancelled still lets the poller go on.
+pub struct Finished<Id: Eq + Hash + Clone + Debug + Send> {
+    handling: Arc<Handling<Id>>,
+    id: Id,
+    ack: Ack,
+}
+
+impl<Id: Eq + Hash + Clone + Debug + Send> Finished<Id> {
+    /// How the event ended, if not [`Ack::Handled`].
+    pub fn settle(&mut self, ack: Ack) {
+        self.ack = ack;
+    }
+}
+
+impl<Id: Eq + Hash + Clone + Debug + Send> Drop for Finished<Id> {
+    fn drop(&mut self) {
+        let mut state = self.handling.state();
+        let waiters = match self.ack {
+            Ack::Copy => Vec::new(),
+            Ack::Handled => state.waiters.remove(&self.id).unwrap_or_default(),
+            Ack::Failed => {
+                state.waiters.remove(&self.id);
+                Vec::new()
+            }
+        };
+        if self.ack != Ack::Copy
+            && state.outstanding.remove(&self.id)
+            && state.outstanding.is_empty()
+        {
+            self.handling.settled.notify_waiters();
+        }
+        drop(state);
+        for waiter in waiters {
+            let _ = waiter.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn settled_waits_for_every_event_given_out_and_is_bounded() {
+        let handling = Arc::new(Handling::<u32>::default());
+        handling.begin(1);
+        handling.begin(2);
+        let (a, b) = (handling.finished_on_drop(1), handling.finished_on_drop(2));
+        let mut waiting_for_b = handling.wait_for(2);
+        let settled = {
+            let handling = handling.clone();
+            tokio::spawn(async move { handling.settled().await })
+        };
+        drop(a);
+        tokio::task::yield_now().await;
+        assert!(!settled.is_finished(), "one is still being handled");
+        assert!(waiting_for_b.try_recv().is_err());
+        drop(b);
+        assert_eq!(waiting_for_b.try_recv(), Ok(()));
+        tokio::time::timeout(Duration::from_secs(1), settled)
+            .await
+            .expect("settles once both are handled")
+            .unwrap();
+
+        // A stuck one is waited out, then forgotten: its late finish does not release a newer one.
+        handling.begin(3);
+        let started = tokio::time::Instant::now();
+        handling.settled().await;
+        assert_eq!(started.elapsed(), MAX_HANDLING_WAIT);
+        handling.begin(4);
+        drop(handling.finished_on_drop(3));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), handling.settled())
+                .await
+                .is_err(),
+            "4 is still out"
+        );
+    }
+
+    #[test]
+    fn a_copy_does_not_release_the_waiters_and_a_failure_gives_up_on_them() {
+        // String ids: Slack's envelope ids fit as Telegram's numbers do.
+        let handling = Arc::new(Handling::<String>::default());
+        let mut first = handling.wait_for("9".into());
+        let original = handling.finished_on_drop("9".into());
+        let mut copy = handling.finished_on_drop("9".into());
+        copy.settle(Ack::Copy);
+        drop(copy);
+        assert!(
+            first.try_recv().is_err(),
+            "the original is still being handled"
+        );
+        drop(original);
+        assert_eq!(first.try_recv(), Ok(()));
+
+        let mut post = handling.wait_for("10".into());
+        let mut failing = handling.finished_on_drop("10".into());
+        failing.settle(Ack::Failed);
+        drop(failing);
+        assert_eq!(
+            post.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Each inbound platform event handled at most once, across restarts and redeliveries.
+//!
+//! Platforms deliver again what they think was not taken: Telegram re-sends an update lull did
+//! not confirm, Slack retries an event or re-sends a Socket Mode envelope, a webhook post is
+//! retried. [`Once`] keys each event by a string id (a Telegram `update_id`, a Discord
+//! interaction or message id, a Slack `event_id` or envelope id) and:
+//!
+//! - skips an id recorded as seen (persisted, with a TTL longer than the platform redelivers);
+//! - skips a copy that arrives while the first is still being handled (an in-flight claim, so
+//!   the copy cannot race the first past the seen check);
+//! - records the id in the same store transaction as the first change the handling makes, so a
+//!   kill -9 between "changed" and "recorded" cannot happen; an event that changes nothing is
+//!   recorded after it.
+//!
+//! When the store cannot be read, whether the event ran before is unknown, and not running it
+//! is the side that cannot loop. What the user sees depends on the platform: where it delivers
+//! again ([`Redelivery::Redelivered`]) the event is left to come again; where it never does
+//! ([`Redelivery::Never`]) the user is told it failed and to try again.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lull_plugin::Reply;
+use lull_queue::Store;
+
+use super::acknowledge::Ack;
+
+/// Whether the platform delivers an event again when lull did not take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redelivery {
+    /// It does (Telegram updates, Slack events and Socket Mode envelopes): an event that could
+    /// not be handled is left unacknowledged and comes again.
+    Redelivered,
+    /// It never does (Discord interactions, Slack slash commands): the user must be told.
+    Never,
+}
+
+/// What became of one event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// It was handled now; the handling's result.
+    Ran(T),
+    /// A copy of an event still being handled: the first copy answers.
+    Copy,
+    /// Handled before (a redelivery).
+    Seen,
+    /// Not handled: the store could not say whether it was handled before. `tell` is what to
+    /// answer the user where the platform will not deliver it again.
+    Unreadable {
+        /// The answer, for [`Redelivery::Never`] platforms.
+        tell: Option<Reply>,
+    },
+}
+
+impl<T> Outcome<T> {
+    /// What to acknowledge to the platform.
+    pub fn ack(&self) -> Ack {
+        match self {
+            Self::Ran(_) | Self::Seen => Ack::Handled,
+            Self::Copy => Ack::Copy,
+            Self::Unreadable { .. } => Ack::Failed,
+        }
+    }
+}
+
+/// The answer when the store cannot say whether an event was handled before.
+pub const UNREADABLE: &str = "lull could not read its store to check whether this was already handled, so it did nothing. Try again in a moment; if this keeps happening, check `lull status` on the host.";
+
+/// The outcome when the store cannot be read: told to the user only where the platform will
+/// not deliver the event again.
+fn unreadable<T>(redelivery: Redelivery) -> Outcome<T> {
+    let tell = (redelivery == Redelivery::Never).then(|| Reply::refusal(UNREADABLE));
+    Outcome::Unreadable { tell }
+}
+
+/// The once-per-id rule for one platform. Cheap to clone; clones share the in-flight claims.
+#[derive(Clone)]
+pub struct Once {
+    store: Store,
+    platform: &'static str,
+    ttl: Duration,
+    redelivery: Redelivery,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Once {
+    /// Events of `platform`, remembered for `ttl` (longer than the platform ever redelivers).
+    pub fn new(
+        store: Store,
+        platform: &'static str,
+        ttl: Duration,
+        redelivery: Redelivery,
+    ) -> Self {
+        Self {
+            store,
+            platform,
+            ttl,
+            redelivery,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Runs `handling` for event `id` unless it was handled before or is being handled now.
+    /// `id` must be unique on the platform for lull's identity there (Telegram prefixes the
+    /// bot's id: update ids are per bot).
+    pub async fn run<F: Future>(&self, id: &str, handling: F) -> Outcome<F::Output> {
+        let key = format!("{}:{id}", self.platform);
+        let Some(_claim) = InFlight::claim(&self.in_flight, &key) else {
+            tracing::info!(
+                platform = self.platform,
+                id,
+                "ignoring a copy of an event being handled"
+            );
+            return Outcome::Copy;
+        };
+        match self.store.event_seen(&key) {
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::info!(platform = self.platform, id, "ignoring a redelivered event");
+                return Outcome::Seen;
+            }
+            Err(error) => {
+                tracing::error!(%error, platform = self.platform, id, "cannot check whether an event was handled; not handling it");
+                return unreadable(self.redelivery);
+            }
+        }
+        let output = self.store.handling_event(&key, self.ttl, handling).await;
+        // For events that changed nothing (status, help, refusals): recorded after.
+        if let Err(error) = self.store.mark_event_seen(&key, self.ttl).await {
+            tracing::error!(%error, platform = self.platform, id, "cannot record a handled event");
+        }
+        Outcome::Ran(output)
+    }
+}
+
+/// A claim on an event id while it is handled; released when dropped.
+struct InFlight {
+    set: Arc<Mutex<HashSet<String>>>,
+    key: String,
+}
+
+impl InFlight {
+    fn claim(set: &Arc<Mutex<HashSet<String>>>, key: &str) -> Option<Self> {
+        set.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned())
+            .then(|| Self {
+                set: set.clone(),
+                key: key.to_owned(),
+            })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests;

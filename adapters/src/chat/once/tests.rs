@@ -1,0 +1,120 @@
+//! The once-per-id rule on a real sled store: redeliveries and concurrent copies are skipped,
+//! the id is recorded with the first change the handling makes, and survives a reopen.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lull_queue::QueueSettings;
+
+use super::*;
+
+const TTL: Duration = Duration::from_secs(3600);
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path().join("db"), QueueSettings::default()).unwrap()
+}
+
+#[tokio::test]
+async fn an_event_runs_once_and_a_redelivery_after_a_reopen_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = AtomicUsize::new(0);
+    {
+        let once = Once::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
+        let first = once
+            .run("7:1001", async { runs.fetch_add(1, Ordering::SeqCst) })
+            .await;
+        assert_eq!(first, Outcome::Ran(0));
+        assert_eq!(first.ack(), Ack::Handled);
+        let again = once
+            .run("7:1001", async { runs.fetch_add(1, Ordering::SeqCst) })
+            .await;
+        assert_eq!(again, Outcome::Seen);
+        assert_eq!(
+            again.ack(),
+            Ack::Handled,
+            "a redelivery is confirmed, not retried"
+        );
+        // Another platform's id with the same digits is another event.
+        let slack = Once::new(once.store.clone(), "slack", TTL, Redelivery::Redelivered);
+        assert_eq!(slack.run("7:1001", async {}).await, Outcome::Ran(()));
+    }
+    let reopened = Once::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
+    assert_eq!(
+        reopened
+            .run("7:1001", async { runs.fetch_add(1, Ordering::SeqCst) })
+            .await,
+        Outcome::Seen
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn the_id_is_recorded_in_the_same_flush_as_the_first_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let once = Once::new(store.clone(), "discord", TTL, Redelivery::Never);
+    let seen_after_the_change = once
+        .run("interaction-1", async {
+            assert!(!store.event_seen("discord:interaction-1").unwrap());
+            store
+                .record("test", "changed", "a change".into(), None)
+                .await
+                .unwrap();
+            // Before the run returns: the change carried the id with it.
+            store.event_seen("discord:interaction-1").unwrap()
+        })
+        .await;
+    assert_eq!(seen_after_the_change, Outcome::Ran(true));
+}
+
+#[tokio::test]
+async fn a_copy_arriving_while_the_first_is_handled_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let once = Once::new(open(&dir), "slack", TTL, Redelivery::Redelivered);
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let first = {
+        let once = once.clone();
+        tokio::spawn(async move {
+            once.run("Ev01", async move {
+                released.await.ok();
+            })
+            .await
+        })
+    };
+    // Wait (bounded) until the first holds its claim.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !once.in_flight.lock().unwrap().contains("slack:Ev01") {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the first copy claims the id");
+    let copy = once
+        .run("Ev01", async { unreachable!("a copy must not run") })
+        .await;
+    assert_eq!(copy, Outcome::Copy);
+    assert_eq!(copy.ack(), Ack::Copy);
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap(), Outcome::Ran(()));
+    assert!(
+        once.in_flight.lock().unwrap().is_empty(),
+        "the claim is released"
+    );
+}
+
+#[test]
+fn an_unreadable_store_is_told_only_where_the_platform_never_redelivers() {
+    let redelivered: Outcome<()> = unreadable(Redelivery::Redelivered);
+    assert_eq!(redelivered, Outcome::Unreadable { tell: None });
+    assert_eq!(
+        redelivered.ack(),
+        Ack::Failed,
+        "left for the platform to send again"
+    );
+    let Outcome::<()>::Unreadable { tell: Some(reply) } = unreadable(Redelivery::Never) else {
+        panic!("a platform that never redelivers gets an answer");
+    };
+    assert!(
+        reply.ephemeral && reply.plain.contains("Try again"),
+        "{reply:?}"
+    );
+}

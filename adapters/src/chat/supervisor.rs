@@ -1,0 +1,119 @@
+//! A chat connection's life in the sidecar, for any platform: check who lull is there (retrying
+//! through network trouble), prepare (menus, command registration), deliver notices, receive
+//! events until told to stop (reconnecting after trouble), and stop within a bound.
+//!
+//! A platform implements [`Connection`]; [`supervise`] drives it. What ends it early is only what
+//! waiting cannot fix, such as a refused token: [`Attempt::Fatal`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+
+/// How long stopping waits for events being handled, and notices being sent, to finish.
+pub const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// Why an attempt ended before it was told to stop.
+#[derive(Debug)]
+pub enum Attempt<F> {
+    /// Worth another attempt after a while (the platform could not be reached).
+    Retry(String),
+    /// Not worth it: waiting will not fix it (a refused token, an address lull cannot bind).
+    Fatal(F),
+}
+
+/// One platform's connection, as the supervisor drives it.
+pub trait Connection: Send + Sync {
+    /// Who lull is on the platform (the bot's user), as the identity check found it.
+    type Identity: Send + Sync;
+    /// What ends the connection for good.
+    type Fatal: std::error::Error + Send + Sync + 'static;
+
+    /// The platform's name, for logs.
+    fn platform(&self) -> &'static str;
+
+    /// Checks the credentials: who lull is. One attempt; the supervisor retries.
+    fn identify(&self)
+    -> impl Future<Output = Result<Self::Identity, Attempt<Self::Fatal>>> + Send;
+
+    /// Once identified, before receiving: the command menu or registration. Failures here are
+    /// the platform's to log; the command still works when typed.
+    fn prepare(&self, identity: &Self::Identity) -> impl Future<Output = ()> + Send;
+
+    /// Delivers the outbox's notices for this platform until `stop` is cancelled.
+    fn deliver_notices(&self, stop: CancellationToken)
+    -> impl Future<Output = ()> + Send + 'static;
+
+    /// Receives and handles events until `stop` is cancelled (`Ok`, after letting events being
+    /// handled finish within [`STOP_GRACE`]), or until the connection fails.
+    fn receive(
+        &self,
+        identity: &Self::Identity,
+        stop: &CancellationToken,
+    ) -> impl Future<Output = Result<(), Attempt<Self::Fatal>>> + Send;
+}
+
+/// Runs `connection` until `stop` is cancelled. Network trouble, at start-up too, is waited out
+/// with backoff; only a fatal error ends it early.
+pub async fn supervise<C: Connection>(
+    connection: C,
+    stop: CancellationToken,
+) -> Result<(), C::Fatal> {
+    let platform = connection.platform();
+    let identity = {
+        let mut backoff = Backoff::default();
+        loop {
+            let attempt = tokio::select! {
+                attempt = connection.identify() => attempt,
+                () = stop.cancelled() => return Ok(()),
+            };
+            match attempt {
+                Ok(identity) => break identity,
+                Err(Attempt::Fatal(error)) => return Err(error),
+                Err(Attempt::Retry(error)) => {
+                    let wait = backoff.next_wait();
+                    tracing::warn!(platform, %error, retry_in_seconds = wait.as_secs(), "cannot reach the platform");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = stop.cancelled() => return Ok(()),
+                    }
+                }
+            }
+        }
+    };
+    connection.prepare(&identity).await;
+
+    // Notices stop with the connection, and only after it: a command handled during the stop
+    // grace may still queue one.
+    let notices_stop = CancellationToken::new();
+    let mut notices = tokio::spawn(connection.deliver_notices(notices_stop.clone()));
+    let mut backoff = Backoff::default();
+    let result = loop {
+        match connection.receive(&identity, &stop).await {
+            Ok(()) => break Ok(()),
+            Err(Attempt::Fatal(error)) => break Err(error),
+            Err(Attempt::Retry(error)) => {
+                let wait = backoff.next_wait();
+                tracing::warn!(platform, %error, retry_in_seconds = wait.as_secs(), "cannot receive events; trying again");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop.cancelled() => break Ok(()),
+                }
+            }
+        }
+    };
+    notices_stop.cancel();
+    if tokio::time::timeout(STOP_GRACE, &mut notices)
+        .await
+        .is_err()
+    {
+        tracing::warn!(platform, "a notice was still being sent when lull stopped");
+        notices.abort();
+    }
+    result
+}
+
+#[cfg(test)]
+mod mock_tests;
