@@ -62,23 +62,19 @@ pub async fn supervise<C: Connection>(
     stop: CancellationToken,
 ) -> Result<(), C::Fatal> {
     let platform = connection.platform();
-    let identity = {
-        let mut backoff = Backoff::default();
-        loop {
-            let attempt = tokio::select! {
-                attempt = connection.identify() => attempt,
-                () = stop.cancelled() => return Ok(()),
-            };
-            match attempt {
-                Ok(identity) => break identity,
-                Err(Attempt::Fatal(error)) => return Err(error),
-                Err(Attempt::Retry(error)) => {
-                    let wait = backoff.next_wait();
-                    tracing::warn!(platform, %error, retry_in_seconds = wait.as_secs(), "cannot reach the platform");
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        () = stop.cancelled() => return Ok(()),
-                    }
+    let mut backoff = Backoff::default();
+    let identity = loop {
+        let attempt = tokio::select! {
+            attempt = connection.identify() => attempt,
+            () = stop.cancelled() => return Ok(()),
+        };
+        match attempt {
+            Ok(identity) => break identity,
+            Err(Attempt::Fatal(error)) => return Err(error),
+            Err(Attempt::Retry(error)) => {
+                let why = format!("cannot reach the platform: {error}");
+                if !wait_to_retry(platform, &why, &mut backoff, &stop).await {
+                    return Ok(());
                 }
             }
         }
@@ -95,11 +91,9 @@ pub async fn supervise<C: Connection>(
             Ok(()) => break Ok(()),
             Err(Attempt::Fatal(error)) => break Err(error),
             Err(Attempt::Retry(error)) => {
-                let wait = backoff.next_wait();
-                tracing::warn!(platform, %error, retry_in_seconds = wait.as_secs(), "cannot receive events; trying again");
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = stop.cancelled() => break Ok(()),
+                let why = format!("cannot receive events: {error}");
+                if !wait_to_retry(platform, &why, &mut backoff, &stop).await {
+                    break Ok(());
                 }
             }
         }
@@ -113,6 +107,25 @@ pub async fn supervise<C: Connection>(
         notices.abort();
     }
     result
+}
+
+/// Logs `why` and sleeps the backoff's next wait; `false` if `stop` was cancelled meanwhile.
+async fn wait_to_retry(
+    platform: &str,
+    why: &str,
+    backoff: &mut Backoff,
+    stop: &CancellationToken,
+) -> bool {
+    let wait = backoff.next_wait();
+    tracing::warn!(
+        platform,
+        retry_in_seconds = wait.as_secs(),
+        "{why}; trying again"
+    );
+    tokio::select! {
+        () = tokio::time::sleep(wait) => true,
+        () = stop.cancelled() => false,
+    }
 }
 
 #[cfg(test)]
