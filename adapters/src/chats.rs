@@ -158,3 +158,56 @@ pub async fn first_failure(
         None => std::future::pending().await,
     }
 }
+
+#[cfg(all(test, feature = "telegram"))]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "TELEGRAM_BOT_TOKEN").then(|| "123:abc".to_owned())
+    }
+
+    #[test]
+    fn a_bad_chat_value_names_the_file_the_section_the_key_and_the_line() {
+        let config = Config::parse(
+            "[maintenance]\nidle_seconds = 0\n\n[telegram]\nadmins = [\"@alice\"]\n",
+            Path::new("/etc/lull.toml"),
+        )
+        .unwrap();
+        let error = ChatAdapters::from_config_with(&config, env)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "invalid config /etc/lull.toml: [telegram] admins (line 5): \"@alice\" is not a Telegram id"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_enabled_platform_is_one_entry_everywhere() {
+        let config = Config::parse(
+            "[telegram]\nadmins = [42]\nagents = [7]\nnotify_chat_id = -100\n",
+            Path::new("lull.toml"),
+        )
+        .unwrap();
+        let chats = ChatAdapters::from_config_with(&config, env).unwrap();
+        assert_eq!(chats.platforms(), ["telegram"]);
+        let policy = chats.policy();
+        assert_eq!(policy.platforms["telegram"].admins, ["42"]);
+        assert_eq!(policy.platforms["telegram"].agents, ["7"]);
+        assert_eq!(chats.notify()[0].chat, "-100");
+        assert_eq!(chats.secrets(), ["123:abc"]);
+        assert!(chats.find::<crate::telegram::TelegramSettings>().is_some());
+        assert!(
+            ChatAdapters::from_config_with(&Config::default(), env)
+                .unwrap()
+                .platforms()
+                .is_empty()
+        );
+    }
+}

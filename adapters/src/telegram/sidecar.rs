@@ -24,17 +24,17 @@ const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub enum TelegramError {
     /// The Bot API refused the token.
     #[error(
-        "Telegram refused the bot token (401 Unauthorized); check the variable named by telegram.token_env, or ask BotFather for a new token"
+        "Telegram refused the bot token (401 Unauthorized); check the variable named by [telegram] token_env, or ask BotFather for a new token"
     )]
     TokenRefused,
     /// `getMe` answered 404: a token the Bot API does not recognise, or an `api_url` that is
     /// not a Bot API server.
     #[error(
-        "the Bot API answered getMe with 404 Not Found: either the token is malformed or telegram.api_url ({0}) is not a Bot API server"
+        "the Bot API answered getMe with 404 Not Found: either the token is malformed or [telegram] api_url ({0}) is not a Bot API server"
     )]
     NotFound(String),
     /// The webhook address cannot be listened on.
-    #[error("telegram.webhook_listen: cannot listen on {address}: {source}")]
+    #[error("[telegram] webhook_listen: cannot listen on {address}: {source}")]
     Listen {
         /// The address.
         address: std::net::SocketAddr,
