@@ -528,7 +528,7 @@ pub fn tool_error(error: Error) -> ToolError {
         Error::NotFound { .. } => "not_found",
         Error::Ambiguous { .. } => "ambiguous",
         Error::Forbidden(_) => "forbidden",
-        Error::Withdraw(lull_queue::dedupe::WithdrawError::NotARequester { .. }) => "forbidden",
+        Error::Withdraw(lull_queue::WithdrawError::NotARequester { .. }) => "forbidden",
         Error::Transition(_) | Error::Withdraw(_) => "invalid_state",
         Error::UpdateNotConfigured => "update_not_configured",
         Error::Open { .. }

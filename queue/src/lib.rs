@@ -1,56 +1,86 @@
-//! lull-queue: the durable maintenance-request queue.
+//! lull-queue: the durable maintenance-request queue. It knows nothing of chat platforms.
 //!
-//! It knows nothing of chat platforms. It stores requests in sled ([`Store`]), moves them
-//! through the state machine of [`request`], applies the dedupe rules of [`dedupe`], and keeps
-//! the audit log and the records later layers need across restarts (pause, executions, seen
-//! platform event ids, the notice outbox).
+//! # The data path
+//!
+//! 1. A **request** (`restart` or `update`) is asked for with an [`Ask`]; `dedupe` merges it
+//!    into the one open request, or upgrades that one to an update.
+//! 2. The **store** ([`Store`], sled) records it durably — with its audit entry, the notices it
+//!    causes (the outbox) and the platform event id that carried it — in one flush before the
+//!    caller is told. Only the store changes state, through the moves of `request`.
+//! 3. The **scheduler** ([`Scheduler`]) wakes on store events, activity and deadlines, and asks
+//!    `eligibility` whether the open request may run: no live run ([`ActivityTracker`]),
+//!    the idle window passed, no pause or drain, cooldown and hourly cap respected, inside a
+//!    maintenance window ([`Windows`]). Each reason it waits is a [`Blocker`].
+//! 4. When it may, the scheduler closes **admission** (no run may begin) in one atomic step
+//!    with the last check, records `running`, and calls the **executor** ([`Executor`]: a
+//!    command, or a `"self"` re-exec), then the health check, and records the outcome.
+//! 5. **Recovery** ([`recover`]) settles at start-up whatever was running when lull stopped.
+//!
+//! # Layout
+//!
+//! | module | holds |
+//! |---|---|
+//! | `request`, `id`, `requester`, `timestamp` | the request, its ids and states, who asked, time |
+//! | `dedupe` | merging asks into the open request |
+//! | `store` (`store/`) | sled: layout, the single writer, changes, lookups |
+//! | `audit`, `outbox`, `events` | the audit log, the notice outbox, events for subscribers |
+//! | `activity`, `admission` | runs and their leases; the gate no run passes during maintenance |
+//! | `eligibility`, `blocker`, `deadline`, `window` | whether a request may run now, why not, until when |
+//! | `scheduler` (`scheduler/`) | the one loop that executes, its memory, the restart step |
+//! | `executor` (`executor/`), `health` | running the commands, isolating them, `"self"` restarts |
+//! | `pause`, `drain`, `escalation`, `restart_marker` | records that outlive a restart |
+//! | `recovery` | settling what was running |
+//! | `settings`, `status`, `clock`, `redact`, `error` | configuration, the status view, clocks, secrets out of output, errors |
+//!
+//! Modules are private; what callers use is re-exported here.
 
-pub mod activity;
-pub mod admission;
-pub mod audit;
-pub mod blocker;
-pub mod clock;
-pub mod deadline;
-pub mod dedupe;
-pub mod drain;
+mod activity;
+mod admission;
+mod audit;
+mod blocker;
+mod clock;
+mod deadline;
+mod dedupe;
+mod drain;
 mod eligibility;
-pub mod error;
-pub mod escalation;
-pub mod events;
-pub mod executor;
-pub mod health;
-pub mod id;
-pub mod outbox;
-pub mod pause;
-pub mod recovery;
-pub mod redact;
-pub mod request;
-pub mod requester;
-pub mod restart_marker;
-pub mod scheduler;
-pub mod settings;
-pub mod status;
-pub mod store;
-pub mod timestamp;
-pub mod window;
+mod error;
+mod escalation;
+mod events;
+mod executor;
+mod health;
+mod id;
+mod outbox;
+mod pause;
+mod recovery;
+mod redact;
+mod request;
+mod requester;
+mod restart_marker;
+mod scheduler;
+mod settings;
+mod status;
+mod store;
+mod timestamp;
+mod window;
 
 #[cfg(test)]
 mod test_support;
 
 pub use activity::{
-    ActivityTracker, Heartbeat, LeaseError, LeaseGrant, RunGuard, SourceMode, TrackerSettings,
+    ActivitySnapshot, ActivityTracker, Heartbeat, LeaseError, LeaseGrant, LiveRunInfo, RunGuard,
+    SourceInfo, SourceMode, TrackerSettings,
 };
 pub use admission::Executing;
 pub use audit::AuditEntry;
 pub use blocker::Blocker;
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
-pub use dedupe::{Ask, Merge, Withdrawal};
+pub use dedupe::{Ask, Merge, WithdrawError, Withdrawal};
 pub use drain::Drain;
 pub use error::Error;
 pub use events::QueueEvent;
 pub use executor::{
     CommandExecutor, Executor, PendingExec, RESTART_TOKEN_ENV, RestartAction, SelfRestart,
-    StartupBinary, StepFuture, StepOutcome,
+    StartupBinary, StepFuture, StepOutcome, request_vars,
 };
 pub use health::HealthCheck;
 pub use id::{RequestId, ShortId};

@@ -299,7 +299,7 @@ pub struct Request {
 }
 
 impl Request {
-    /// Applies `event` through [`next_state`], recording the transition.
+    /// Applies `event` through `next_state`, recording the transition.
     pub fn apply(&mut self, event: Event, at: Timestamp, by: &str) -> Result<(), TransitionError> {
         let to = next_state(self.state, event).map_err(|illegal| TransitionError {
             short_id: self.short_id.clone(),

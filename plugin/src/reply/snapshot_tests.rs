@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lull_queue::activity::{LiveRunInfo, SourceInfo};
+use lull_queue::{LiveRunInfo, SourceInfo};
 use lull_queue::{Origin, Phase, Requester, Role, RunResult, Transition};
 
 use super::*;
