@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-pub use openapi::openapi;
+pub(crate) use openapi::openapi;
 
 /// Every route: method and path, exactly as served and documented.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -50,7 +50,7 @@ const RETRY_AFTER_EXECUTING: u64 = 15;
 
 /// Who may call: the socket's owner, or the holders of the TCP bearer tokens.
 #[derive(Clone, Debug)]
-pub enum Access {
+pub(crate) enum Access {
     /// The Unix socket (mode 0600): every caller is an admin.
     Socket,
     /// Loopback TCP: `Authorization: Bearer <token>` names the role.
@@ -64,7 +64,7 @@ pub enum Access {
 
 /// What the handlers share.
 #[derive(Clone)]
-pub struct ApiState {
+pub(crate) struct ApiState {
     /// The command core (and through it the scheduler, store and tracker).
     pub plugin: Plugin,
     /// Who may call this listener.
@@ -73,7 +73,7 @@ pub struct ApiState {
 
 /// An error answer: `{"error":{"code","message"}}` with a 4xx/5xx status.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -132,7 +132,7 @@ fn ok(value: Value) -> ApiResult {
 }
 
 /// The caller's role, from the listener and (over TCP) the bearer token.
-pub struct Caller(Role);
+pub(crate) struct Caller(Role);
 
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
@@ -221,7 +221,7 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
 }
 
 /// The router for one listener.
-pub fn router(state: ApiState) -> Router {
+pub(crate) fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/requests", get(list_requests).post(submit))

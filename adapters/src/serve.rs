@@ -39,7 +39,7 @@ pub fn queue_settings(config: &Config) -> QueueSettings {
 }
 
 /// Opens the store, retrying briefly while another short-lived process (the CLI) holds it.
-pub async fn open_store(profile: &Profile, config: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn open_store(profile: &Profile, config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&profile.dir)
         .with_context(|| format!("cannot create {}", profile.dir.display()))?;
     let _ = std::fs::set_permissions(&profile.dir, std::fs::Permissions::from_mode(0o700));
@@ -81,7 +81,7 @@ fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
 
 /// Binds the control socket: refuses a path too long for a Unix socket, refuses when a server
 /// already answers, and removes a stale socket file only when nothing answers on it.
-pub async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+pub(crate) async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     check_socket(path).await?;
     if path.exists() {
         std::fs::remove_file(path)

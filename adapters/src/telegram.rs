@@ -9,14 +9,14 @@
 //! `adapters/examples/telegram_embed.rs`.
 
 mod click;
-pub mod confirm;
+pub(crate) mod confirm;
 pub mod handler;
-pub mod markup;
+pub(crate) mod markup;
 pub mod menu;
-pub mod send;
+pub(crate) mod send;
 pub mod settings;
 pub mod sidecar;
-pub mod webhook;
+pub(crate) mod webhook;
 
 use std::future::Future;
 

@@ -27,7 +27,7 @@ fn path_param(name: &str) -> Value {
 }
 
 /// The document.
-pub fn openapi() -> Value {
+pub(crate) fn openapi() -> Value {
     let source = json!({"type": "string", "default": "default"});
     let mut paths = serde_json::Map::new();
     let mut add = |path: &str, method: &str, op: Value| {
