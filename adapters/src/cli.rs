@@ -162,7 +162,7 @@ impl From<anyhow::Error> for Failure {
 }
 
 /// The exit status for an error code of the API or tool.
-pub fn exit_for(code: &str) -> i32 {
+pub(crate) fn exit_for(code: &str) -> i32 {
     match code {
         "not_found" => EXIT_NOT_FOUND,
         "forbidden"

@@ -49,7 +49,7 @@ pub enum ClientError {
 
 /// What is behind a control socket.
 #[derive(Debug)]
-pub enum Probe {
+pub(crate) enum Probe {
     /// A lull server: it answered a status request, or kept the connection open without
     /// answering in time (busy).
     Server,
@@ -63,7 +63,7 @@ pub enum Probe {
 /// lull that was then killed (its process-group guardian, or a command not yet executed) briefly
 /// holds the dead server's listening socket, which takes connections and then drops them
 /// unanswered.
-pub async fn probe(socket: &Path) -> Probe {
+pub(crate) async fn probe(socket: &Path) -> Probe {
     match call(socket, "GET", "/v1/status", None).await {
         Ok(_) | Err(ClientError::NoAnswer(_)) => Probe::Server,
         Err(ClientError::NotRunning(_) | ClientError::Broken { .. }) => Probe::Absent,
