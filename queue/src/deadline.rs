@@ -51,11 +51,6 @@ mod tests {
         let far = wall.saturating_add(Duration::from_secs(86_400));
         assert_eq!(monotonic_deadline(now, wall, far, five_min), now + five_min);
     }
-}
-
-#[cfg(test)]
-mod later_tests {
-    use super::*;
 
     #[test]
     fn huge_durations_saturate_instead_of_panicking() {

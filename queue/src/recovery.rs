@@ -155,7 +155,7 @@ mod tests {
             .request;
         t.store.start(&r).await.unwrap();
         if phase == Phase::Restarting {
-            t.store.set_phase(r.id, Phase::Restarting).await.unwrap();
+            t.store.set_restarting(r.id).await.unwrap();
         }
         if arm_token {
             t.store

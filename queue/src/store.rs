@@ -292,10 +292,6 @@ impl Store {
     }
 
     /// Rejects a request whose approval window passed. The scheduler's to call.
-    #[allow(
-        dead_code,
-        reason = "the scheduler, which lands next, is the only caller"
-    )]
     pub(crate) async fn expire_approval(&self, id: RequestId) -> Result<Request, Error> {
         self.change(
             move |w| changes::expire_approval(w, id),
@@ -304,19 +300,17 @@ impl Store {
         .await
     }
 
-    /// Moves the open request to `running`. Only the scheduler calls this, after its atomic
-    /// idle check closed admission; nothing else may start a request.
-    #[allow(
-        dead_code,
-        reason = "the scheduler, which lands next, is the only caller"
-    )]
+    /// [`Store::start_within`] with no maintenance windows (tests that start a request by hand).
+    #[cfg(test)]
     pub(crate) async fn start(&self, checked: &Request) -> Result<Request, Error> {
         self.start_within(checked, &crate::window::Windows::always())
             .await
     }
 
-    /// [`Store::start`], refused unless `windows` are open at the instant the start is written
-    /// (so the recorded start is inside a maintenance window, however long the write took).
+    /// Moves the open request to `running`, refused unless `windows` are open at the instant the
+    /// start is written (so the recorded start is inside a maintenance window, however long the
+    /// write took). Only the scheduler calls this, after its atomic idle check closed admission;
+    /// nothing else may start a request.
     pub(crate) async fn start_within(
         &self,
         checked: &Request,
@@ -367,22 +361,18 @@ impl Store {
         .await
     }
 
-    /// Records the phase a running request entered (tests; the scheduler goes through
-    /// [`Store::await_restart`] and [`Store::begin_restart`]).
+    /// Moves a running request into its restart step without the checks
+    /// [`Store::begin_restart`] makes (tests that need a request caught mid-restart).
     #[cfg(test)]
-    pub(crate) async fn set_phase(&self, id: RequestId, phase: Phase) -> Result<Request, Error> {
+    pub(crate) async fn set_restarting(&self, id: RequestId) -> Result<Request, Error> {
         self.change(
-            move |w| changes::set_phase(w, id, phase),
+            move |w| changes::set_phase(w, id, Phase::Restarting),
             |r: &Request| Some(QueueEvent::Restarting { request: r.clone() }),
         )
         .await
     }
 
     /// Finishes a running request with `event` (succeed, fail or interrupt) and its result.
-    #[allow(
-        dead_code,
-        reason = "the scheduler, which lands next, is the only caller"
-    )]
     pub(crate) async fn finish(
         &self,
         id: RequestId,
