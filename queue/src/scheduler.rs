@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::activity::{ActivitySnapshot, ActivityTracker, SourceInfo, SourceMode, TrackerReport};
+use crate::blocker::Blocker;
 use crate::deadline::later;
 use crate::drain::Drain;
 use crate::eligibility::{Evaluation, Facts, evaluate};
@@ -216,41 +217,20 @@ impl Scheduler {
         }
     }
 
-    /// One look: housekeeping, then start the open request if it may run. Returns when to look
-    /// again if nothing else happens first.
+    /// One look: housekeeping, then start the open request if it may run, or say why it waits.
+    /// Returns when to look again if nothing else happens first.
     async fn step(&self) -> Result<Option<Instant>, Error> {
-        let store = &self.core.store;
         self.audit_tracker_reports(self.core.tracker.expire_leases(Instant::now()))
             .await?;
-
         let look = self.look()?;
-        if let Some((pause, Some(end))) = &look.pause
-            && *end <= look.now
-        {
-            store.end_pause_if(pause.clone()).await?;
-            return Ok(Some(Instant::now()));
-        }
-        if let Some((drain, end)) = &look.drain
-            && *end <= look.now
-        {
-            store.end_drain_if(drain.clone()).await?;
-            return Ok(Some(Instant::now()));
-        }
-        if let (Some(open), Some(deadline)) = (&look.open, look.approval_deadline)
-            && deadline <= look.now
-        {
-            match store.expire_approval(open.id).await {
-                // Approved, rejected or cancelled just before it expired: nothing to do.
-                Ok(_) | Err(Error::Transition(_)) => {}
-                Err(error) => return Err(error),
-            }
+        if self.end_what_expired(&look).await? {
+            // The facts changed: look again at once.
             return Ok(Some(Instant::now()));
         }
         for report in self.wedged_runs(&look) {
-            store.report(report).await?;
+            self.core.store.report(report).await?;
         }
-
-        let mut next = [
+        let housekeeping = [
             look.activity.next_lease_expiry,
             self.next_wedge(&look.activity),
             look.pause.as_ref().and_then(|(_, end)| *end),
@@ -260,67 +240,114 @@ impl Scheduler {
         .flatten()
         .min();
 
-        let (Some(open), Some(evaluation)) = (look.open, look.evaluation) else {
+        let (Some(open), Some(evaluation)) = (&look.open, &look.evaluation) else {
             self.memory().last_waiting = None;
-            return Ok(next);
+            return Ok(housekeeping);
         };
         if evaluation.blockers.is_empty() {
-            let gate = self.core.tracker.gate();
-            if gate.close_if_unchanged(look.activity.word) {
-                // The store checks the window again as it records the start (windows are
-                // wall-clock hours), so a look a moment before a window's end cannot start after
-                // it.
-                self.execute(open).await;
-            }
+            self.start_if_unchanged(open.clone(), &look).await;
             // Started, or something changed between the look and the close: look again.
             return Ok(Some(Instant::now()));
         }
-
-        let kinds: Vec<&'static str> = evaluation.blockers.iter().map(|b| b.kind()).collect();
-        let mut reports = Vec::new();
-        let escalate_at = {
-            let mut memory = self.memory();
-            let changed = memory.last_waiting.as_ref() != Some(&(open.id, kinds.clone()));
-            if changed {
-                memory.last_waiting = Some((open.id, kinds));
-                reports.push(QueueEvent::Waiting {
-                    request: open.clone(),
-                    blockers: evaluation.blockers.clone(),
-                });
-            }
-            let wait = memory::Wait {
-                max: self.core.settings.max_wait,
-                windows: self.windows_for(&open),
-                now: look.now,
-                now_wall: look.now_wall,
-            };
-            let last = look.last_escalation.as_ref();
-            let mut at = memory.escalation_deadline(&open, last, &wait);
-            if at <= look.now {
-                reports.push(QueueEvent::Escalated {
-                    request: open.clone(),
-                    blockers: evaluation.blockers.clone(),
-                });
-                at = memory.escalated(&open, &wait);
-            }
-            at
-        };
-        for report in reports {
-            match report {
-                QueueEvent::Escalated { .. } => store.report_escalation(report).await?,
-                other => store.report(other).await?,
-            }
-        }
-        next = [
-            next,
+        let escalate_at = self
+            .report_waiting(open, &evaluation.blockers, &look)
+            .await?;
+        Ok([
+            housekeeping,
             evaluation.next_deadline,
             look.approval_deadline,
             Some(escalate_at),
         ]
         .into_iter()
         .flatten()
-        .min();
-        Ok(next)
+        .min())
+    }
+
+    /// Ends a pause or a drain whose time is up, and rejects a request whose approval window
+    /// passed; `true` if it changed anything.
+    async fn end_what_expired(&self, look: &Look) -> Result<bool, Error> {
+        let store = &self.core.store;
+        if let Some((pause, Some(end))) = &look.pause
+            && *end <= look.now
+        {
+            store.end_pause_if(pause.clone()).await?;
+            return Ok(true);
+        }
+        if let Some((drain, end)) = &look.drain
+            && *end <= look.now
+        {
+            store.end_drain_if(drain.clone()).await?;
+            return Ok(true);
+        }
+        if let (Some(open), Some(deadline)) = (&look.open, look.approval_deadline)
+            && deadline <= look.now
+        {
+            match store.expire_approval(open.id).await {
+                // Approved, rejected or cancelled just before it expired: nothing to do.
+                Ok(_) | Err(Error::Transition(_)) => {}
+                Err(error) => return Err(error),
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Closes admission if nothing changed since `look` (no run began), then executes `open`.
+    async fn start_if_unchanged(&self, open: Request, look: &Look) {
+        if self
+            .core
+            .tracker
+            .gate()
+            .close_if_unchanged(look.activity.word)
+        {
+            // The store checks the window again as it records the start (windows are
+            // wall-clock hours), so a look a moment before a window's end cannot start after it.
+            self.execute(open).await;
+        }
+    }
+
+    /// Reports why `open` waits when that changed, and escalates to the admins when it has
+    /// waited `max_wait` (window time only); returns when the next escalation is due.
+    async fn report_waiting(
+        &self,
+        open: &Request,
+        blockers: &[Blocker],
+        look: &Look,
+    ) -> Result<Instant, Error> {
+        let kinds: Vec<&'static str> = blockers.iter().map(|b| b.kind()).collect();
+        let mut reports = Vec::new();
+        let escalate_at = {
+            let mut memory = self.memory();
+            if memory.last_waiting.as_ref() != Some(&(open.id, kinds.clone())) {
+                memory.last_waiting = Some((open.id, kinds));
+                reports.push(QueueEvent::Waiting {
+                    request: open.clone(),
+                    blockers: blockers.to_vec(),
+                });
+            }
+            let wait = memory::Wait {
+                max: self.core.settings.max_wait,
+                windows: self.windows_for(open),
+                now: look.now,
+                now_wall: look.now_wall,
+            };
+            let mut at = memory.escalation_deadline(open, look.last_escalation.as_ref(), &wait);
+            if at <= look.now {
+                reports.push(QueueEvent::Escalated {
+                    request: open.clone(),
+                    blockers: blockers.to_vec(),
+                });
+                at = memory.escalated(open, &wait);
+            }
+            at
+        };
+        for report in reports {
+            match report {
+                QueueEvent::Escalated { .. } => self.core.store.report_escalation(report).await?,
+                other => self.core.store.report(other).await?,
+            }
+        }
+        Ok(escalate_at)
     }
 
     /// Reads every fact at one instant and evaluates the open request against them.
