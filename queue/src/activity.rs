@@ -514,3 +514,6 @@ fn remember_forgotten(state: &mut State, lease: String) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

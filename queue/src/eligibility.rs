@@ -253,3 +253,6 @@ pub(crate) fn evaluate(f: &Facts<'_>) -> Evaluation {
         next_deadline,
     }
 }
+
+#[cfg(test)]
+mod tests;
