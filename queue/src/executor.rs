@@ -4,10 +4,10 @@
 
 mod command;
 mod guardian;
-#[cfg(test)]
-mod mock_tests;
 pub mod process;
 mod self_restart;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,4 +1,5 @@
-//! Tests of the store on a real sled database in a temporary directory.
+//! Tests of the store on a real sled database in a temporary directory, on a manual clock (the
+//! one double: time moves only when a test says so).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
