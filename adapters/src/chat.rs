@@ -12,6 +12,7 @@
 //! - [`supervisor`]: the connection's life — identity check, retries, notices, a bounded stop;
 //! - [`outbox`]: delivering the durable notices to one platform;
 //! - [`click`]: answering a click on a prompt's button and editing the prompt;
+//! - [`rate_limit`]: a direct reply sits out a short rate limit;
 //! - [`render`]: the reply's markdown subset as spans, and cutting to a platform's limit;
 //! - [`settings`]: reading a config section — secrets from the environment, URLs, addresses,
 //!   ids — with errors that name the key;
@@ -25,6 +26,7 @@ pub mod click;
 pub mod inbox;
 pub mod once;
 pub mod outbox;
+pub mod rate_limit;
 pub mod render;
 pub mod settings;
 pub mod supervisor;

@@ -346,31 +346,10 @@ impl Config {
         Ok(config)
     }
 
-    /// The values of every secret this configuration names, to keep them out of output tails.
+    /// The values of the control API's tokens, to keep them out of output tails (the chat
+    /// adapters' secrets come from each adapter: `ChatAdapters::secrets`).
     pub fn secrets(&self) -> Vec<String> {
-        let mut names: Vec<&str> = vec![&self.api.admin_token_env, &self.api.agent_token_env];
-        // An unset key means its documented default variable, which holds a secret just the same.
-        if let Some(t) = &self.telegram {
-            names.push(t.token_env.as_deref().unwrap_or("TELEGRAM_BOT_TOKEN"));
-            names.push(
-                t.webhook_secret_env
-                    .as_deref()
-                    .unwrap_or("TELEGRAM_WEBHOOK_SECRET"),
-            );
-        }
-        if let Some(d) = &self.discord {
-            names.push(d.token_env.as_deref().unwrap_or("DISCORD_BOT_TOKEN"));
-        }
-        if let Some(s) = &self.slack {
-            names.push(s.app_token_env.as_deref().unwrap_or("SLACK_APP_TOKEN"));
-            names.push(s.bot_token_env.as_deref().unwrap_or("SLACK_BOT_TOKEN"));
-            names.push(
-                s.signing_secret_env
-                    .as_deref()
-                    .unwrap_or("SLACK_SIGNING_SECRET"),
-            );
-        }
-        names
+        [&self.api.admin_token_env, &self.api.agent_token_env]
             .into_iter()
             .filter_map(|n| std::env::var(n).ok())
             .filter(|v| !v.is_empty())

@@ -25,7 +25,7 @@ use std::time::Duration;
 use lull_plugin::Reply;
 use lull_queue::Store;
 
-use super::acknowledge::Ack;
+use super::acknowledge::{Ack, Finished};
 
 /// Whether the platform delivers an event again when lull did not take it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +132,27 @@ impl Once {
             tracing::error!(%error, platform = self.platform, id, "cannot record a handled event");
         }
         Outcome::Ran(output)
+    }
+}
+
+impl Once {
+    /// [`Once::run`] for an event whose acknowledgement waits on it (polling, a webhook post,
+    /// an envelope): `finished`, taken when the event was given out, is settled with the
+    /// outcome, so a copy does not release the first's waiters and a failure is redelivered.
+    pub async fn run_acknowledged<F: Future, Id>(
+        &self,
+        id: &str,
+        finished: Option<Finished<Id>>,
+        handling: F,
+    ) -> Outcome<F::Output>
+    where
+        Id: Eq + std::hash::Hash + Clone + std::fmt::Debug + Send,
+    {
+        let outcome = self.run(id, handling).await;
+        if let Some(mut finished) = finished {
+            finished.settle(outcome.ack());
+        }
+        outcome
     }
 }
 

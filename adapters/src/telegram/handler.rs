@@ -116,17 +116,12 @@ impl TelegramLull {
     /// Runs `handling` unless this update was handled before (see [`Once`]); update ids are
     /// per bot, so the bot's id is part of the key. Tells the listener when it ends.
     async fn once(&self, update: &Update, me: &Me, handling: impl Future<Output = ()>) {
-        let mut finished = self
+        let finished = self
             .handling
             .as_ref()
             .map(|h| h.finished_on_drop(update.id));
-        let outcome = self
-            .once
-            .run(&format!("{}:{}", me.id.0, update.id.0), handling)
-            .await;
-        if let Some(finished) = &mut finished {
-            finished.settle(outcome.ack());
-        }
+        let id = format!("{}:{}", me.id.0, update.id.0);
+        self.once.run_acknowledged(&id, finished, handling).await;
     }
 
     async fn on_message(&self, message: Message, me: &Me) {

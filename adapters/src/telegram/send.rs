@@ -2,8 +2,6 @@
 //! text if Telegram cannot parse it), what each Bot API error means for a retry, and the notice
 //! sink the outbox delivery drives.
 
-use std::time::Duration;
-
 use lull_plugin::{Notice, Reply};
 use teloxide::ApiError;
 use teloxide::RequestError;
@@ -14,14 +12,11 @@ use teloxide::types::{MessageId, ParseMode, ReplyParameters};
 use super::handler::PLATFORM;
 use super::markup::{MAX_MESSAGE_CHARS, html, keyboard};
 use crate::chat::outbox::{NoticeSink, SendError};
+use crate::chat::rate_limit::sitting_out_rate_limits;
 use crate::chat::render::cut;
 
-/// Attempts for a direct reply to a command before giving up (notices retry without limit).
-const REPLY_ATTEMPTS: u32 = 3;
-/// The longest rate-limit wait a direct reply sits out; the sender can always ask again.
-const REPLY_MAX_WAIT: Duration = Duration::from_secs(30);
-
-/// Sends `reply` to `chat`, as a reply to `reply_to` when given (and still there).
+/// Sends `reply` to `chat`, as a reply to `reply_to` when given (and still there). A direct
+/// reply sits out a short rate limit (the kit's rule); a notice is retried by the outbox.
 pub async fn send_reply(
     bot: &Bot,
     chat: ChatId,
@@ -39,28 +34,21 @@ pub async fn send_reply(
         }
         request
     };
-    let mut attempt = 1;
-    loop {
-        let sent = match build(html(reply)).parse_mode(ParseMode::Html).await {
+    let send = || async {
+        match build(html(reply)).parse_mode(ParseMode::Html).await {
             // The markup is lull's own, but a reason or a redacted output tail is not: rather
             // than lose the message, send it without formatting.
             Err(RequestError::Api(ApiError::CantParseEntities(_))) => {
                 build(cut(&reply.plain, MAX_MESSAGE_CHARS)).await
             }
             other => other,
-        };
-        match sent {
-            Err(RequestError::RetryAfter(wait))
-                if reply_to.is_some()
-                    && attempt < REPLY_ATTEMPTS
-                    && wait.duration() <= REPLY_MAX_WAIT =>
-            {
-                attempt += 1;
-                tokio::time::sleep(wait.duration()).await;
-            }
-            other => return other,
         }
-    }
+    };
+    let retry_after = |error: &RequestError| match error {
+        RequestError::RetryAfter(wait) if reply_to.is_some() => Some(wait.duration()),
+        _ => None,
+    };
+    sitting_out_rate_limits(send, retry_after).await
 }
 
 /// What a Bot API error means for another attempt.

@@ -118,3 +118,21 @@ fn an_unreadable_store_is_told_only_where_the_platform_never_redelivers() {
         "{reply:?}"
     );
 }
+
+#[tokio::test]
+async fn the_acknowledgement_follows_the_outcome() {
+    use crate::chat::acknowledge::Handling;
+    let dir = tempfile::tempdir().unwrap();
+    let once = Once::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
+    let handling = std::sync::Arc::new(Handling::<u32>::default());
+    let mut posted = handling.wait_for(1);
+    once.run_acknowledged("7:1", Some(handling.finished_on_drop(1)), async {})
+        .await;
+    assert_eq!(posted.try_recv(), Ok(()), "handled: the post is answered");
+    let mut again = handling.wait_for(1);
+    let seen = once
+        .run_acknowledged("7:1", Some(handling.finished_on_drop(1)), async {})
+        .await;
+    assert_eq!(seen, Outcome::Seen);
+    assert_eq!(again.try_recv(), Ok(()), "a redelivery is answered too");
+}
