@@ -2,11 +2,12 @@
 //!
 //! Every post goes through the same steps, in this order, each with its own answer:
 //!
-//! 1. a body over the limit → `413`, unreadable → `400`;
-//! 2. the [`Verifier`] on the raw headers and body, before anything is parsed → `401`;
-//! 3. the platform's parse → `400` with what was wrong;
-//! 4. lull stopping → `503` (the platform posts it again after the restart);
-//! 5. the event handed to its handling, and the post answered only once it was handled
+//! 1. the [`Verifier`] on the headers, before the body is read → `401`;
+//! 2. a body over the limit → `413`, unreadable → `400`;
+//! 3. the [`Verifier`] on the raw body, before anything is parsed → `401`;
+//! 4. the platform's parse → `400` with what was wrong;
+//! 5. lull stopping → `503` (the platform posts it again after the restart);
+//! 6. the event handed to its handling, and the post answered only once it was handled
 //!    ([`Inbox::deliver`]), bounded by [`Limits::answer_within`] so the platform does not give up
 //!    on the post first ([`Inbox::overdue`]). Handling that will not happen → `503`.
 //!
@@ -18,9 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::verifier::Verifier;
@@ -96,13 +96,17 @@ pub fn refuse(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({"error": message}))).into_response()
 }
 
-async fn receive<I: Inbox>(
-    State(posts): State<Posts<I>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn receive<I: Inbox>(State(posts): State<Posts<I>>, request: Request) -> Response {
     let platform = posts.inbox.platform();
-    let body = match body {
+    let refused = |why: String| {
+        tracing::warn!(platform, %why, "refused a webhook post that is not the platform's");
+        refuse(StatusCode::UNAUTHORIZED, &why)
+    };
+    if let Err(why) = posts.verifier.verify_headers(request.headers()) {
+        return refused(why);
+    }
+    let headers = request.headers().clone();
+    let body = match Bytes::from_request(request, &()).await {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return refuse(
@@ -120,9 +124,8 @@ async fn receive<I: Inbox>(
             );
         }
     };
-    if let Err(why) = posts.verifier.verify(&headers, &body) {
-        tracing::warn!(platform, %why, "refused a webhook post that is not the platform's");
-        return refuse(StatusCode::UNAUTHORIZED, &why);
+    if let Err(why) = posts.verifier.verify_body(&headers, &body) {
+        return refused(why);
     }
     let event = match posts.inbox.parse(&body) {
         Ok(event) => event,

@@ -3,17 +3,26 @@
 //! Each platform proves its posts its own way: Telegram repeats the secret given to
 //! `setWebhook` in a header ([`SecretHeader`]); Slack signs the timestamp and body with
 //! HMAC-SHA256 under a 5-minute window; Discord signs them with Ed25519. Each is one
-//! [`Verifier`], and the [`inbox`](super::inbox) runs it on the raw headers and body.
+//! [`Verifier`], and the [`inbox`](super::inbox) runs it in two steps: the headers before the
+//! body is read (a missing or wrong secret, a missing signature, a stale timestamp cost lull
+//! nothing to refuse), then the raw body before it is parsed (a signature over it).
 
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 
-/// Decides whether a post comes from the platform.
+/// Decides whether a post comes from the platform. Each step answers `Ok`, or why not (the post
+/// is answered 401, and the reason logged).
 pub trait Verifier: Send + Sync + 'static {
-    /// `Ok` when the post is the platform's; otherwise why not (answered 401, and logged).
-    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), String>;
+    /// What the headers alone can prove or refute, checked before the body is read.
+    fn verify_headers(&self, headers: &HeaderMap) -> Result<(), String>;
+
+    /// What needs the raw body too (a signature over it), checked before it is parsed.
+    fn verify_body(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
+        let _ = (headers, body);
+        Ok(())
+    }
 }
 
 /// A shared secret the platform repeats in a header, compared in constant time (Telegram's
@@ -34,7 +43,7 @@ impl SecretHeader {
 }
 
 impl Verifier for SecretHeader {
-    fn verify(&self, headers: &HeaderMap, _body: &[u8]) -> Result<(), String> {
+    fn verify_headers(&self, headers: &HeaderMap) -> Result<(), String> {
         let given = headers
             .get(self.header)
             .map(|v| v.as_bytes())
@@ -60,11 +69,11 @@ mod tests {
             headers.insert("x-secret", value.parse().unwrap());
             headers
         };
-        assert_eq!(verifier.verify(&with("right_secret-1"), b""), Ok(()));
+        assert_eq!(verifier.verify_headers(&with("right_secret-1")), Ok(()));
         for wrong in ["right_secret-", "right_secret-12", "wrong_secret-1", ""] {
-            assert!(verifier.verify(&with(wrong), b"").is_err(), "{wrong:?}");
+            assert!(verifier.verify_headers(&with(wrong)).is_err(), "{wrong:?}");
         }
-        let missing = verifier.verify(&HeaderMap::new(), b"").unwrap_err();
+        let missing = verifier.verify_headers(&HeaderMap::new()).unwrap_err();
         assert_eq!(missing, "missing or wrong x-secret");
     }
 }

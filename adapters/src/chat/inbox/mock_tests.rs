@@ -164,3 +164,64 @@ async fn handling_that_outlasts_the_bound_is_answered_as_overdue() {
     );
     assert_eq!(started.elapsed(), LIMITS.answer_within);
 }
+
+/// Signs nothing in the headers; the body must start with `signed:`.
+struct BodySignature;
+
+impl Verifier for BodySignature {
+    fn verify_headers(&self, _: &axum::http::HeaderMap) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn verify_body(&self, _: &axum::http::HeaderMap, body: &[u8]) -> Result<(), String> {
+        body.starts_with(b"signed:")
+            .then_some(())
+            .ok_or_else(|| "bad signature".into())
+    }
+}
+
+/// Parses `signed:event:<name>`: what passed the body check.
+#[derive(Clone, Default)]
+struct SignedInbox(Recording);
+
+impl Inbox for SignedInbox {
+    type Event = String;
+
+    fn platform(&self) -> &'static str {
+        "test"
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<String, String> {
+        self.0.parse(body.strip_prefix(b"signed:").unwrap_or(body))
+    }
+
+    fn stopping(&self) -> bool {
+        false
+    }
+
+    async fn deliver(&self, event: String) -> Option<Response> {
+        self.0.deliver(event).await
+    }
+
+    fn overdue(&self) -> Response {
+        self.0.overdue()
+    }
+}
+
+#[tokio::test]
+async fn a_body_signature_is_checked_before_the_body_is_parsed() {
+    let inbox = SignedInbox::default();
+    let router = || route("/hook", inbox.clone(), BodySignature, LIMITS);
+    let post = |body: &'static str| Request::post("/hook").body(Body::from(body)).unwrap();
+    let forged = router().oneshot(post("event:a")).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let unparsable = router().oneshot(post("signed:{")).await.unwrap();
+    assert_eq!(unparsable.status(), StatusCode::BAD_REQUEST);
+    let signed = router().oneshot(post("signed:event:b")).await.unwrap();
+    assert_eq!(signed.status(), StatusCode::OK);
+    assert_eq!(
+        *inbox.0.delivered.lock().unwrap(),
+        ["b"],
+        "only the signed one"
+    );
+}
