@@ -6,8 +6,13 @@
 //! [`Handling`] learns when each event was handled, so that:
 //!
 //! - a poller (Telegram's `getUpdates` offset) asks past a batch only once it was handled
-//!   ([`Handling::begin`], [`Handling::settled`], bounded by [`MAX_HANDLING_WAIT`]);
+//!   ([`Handling::begin`], [`Handling::settled`], bounded by [`MAX_HANDLING_WAIT`]), and asks
+//!   again for an event that failed ([`Handling::take_failed`]);
 //! - a webhook post or an envelope is answered only then ([`Handling::wait_for`]).
+//!
+//! A handling that ends without saying how (cancelled when lull stops) counts as failed, so the
+//! platform delivers the event again. One that panicked counts as handled: a poison event must
+//! not stop lull from hearing anything else.
 //!
 //! A kill -9 at any moment so leads to a redelivery, which [`once`](super::once) turns into
 //! "handled once", never to a loss. The id is the platform's: an update id, an envelope id.
@@ -47,6 +52,7 @@ impl<Id> Default for Handling<Id> {
             state: Mutex::new(State {
                 outstanding: HashSet::new(),
                 waiters: HashMap::new(),
+                failed: HashSet::new(),
             }),
             settled: tokio::sync::Notify::new(),
         }
@@ -58,6 +64,8 @@ struct State<Id> {
     outstanding: HashSet<Id>,
     /// Posts or envelopes waiting for their event to be handled.
     waiters: HashMap<Id, Vec<oneshot::Sender<()>>>,
+    /// Ids given out by a poller whose handling failed: to be asked for again.
+    failed: HashSet<Id>,
 }
 
 impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
@@ -83,13 +91,20 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
         self.state().waiters.remove(id);
     }
 
-    /// A guard that settles event `id` when dropped: handled, unless told otherwise.
+    /// A guard that settles event `id` when dropped, as [`Finished::settle`] says (failed if it
+    /// was never told: the handling was cancelled).
     pub fn finished_on_drop(self: &Arc<Self>, id: Id) -> Finished<Id> {
         Finished {
             handling: self.clone(),
             id,
-            ack: Ack::Handled,
+            ack: None,
         }
+    }
+
+    /// The ids given out by a poller whose handling failed since the last call: the poller asks
+    /// for the earliest again instead of past it.
+    pub fn take_failed(&self) -> Vec<Id> {
+        self.state().failed.drain().collect()
     }
 
     /// Resolves once every event given out was handled, or after [`MAX_HANDLING_WAIT`] (then
@@ -121,20 +136,28 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
 pub struct Finished<Id: Eq + Hash + Clone + Debug + Send> {
     handling: Arc<Handling<Id>>,
     id: Id,
-    ack: Ack,
+    ack: Option<Ack>,
 }
 
 impl<Id: Eq + Hash + Clone + Debug + Send> Finished<Id> {
-    /// How the event ended, if not [`Ack::Handled`].
+    /// How the event ended.
     pub fn settle(&mut self, ack: Ack) {
-        self.ack = ack;
+        self.ack = Some(ack);
     }
 }
 
 impl<Id: Eq + Hash + Clone + Debug + Send> Drop for Finished<Id> {
     fn drop(&mut self) {
+        let ack = self.ack.unwrap_or_else(|| {
+            if std::thread::panicking() {
+                tracing::error!(id = ?self.id, "handling an event panicked; acknowledging it so that it cannot stop lull from hearing anything else");
+                Ack::Handled
+            } else {
+                Ack::Failed
+            }
+        });
         let mut state = self.handling.state();
-        let waiters = match self.ack {
+        let waiters = match ack {
             Ack::Copy => Vec::new(),
             Ack::Handled => state.waiters.remove(&self.id).unwrap_or_default(),
             Ack::Failed => {
@@ -142,11 +165,13 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Drop for Finished<Id> {
                 Vec::new()
             }
         };
-        if self.ack != Ack::Copy
-            && state.outstanding.remove(&self.id)
-            && state.outstanding.is_empty()
-        {
-            self.handling.settled.notify_waiters();
+        if ack != Ack::Copy && state.outstanding.remove(&self.id) {
+            if ack == Ack::Failed {
+                state.failed.insert(self.id.clone());
+            }
+            if state.outstanding.is_empty() {
+                self.handling.settled.notify_waiters();
+            }
         }
         drop(state);
         for waiter in waiters {
@@ -164,7 +189,12 @@ mod tests {
         let handling = Arc::new(Handling::<u32>::default());
         handling.begin(1);
         handling.begin(2);
-        let (a, b) = (handling.finished_on_drop(1), handling.finished_on_drop(2));
+        let handled = |id| {
+            let mut finished = handling.finished_on_drop(id);
+            finished.settle(Ack::Handled);
+            finished
+        };
+        let (a, b) = (handled(1), handled(2));
         let mut waiting_for_b = handling.wait_for(2);
         let settled = {
             let handling = handling.clone();
@@ -187,7 +217,7 @@ mod tests {
         handling.settled().await;
         assert_eq!(started.elapsed(), MAX_HANDLING_WAIT);
         handling.begin(4);
-        drop(handling.finished_on_drop(3));
+        drop(handled(3));
         assert!(
             tokio::time::timeout(Duration::from_secs(1), handling.settled())
                 .await
@@ -201,7 +231,8 @@ mod tests {
         // String ids: Slack's envelope ids fit as Telegram's numbers do.
         let handling = Arc::new(Handling::<String>::default());
         let mut first = handling.wait_for("9".into());
-        let original = handling.finished_on_drop("9".into());
+        let mut original = handling.finished_on_drop("9".into());
+        original.settle(Ack::Handled);
         let mut copy = handling.finished_on_drop("9".into());
         copy.settle(Ack::Copy);
         drop(copy);
@@ -220,5 +251,37 @@ mod tests {
             post.try_recv(),
             Err(tokio::sync::oneshot::error::TryRecvError::Closed)
         );
+    }
+
+    #[test]
+    fn a_failed_or_cancelled_event_is_asked_for_again_and_a_panicked_one_is_not() {
+        let handling = Arc::new(Handling::<u32>::default());
+        for id in [1, 2, 3, 4] {
+            handling.begin(id);
+        }
+        let mut failed = handling.finished_on_drop(1);
+        failed.settle(Ack::Failed);
+        drop(failed);
+        // Cancelled: dropped without a word.
+        let mut waiting = handling.wait_for(2);
+        drop(handling.finished_on_drop(2));
+        assert!(
+            waiting.try_recv().is_err(),
+            "a cancelled post is not answered as handled"
+        );
+        let mut done = handling.finished_on_drop(3);
+        done.settle(Ack::Handled);
+        drop(done);
+        let panicking = handling.clone();
+        let panicked = std::thread::spawn(move || {
+            let _finished = panicking.finished_on_drop(4);
+            panic!("a poison event");
+        });
+        assert!(panicked.join().is_err());
+        let mut again = handling.take_failed();
+        again.sort_unstable();
+        assert_eq!(again, [1, 2]);
+        assert!(handling.take_failed().is_empty(), "taken once");
+        assert!(handling.state().outstanding.is_empty());
     }
 }

@@ -4,7 +4,8 @@
 //! the next batch as soon as the dispatcher took the previous one, before the updates were
 //! handled, so a command being handled when lull is killed would be lost.
 //! [`ConfirmAfterHandling`] asks past a batch only once the chat kit's
-//! [`Handling`](crate::chat::acknowledge::Handling) says every update of it was handled.
+//! [`Handling`](crate::chat::acknowledge::Handling) says every update of it was handled, and asks
+//! again for one that could not be handled.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +90,24 @@ impl Poller {
             }
             // Asking past the last batch confirms it: only once it was handled.
             self.handling.settled().await;
+            if let Some(first) = self.handling.take_failed().into_iter().min() {
+                // Not handled (the store could not be read, or lull is stopping): ask for it
+                // again rather than past it; the ones after it come again and are seen.
+                self.offset = first.as_offset() - 1;
+                if !self.flag.is_stopped() {
+                    let wait = self.backoff.next_wait();
+                    tracing::warn!(
+                        update_id = first.0,
+                        retry_in_seconds = wait.as_secs(),
+                        "telegram: an update could not be handled; asking for it again"
+                    );
+                    let flag = self.flag.clone();
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = flag => {}
+                    }
+                }
+            }
             if self.flag.is_stopped() {
                 self.done = true;
                 if self.offset != 0 {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::confirm::ConfirmAfterHandling;
 use super::settings::{TelegramSettings, UpdateSource};
 use super::{PLATFORM, TelegramLull, menu, webhook};
-use crate::chat::acknowledge::Handling;
+use crate::chat::acknowledge::{Ack, Handling};
 use crate::chat::supervisor::{Attempt, Connection, STOP_GRACE, supervise};
 
 /// How long one `getUpdates` long poll waits for updates.
@@ -141,7 +141,11 @@ fn dispatcher(
     )
     // Everything else a user sends lull's bot is not lull's business: handled by ignoring it.
     .default_handler(move |update| {
-        let finished = handling.as_ref().map(|h| h.finished_on_drop(update.id));
+        let finished = handling.as_ref().map(|h| {
+            let mut finished = h.finished_on_drop(update.id);
+            finished.settle(Ack::Handled);
+            finished
+        });
         async move { drop(finished) }
     })
     .build()
