@@ -75,24 +75,63 @@ fn unreadable<T>(redelivery: Redelivery) -> Outcome<T> {
     Outcome::Unreadable { tell }
 }
 
+/// Where handled event ids are kept: the [`Store`] (its seen-events tree, written in the same
+/// transaction as a change made while the handling runs).
+pub trait SeenEvents: Send + Sync {
+    /// Whether `key` was handled and has not expired.
+    fn seen(&self, key: &str) -> Result<bool, lull_queue::Error>;
+    /// Runs `handling` so that every change it makes records `key` too.
+    fn handling<F: Future + Send>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        handling: F,
+    ) -> impl Future<Output = F::Output> + Send;
+    /// Records `key` (for handlings that changed nothing).
+    fn mark_seen(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, lull_queue::Error>> + Send;
+}
+
+impl SeenEvents for Store {
+    fn seen(&self, key: &str) -> Result<bool, lull_queue::Error> {
+        self.event_seen(key)
+    }
+
+    fn handling<F: Future + Send>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        handling: F,
+    ) -> impl Future<Output = F::Output> + Send {
+        self.handling_event(key, ttl, handling)
+    }
+
+    fn mark_seen(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, lull_queue::Error>> + Send {
+        self.mark_event_seen(key, ttl)
+    }
+}
+
 /// The once-per-id rule for one platform. Cheap to clone; clones share the in-flight claims.
 #[derive(Clone)]
-pub struct Once {
-    store: Store,
+pub struct Once<S = Store> {
+    store: S,
     platform: &'static str,
     ttl: Duration,
     redelivery: Redelivery,
     in_flight: Arc<Mutex<HashSet<String>>>,
 }
 
-impl Once {
-    /// Events of `platform`, remembered for `ttl` (longer than the platform ever redelivers).
-    pub fn new(
-        store: Store,
-        platform: &'static str,
-        ttl: Duration,
-        redelivery: Redelivery,
-    ) -> Self {
+impl<S: SeenEvents> Once<S> {
+    /// Events of `platform`, remembered in `store` for `ttl` (longer than the platform ever
+    /// redelivers).
+    pub fn new(store: S, platform: &'static str, ttl: Duration, redelivery: Redelivery) -> Self {
         Self {
             store,
             platform,
@@ -105,7 +144,7 @@ impl Once {
     /// Runs `handling` for event `id` unless it was handled before or is being handled now.
     /// `id` must be unique on the platform for lull's identity there (Telegram prefixes the
     /// bot's id: update ids are per bot).
-    pub async fn run<F: Future>(&self, id: &str, handling: F) -> Outcome<F::Output> {
+    pub async fn run<F: Future + Send>(&self, id: &str, handling: F) -> Outcome<F::Output> {
         let key = format!("{}:{id}", self.platform);
         let Some(_claim) = InFlight::claim(&self.in_flight, &key) else {
             tracing::info!(
@@ -115,7 +154,7 @@ impl Once {
             );
             return Outcome::Copy;
         };
-        match self.store.event_seen(&key) {
+        match self.store.seen(&key) {
             Ok(false) => {}
             Ok(true) => {
                 tracing::info!(platform = self.platform, id, "ignoring a redelivered event");
@@ -126,20 +165,20 @@ impl Once {
                 return unreadable(self.redelivery);
             }
         }
-        let output = self.store.handling_event(&key, self.ttl, handling).await;
+        let output = self.store.handling(&key, self.ttl, handling).await;
         // For events that changed nothing (status, help, refusals): recorded after.
-        if let Err(error) = self.store.mark_event_seen(&key, self.ttl).await {
+        if let Err(error) = self.store.mark_seen(&key, self.ttl).await {
             tracing::error!(%error, platform = self.platform, id, "cannot record a handled event");
         }
         Outcome::Ran(output)
     }
 }
 
-impl Once {
+impl<S: SeenEvents> Once<S> {
     /// [`Once::run`] for an event whose acknowledgement waits on it (polling, a webhook post,
     /// an envelope): `finished`, taken when the event was given out, is settled with the
     /// outcome, so a copy does not release the first's waiters and a failure is redelivered.
-    pub async fn run_acknowledged<F: Future, Id>(
+    pub async fn run_acknowledged<F: Future + Send, Id>(
         &self,
         id: &str,
         finished: Option<Finished<Id>>,
@@ -183,5 +222,7 @@ impl Drop for InFlight {
     }
 }
 
+#[cfg(test)]
+mod mock_tests;
 #[cfg(test)]
 mod tests;

@@ -115,7 +115,7 @@ impl TelegramLull {
 
     /// Runs `handling` unless this update was handled before (see [`Once`]); update ids are
     /// per bot, so the bot's id is part of the key. Tells the listener when it ends.
-    async fn once(&self, update: &Update, me: &Me, handling: impl Future<Output = ()>) {
+    async fn once(&self, update: &Update, me: &Me, handling: impl Future<Output = ()> + Send) {
         let finished = self
             .handling
             .as_ref()

@@ -101,24 +101,6 @@ async fn a_copy_arriving_while_the_first_is_handled_is_skipped() {
     );
 }
 
-#[test]
-fn an_unreadable_store_is_told_only_where_the_platform_never_redelivers() {
-    let redelivered: Outcome<()> = unreadable(Redelivery::Redelivered);
-    assert_eq!(redelivered, Outcome::Unreadable { tell: None });
-    assert_eq!(
-        redelivered.ack(),
-        Ack::Failed,
-        "left for the platform to send again"
-    );
-    let Outcome::<()>::Unreadable { tell: Some(reply) } = unreadable(Redelivery::Never) else {
-        panic!("a platform that never redelivers gets an answer");
-    };
-    assert!(
-        reply.ephemeral && reply.plain.contains("Try again"),
-        "{reply:?}"
-    );
-}
-
 #[tokio::test]
 async fn the_acknowledgement_follows_the_outcome() {
     use crate::chat::acknowledge::Handling;
@@ -135,4 +117,45 @@ async fn the_acknowledgement_follows_the_outcome() {
         .await;
     assert_eq!(seen, Outcome::Seen);
     assert_eq!(again.try_recv(), Ok(()), "a redelivery is answered too");
+}
+
+#[tokio::test]
+async fn a_copy_does_not_answer_for_the_first() {
+    use crate::chat::acknowledge::Handling;
+    let dir = tempfile::tempdir().unwrap();
+    let once = Once::new(open(&dir), "slack", TTL, Redelivery::Redelivered);
+    let handling = std::sync::Arc::new(Handling::<String>::default());
+    let mut first_post = handling.wait_for("Ev9".into());
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let first = {
+        let (once, finished) = (once.clone(), handling.finished_on_drop("Ev9".into()));
+        tokio::spawn(async move {
+            once.run_acknowledged("Ev9", Some(finished), async move {
+                released.await.ok();
+            })
+            .await
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !once.in_flight.lock().unwrap().contains("slack:Ev9") {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the first copy claims the id");
+    let copy = once
+        .run_acknowledged(
+            "Ev9",
+            Some(handling.finished_on_drop("Ev9".into())),
+            async {},
+        )
+        .await;
+    assert_eq!(copy, Outcome::Copy);
+    assert!(
+        first_post.try_recv().is_err(),
+        "the copy does not answer for the first"
+    );
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap(), Outcome::Ran(()));
+    assert_eq!(first_post.try_recv(), Ok(()));
 }
