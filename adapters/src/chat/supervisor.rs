@@ -1,6 +1,8 @@
 //! A chat connection's life in the sidecar, for any platform: check who lull is there (retrying
-//! through network trouble), prepare (menus, command registration), deliver notices, receive
-//! events until told to stop (reconnecting after trouble), and stop within a bound.
+//! through network trouble), prepare (menus, command registration), deliver notices from then
+//! until the stop (through reconnections too), receive events until told to stop (reconnecting
+//! after trouble, with a backoff that starts again after a connection that lasted), and stop
+//! within a bound.
 //!
 //! A platform implements [`Connection`]; [`supervise`] drives it. What ends it early is only what
 //! waiting cannot fix, such as a refused token: [`Attempt::Fatal`].
@@ -8,9 +10,10 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::Backoff;
+use super::backoff::{Backoff, MAX_BACKOFF};
 
 /// How long stopping waits for events being handled, and notices being sent, to finish.
 pub const STOP_GRACE: Duration = Duration::from_secs(15);
@@ -79,7 +82,10 @@ pub async fn supervise<C: Connection>(
             }
         }
     };
-    connection.prepare(&identity).await;
+    tokio::select! {
+        () = connection.prepare(&identity) => {}
+        () = stop.cancelled() => return Ok(()),
+    }
 
     // Notices stop with the connection, and only after it: a command handled during the stop
     // grace may still queue one.
@@ -87,7 +93,13 @@ pub async fn supervise<C: Connection>(
     let mut notices = tokio::spawn(connection.deliver_notices(notices_stop.clone()));
     let mut backoff = Backoff::default();
     let result = loop {
-        match connection.receive(&identity, &stop).await {
+        let began = Instant::now();
+        let attempt = connection.receive(&identity, &stop).await;
+        if began.elapsed() > MAX_BACKOFF {
+            // It was connected a while: this is new trouble, not the same trouble again.
+            backoff.reset();
+        }
+        match attempt {
             Ok(()) => break Ok(()),
             Err(Attempt::Fatal(error)) => break Err(error),
             Err(Attempt::Retry(error)) => {

@@ -17,6 +17,8 @@ struct Refused;
 enum Step {
     Ok,
     Retry,
+    /// Connected for two minutes, then lost.
+    RetryAfterRunning,
     Fatal,
 }
 
@@ -31,16 +33,22 @@ struct Scripted {
     log: Arc<Mutex<Vec<(String, Instant)>>>,
 }
 
-fn next(script: &Script) -> Result<(), Attempt<Refused>> {
-    let mut script = script.lock().unwrap();
-    let step = if script.len() > 1 {
-        script.remove(0)
-    } else {
-        script.first().copied().unwrap_or(Step::Ok)
+async fn next(script: &Script) -> Result<(), Attempt<Refused>> {
+    let step = {
+        let mut script = script.lock().unwrap();
+        if script.len() > 1 {
+            script.remove(0)
+        } else {
+            script.first().copied().unwrap_or(Step::Ok)
+        }
     };
     match step {
         Step::Ok => Ok(()),
         Step::Retry => Err(Attempt::Retry("unreachable".into())),
+        Step::RetryAfterRunning => {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            Err(Attempt::Retry("connection lost".into()))
+        }
         Step::Fatal => Err(Attempt::Fatal(Refused)),
     }
 }
@@ -71,7 +79,7 @@ impl Connection for Scripted {
 
     async fn identify(&self) -> Result<(), Attempt<Refused>> {
         self.note("identify");
-        next(&self.identify)
+        next(&self.identify).await
     }
 
     async fn prepare(&self, _: &()) {
@@ -92,7 +100,7 @@ impl Connection for Scripted {
 
     async fn receive(&self, _: &(), stop: &CancellationToken) -> Result<(), Attempt<Refused>> {
         self.note("receive");
-        next(&self.receive)?;
+        next(&self.receive).await?;
         stop.cancelled().await;
         self.note("receive stopped");
         Ok(())
@@ -172,4 +180,67 @@ async fn a_fatal_error_ends_it_and_a_stop_while_retrying_is_prompt() {
         stopped_at,
         "no backoff wait is sat out after a stop"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_lasted_starts_the_backoff_again() {
+    let connection = Scripted::default();
+    *connection.receive.lock().unwrap() = vec![
+        Step::Retry,
+        Step::Retry,
+        Step::RetryAfterRunning,
+        Step::Retry,
+        Step::Ok,
+    ];
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(supervise(connection.clone(), stop.clone()));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let receive = connection.calls("receive");
+    assert_eq!(receive.len(), 5, "{receive:?}");
+    let gaps: Vec<Duration> = receive.windows(2).map(|w| w[1] - w[0]).collect();
+    let s = Duration::from_secs;
+    assert_eq!(
+        gaps,
+        [s(1), s(2), s(120) + s(1), s(2)],
+        "1 s again after the long connection"
+    );
+    stop.cancel();
+    assert_eq!(running.await.unwrap(), Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_during_preparation_is_prompt() {
+    /// Registration that never answers.
+    struct Stuck(Scripted);
+    impl Connection for Stuck {
+        type Identity = ();
+        type Fatal = Refused;
+        fn platform(&self) -> &'static str {
+            "test"
+        }
+        async fn identify(&self) -> Result<(), Attempt<Refused>> {
+            Ok(())
+        }
+        async fn prepare(&self, _: &()) {
+            std::future::pending::<()>().await;
+        }
+        fn deliver_notices(
+            &self,
+            stop: CancellationToken,
+        ) -> impl Future<Output = ()> + Send + 'static {
+            self.0.deliver_notices(stop)
+        }
+        async fn receive(&self, i: &(), stop: &CancellationToken) -> Result<(), Attempt<Refused>> {
+            self.0.receive(i, stop).await
+        }
+    }
+    let connection = Scripted::default();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(supervise(Stuck(connection.clone()), stop.clone()));
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let stopped_at = Instant::now();
+    stop.cancel();
+    assert_eq!(running.await.unwrap(), Ok(()));
+    assert_eq!(Instant::now(), stopped_at);
+    assert!(connection.calls("receive").is_empty());
 }
