@@ -2,8 +2,8 @@
 //! on each, the chats that hear about every request, the secrets to keep out of output, and
 //! running each adapter. Everything else (`stack`, `serve`) asks the list, never a platform.
 //!
-//! Enabling a platform is one entry in [`ChatAdapters::from_config`]: its section checked into
-//! its settings, which implement [`ChatAdapter`] in the platform's folder.
+//! Enabling a platform is one entry in [`PLATFORMS`]: its section, and how that section is
+//! checked into settings that implement [`ChatAdapter`] (in the platform's folder).
 
 use std::any::Any;
 use std::future::Future;
@@ -13,6 +13,7 @@ use anyhow::bail;
 use lull_plugin::{ChatRef, PlatformPolicy, Plugin, Policy};
 use tokio_util::sync::CancellationToken;
 
+use crate::chat::settings::SettingError;
 use crate::config::Config;
 
 /// A running adapter: ends when told to stop, or early with an error waiting cannot fix.
@@ -32,6 +33,27 @@ pub trait ChatAdapter: Send + Sync + Any {
     fn run(&self, plugin: Plugin, stop: CancellationToken) -> Running;
 }
 
+/// A chat platform this build can run: its config section, and how the section (present in the
+/// config) is checked into its adapter.
+pub struct Platform {
+    /// `telegram`, `discord`, `slack`.
+    pub section: &'static str,
+    /// Checks the section, reading secrets through the given environment.
+    pub enable: fn(&Config, &Env<'_>) -> Result<Enabled, SettingError>,
+}
+
+/// An enabled platform's adapter.
+pub type Enabled = Box<dyn ChatAdapter>;
+
+/// Where secrets are read: the process environment, or a test's.
+pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// Every chat platform this build has: one entry each.
+pub const PLATFORMS: &[Platform] = &[
+    #[cfg(feature = "telegram")]
+    crate::telegram::PLATFORM_ENTRY,
+];
+
 /// The chat adapters a config enables, checked before anything starts.
 #[derive(Default)]
 pub struct ChatAdapters {
@@ -46,41 +68,23 @@ impl ChatAdapters {
     }
 
     /// [`ChatAdapters::from_config`], reading tokens through `env` instead.
-    #[cfg_attr(
-        not(feature = "telegram"),
-        expect(unused_variables, unused_mut, reason = "no platform is built in")
-    )]
     pub fn from_config_with(
         config: &Config,
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
-        let mut adapters: Vec<Box<dyn ChatAdapter>> = Vec::new();
-        // One entry per platform.
-        #[cfg(feature = "telegram")]
-        if let Some(section) = &config.telegram {
-            let settings = crate::telegram::TelegramSettings::from_config(section, &env)
-                .map_err(|e| config.invalid(e))?;
-            adapters.push(Box::new(settings));
-        }
-        // `None`: a platform lull has no adapter for yet.
-        for (section, present, built) in [
-            (
-                "telegram",
-                config.telegram.is_some(),
-                Some(cfg!(feature = "telegram")),
-            ),
-            ("discord", config.discord.is_some(), None),
-            ("slack", config.slack.is_some(), None),
-        ] {
-            match (present, built) {
-                (true, Some(false)) => bail!(
-                    "[{section}] is configured, but this lull was built without the {section} feature; rebuild with it (it is on by default) or remove the section"
-                ),
-                (true, None) => bail!(
-                    "[{section}] is configured, but this build of lull has no {section} adapter yet; remove the section to run the sidecar with the control API only"
-                ),
-                _ => {}
+        let mut adapters = Vec::new();
+        for (section, present) in config.chat_sections() {
+            if !present {
+                continue;
             }
+            let Some(platform) = PLATFORMS.iter().find(|p| p.section == section) else {
+                bail!(
+                    "[{section}] is configured, but this build of lull has no {section} adapter yet: \
+                     either it was built without the {section} feature (rebuild with it), or lull has no adapter for {section} \
+                     (remove the section to run the sidecar with the control API only)"
+                );
+            };
+            adapters.push((platform.enable)(config, &env).map_err(|e| config.invalid(e))?);
         }
         Ok(Self { adapters })
     }

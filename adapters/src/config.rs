@@ -311,6 +311,15 @@ impl Config {
         Ok(config)
     }
 
+    /// Each chat section and whether the file has it.
+    pub fn chat_sections(&self) -> [(&'static str, bool); 3] {
+        [
+            ("telegram", self.telegram.is_some()),
+            ("discord", self.discord.is_some()),
+            ("slack", self.slack.is_some()),
+        ]
+    }
+
     /// `error`, found in a section after parsing, as an error about this config's file and line.
     pub fn invalid(&self, error: crate::chat::settings::SettingError) -> ConfigError {
         ConfigError::Setting {

@@ -29,7 +29,7 @@ pub use settings::{TelegramSettings, UpdateSource, WEBHOOK_PATH};
 pub use sidecar::{TelegramError, run};
 
 use crate::chat::outbox;
-use crate::chats::{ChatAdapter, Running};
+use crate::chats::{ChatAdapter, Platform, Running};
 use send::TelegramNotices;
 
 /// The bot for `settings`: its token and Bot API server.
@@ -46,6 +46,15 @@ impl TelegramLull {
         outbox::deliver(self.plugin().scheduler().store().clone(), sink, stop).await;
     }
 }
+
+/// Telegram in the list of platforms: `[telegram]`.
+pub(crate) const PLATFORM_ENTRY: Platform = Platform {
+    section: PLATFORM,
+    enable: |config, env| {
+        let section = config.telegram.clone().unwrap_or_default();
+        Ok(Box::new(TelegramSettings::from_config(&section, env)?))
+    },
+};
 
 impl ChatAdapter for TelegramSettings {
     fn platform(&self) -> &'static str {
