@@ -8,7 +8,8 @@
 //! - [`once`]: each inbound event is handled at most once, across restarts and redeliveries;
 //! - [`acknowledge`]: an event is acknowledged to the platform only after it was handled, so a
 //!   kill -9 leads to a redelivery, never to a loss;
-//! - [`inbox`] and [`verifier`]: a webhook that checks who posted before it parses anything;
+//! - [`inbox`], [`verifier`] and [`webhook_server`]: a webhook that checks who posted before it
+//!   parses anything, on a listener that stops gracefully;
 //! - [`supervisor`]: the connection's life — identity check, retries, notices, a bounded stop;
 //! - [`outbox`]: delivering the durable notices to one platform;
 //! - [`click`]: answering a click on a prompt's button and editing the prompt;
@@ -31,3 +32,4 @@ pub mod render;
 pub mod settings;
 pub mod supervisor;
 pub mod verifier;
+pub mod webhook_server;

@@ -15,6 +15,7 @@ use super::settings::{TelegramSettings, UpdateSource};
 use super::{PLATFORM, TelegramLull, menu, webhook};
 use crate::chat::acknowledge::{Ack, Handling};
 use crate::chat::supervisor::{Attempt, Connection, STOP_GRACE, supervise};
+use crate::chat::webhook_server::{ListenError, WebhookServer};
 
 /// How long one `getUpdates` long poll waits for updates.
 const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -34,13 +35,8 @@ pub enum TelegramError {
     )]
     NotFound(String),
     /// The webhook address cannot be listened on.
-    #[error("[telegram] webhook_listen: cannot listen on {address}: {source}")]
-    Listen {
-        /// The address.
-        address: std::net::SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error("[telegram] webhook_listen: {0}")]
+    Listen(#[source] ListenError),
 }
 
 /// Runs lull's own bot — the sidecar's — until `stop` is cancelled: checks the token, sets the
@@ -176,33 +172,21 @@ async fn dispatch_webhook(
     secret: &str,
     stop: &CancellationToken,
 ) -> Result<(), Attempt<TelegramError>> {
-    let tcp = tokio::net::TcpListener::bind(listen)
+    let handling = Arc::new(Handling::default());
+    let (listener, router) = webhook::webhook(secret, handling.clone());
+    let server = WebhookServer::start("Telegram webhook", listen, router)
         .await
-        .map_err(|source| {
-            Attempt::Fatal(TelegramError::Listen {
-                address: listen,
-                source,
-            })
-        })?;
-    // The bound address, not the configured one: with port 0 the system picks it.
-    let bound = tcp.local_addr().unwrap_or(listen);
-    tracing::info!("Telegram webhook listening on {bound}");
-    lull.bot()
+        .map_err(|e| Attempt::Fatal(TelegramError::Listen(e)))?;
+    let registered = lull
+        .bot()
         .set_webhook(url.clone())
         .secret_token(secret.to_owned())
         .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
-        .await
-        .map_err(attempt)?;
-    let handling = Arc::new(Handling::default());
-    let (listener, router) = webhook::webhook(secret, handling.clone());
-    let (server_stop, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(async move {
-        axum::serve(tcp, router)
-            .with_graceful_shutdown(async move {
-                server_stopped.await.ok();
-            })
-            .await
-    });
+        .await;
+    if let Err(error) = registered {
+        server.stop().await;
+        return Err(attempt(error));
+    }
     let mut dispatcher = dispatcher(lull, Some(handling));
     let shutdown = dispatcher.shutdown_token();
     let dispatching = dispatcher.try_dispatch_with_listener(listener, listener_errors());
@@ -211,10 +195,7 @@ async fn dispatch_webhook(
     if let Err(error) = lull.bot().delete_webhook().await {
         tracing::warn!(%error, "telegram: could not remove the webhook");
     }
-    let _ = server_stop.send(());
-    if tokio::time::timeout(STOP_GRACE, &mut server).await.is_err() {
-        server.abort();
-    }
+    server.stop().await;
     result
 }
 
