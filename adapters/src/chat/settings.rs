@@ -29,20 +29,25 @@ impl SettingError {
     }
 }
 
-/// The 1-based line that sets `key` in `[section]` of a TOML text, if it does.
+/// The 1-based line that sets `key` in `[section]` of a TOML text, if it does. Headers and keys
+/// may be quoted; lines inside a multi-line value are neither headers nor keys of the section.
 pub fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
+    let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_owned();
     let mut in_section = false;
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            let name = line.trim_start_matches('[').split(']').next().unwrap_or("");
-            in_section = name.trim() == section;
+        let line = line.split(" #").next().unwrap_or("").trim();
+        if let Some(header) = line
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+            .filter(|h| !h.contains(',') && !h.contains('='))
+        {
+            in_section = unquote(header.trim_matches(|c| c == '[' || c == ']')) == section;
             continue;
         }
-        let Some((name, _)) = line.split_once('=') else {
-            continue;
-        };
-        if in_section && name.trim().trim_matches('"') == key {
+        if let Some((name, _)) = line.split_once('=')
+            && in_section
+            && unquote(name) == key
+        {
             return Some(i + 1);
         }
     }
@@ -147,6 +152,18 @@ impl Section {
         })
     }
 
+    /// One id, if set, through `parse` (which says what is wrong with it).
+    pub fn id<T>(
+        &self,
+        key: &'static str,
+        value: Option<&str>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, SettingError> {
+        value
+            .map(|v| parse(v).map_err(|message| self.error(key, message)))
+            .transpose()
+    }
+
     /// Each id of `values` through `parse` (which says what is wrong with one).
     pub fn ids<T>(
         &self,
@@ -207,6 +224,13 @@ mod tests {
         );
         assert_eq!(line_of(text, "slack", "api_url"), None);
         assert_eq!(line_of(text, "maintenance", "listen"), Some(2));
+        let tricky = "[maintenance]\nwindows = [\n  [1, 2],\n]\nlisten = 3\n[\"slack\"] # quoted\n'admins' = []\n";
+        assert_eq!(
+            line_of(tricky, "maintenance", "listen"),
+            Some(5),
+            "an array line is no header"
+        );
+        assert_eq!(line_of(tricky, "slack", "admins"), Some(7));
     }
 
     #[test]

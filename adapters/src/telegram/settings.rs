@@ -93,14 +93,10 @@ impl TelegramSettings {
                 user_id,
             )
         };
-        let notify_chat_id = match &config.notify_chat_id {
-            None => None,
-            Some(value) => Some(
-                value
-                    .parse::<i64>()
-                    .map_err(|_| SECTION.error("notify_chat_id", not_an_id(value)))?,
-            ),
-        };
+        let notify_chat_id =
+            SECTION.id("notify_chat_id", config.notify_chat_id.as_deref(), |v| {
+                v.parse::<i64>().map_err(|_| not_an_id(v))
+            })?;
         Ok(Self {
             token,
             api_url,
