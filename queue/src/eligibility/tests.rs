@@ -102,9 +102,9 @@ async fn a_quiet_gateway_waits_for_boot_grace_and_the_idle_window_then_runs() {
 async fn a_live_run_blocks_with_no_end_of_its_own_and_holds_the_idle_window_back() {
     let (_t, open) = open_request().await;
     let tracker = tracker();
-    tokio::time::advance(Duration::from_secs(2000)).await;
-    let _run = tracker.begin_run("telegram:1").unwrap();
     let always = Windows::always();
+    let run = tracker.begin_run("telegram:1").unwrap();
+    tokio::time::advance(Duration::from_secs(2000)).await;
     let busy = evaluate_with(
         &open,
         &tracker.snapshot(Instant::now()),
@@ -112,7 +112,11 @@ async fn a_live_run_blocks_with_no_end_of_its_own_and_holds_the_idle_window_back
         &always,
         |_| {},
     );
-    assert_eq!(kinds(&busy), ["live_runs"]);
+    assert_eq!(
+        kinds(&busy),
+        ["live_runs"],
+        "no idle window while a run is live"
+    );
     assert_eq!(busy.ready_at, None, "only the run's end can free it");
     let running = evaluate_with(
         &open,
@@ -124,6 +128,13 @@ async fn a_live_run_blocks_with_no_end_of_its_own_and_holds_the_idle_window_back
         },
     );
     assert_eq!(kinds(&running)[0], "executing");
+
+    // 2000 s went by, but the idle window starts when the run ends.
+    drop(run);
+    let ended = Instant::now();
+    let idle = evaluate_with(&open, &tracker.snapshot(ended), START, &always, |_| {});
+    assert_eq!(kinds(&idle), ["idle_window"]);
+    assert_eq!(idle.ready_at, Some(ended + Duration::from_secs(1200)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -185,7 +196,8 @@ async fn outside_a_window_it_waits_for_the_opening_in_the_windows_zone() {
         outside.ready_at,
         Some(Instant::now() + Duration::from_secs(3600))
     );
-    // A request an admin let ignore the windows runs now.
+    // A request an admin let ignore the windows is evaluated without them (the scheduler's
+    // `windows_for`): it runs now.
     let always = Windows::always();
     let ignoring = evaluate_with(
         &open,
