@@ -71,6 +71,9 @@ struct Poller {
     offset: i32,
     batch: std::collections::VecDeque<Update>,
     backoff: Backoff,
+    /// Between asking again for an update that could not be handled; reset once a batch is
+    /// handled whole.
+    refetch_backoff: Backoff,
     done: bool,
 }
 
@@ -95,7 +98,7 @@ impl Poller {
                 // again rather than past it; the ones after it come again and are seen.
                 self.offset = first.as_offset() - 1;
                 if !self.flag.is_stopped() {
-                    let wait = self.backoff.next_wait();
+                    let wait = self.refetch_backoff.next_wait();
                     tracing::warn!(
                         update_id = first.0,
                         retry_in_seconds = wait.as_secs(),
@@ -107,6 +110,8 @@ impl Poller {
                         () = flag => {}
                     }
                 }
+            } else {
+                self.refetch_backoff.reset();
             }
             if self.flag.is_stopped() {
                 self.done = true;
@@ -169,8 +174,12 @@ impl<'a> AsUpdateStream<'a> for ConfirmAfterHandling {
             offset: 0,
             batch: Default::default(),
             backoff: Backoff::default(),
+            refetch_backoff: Backoff::default(),
             done: false,
         };
         Box::pin(futures_util::stream::unfold(poller, Poller::next))
     }
 }
+
+#[cfg(test)]
+mod mock_tests;
