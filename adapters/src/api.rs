@@ -115,13 +115,8 @@ impl From<Error> for ApiError {
 }
 
 fn from_tool_error(error: ToolError) -> ApiError {
-    let status = match error.code {
-        "not_found" => StatusCode::NOT_FOUND,
-        "forbidden" => StatusCode::FORBIDDEN,
-        "invalid_state" | "update_not_configured" | "ambiguous" => StatusCode::CONFLICT,
-        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
+    // The status the error's kind carries (400 for a bad tool input).
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     ApiError::new(status, error.code, error.message)
 }
 

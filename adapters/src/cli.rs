@@ -161,18 +161,15 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// The exit status for an error code of the API or tool.
+/// The exit status for an error code of the API or tool: a queue error by its kind; the API's
+/// own refusals (`executing`, `lease_expired`) are refusals; anything else is a bad input.
 pub(crate) fn exit_for(code: &str) -> i32 {
-    match code {
-        "not_found" => EXIT_NOT_FOUND,
-        "forbidden"
-        | "invalid_state"
-        | "update_not_configured"
-        | "ambiguous"
-        | "executing"
-        | "lease_expired" => EXIT_REFUSED,
-        "internal" => EXIT_ERROR,
-        _ => EXIT_USAGE,
+    match lull_queue::ErrorKind::from_code(code) {
+        Some(lull_queue::ErrorKind::NotFound) => EXIT_NOT_FOUND,
+        Some(lull_queue::ErrorKind::Internal) => EXIT_ERROR,
+        Some(_) => EXIT_REFUSED,
+        None if matches!(code, "executing" | "lease_expired") => EXIT_REFUSED,
+        None => EXIT_USAGE,
     }
 }
 

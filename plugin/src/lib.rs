@@ -319,8 +319,8 @@ impl Plugin {
             if let Err(error) = store.record(&actor.key(), "refused", detail, None).await {
                 tracing::warn!(%error, "could not audit a refusal");
             }
-            return Err(ToolError::new(
-                "forbidden",
+            return Err(ToolError::of_kind(
+                lull_queue::ErrorKind::Forbidden,
                 "only an admin can let a request start outside the maintenance windows (--window any)",
             ));
         }
@@ -522,20 +522,7 @@ fn tool_message(request: &lull_queue::Request, deduplicated: bool) -> String {
     }
 }
 
-/// The queue's errors as tool error codes.
+/// A queue error as a tool error: the code and status its kind carries.
 pub fn tool_error(error: Error) -> ToolError {
-    let code = match &error {
-        Error::NotFound { .. } => "not_found",
-        Error::Ambiguous { .. } => "ambiguous",
-        Error::Forbidden(_) => "forbidden",
-        Error::Withdraw(lull_queue::WithdrawError::NotARequester { .. }) => "forbidden",
-        Error::Transition(_) | Error::Withdraw(_) => "invalid_state",
-        Error::UpdateNotConfigured => "update_not_configured",
-        Error::Open { .. }
-        | Error::NewerSchema { .. }
-        | Error::Corrupt { .. }
-        | Error::Io { .. }
-        | Error::Closed => "internal",
-    };
-    ToolError::new(code, error.to_string())
+    ToolError::of_kind(error.kind(), error.to_string())
 }

@@ -51,19 +51,31 @@ pub struct ToolCall {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ToolError {
-    /// `invalid_json`, `invalid_action`, `invalid_field`, `invalid_idle_seconds`, `invalid_reason`,
-    /// `missing_agent`, `missing_request_id`, `not_found`, `ambiguous`, `forbidden`,
-    /// `invalid_state`, `update_not_configured`, `internal`.
+    /// The tool's own (`invalid_json`, `invalid_action`, `invalid_field`,
+    /// `invalid_idle_seconds`, `invalid_reason`, `missing_agent`, `missing_request_id`), or a
+    /// queue error kind's ([`lull_queue::ErrorKind::code`]).
     pub code: &'static str,
+    /// The control API's HTTP status for it: 400 for the tool's own, the kind's otherwise.
+    pub status: u16,
     /// What was wrong and what is accepted.
     pub message: String,
 }
 
 impl ToolError {
-    /// An error with `code`.
+    /// A bad input, with `code` (answered 400 by the API).
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
+            status: 400,
+            message: message.into(),
+        }
+    }
+
+    /// A refusal of the queue's `kind` (its code and status), with `message`.
+    pub fn of_kind(kind: lull_queue::ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            code: kind.code(),
+            status: kind.http_status(),
             message: message.into(),
         }
     }

@@ -76,7 +76,7 @@ pub use blocker::Blocker;
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use dedupe::{Ask, Merge, WithdrawError, Withdrawal};
 pub use drain::Drain;
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use events::QueueEvent;
 pub use executor::{
     CommandExecutor, Executor, PendingExec, RESTART_TOKEN_ENV, RestartAction, SelfRestart,

@@ -115,7 +115,7 @@ impl Scheduler {
         health: Option<HealthCheck>,
     ) -> Result<Self, Error> {
         if let Some(running) = store.running_request()? {
-            return Err(Error::Forbidden(format!(
+            return Err(Error::Conflict(format!(
                 "request {} is still marked running from before; call recover() before starting the scheduler",
                 running.short_id
             )));

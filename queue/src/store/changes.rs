@@ -200,7 +200,7 @@ pub(crate) fn start(
 ) -> Result<Request, Error> {
     let id = checked.id;
     if let Some(running) = lookup::running(&w.trees, w.path())? {
-        return Err(Error::Forbidden(format!(
+        return Err(Error::Conflict(format!(
             "request {} is still running; one execution at a time",
             running.short_id
         )));
@@ -210,7 +210,7 @@ pub(crate) fn start(
         || request.idle_seconds != checked.idle_seconds
         || request.state != checked.state;
     if changed {
-        return Err(Error::Forbidden(format!(
+        return Err(Error::Conflict(format!(
             "request {} changed since the scheduler checked it; checking again",
             request.short_id
         )));
@@ -250,13 +250,13 @@ pub(crate) fn start(
 /// drain landed since the scheduler looked, and the maintenance windows are open at `now`.
 fn may_begin(w: &Writer, now: Timestamp, windows: &crate::window::Windows) -> Result<(), Error> {
     if meta_record::<Pause>(w, META_PAUSE, "the pause")?.is_some_and(|p| p.holds_at(now)) {
-        return Err(Error::Forbidden("maintenance was paused meanwhile".into()));
+        return Err(Error::Conflict("maintenance was paused meanwhile".into()));
     }
     if meta_record::<Drain>(w, META_DRAIN, "the drain")?.is_some_and(|d| d.until > now) {
-        return Err(Error::Forbidden("the host began draining meanwhile".into()));
+        return Err(Error::Conflict("the host began draining meanwhile".into()));
     }
     if !windows.state(now).is_open() {
-        return Err(Error::Forbidden(
+        return Err(Error::Conflict(
             "the maintenance window closed meanwhile".into(),
         ));
     }
@@ -277,7 +277,7 @@ pub(crate) fn begin_restart(
 pub(crate) fn set_phase(w: &mut Writer, id: RequestId, phase: Phase) -> Result<Request, Error> {
     let mut request = existing(w, id)?;
     if request.state != State::Running {
-        return Err(Error::Forbidden(format!(
+        return Err(Error::Conflict(format!(
             "request {} is {}, not running; it has no phase",
             request.short_id, request.state
         )));
@@ -300,7 +300,7 @@ pub(crate) fn finish(
 ) -> Result<Request, Error> {
     let mut request = existing(w, id)?;
     if !matches!(event, Event::Succeed | Event::Fail | Event::Interrupt) {
-        return Err(Error::Forbidden(format!(
+        return Err(Error::Conflict(format!(
             "{event:?} does not finish a run of request {}",
             request.short_id
         )));
@@ -486,7 +486,7 @@ pub(crate) fn arm_self_restart(
 ) -> Result<RestartMarker, Error> {
     let request = existing(w, id)?;
     if request.state != State::Running {
-        return Err(Error::Forbidden(format!(
+        return Err(Error::Conflict(format!(
             "request {} is {}, not running; it cannot restart lull",
             request.short_id, request.state
         )));
