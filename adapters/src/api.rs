@@ -3,6 +3,9 @@
 
 mod metrics;
 mod openapi;
+mod peer;
+
+pub(crate) use peer::LocalPeer;
 
 use std::time::Duration;
 
@@ -127,14 +130,26 @@ fn ok(value: Value) -> ApiResult {
 }
 
 /// The caller's role, from the listener and (over TCP) the bearer token.
-pub(crate) struct Caller(Role);
+pub(crate) struct Caller {
+    role: Role,
+    /// The process on the other end of the Unix socket; `None` over TCP (a bearer token
+    /// names only a role).
+    peer: Option<LocalPeer>,
+}
 
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let Access::Tcp { admin, agent } = &state.access else {
-            return Ok(Caller(Role::Admin));
+            let peer = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<LocalPeer>>()
+                .map_or_else(LocalPeer::unknown, |info| info.0.clone());
+            return Ok(Caller {
+                role: Role::Admin,
+                peer: Some(peer),
+            });
         };
         let presented = parts
             .headers
@@ -154,9 +169,15 @@ impl FromRequestParts<ApiState> for Caller {
                 .is_some_and(|t| constant_time_eq(t.as_bytes(), presented.as_bytes()))
         };
         if matches(admin) {
-            Ok(Caller(Role::Admin))
+            Ok(Caller {
+                role: Role::Admin,
+                peer: None,
+            })
         } else if matches(agent) {
-            Ok(Caller(Role::Agent))
+            Ok(Caller {
+                role: Role::Agent,
+                peer: None,
+            })
         } else {
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -168,19 +189,36 @@ impl FromRequestParts<ApiState> for Caller {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 impl Caller {
     fn sender(&self) -> Sender {
-        match self.0 {
-            Role::Admin => Sender::local_admin("api", "admin"),
-            Role::Agent => Sender::tool_agent("api-agent"),
+        match (self.role, &self.peer) {
+            (Role::Admin, Some(peer)) => {
+                let sender = Sender::local_admin("local", &peer.user);
+                match peer.via() {
+                    Some(via) => sender.via(via),
+                    None => sender,
+                }
+            }
+            (Role::Admin, None) => Sender::local_admin("api", "admin"),
+            (Role::Agent, _) => Sender::tool_agent("api-agent"),
+        }
+    }
+
+    /// Who did it, for the audit: `local:alice (pid 4242)` through the socket, the token's
+    /// role over TCP.
+    fn by(&self) -> String {
+        match (&self.peer, self.role) {
+            (Some(peer), _) => peer.by(),
+            (None, Role::Admin) => "api:admin".into(),
+            (None, Role::Agent) => "tool:api-agent".into(),
         }
     }
 
     fn admin_only(&self, what: &str) -> Result<(), ApiError> {
-        if self.0 == Role::Admin {
+        if self.role == Role::Admin {
             Ok(())
         } else {
             Err(ApiError::new(
@@ -288,7 +326,7 @@ enum WindowOverride {
 async fn submit(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     let b: SubmitBody = body(&bytes)?;
     let idle = b.idle_seconds.map(Duration::from_secs);
-    let actor = actor(&caller.sender(), None, caller.0);
+    let actor = actor(&caller.sender(), None, caller.role);
     let ignore_windows = matches!(b.window, Some(WindowOverride::Any));
     let (request, deduplicated) = s
         .plugin
@@ -318,7 +356,7 @@ async fn cancel(State(s): State<ApiState>, caller: Caller, Path(id): Path<String
         .plugin
         .scheduler()
         .store()
-        .cancel(&id, actor(&caller.sender(), None, caller.0))
+        .cancel(&id, actor(&caller.sender(), None, caller.role))
         .await?;
     ok(json!({"request": cancelled.request}))
 }
@@ -329,7 +367,7 @@ async fn approve(State(s): State<ApiState>, caller: Caller, Path(id): Path<Strin
         .plugin
         .scheduler()
         .store()
-        .approve(&id, actor(&caller.sender(), None, caller.0))
+        .approve(&id, actor(&caller.sender(), None, caller.role))
         .await?;
     ok(json!({"request": request}))
 }
@@ -340,12 +378,12 @@ async fn reject(State(s): State<ApiState>, caller: Caller, Path(id): Path<String
         .plugin
         .scheduler()
         .store()
-        .reject(&id, actor(&caller.sender(), None, caller.0))
+        .reject(&id, actor(&caller.sender(), None, caller.role))
         .await?;
     ok(json!({"request": request}))
 }
 
-async fn tool(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
+async fn tool(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     if serde_json::from_slice::<Value>(&bytes).is_err() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -353,7 +391,10 @@ async fn tool(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
             "the body is not JSON; send the tool call object",
         ));
     }
-    ok(s.plugin.tool(&String::from_utf8_lossy(&bytes)).await)
+    let via = caller.peer.as_ref().map(LocalPeer::relayed);
+    ok(s.plugin
+        .tool_via(&String::from_utf8_lossy(&bytes), via.as_deref())
+        .await)
 }
 
 fn default_source() -> String {
@@ -536,14 +577,14 @@ async fn drain(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiRe
     let drain = s
         .plugin
         .scheduler()
-        .drain(Duration::from_secs(b.ttl_seconds), "api")
+        .drain(Duration::from_secs(b.ttl_seconds), &caller.by())
         .await?;
     ok(json!({"drain": drain}))
 }
 
 async fn end_drain(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     caller.admin_only("ending a drain")?;
-    s.plugin.scheduler().end_drain("api").await?;
+    s.plugin.scheduler().end_drain(&caller.by()).await?;
     ok(json!({"drain": null}))
 }
 
@@ -570,7 +611,7 @@ async fn pause(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiRe
         .scheduler()
         .pause(
             b.for_seconds.map(Duration::from_secs),
-            "api:admin",
+            &caller.by(),
             &b.reason,
         )
         .await?;
@@ -579,7 +620,7 @@ async fn pause(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiRe
 
 async fn resume(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     caller.admin_only("resuming")?;
-    s.plugin.scheduler().resume("api:admin").await?;
+    s.plugin.scheduler().resume(&caller.by()).await?;
     ok(json!({"pause": null}))
 }
 
@@ -595,7 +636,7 @@ async fn release(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> Api
     let released = s
         .plugin
         .scheduler()
-        .release(&b.session, "api:admin")
+        .release(&b.session, &caller.by())
         .await?;
     ok(json!({"released": released}))
 }

@@ -223,15 +223,18 @@ async fn api(
     Ok(response.body)
 }
 
+/// The operator running this command on the store directly: the same `local:<user>` a call
+/// through the control socket is, with this process's pid.
 fn cli_actor() -> Actor {
-    let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let me = crate::api::LocalPeer::this_process();
     Actor {
-        platform: "cli".into(),
+        platform: "local".into(),
         chat: None,
-        user_id: user.clone(),
-        display: user,
+        user_id: me.user.clone(),
+        display: me.user.clone(),
         role: Role::Admin,
         origin: Origin::Cli,
+        via: me.via(),
     }
 }
 
@@ -399,7 +402,7 @@ async fn client_command(
         }
         (Command::Pause { duration }, Target::Direct(store, _)) => {
             let since = store.now();
-            let by = cli_actor().key();
+            let by = cli_actor().by();
             let pause = lull_queue::Pause {
                 since,
                 until: duration.map(|d| since.saturating_add(d)),
@@ -420,7 +423,7 @@ async fn client_command(
         }
         (Command::Resume, Target::Direct(store, _)) => {
             store
-                .set_pause(None, &cli_actor().key())
+                .set_pause(None, &cli_actor().by())
                 .await
                 .map_err(queue_failure)?;
             println!("maintenance resumed");
@@ -436,11 +439,20 @@ async fn client_command(
             }
             let result = match target {
                 Target::Server(socket) => api(socket, "POST", "/v1/tool", Some(call)).await?,
-                Target::Direct(..) => {
-                    return Err(Failure::new(
-                        EXIT_ERROR,
-                        "`lull tool` needs a running `lull serve` for this profile (the tool reports live status)",
-                    ));
+                Target::Direct(store, config) => {
+                    let plugin = crate::stack::offline(store.clone(), config).map_err(|e| {
+                        Failure::new(
+                            EXIT_REFUSED,
+                            format!("{e:#}; `lull serve` settles it when it starts"),
+                        )
+                    })?;
+                    let via = crate::api::LocalPeer::this_process().relayed();
+                    let result = plugin.tool_via(&call.to_string(), Some(&via)).await;
+                    eprintln!(
+                        "(lull serve is not running for profile {:?}: nothing runs until it starts)",
+                        profile.name
+                    );
+                    result
                 }
             };
             print_json(&result);

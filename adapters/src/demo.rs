@@ -239,6 +239,7 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
                         display: "agent hermes".into(),
                         role: Role::Agent,
                         origin: Origin::Tool,
+                        via: None,
                     },
                 })
                 .await

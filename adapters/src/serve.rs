@@ -169,8 +169,10 @@ fn shutdown_signal() -> impl Future<Output = ()> {
     }
 }
 
-/// Serves the control API on `listener` with `access` until `stop` is cancelled.
-fn serve_api<L>(
+/// Serves the control API on `listener` with `access` until `stop` is cancelled; each
+/// connection's `C` (the socket peer's credentials, the TCP client's address) reaches the
+/// handlers.
+fn serve_api<L, C>(
     listener: L,
     plugin: &lull_plugin::Plugin,
     access: Access,
@@ -179,6 +181,11 @@ fn serve_api<L>(
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
+    C: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
 {
     let app = api::router(ApiState {
         plugin: plugin.clone(),
@@ -186,7 +193,7 @@ where
     });
     let stop = stop.clone();
     tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service_with_connect_info::<C>())
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
     })
@@ -220,8 +227,9 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     tracing::info!(profile = %profile.name, socket = %socket.display(), "lull serve is ready");
 
     let stop = CancellationToken::new();
-    let socket_server = serve_api(unix, &plugin, Access::Socket, &stop);
-    let tcp_server = tcp.map(|(listener, access)| serve_api(listener, &plugin, access, &stop));
+    let socket_server = serve_api::<_, api::LocalPeer>(unix, &plugin, Access::Socket, &stop);
+    let tcp_server =
+        tcp.map(|(listener, access)| serve_api::<_, SocketAddr>(listener, &plugin, access, &stop));
     let (failed, mut failures) = tokio::sync::mpsc::unbounded_channel();
     let chat_adapters = adapters.spawn(&plugin, &stop, &failed);
     drop(failed);

@@ -45,26 +45,14 @@ pub async fn assemble(
     chats: &ChatAdapters,
     options: StackOptions,
 ) -> anyhow::Result<Stack> {
-    let m = &config.maintenance;
     let mut secrets = config.secrets();
     secrets.extend(chats.secrets());
-    let notify = chats.notify();
-    let health = config
-        .executor
-        .health_command
-        .clone()
-        .map(|argv| HealthCheck {
-            argv,
-            timeout: Duration::from_secs(config.executor.timeout_seconds),
-            pass_env: config.executor.pass_env.clone(),
-            crash_loop_limit: config.executor.crash_loop_limit,
-            secrets: secrets.clone(),
-        });
+    let health = health_check(config, &secrets);
     // Installed before recover(), so what it settles ("back online", "interrupted") is
     // announced through the outbox like everything else.
     store.set_notice_hook(lull_plugin::notice_hook(
-        notify.clone(),
-        Duration::from_secs(m.max_wait_seconds),
+        chats.notify(),
+        Duration::from_secs(config.maintenance.max_wait_seconds),
     ));
     let recovered = recover(
         &store,
@@ -74,6 +62,36 @@ pub async fn assemble(
     if let Recovery::Settled(request) = &recovered {
         tracing::info!(request = %request.short_id, state = %request.state, "settled the request that was running when lull stopped");
     }
+    let (plugin, tracker) = build(store, config, chats, options)?;
+    let dropped =
+        crate::chat::outbox::drop_undeliverable(plugin.scheduler().store(), &chats.platforms())
+            .await?;
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "dropped notices for chat platforms that are no longer configured"
+        );
+    }
+    Ok(Stack {
+        plugin,
+        tracker,
+        recovered,
+    })
+}
+
+/// The tracker, executor, scheduler and command core for `store`, without settling anything
+/// and without spawning the scheduler.
+fn build(
+    store: Store,
+    config: &Config,
+    chats: &ChatAdapters,
+    options: StackOptions,
+) -> anyhow::Result<(Plugin, ActivityTracker)> {
+    let m = &config.maintenance;
+    let mut secrets = config.secrets();
+    secrets.extend(chats.secrets());
+    let health = health_check(config, &secrets);
+    let notify = chats.notify();
     let tracker = ActivityTracker::new(
         TrackerSettings {
             mode: options.mode,
@@ -116,18 +134,31 @@ pub async fn assemble(
             notify,
         },
     );
-    let dropped =
-        crate::chat::outbox::drop_undeliverable(plugin.scheduler().store(), &chats.platforms())
-            .await?;
-    if dropped > 0 {
-        tracing::warn!(
-            dropped,
-            "dropped notices for chat platforms that are no longer configured"
-        );
-    }
-    Ok(Stack {
-        plugin,
-        tracker,
-        recovered,
-    })
+    Ok((plugin, tracker))
+}
+
+/// The command core over `store` for a command run while `lull serve` is not (`lull tool`):
+/// nothing is settled and the scheduler is not spawned, so nothing runs; the status says no
+/// activity source reports.
+pub fn offline(store: Store, config: &Config) -> anyhow::Result<Plugin> {
+    let options = StackOptions {
+        profile: "offline".into(),
+        mode: SourceMode::Sidecar,
+        restart: RestartAction::Command(vec!["true".into()]),
+    };
+    Ok(build(store, config, &ChatAdapters::default(), options)?.0)
+}
+
+fn health_check(config: &Config, secrets: &[String]) -> Option<HealthCheck> {
+    config
+        .executor
+        .health_command
+        .clone()
+        .map(|argv| HealthCheck {
+            argv,
+            timeout: Duration::from_secs(config.executor.timeout_seconds),
+            pass_env: config.executor.pass_env.clone(),
+            crash_loop_limit: config.executor.crash_loop_limit,
+            secrets: secrets.to_vec(),
+        })
 }

@@ -505,3 +505,92 @@ fn windows_show_in_status_json_and_metrics_and_window_any_is_for_admins() {
     });
     home.stop(server);
 }
+
+/// The user name this test runs as, from the system (what lull reads from the socket peer's uid).
+fn local_user() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn the_audit_names_the_local_user_and_process_and_the_tool_works_without_a_server() {
+    let home = Home::new(MARKER_CONFIG);
+    let user = local_user();
+    let server = home.serve();
+    // A call through the socket from this very process (as curl or a host plugin would make).
+    let asked = home.call(
+        "POST",
+        "/v1/requests",
+        Some(json!({"kind": "restart", "reason": "through the socket"})),
+    );
+    assert_eq!(asked.status, 201, "{:?}", asked.body);
+    let me = format!("local:{user} (pid {})", std::process::id());
+    assert_eq!(asked.body["request"]["transitions"][0]["by"], me.as_str());
+    assert_eq!(
+        asked.body["request"]["requested_by"][0]["platform"],
+        "local"
+    );
+    assert_eq!(
+        asked.body["request"]["requested_by"][0]["user_id"],
+        user.as_str()
+    );
+    let paused = home.call("POST", "/v1/pause", Some(json!({"reason": "audit"})));
+    assert_eq!(paused.body["pause"]["by"], me.as_str(), "{:?}", paused.body);
+    home.call("POST", "/v1/resume", None);
+    home.stop(server);
+
+    // Without a server: the tool answers from the store, says nothing runs yet, and the agent's
+    // ask joins the open request, audited with the local process it came through.
+    let out = home.lull(&[
+        "tool",
+        "--agent",
+        "hermes",
+        r#"{"action":"queue_restart","reason":"installed jq"}"#,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing runs until it starts"),
+        "{}",
+        stderr(&out)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["deduplicated"], true, "{answer}");
+    let requesters = answer["request"]["requested_by"].as_array().unwrap();
+    assert!(
+        requesters
+            .iter()
+            .any(|r| r["platform"] == "tool" && r["user_id"] == "hermes"),
+        "{answer}"
+    );
+    let status: Value = serde_json::from_slice(&home.lull(&["status", "--json"]).stdout).unwrap();
+    let asks = status["open"][0]["requested_by"].as_array().unwrap();
+    assert_eq!(asks.len(), 2, "{status}");
+    let tool_ask = status["open"][0]["transitions"].as_array().unwrap();
+    assert_eq!(tool_ask.len(), 1, "joining changes no state: {status}");
+
+    // The CLI acting on the store directly is the same person, with its own pid.
+    let cancelled = home.lull(&[
+        "cancel",
+        answer["request"]["short_id"].as_str().unwrap(),
+        "--json",
+    ]);
+    assert!(cancelled.status.success(), "{}", stderr(&cancelled));
+    let cancelled: Value = serde_json::from_slice(&cancelled.stdout).unwrap();
+    let by = cancelled["request"]["transitions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["by"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(by.starts_with(&format!("local:{user} (pid ")), "{by}");
+    assert_ne!(by, me, "another process");
+    // A bad tool call without a server is refused like one through it.
+    let bad = home.lull(&["tool", "--agent", "hermes", r#"{"action":"reboot"}"#]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -82,7 +82,8 @@ struct Inner {
 fn origin_of(platform: &str) -> Origin {
     match platform {
         "cli" => Origin::Cli,
-        "api" => Origin::Api,
+        // The control socket's callers: `local:<user>`.
+        "api" | "local" => Origin::Api,
         "tool" => Origin::Tool,
         _ => Origin::Chat,
     }
@@ -216,7 +217,7 @@ impl Plugin {
         let scheduler = &self.inner.scheduler;
         let store = scheduler.store();
         let now = store.now();
-        let by = actor.key();
+        let by = actor.by();
         Ok(match command {
             Command::Help => reply::help(),
             Command::Status => reply::status(&scheduler.status()?, now),
@@ -276,7 +277,7 @@ impl Plugin {
     async fn audit_refusal(&self, actor: &Actor, command: &Command) {
         let store = self.inner.scheduler.store();
         if let Err(error) = store
-            .record(&actor.key(), "refused", command.to_string(), None)
+            .record(&actor.by(), "refused", command.to_string(), None)
             .await
         {
             tracing::warn!(%error, "could not audit a refusal");
@@ -316,7 +317,7 @@ impl Plugin {
             // refusal is worded and audited alike; the store refuses it too, as a last guard.
             let detail = format!("{kind} --window any");
             let store = self.inner.scheduler.store();
-            if let Err(error) = store.record(&actor.key(), "refused", detail, None).await {
+            if let Err(error) = store.record(&actor.by(), "refused", detail, None).await {
                 tracing::warn!(%error, "could not audit a refusal");
             }
             return Err(ToolError::of_kind(
@@ -354,11 +355,19 @@ impl Plugin {
     /// Runs the agent tool on `json` (the agent named in it is the requester) and returns the
     /// tool result: `{"ok":true,…}` or `{"ok":false,"error":{"code","message"}}`.
     pub async fn tool(&self, json: &str) -> Value {
+        self.tool_via(json, None).await
+    }
+
+    /// [`Plugin::tool`], noting for the audit how the call reached lull (the local user and
+    /// process a call over the control socket came from).
+    pub async fn tool_via(&self, json: &str, via: Option<&str>) -> Value {
         let call = match tool::parse_call(json, self.inner.config.min_agent_idle) {
             Ok(call) => call,
             Err(error) => return error.to_json(),
         };
-        let actor = actor(&Sender::tool_agent(&call.agent), None, Role::Agent);
+        let mut sender = Sender::tool_agent(&call.agent);
+        sender.via = via.map(str::to_owned);
+        let actor = actor(&sender, None, Role::Agent);
         self.tool_call(call.action, actor)
             .await
             .unwrap_or_else(|e| e.to_json())
@@ -505,6 +514,7 @@ pub fn actor(sender: &Sender, chat: Option<&str>, role: Role) -> Actor {
         display: sender.display.clone(),
         role,
         origin: origin_of(&sender.platform),
+        via: sender.via.clone(),
     }
 }
 

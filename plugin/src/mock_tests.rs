@@ -557,3 +557,26 @@ async fn tool_json_from_a_chat_is_authorized_and_acts_as_the_sender() {
         (Some("telegram"), Some("7"))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tool_call_is_audited_with_the_way_it_came_and_the_agent_stays_the_requester() {
+    let h = harness(QueueSettings::default());
+    let asked = h
+        .plugin
+        .tool_via(
+            r#"{"agent":"hermes","action":"queue_restart","reason":"installed jq"}"#,
+            Some("via local:alice, pid 4242"),
+        )
+        .await;
+    assert_eq!(asked["ok"], true, "{asked}");
+    let id = lull_queue::RequestId::parse(asked["request"]["id"].as_str().unwrap()).unwrap();
+    let audit = h.plugin.scheduler().store().audit(Some(id)).unwrap();
+    assert_eq!(audit[0].actor, "tool:hermes (via local:alice, pid 4242)");
+    // The same agent without a via is the same requester: its repeat only raises the count.
+    let again = h
+        .plugin
+        .tool(r#"{"agent":"hermes","action":"queue_restart","reason":"again"}"#)
+        .await;
+    assert_eq!(again["deduplicated"], true, "{again}");
+    assert_eq!(again["request"]["requested_by"][0]["count"], 2, "{again}");
+}

@@ -23,6 +23,8 @@ pub struct Sender {
     /// A role fixed by a local surface that authenticated the caller itself (the control socket
     /// acts as admin, `/v1/tool` as the agent it names). Chat adapters never set it.
     pub preset: Option<Role>,
+    /// How a local caller reached lull (`pid 4242`), for the audit; see `Actor::via`.
+    pub via: Option<String>,
 }
 
 impl Sender {
@@ -35,6 +37,7 @@ impl Sender {
             role_ids: Vec::new(),
             is_bot: false,
             preset: None,
+            via: None,
         }
     }
 
@@ -44,6 +47,12 @@ impl Sender {
             preset: Some(Role::Admin),
             ..Self::chat(platform, user, user)
         }
+    }
+
+    /// The same sender, noting how they reached lull (the audit shows it after the identity).
+    pub fn via(mut self, via: impl Into<String>) -> Self {
+        self.via = Some(via.into());
+        self
     }
 
     /// An agent named in a tool call on a local surface.

@@ -99,7 +99,7 @@ pub fn new_request(
         transitions: vec![Transition {
             state,
             at,
-            by: ask.actor.key(),
+            by: ask.actor.by(),
         }],
         result: None,
     }
@@ -125,7 +125,7 @@ pub fn merge_into(
 ) -> Result<Merge, TransitionError> {
     debug_assert!(request.state.is_open(), "merge into a closed request");
     let mut merge = Merge::default();
-    let by = ask.actor.key();
+    let by = ask.actor.by();
 
     // Decide the state change first: a refused transition must leave the request untouched.
     let upgrading = ask.kind == Kind::Update && request.kind == Kind::Restart;
@@ -190,7 +190,7 @@ pub fn withdraw(
     actor: &Actor,
     at: Timestamp,
 ) -> Result<Withdrawal, WithdrawError> {
-    let by = actor.key();
+    let by = actor.by();
     if actor.role == Role::Admin {
         request.apply(Event::Cancel, at, &by)?;
         return Ok(Withdrawal::Cancelled);
@@ -232,6 +232,7 @@ mod tests {
             display: user.into(),
             role,
             origin: Origin::Chat,
+            via: None,
         }
     }
 

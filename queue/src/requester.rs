@@ -43,12 +43,25 @@ pub struct Actor {
     pub role: Role,
     /// The surface used.
     pub origin: Origin,
+    /// How the actor reached lull, for the audit: a local caller's process (`pid 4242`), or
+    /// the local user a tool call came through. Not part of who they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 impl Actor {
     /// The identity that makes requesters distinct: platform and user id.
     pub fn key(&self) -> String {
         format!("{}:{}", self.platform, self.user_id)
+    }
+
+    /// Who did it, as the audit log and transitions record it: the identity, and how it
+    /// reached lull when known (`local:alice (pid 4242)`).
+    pub fn by(&self) -> String {
+        match &self.via {
+            Some(via) => format!("{} ({via})", self.key()),
+            None => self.key(),
+        }
     }
 
     /// Whether this actor is the requester `requester`.

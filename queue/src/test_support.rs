@@ -21,6 +21,7 @@ pub(crate) fn actor(user: &str, role: Role) -> Actor {
         display: format!("user {user}"),
         role,
         origin: Origin::Chat,
+        via: None,
     }
 }
 

@@ -30,6 +30,7 @@ fn actor(user: &str, role: Role) -> Actor {
         display: user.into(),
         role,
         origin: Origin::Cli,
+        via: None,
     }
 }
 

@@ -59,7 +59,7 @@ pub(crate) fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
         ));
     }
     let mut tx = w.begin();
-    let by = ask.actor.key();
+    let by = ask.actor.by();
     if let Some(mut request) = lookup::open(&w.trees, w.path())? {
         let merge = dedupe::merge_into(&mut request, &ask, &w.settings, tx.now)?;
         tx.put_request(&request);
@@ -119,11 +119,11 @@ pub(crate) fn cancel(w: &mut Writer, query: &str, actor: &Actor) -> Result<Cance
     tx.put_request(&request);
     match withdrawal {
         Withdrawal::Cancelled => {
-            tx.audit(&actor.key(), "cancelled", Some(request.id), String::new());
+            tx.audit(&actor.by(), "cancelled", Some(request.id), String::new());
             close(&mut tx, w, &request)?;
         }
         Withdrawal::RequesterRemoved { remaining } => tx.audit(
-            &actor.key(),
+            &actor.by(),
             "withdrew",
             Some(request.id),
             format!("{remaining} requester(s) remain"),
@@ -146,9 +146,9 @@ pub(crate) fn approve(w: &mut Writer, query: &str, actor: &Actor) -> Result<Requ
         )));
     }
     let mut tx = w.begin();
-    request.apply(Event::Approve, tx.now, &actor.key())?;
+    request.apply(Event::Approve, tx.now, &actor.by())?;
     tx.put_request(&request);
-    tx.audit(&actor.key(), "approved", Some(request.id), String::new());
+    tx.audit(&actor.by(), "approved", Some(request.id), String::new());
     w.commit(tx)?;
     Ok(request)
 }
@@ -157,9 +157,9 @@ pub(crate) fn reject(w: &mut Writer, query: &str, actor: &Actor) -> Result<Reque
     let mut request = lookup::find(&w.trees, w.path(), query)?;
     require_admin(actor, "reject", &request)?;
     let mut tx = w.begin();
-    request.apply(Event::Reject, tx.now, &actor.key())?;
+    request.apply(Event::Reject, tx.now, &actor.by())?;
     tx.put_request(&request);
-    tx.audit(&actor.key(), "rejected", Some(request.id), String::new());
+    tx.audit(&actor.by(), "rejected", Some(request.id), String::new());
     close(&mut tx, w, &request)?;
     w.commit(tx)?;
     Ok(request)

@@ -83,6 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     display: "agent".into(),
                     role: Role::Agent,
                     origin: Origin::Tool,
+                    via: None,
                 },
             })
             .await?;

@@ -160,6 +160,7 @@ async fn the_loop_wakes_for_notices_written_with_queue_events_and_stops_when_tol
                 display: "ops".into(),
                 role: Role::Admin,
                 origin: Origin::Api,
+                via: None,
             },
         })
         .await

@@ -1,0 +1,136 @@
+//! Who is on the other end of the control socket: the peer's credentials (`SO_PEERCRED`: pid
+//! and uid, read by the kernel, so a caller cannot claim another's), with the uid's user name.
+//! Every call through the socket is audited as `local:<user> (pid <pid>)` — the CLI, curl and a
+//! host's plugin alike.
+
+use std::ffi::CStr;
+
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
+use tokio::net::UnixListener;
+
+/// The local process that opened a connection to the control socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LocalPeer {
+    /// The user name of its uid (`uid 1000` when the system has none).
+    pub(crate) user: String,
+    /// Its process id, when the system tells.
+    pub(crate) pid: Option<i32>,
+}
+
+impl LocalPeer {
+    /// The peer of `stream`; unknown fields when the kernel does not say.
+    fn of(stream: &tokio::net::UnixStream) -> Self {
+        match stream.peer_cred() {
+            Ok(cred) => Self {
+                user: user_name(cred.uid()),
+                pid: cred.pid(),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the control socket peer's credentials");
+                Self::unknown()
+            }
+        }
+    }
+
+    /// A peer whose credentials could not be read.
+    pub(crate) fn unknown() -> Self {
+        Self {
+            user: "unknown".into(),
+            pid: None,
+        }
+    }
+
+    /// This process, for commands that act on the store directly.
+    pub(crate) fn this_process() -> Self {
+        // SAFETY: getuid cannot fail and touches no memory.
+        let uid = unsafe { libc::getuid() };
+        Self {
+            user: user_name(uid),
+            pid: i32::try_from(std::process::id()).ok(),
+        }
+    }
+
+    /// `pid 4242`, what the audit shows after the identity.
+    pub(crate) fn via(&self) -> Option<String> {
+        self.pid.map(|pid| format!("pid {pid}"))
+    }
+
+    /// `via local:alice, pid 4242`: what the audit shows after an agent whose tool call came
+    /// through this process.
+    pub(crate) fn relayed(&self) -> String {
+        match self.pid {
+            Some(pid) => format!("via local:{}, pid {pid}", self.user),
+            None => format!("via local:{}", self.user),
+        }
+    }
+
+    /// `local:alice (pid 4242)`.
+    pub(crate) fn by(&self) -> String {
+        match self.via() {
+            Some(via) => format!("local:{} ({via})", self.user),
+            None => format!("local:{}", self.user),
+        }
+    }
+}
+
+impl Connected<IncomingStream<'_, UnixListener>> for LocalPeer {
+    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
+        Self::of(stream.io())
+    }
+}
+
+/// The user name of `uid` from the system's user database, or `uid <n>`.
+fn user_name(uid: libc::uid_t) -> String {
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; the buffer outlives the use of `entry`.
+    let status = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if status != 0 || found.is_null() || entry.pw_name.is_null() {
+        return format!("uid {uid}");
+    }
+    // SAFETY: getpwuid_r succeeded, so pw_name points at a NUL-terminated name in `buffer`.
+    unsafe { CStr::from_ptr(entry.pw_name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_named_by_its_user_and_pid() {
+        let me = LocalPeer::this_process();
+        assert_eq!(me.pid, i32::try_from(std::process::id()).ok());
+        assert!(!me.user.is_empty());
+        assert_eq!(
+            me.by(),
+            format!("local:{} (pid {})", me.user, std::process::id())
+        );
+        // root has a name on every system this runs on.
+        assert_eq!(user_name(0), "root");
+        assert_eq!(user_name(4_000_000_000), "uid 4000000000");
+    }
+
+    #[tokio::test]
+    async fn a_socket_peer_is_the_connecting_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let client = tokio::net::UnixStream::connect(&path).await.unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        let peer = LocalPeer::of(&server_side);
+        assert_eq!(peer, LocalPeer::this_process(), "{client:?}");
+    }
+}
