@@ -26,7 +26,7 @@ pub const EXIT_REFUSED: i32 = 4;
 
 /// lull holds gateway restarts and updates until no agent run is live and the gateway is idle.
 #[derive(Debug, Parser)]
-#[command(name = "lull", version, about, long_about = None)]
+#[command(name = "lull", version, long_about = None)]
 pub struct Cli {
     /// lull's home (default ~/.lull).
     #[arg(long, env = "LULL_HOME", global = true)]
@@ -67,6 +67,9 @@ pub enum Command {
         /// Print the status JSON.
         #[arg(long)]
         json: bool,
+        /// Redraw the status every second until interrupted (Ctrl-C).
+        #[arg(long)]
+        watch: bool,
     },
     /// Ask for a restart when the gateway is idle.
     Restart(AskArgs),
@@ -102,6 +105,13 @@ pub enum Command {
     },
     /// Print the agent tool's OpenAI function-calling schema.
     ToolSchema,
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print lull's man page (roff), e.g. `lull man > lull.1`.
+    Man,
     /// Write a fully commented lull.toml for this profile.
     Init {
         /// Overwrite an existing file.
@@ -256,12 +266,83 @@ pub async fn run(profile: &Profile, command: Command) -> Result<(), Failure> {
         Command::Serve | Command::Demo { .. } => {
             Err(Failure::new(EXIT_USAGE, "not a client command"))
         }
+        Command::Status { json, watch: true } => watch_status(profile, json).await,
+        Command::Completions { shell } => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "lull", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            match page.render(&mut std::io::stdout()) {
+                // Read by `head` or a pager that quit: nothing is wrong.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.map_err(|e| {
+                    Failure::new(EXIT_ERROR, format!("cannot write the man page: {e}"))
+                }),
+            }
+        }
         command => {
             check_arguments(&command)?;
             let target = target(profile).await?;
             client_command(profile, &target, command).await
         }
     }
+}
+
+/// How often `status --watch` looks again.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Redraws the status until Ctrl-C. Each look finds the server anew (or opens the store for a
+/// moment and releases it), so a watch never keeps `lull serve` from starting, and follows it
+/// when it does.
+async fn watch_status(profile: &Profile, json: bool) -> Result<(), Failure> {
+    let mut screen = crate::terminal::Screen::stdout();
+    // Registered before the first draw, so a Ctrl-C at any moment ends the watch cleanly.
+    let mut interrupted = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Failure::new(EXIT_ERROR, format!("cannot watch for Ctrl-C: {e}")))?;
+    loop {
+        let text = {
+            let target = target(profile).await?;
+            status_text(profile, &target, json).await?
+        };
+        screen.show(&text);
+        tokio::select! {
+            () = tokio::time::sleep(WATCH_EVERY) => {}
+            _ = interrupted.recv() => return Ok(()),
+        }
+    }
+}
+
+/// The status as printed: JSON, or the text people read (saying when nothing runs because no
+/// server does).
+async fn status_text(profile: &Profile, target: &Target, json: bool) -> Result<String, Failure> {
+    let status: Status = match target {
+        Target::Server(socket) => {
+            serde_json::from_value(api(socket, "GET", "/v1/status", None).await?).map_err(|e| {
+                Failure::new(
+                    EXIT_ERROR,
+                    format!("unexpected status from the server: {e}"),
+                )
+            })?
+        }
+        Target::Direct(store, config) => {
+            offline_status(profile, store, &config.maintenance.windows()).map_err(queue_failure)?
+        }
+    };
+    if json {
+        return Ok(serde_json::to_string_pretty(&status).unwrap_or_default());
+    }
+    let mut text = String::new();
+    if matches!(target, Target::Direct(..)) {
+        text.push_str(&format!(
+            "(lull serve is not running for profile {:?}: nothing runs until it starts)\n",
+            profile.name
+        ));
+    }
+    let now = lull_queue::Timestamp::from_system_time(std::time::SystemTime::now());
+    text.push_str(&reply::status(&status, now).plain);
+    Ok(text)
 }
 
 fn init(profile: &Profile, force: bool) -> Result<(), Failure> {
@@ -324,40 +405,8 @@ async fn client_command(
     command: Command,
 ) -> Result<(), Failure> {
     match (command, target) {
-        (Command::Status { json }, target) => {
-            let status: Status = match target {
-                Target::Server(socket) => serde_json::from_value(
-                    api(socket, "GET", "/v1/status", None).await?,
-                )
-                .map_err(|e| {
-                    Failure::new(
-                        EXIT_ERROR,
-                        format!("unexpected status from the server: {e}"),
-                    )
-                })?,
-                Target::Direct(store, config) => {
-                    offline_status(profile, store, &config.maintenance.windows())
-                        .map_err(queue_failure)?
-                }
-            };
-            if json {
-                print_json(&serde_json::to_value(&status).unwrap_or_default());
-            } else {
-                if matches!(target, Target::Direct(..)) {
-                    println!(
-                        "(lull serve is not running for profile {:?}: nothing runs until it starts)",
-                        profile.name
-                    );
-                }
-                println!(
-                    "{}",
-                    reply::status(
-                        &status,
-                        lull_queue::Timestamp::from_system_time(std::time::SystemTime::now())
-                    )
-                    .plain
-                );
-            }
+        (Command::Status { json, .. }, target) => {
+            println!("{}", status_text(profile, target, json).await?);
             Ok(())
         }
         (Command::Restart(args), target) => ask(Kind::Restart, args, target).await,
@@ -461,9 +510,15 @@ async fn client_command(
                 None => Ok(()),
             }
         }
-        (Command::Serve | Command::Demo { .. } | Command::ToolSchema | Command::Init { .. }, _) => {
-            Err(Failure::new(EXIT_USAGE, "not a client command"))
-        }
+        (
+            Command::Serve
+            | Command::Demo { .. }
+            | Command::ToolSchema
+            | Command::Init { .. }
+            | Command::Completions { .. }
+            | Command::Man,
+            _,
+        ) => Err(Failure::new(EXIT_USAGE, "not a client command")),
     }
 }
 

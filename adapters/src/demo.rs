@@ -2,7 +2,6 @@
 //! start and end in a few chats, an agent asks for a restart, and one live line shows the idle
 //! bar, the live runs, the blockers and the ETA until the restart runs and the gateway is back.
 
-use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +13,8 @@ use lull_queue::{
     Store, SystemClock, TrackerSettings,
 };
 use tokio::time::Instant;
+
+use crate::terminal::LiveLine;
 
 /// The simulated gateway's runs: (chat, starts at, ends at), in seconds at speed 1.
 const RUNS: [(&str, f64, f64); 6] = [
@@ -54,33 +55,16 @@ impl Executor for DemoRestart {
     }
 }
 
-/// Prints event lines above one redrawn status line (on a terminal; elsewhere only the events).
+/// Event lines, stamped with the time since the demo started, above the live line.
 struct Screen {
-    live: String,
-    terminal: bool,
+    line: LiveLine,
+    started: Instant,
 }
 
 impl Screen {
-    fn event(&mut self, started: Instant, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let stamp = format!("[{:>5.1}s] {text}", started.elapsed().as_secs_f64());
-        let _ = if self.terminal {
-            write!(out, "\r\x1b[2K{stamp}\n{}", self.live)
-        } else {
-            writeln!(out, "{stamp}")
-        };
-        let _ = out.flush();
-    }
-
-    fn redraw(&mut self, live: String) {
-        if live != self.live {
-            self.live = live;
-            if self.terminal {
-                let mut out = std::io::stdout().lock();
-                let _ = write!(out, "\r\x1b[2K{}", self.live);
-                let _ = out.flush();
-            }
-        }
+    fn event(&self, text: &str) {
+        let stamp = format!("[{:>5.1}s] {text}", self.started.elapsed().as_secs_f64());
+        self.line.println(&stamp);
     }
 }
 
@@ -183,9 +167,9 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
     let mut events = store.subscribe();
     let task = scheduler.spawn();
     let started = Instant::now();
-    let mut screen = Screen {
-        live: String::new(),
-        terminal: std::io::stdout().is_terminal(),
+    let screen = Screen {
+        line: LiveLine::stdout(),
+        started,
     };
     let idle_seconds = (IDLE / speed).round().max(1.0) as u64;
     println!(
@@ -252,15 +236,15 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
     let outcome = loop {
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => break Err(anyhow::anyhow!("the demo did not finish in time")),
-            _ = tick.tick() => screen.redraw(live_line(&scheduler)),
+            _ = tick.tick() => screen.line.set(live_line(&scheduler)),
             event = events.recv() => match event {
-                Ok(QueueEvent::Queued { request }) => screen.event(started, &format!(
+                Ok(QueueEvent::Queued { request }) => screen.event(&format!(
                     "agent hermes (telegram) asks for {} {}: {:?}", request.kind, request.short_id, request.reason)),
                 Ok(QueueEvent::Waiting { blockers, .. }) => {
                     let kinds: Vec<&str> = blockers.iter().map(|b| b.kind()).collect();
-                    screen.event(started, &format!("waiting: {}", kinds.join(", ")));
+                    screen.event(&format!("waiting: {}", kinds.join(", ")));
                 }
-                Ok(QueueEvent::Starting { request }) => screen.event(started, &format!(
+                Ok(QueueEvent::Starting { request }) => screen.event(&format!(
                     "no run is live and the gateway was idle for {}: starting {} {}",
                     human(Duration::from_secs(request.idle_seconds)), request.kind, request.short_id)),
                 Ok(QueueEvent::Succeeded { request }) => break Ok(request),
@@ -281,16 +265,12 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|r| r.downtime_ms)
         .unwrap_or_default();
-    screen.live.clear();
-    screen.event(
-        started,
-        &format!(
-            "✅ back online: {} {} succeeded (downtime {}). No conversation was interrupted.",
-            request.kind,
-            request.short_id,
-            human(Duration::from_millis(downtime))
-        ),
-    );
-    println!();
+    screen.line.clear();
+    screen.event(&format!(
+        "✅ back online: {} {} succeeded (downtime {}). No conversation was interrupted.",
+        request.kind,
+        request.short_id,
+        human(Duration::from_millis(downtime))
+    ));
     Ok(())
 }

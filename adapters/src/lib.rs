@@ -7,7 +7,7 @@
 //! - `telegram`: the Telegram adapter (feature `telegram`), translation only;
 //! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
 //! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces;
-//! - [`config`], [`profile`]: where settings and state live.
+//! - [`config`], [`profile`]: where settings and state live; `terminal`: output for people.
 
 pub mod api;
 pub mod chat;
@@ -21,3 +21,4 @@ pub mod serve;
 pub mod stack;
 #[cfg(feature = "telegram")]
 pub mod telegram;
+mod terminal;

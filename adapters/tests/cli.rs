@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Home, MARKER_CONFIG, http};
+use common::{Home, MARKER_CONFIG, Server, http, wait_exit, wait_for};
 use serde_json::{Value, json};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -593,4 +593,87 @@ fn the_audit_names_the_local_user_and_process_and_the_tool_works_without_a_serve
     // A bad tool call without a server is refused like one through it.
     let bad = home.lull(&["tool", "--agent", "hermes", r#"{"action":"reboot"}"#]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn completions_and_a_man_page_come_from_the_command_line_definitions() {
+    let home = Home::new(MARKER_CONFIG);
+    for (shell, marker) in [
+        ("bash", "_lull()"),
+        ("zsh", "#compdef lull"),
+        ("fish", "complete -c lull"),
+    ] {
+        let out = home.lull(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("watch"), "{shell}: every flag is there");
+    }
+    assert_eq!(home.lull(&["completions", "tcsh"]).status.code(), Some(2));
+    let man = home.lull(&["man"]);
+    assert!(man.status.success(), "{}", stderr(&man));
+    let page = stdout(&man);
+    assert!(page.contains(".TH lull 1"), "{page}");
+    assert!(
+        page.contains("no agent run is live"),
+        "the description: {page}"
+    );
+    assert!(
+        page.contains("completions"),
+        "the subcommands are listed: {page}"
+    );
+}
+
+#[test]
+fn status_watch_redraws_until_interrupted_and_never_holds_the_store() {
+    let home = Home::new(MARKER_CONFIG);
+    let out_path = home.path().join("watch.out");
+    let mut watch = Server(
+        home.command()
+            .args(["status", "--watch"])
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let output = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    wait_for("the first status", Duration::from_secs(30), || {
+        output().contains("nothing runs until it starts")
+    });
+    // The watch opens the store only for each look: a server starts meanwhile, and the watch
+    // follows it (not a terminal: a changed status is printed again).
+    let server = home.serve();
+    home.call(
+        "POST",
+        "/v1/requests",
+        Some(json!({"kind": "restart", "reason": "watched"})),
+    );
+    wait_for(
+        "the status from the server",
+        Duration::from_secs(30),
+        || output().contains("watched"),
+    );
+    let printed = output();
+    let latest = printed.rsplit("\n\n").next().unwrap();
+    assert!(
+        latest.contains("watched") && !latest.contains("nothing runs until it starts"),
+        "the latest status is the server's: {printed}"
+    );
+    // SAFETY: kill sends a signal; the pid is the child's, still running.
+    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGINT) }, 0);
+    let status = wait_exit(&mut watch, Duration::from_secs(10)).expect("Ctrl-C ends the watch");
+    assert!(status.success(), "{status}");
+    home.stop(server);
+}
+
+#[test]
+fn serve_error_messages_end_with_a_newline() {
+    let home = Home::new("[executor]\nrestart = \"self\"\n");
+    let out = home.lull(&["serve"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("refused by `lull serve`") && err.ends_with('\n'),
+        "{err:?}"
+    );
 }
