@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use lull_plugin::{Plugin, Sender, ToolError, actor};
 use lull_queue::{Error, Executing, Kind, LeaseError, Role};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -244,6 +245,14 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
             format!("the body is not valid JSON: {e}"),
         )
     })?;
+    // serde reads a struct from an array too (`[]` as `{}`); the API takes objects only.
+    if !value.is_object() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    }
     serde_json::from_value(value).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -305,19 +314,28 @@ async fn list_requests(State(s): State<ApiState>, _: Caller) -> ApiResult {
     ok(json!({"requests": requests}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
+    #[schemars(schema_with = "kind_schema")]
     kind: Kind,
     #[serde(default)]
+    #[schemars(length(max = 500))]
     reason: String,
+    #[serde(default, deserialize_with = "whole_seconds")]
+    #[schemars(range(max = 604_800))]
     idle_seconds: Option<u64>,
     /// `"any"`: the request may start outside the maintenance windows (admins only).
     window: Option<WindowOverride>,
 }
 
+/// `restart` or `update` (the queue's `Kind`, which knows nothing of schemas).
+fn kind_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["restart", "update"]})
+}
+
 /// The only override of the maintenance windows a request may carry.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum WindowOverride {
     Any,
@@ -401,11 +419,35 @@ fn default_source() -> String {
     "default".into()
 }
 
-#[derive(Deserialize)]
+/// A count of seconds as a whole JSON number: `20`, or `20.0` (JSON does not tell them apart,
+/// and neither does JSON Schema's `integer`), or `null`.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{number} is not a whole number of seconds"
+        ))),
+    }
+}
+
+/// [`whole_seconds`] for a field that must be there.
+fn whole_seconds_required<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    whole_seconds(d)?.ok_or_else(|| serde::de::Error::custom("a number of seconds is required"))
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RunBody {
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     session: String,
     #[serde(default = "default_source")]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     source: String,
     #[serde(default)]
     #[allow(
@@ -416,7 +458,7 @@ struct RunBody {
 }
 
 fn check_source(source: &str) -> Result<(), ApiError> {
-    if source.trim().is_empty() || source.len() > 100 {
+    if source.trim().is_empty() || source.chars().count() > 100 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_source",
@@ -443,7 +485,7 @@ fn check_lease(lease: &str) -> Result<(), ApiError> {
 }
 
 fn check_session(session: &str) -> Result<(), ApiError> {
-    if session.trim().is_empty() || session.len() > 200 {
+    if session.trim().is_empty() || session.chars().count() > 200 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_session",
@@ -466,11 +508,13 @@ async fn begin_run(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiRes
     ok(json!({"lease": grant.lease, "ttl_seconds": grant.ttl.as_secs()}))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HeartbeatBody {
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     session: Option<String>,
     #[serde(default = "default_source")]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     source: String,
 }
 
@@ -502,10 +546,11 @@ async fn heartbeat_run(
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SourceBody {
     #[serde(default = "default_source")]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     source: String,
 }
 
@@ -522,10 +567,11 @@ async fn end_run(
     ok(json!({"ended": ended}))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ActivityBody {
     #[serde(default = "default_source")]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     source: String,
     #[serde(default)]
     #[allow(
@@ -545,9 +591,10 @@ async fn activity(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResu
     ok(json!({"ok": true}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HeartbeatSourceBody {
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     source: String,
 }
 
@@ -558,9 +605,11 @@ async fn source_heartbeat(State(s): State<ApiState>, _: Caller, bytes: Bytes) ->
     ok(json!({"ok": true}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DrainBody {
+    #[serde(deserialize_with = "whole_seconds_required")]
+    #[schemars(range(min = 1, max = 604_800))]
     ttl_seconds: u64,
 }
 
@@ -588,9 +637,11 @@ async fn end_drain(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     ok(json!({"drain": null}))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PauseBody {
+    #[serde(default, deserialize_with = "whole_seconds")]
+    #[schemars(range(min = 1, max = 604_800))]
     for_seconds: Option<u64>,
     #[serde(default)]
     reason: String,
@@ -624,15 +675,17 @@ async fn resume(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     ok(json!({"pause": null}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReleaseBody {
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     session: String,
 }
 
 async fn release(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     caller.admin_only("releasing a run")?;
     let b: ReleaseBody = body(&bytes)?;
+    check_session(&b.session)?;
     let released = s
         .plugin
         .scheduler()

@@ -1,8 +1,34 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 description of every route in [`super::ROUTES`].
+//!
+//! It is the contract, checked by a property-based fuzzer (schemathesis, `--checks all`) in
+//! `adapters/tests/api_contract.rs`. Request bodies are the JSON Schemas of the very types the
+//! handlers parse (schemars, from their serde and schemars attributes: required fields, unknown
+//! fields refused, lengths, patterns, ranges); every status a route can answer is listed.
 
+use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-fn error_response(description: &str) -> Value {
+use super::{
+    ActivityBody, DrainBody, HeartbeatBody, HeartbeatSourceBody, PauseBody, ReleaseBody, RunBody,
+    SourceBody, SubmitBody,
+};
+
+/// The JSON Schema of `T`, inlined (no `$ref`s into a document that has no `$defs`).
+fn schema_of<T: JsonSchema>() -> Value {
+    let generator = SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut schema =
+        serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or_default();
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+        object.remove("title");
+    }
+    schema
+}
+
+fn error(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
@@ -10,32 +36,58 @@ fn ok(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"type": "object"}}}})
 }
 
-fn body(schema: Value) -> Value {
+/// `response` with links from the request it returns to what can be done with it (so a stateful
+/// fuzzer reaches cancel, approve and reject with real ids).
+fn with_request_links(mut response: Value) -> Value {
+    let link = |verb: &str| json!({"operationId": format!("{verb}Request"), "parameters": {"id": "$response.body#/request/id"}});
+    response["links"] =
+        json!({"cancel": link("cancel"), "approve": link("approve"), "reject": link("reject")});
+    response
+}
+
+/// A body that must be there (its schema has required fields).
+fn required_body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+/// A body that may be left out (read as `{}`).
+fn optional_body(schema: Value) -> Value {
     json!({"required": false, "content": {"application/json": {"schema": schema}}})
 }
 
+/// What every `/v1` route may answer besides its own: a missing or wrong bearer token over TCP,
+/// and a store that failed.
+fn with_common(mut responses: Value) -> Value {
+    responses["401"] = error("unauthorized: over TCP, a missing or wrong bearer token");
+    responses["500"] = error("internal: the store failed");
+    responses
+}
+
 fn operation(summary: &str, request: Option<Value>, responses: Value) -> Value {
-    let mut op = json!({"summary": summary, "responses": responses});
+    let mut op = json!({"summary": summary, "responses": with_common(responses)});
     if let Some(request) = request {
         op["requestBody"] = request;
     }
     op
 }
 
-fn path_param(name: &str) -> Value {
-    json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}])
+fn bad_body() -> Value {
+    error(
+        "invalid_json, invalid_body or a field out of range: the body is not what the schema says",
+    )
+}
+
+/// A route outside `/v1`: no token, no store.
+fn open_operation(summary: &str, responses: Value) -> Value {
+    json!({"summary": summary, "security": [], "responses": responses})
 }
 
 /// The document.
 pub(crate) fn openapi() -> Value {
-    let source = json!({"type": "string", "default": "default"});
+    let admin_only = || error("forbidden: needs the admin token");
     let mut paths = serde_json::Map::new();
     let mut add = |path: &str, method: &str, op: Value| {
         let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
-        if path.contains('{') {
-            let name = &path[path.find('{').unwrap_or(0) + 1..path.find('}').unwrap_or(0)];
-            entry["parameters"] = path_param(name);
-        }
         entry[method] = op;
     };
     add(
@@ -61,33 +113,37 @@ pub(crate) fn openapi() -> Value {
         "post",
         operation(
             "Ask for a restart or update (joins the open request if there is one)",
-            Some(body(
-                json!({"type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
-            "kind": {"enum": ["restart", "update"]}, "reason": {"type": "string", "maxLength": 500},
-            "idle_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800},
-            "window": {"enum": ["any"], "description": "start outside the maintenance windows (admins only; audited)"}}}),
-            )),
-            json!({"201": ok("a new request"), "200": ok("deduplicated into the open request"), "400": error_response("invalid body"), "403": error_response("forbidden (e.g. window any asked by an agent)"), "409": error_response("update_not_configured")}),
+            Some(required_body(schema_of::<SubmitBody>())),
+            json!({
+                "201": with_request_links(ok("a new request")),
+                "200": with_request_links(ok("deduplicated into the open request")),
+                "400": bad_body(),
+                "403": error("forbidden: e.g. window any asked by an agent"),
+                "409": error("update_not_configured, invalid_state or conflict"),
+            }),
         ),
     );
     for verb in ["cancel", "approve", "reject"] {
-        add(
-            &format!("/v1/requests/{{id}}/{verb}"),
-            "post",
-            operation(
-                &format!("{verb} a request (id, short id or unique prefix)"),
-                None,
-                json!({"200": ok("the request"), "403": error_response("forbidden"), "404": error_response("not found"), "409": error_response("the request cannot do that now")}),
-            ),
+        let mut op = operation(
+            &format!("{verb} a request (id, short id or unique prefix)"),
+            None,
+            json!({
+                "200": ok("the request"),
+                "403": error("forbidden"),
+                "404": error("not_found"),
+                "409": error("ambiguous, invalid_state or conflict: the request cannot do that now"),
+            }),
         );
+        op["operationId"] = json!(format!("{verb}Request"));
+        add(&format!("/v1/requests/{{id}}/{verb}"), "post", op);
     }
     add(
         "/v1/tool",
         "post",
         operation(
-            "Run the agent tool (its JSON in, its result out; always 200 unless the body is not JSON)",
-            Some(body(json!({"type": "object"}))),
-            json!({"200": ok("the tool result"), "400": error_response("not JSON")}),
+            "Run the agent tool: any JSON in, its result out (`ok: false` with a code for a bad call)",
+            Some(required_body(json!({}))),
+            json!({"200": ok("the tool's result"), "400": error("invalid_json: the body is not JSON")}),
         ),
     );
     add(
@@ -95,10 +151,12 @@ pub(crate) fn openapi() -> Value {
         "post",
         operation(
             "Begin an agent run: returns a lease to heartbeat and end",
-            Some(body(
-                json!({"type": "object", "required": ["session"], "additionalProperties": false, "properties": {"session": {"type": "string"}, "source": source, "agent": {"type": "string"}}}),
-            )),
-            json!({"200": ok("{\"lease\", \"ttl_seconds\"}"), "409": error_response("executing: maintenance is running; retry after retry_after_seconds")}),
+            Some(required_body(schema_of::<RunBody>())),
+            json!({
+                "200": ok("{\"lease\", \"ttl_seconds\"}"),
+                "400": bad_body(),
+                "409": error("executing: maintenance is running; retry after retry_after_seconds"),
+            }),
         ),
     );
     add(
@@ -106,10 +164,13 @@ pub(crate) fn openapi() -> Value {
         "post",
         operation(
             "Renew a lease (an unknown lease is registered again after lull restarted)",
-            Some(body(
-                json!({"type": "object", "additionalProperties": false, "properties": {"session": {"type": "string"}, "source": source}}),
-            )),
-            json!({"200": ok("renewed or re-registered"), "409": error_response("executing"), "410": error_response("lease_expired: begin again")}),
+            Some(optional_body(schema_of::<HeartbeatBody>())),
+            json!({
+                "200": ok("renewed or re-registered"),
+                "400": bad_body(),
+                "409": error("executing"),
+                "410": error("lease_expired: begin again"),
+            }),
         ),
     );
     add(
@@ -117,10 +178,8 @@ pub(crate) fn openapi() -> Value {
         "delete",
         operation(
             "End a run",
-            Some(body(
-                json!({"type": "object", "properties": {"source": source}}),
-            )),
-            json!({"200": ok("{\"ended\": bool}")}),
+            Some(optional_body(schema_of::<SourceBody>())),
+            json!({"200": ok("{\"ended\": bool}"), "400": bad_body()}),
         ),
     );
     add(
@@ -128,10 +187,8 @@ pub(crate) fn openapi() -> Value {
         "post",
         operation(
             "Report an inbound chat message addressed to the agent",
-            Some(body(
-                json!({"type": "object", "properties": {"source": source, "session": {"type": "string"}}}),
-            )),
-            json!({"200": ok("noted")}),
+            Some(optional_body(schema_of::<ActivityBody>())),
+            json!({"200": ok("noted"), "400": bad_body()}),
         ),
     );
     add(
@@ -139,10 +196,8 @@ pub(crate) fn openapi() -> Value {
         "post",
         operation(
             "Mark an activity source alive",
-            Some(body(
-                json!({"type": "object", "required": ["source"], "properties": {"source": {"type": "string"}}}),
-            )),
-            json!({"200": ok("noted"), "400": error_response("invalid body")}),
+            Some(required_body(schema_of::<HeartbeatSourceBody>())),
+            json!({"200": ok("noted"), "400": bad_body()}),
         ),
     );
     add(
@@ -150,10 +205,8 @@ pub(crate) fn openapi() -> Value {
         "post",
         operation(
             "The host is draining for ttl_seconds: nothing starts meanwhile",
-            Some(body(
-                json!({"type": "object", "required": ["ttl_seconds"], "properties": {"ttl_seconds": {"type": "integer", "minimum": 1, "maximum": 604_800}}}),
-            )),
-            json!({"200": ok("{\"drain\"}"), "403": error_response("needs the admin token")}),
+            Some(required_body(schema_of::<DrainBody>())),
+            json!({"200": ok("{\"drain\"}"), "400": bad_body(), "403": admin_only()}),
         ),
     );
     add(
@@ -162,7 +215,7 @@ pub(crate) fn openapi() -> Value {
         operation(
             "End the host drain",
             None,
-            json!({"200": ok("{\"drain\": null}")}),
+            json!({"200": ok("{\"drain\": null}"), "403": admin_only()}),
         ),
     );
     add(
@@ -170,10 +223,8 @@ pub(crate) fn openapi() -> Value {
         "post",
         operation(
             "Pause all execution (for for_seconds, or until resumed)",
-            Some(body(
-                json!({"type": "object", "properties": {"for_seconds": {"type": "integer", "minimum": 1}, "reason": {"type": "string"}}}),
-            )),
-            json!({"200": ok("{\"pause\"}")}),
+            Some(optional_body(schema_of::<PauseBody>())),
+            json!({"200": ok("{\"pause\"}"), "400": bad_body(), "403": admin_only()}),
         ),
     );
     add(
@@ -182,7 +233,7 @@ pub(crate) fn openapi() -> Value {
         operation(
             "Resume execution",
             None,
-            json!({"200": ok("{\"pause\": null}")}),
+            json!({"200": ok("{\"pause\": null}"), "403": admin_only()}),
         ),
     );
     add(
@@ -190,36 +241,59 @@ pub(crate) fn openapi() -> Value {
         "post",
         operation(
             "Release the hold of a (wedged) run's session; audited",
-            Some(body(
-                json!({"type": "object", "required": ["session"], "properties": {"session": {"type": "string"}}}),
-            )),
-            json!({"200": ok("{\"released\": n}"), "404": error_response("no live run in that session")}),
+            Some(required_body(schema_of::<ReleaseBody>())),
+            json!({
+                "200": ok("{\"released\": n}"),
+                "400": bad_body(),
+                "403": admin_only(),
+                "404": error("not_found: no live run in that session"),
+            }),
         ),
     );
     add(
         "/healthz",
         "get",
-        operation("Liveness", None, json!({"200": ok("{\"ok\": true}")})),
+        open_operation("Liveness", json!({"200": ok("{\"ok\": true}")})),
     );
     add(
         "/metrics",
         "get",
-        operation(
+        open_operation(
             "Prometheus metrics",
-            None,
-            json!({"200": {"description": "Prometheus text", "content": {"text/plain": {}}}}),
+            json!({"200": {"description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}}),
         ),
     );
     add(
         "/openapi.json",
         "get",
-        operation("This document", None, json!({"200": ok("OpenAPI 3.1")})),
+        open_operation("This document", json!({"200": ok("OpenAPI 3.1")})),
     );
+    for (path, item) in &mut paths {
+        if let Some(start) = path.find('{') {
+            let name = &path[start + 1..path.find('}').unwrap_or(path.len())];
+            item["parameters"] = json!([path_parameter(name)]);
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {"title": "lull control API", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Over the profile's Unix socket every caller is an admin; over TCP a bearer token names admin or agent."},
+                 "description": "Over the profile's Unix socket every caller is an admin, named by the socket's peer credentials; over TCP a bearer token names admin or agent."},
+        "security": [{"bearer": []}],
         "paths": paths,
-        "components": {"schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}}},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "TCP only: the value of api.admin_token_env or api.agent_token_env"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}},
+        },
     })
+}
+
+/// A path parameter, with what the handler accepts.
+fn path_parameter(name: &str) -> Value {
+    let schema = match name {
+        // What POST /v1/runs returned: check_lease.
+        "lease" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}),
+        // An id, short id or unique prefix; anything else is simply not found.
+        _ => json!({"type": "string"}),
+    };
+    json!({"name": name, "in": "path", "required": true, "schema": schema})
 }

@@ -1,0 +1,70 @@
+//! The OpenAPI document is the contract: schemathesis, a property-based API fuzzer, runs every
+//! check it has (`--checks all`: server errors, undocumented statuses, bodies the document allows
+//! but the server refuses and the reverse, response schemas, auth that is ignored, unsupported
+//! methods, stateful sequences) against `lull serve` over loopback TCP, and must find nothing.
+//!
+//! It runs from the virtual environment `scripts/test` creates (`LULL_TEST_VENV`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::Home;
+
+const TOKEN: &str = "contract-admin-token";
+
+/// Where `scripts/test` put the Python environment.
+fn venv() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LULL_TEST_VENV") {
+        return dir.into();
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+        });
+    cache.join("lull-test-venv")
+}
+
+#[test]
+fn the_api_fuzzer_finds_no_mismatch_between_the_document_and_the_server() {
+    let st = venv().join("bin/st");
+    assert!(
+        st.exists(),
+        "{} is missing: run `scripts/test` (it creates the Python environment this test uses)",
+        st.display()
+    );
+    let home = Home::new("[executor]\nrestart = [\"true\"]\n[api]\ntcp_listen = \"127.0.0.1:0\"\n")
+        .with_env("LULL_ADMIN_TOKEN", TOKEN);
+    let server = home.serve();
+    let port = home.logged_port("control API");
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/contract/schemathesis.toml");
+    // A fixed seed keeps CI repeatable; LULL_CONTRACT_SEED explores others.
+    let seed = std::env::var("LULL_CONTRACT_SEED").unwrap_or_else(|_| "20261202".into());
+    let out = Command::new(&st)
+        .arg("--config-file")
+        .arg(&config)
+        .args(["run", &format!("http://127.0.0.1:{port}/openapi.json")])
+        .args(["--checks", "all", "--max-examples", "40", "--seed", &seed])
+        .args(["--header", &format!("Authorization: Bearer {TOKEN}")])
+        .env("SCHEMATHESIS_HOOKS", "")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("schemathesis runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found mismatches (seed {seed}):\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for phase in ["✅ Coverage", "✅ Fuzzing", "✅ Stateful"] {
+        assert!(
+            report.contains(phase),
+            "every phase ran and passed: {report}"
+        );
+    }
+    // Warnings ("missing test data": random ids that match no request) are not failures.
+    assert!(!report.contains("❌"), "no failure: {report}");
+    home.stop(server);
+}
