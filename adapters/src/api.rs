@@ -343,6 +343,8 @@ enum WindowOverride {
 
 async fn submit(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     let b: SubmitBody = body(&bytes)?;
+    // The limit is on the reason as sent (what the document says), before it is trimmed.
+    lull_plugin::check_ask(&b.reason, None).map_err(from_tool_error)?;
     let idle = b.idle_seconds.map(Duration::from_secs);
     let actor = actor(&caller.sender(), None, caller.role);
     let ignore_windows = matches!(b.window, Some(WindowOverride::Any));
@@ -457,8 +459,26 @@ struct RunBody {
     agent: Option<String>,
 }
 
+/// Whether `text` is only what the document's `\S` (JSON Schema patterns are ECMA-262) calls
+/// white space, so the server and the document agree on what is blank.
+fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202f}'
+                    | '\u{205f}'
+                    | '\u{3000}'
+                    | '\u{feff}'
+        )
+    })
+}
+
 fn check_source(source: &str) -> Result<(), ApiError> {
-    if source.trim().is_empty() || source.chars().count() > 100 {
+    if is_blank(source) || source.chars().count() > 100 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_source",
@@ -485,7 +505,7 @@ fn check_lease(lease: &str) -> Result<(), ApiError> {
 }
 
 fn check_session(session: &str) -> Result<(), ApiError> {
-    if session.trim().is_empty() || session.chars().count() > 200 {
+    if is_blank(session) || session.chars().count() > 200 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_session",
@@ -692,4 +712,20 @@ async fn release(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> Api
         .release(&b.session, &caller.by())
         .await?;
     ok(json!({"released": released}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_is_what_the_documents_pattern_calls_white_space() {
+        for blank in ["", " ", "\t\n", "\u{feff}", "\u{3000} \u{a0}"] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        // Not white space to an ECMA-262 `\s`, so not blank to the server either.
+        for text in ["a", " x ", "\u{85}", "\u{1c}"] {
+            assert!(!is_blank(text), "{text:?}");
+        }
+    }
 }

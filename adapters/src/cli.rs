@@ -298,13 +298,23 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// when it does.
 async fn watch_status(profile: &Profile, json: bool) -> Result<(), Failure> {
     let mut screen = crate::terminal::Screen::stdout();
-    // Registered before the first draw, so a Ctrl-C at any moment ends the watch cleanly.
+    // Registered before the first look, and awaited during looks too, so a Ctrl-C at any
+    // moment ends the watch cleanly.
     let mut interrupted = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| Failure::new(EXIT_ERROR, format!("cannot watch for Ctrl-C: {e}")))?;
     loop {
-        let text = {
+        let look = async {
             let target = target(profile).await?;
-            status_text(profile, &target, json).await?
+            status_text(profile, &target, json).await
+        };
+        let text = tokio::select! {
+            looked = look => match looked {
+                Ok(text) => text,
+                // Passing trouble (a server starting holds the store for a moment): shown, and
+                // looked at again, rather than ending the watch.
+                Err(failure) => format!("lull: {} (looking again every second)", failure.message),
+            },
+            _ = interrupted.recv() => return Ok(()),
         };
         screen.show(&text);
         tokio::select! {
@@ -489,12 +499,17 @@ async fn client_command(
             let result = match target {
                 Target::Server(socket) => api(socket, "POST", "/v1/tool", Some(call)).await?,
                 Target::Direct(store, config) => {
-                    let plugin = crate::stack::offline(store.clone(), config).map_err(|e| {
-                        Failure::new(
+                    if let Some(running) = store.running_request().map_err(queue_failure)? {
+                        return Err(Failure::new(
                             EXIT_REFUSED,
-                            format!("{e:#}; `lull serve` settles it when it starts"),
-                        )
-                    })?;
+                            format!(
+                                "request {} is still marked running: lull stopped during it, and `lull serve` settles it when it starts",
+                                running.short_id
+                            ),
+                        ));
+                    }
+                    let plugin = crate::stack::offline(store.clone(), config)
+                        .map_err(|e| Failure::new(EXIT_ERROR, format!("{e:#}")))?;
                     let via = crate::api::LocalPeer::this_process().relayed();
                     let result = plugin.tool_via(&call.to_string(), Some(&via)).await;
                     eprintln!(

@@ -42,7 +42,9 @@ fn the_api_fuzzer_finds_no_mismatch_between_the_document_and_the_server() {
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/contract/schemathesis.toml");
     // A fixed seed keeps CI repeatable; LULL_CONTRACT_SEED explores others.
     let seed = std::env::var("LULL_CONTRACT_SEED").unwrap_or_else(|_| "20261202".into());
+    // Run where its cache (`.schemathesis/`) lands in the test's home, not in the source tree.
     let out = Command::new(&st)
+        .current_dir(home.path())
         .arg("--config-file")
         .arg(&config)
         .args(["run", &format!("http://127.0.0.1:{port}/openapi.json")])
@@ -64,6 +66,18 @@ fn the_api_fuzzer_finds_no_mismatch_between_the_document_and_the_server() {
             "every phase ran and passed: {report}"
         );
     }
+    // The fuzzer reached the handlers with the token (a server that refused every call would
+    // pass the checks): requests were asked for, and sources and runs were reported.
+    let requests = home.call("GET", "/v1/requests", None);
+    assert!(
+        !requests.body["requests"].as_array().unwrap().is_empty(),
+        "no request was ever accepted: {report}"
+    );
+    let status = home.call("GET", "/v1/status", None);
+    assert!(
+        !status.body["sources"].as_array().unwrap().is_empty(),
+        "no activity source was ever accepted: {report}"
+    );
     // Warnings ("missing test data": random ids that match no request) are not failures.
     assert!(!report.contains("❌"), "no failure: {report}");
     home.stop(server);

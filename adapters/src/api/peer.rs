@@ -80,8 +80,18 @@ impl Connected<IncomingStream<'_, UnixListener>> for LocalPeer {
     }
 }
 
-/// The user name of `uid` from the system's user database, or `uid <n>`.
+/// The user name of `uid`, looked up once per uid: the lookup may block (NSS can ask a
+/// directory service), and it runs as a connection is accepted.
 fn user_name(uid: libc::uid_t) -> String {
+    static NAMES: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<libc::uid_t, String>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    names.entry(uid).or_insert_with(|| look_up(uid)).clone()
+}
+
+/// The user name of `uid` from the system's user database, or `uid <n>`.
+fn look_up(uid: libc::uid_t) -> String {
     let mut buffer = vec![0 as libc::c_char; 4096];
     // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill.
     let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
@@ -128,9 +138,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
         let listener = UnixListener::bind(&path).unwrap();
-        let client = tokio::net::UnixStream::connect(&path).await.unwrap();
-        let (server_side, _) = listener.accept().await.unwrap();
+        // Another process connects (Python's socket module, as a host plugin would).
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg("import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(10)")
+            .arg(&path)
+            .spawn()
+            .expect("python3 runs");
+        let (server_side, _) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept())
+                .await
+                .expect("the child connects")
+                .unwrap();
         let peer = LocalPeer::of(&server_side);
-        assert_eq!(peer, LocalPeer::this_process(), "{client:?}");
+        let child_pid = i32::try_from(child.id()).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            peer.pid,
+            Some(child_pid),
+            "the connecting process, not this one"
+        );
+        assert_eq!(peer.user, LocalPeer::this_process().user, "same user");
     }
 }

@@ -704,6 +704,10 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
             .contains("changed since the scheduler checked it"),
         "{err}"
     );
+    assert!(
+        matches!(err, Error::Conflict(_)),
+        "a lost race is a conflict: {err:?}"
+    );
     let current = t.store.open_request().unwrap().unwrap();
     // A pause that landed after the look.
     let pause = Pause {
@@ -718,6 +722,11 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
         .unwrap();
     let err = t.store.start(&current).await.unwrap_err();
     assert!(err.to_string().contains("paused"), "{err}");
+    assert_eq!(
+        err.kind(),
+        crate::error::ErrorKind::Conflict,
+        "a pause begun meanwhile is a conflict (not now), not a refusal: {err:?}"
+    );
     // The scheduler's end of an expired pause does not erase a newer one.
     let newer = Pause {
         reason: "newer".into(),
@@ -736,6 +745,7 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
     let nightly = crate::window::Windows::parse(&["02:00-05:00"], "UTC").unwrap();
     let err = t.store.start_within(&current, &nightly).await.unwrap_err();
     assert!(err.to_string().contains("window closed meanwhile"), "{err}");
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
     assert_eq!(t.store.open_request().unwrap(), Some(current.clone()));
     let started = t.store.start(&current).await.unwrap();
     assert_eq!(
