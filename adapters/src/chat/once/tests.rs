@@ -66,6 +66,17 @@ async fn the_id_is_recorded_in_the_same_flush_as_the_first_change() {
     assert_eq!(seen_after_the_change, Outcome::Ran(true));
 }
 
+/// Waits (bounded) until the first copy of `key` holds its in-flight claim.
+async fn claimed(once: &Once, key: &str) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !once.in_flight.lock().unwrap().contains(key) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the first copy claims the id");
+}
+
 #[tokio::test]
 async fn a_copy_arriving_while_the_first_is_handled_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,14 +91,7 @@ async fn a_copy_arriving_while_the_first_is_handled_is_skipped() {
             .await
         })
     };
-    // Wait (bounded) until the first holds its claim.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !once.in_flight.lock().unwrap().contains("slack:Ev01") {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the first copy claims the id");
+    claimed(&once, "slack:Ev01").await;
     let copy = once
         .run("Ev01", async { unreachable!("a copy must not run") })
         .await;
@@ -136,13 +140,7 @@ async fn a_copy_does_not_answer_for_the_first() {
             .await
         })
     };
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !once.in_flight.lock().unwrap().contains("slack:Ev9") {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the first copy claims the id");
+    claimed(&once, "slack:Ev9").await;
     let copy = once
         .run_acknowledged(
             "Ev9",
