@@ -343,20 +343,12 @@ enum WindowOverride {
 
 async fn submit(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     let b: SubmitBody = body(&bytes)?;
-    // The limit is on the reason as sent (what the document says), before it is trimmed.
-    lull_plugin::check_ask(&b.reason, None).map_err(from_tool_error)?;
     let idle = b.idle_seconds.map(Duration::from_secs);
     let actor = actor(&caller.sender(), None, caller.role);
     let ignore_windows = matches!(b.window, Some(WindowOverride::Any));
     let (request, deduplicated) = s
         .plugin
-        .submit(
-            b.kind,
-            b.reason.trim().to_owned(),
-            idle,
-            ignore_windows,
-            actor,
-        )
+        .submit(b.kind, b.reason, idle, ignore_windows, actor)
         .await
         .map_err(from_tool_error)?;
     let code = if deduplicated {

@@ -311,7 +311,9 @@ impl Plugin {
         actor: Actor,
     ) -> Result<(lull_queue::Request, bool), ToolError> {
         let config = &self.inner.config;
+        // The limit is on the reason as given; what is stored is trimmed.
         check_ask(&reason, idle)?;
+        let reason = reason.trim().to_owned();
         if ignore_windows && actor.role != Role::Admin {
             // The one place every surface passes (chat, the control API's agent token), so the
             // refusal is worded and audited alike; the store refuses it too, as a last guard.
