@@ -40,6 +40,19 @@ pub struct PluginConfig {
     pub policy: Policy,
     /// Chats that hear about every request (`notify_chat_id`, `notify_channel_id`, `notify_channel`).
     pub notify: Vec<ChatRef>,
+    /// The relay (`[relay]`), if one is configured: agents' tool calls through it may name
+    /// the chat they run in.
+    pub relay: Option<ChatRelay>,
+}
+
+/// A relay as the tool sees it: the platform its chats are on (`relay:<name>`), and the agents
+/// whose tool calls may name a chat there (`[relay].agents`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChatRelay {
+    /// `relay:<name>`.
+    pub platform: String,
+    /// Agent names.
+    pub agents: Vec<String>,
 }
 
 /// What the sender sent.
@@ -236,6 +249,7 @@ impl Plugin {
                         if remaining == 1 { "" } else { "s" }
                     )),
                 }
+                .about(&cancelled.request)
             }
             Command::Approve(id) => {
                 let request = store.approve(&id, actor.clone()).await?;
@@ -244,6 +258,7 @@ impl Plugin {
                     reply::name(&request),
                     actor.display
                 ))
+                .about(&request)
             }
             Command::Reject(id) => {
                 let request = store.reject(&id, actor.clone()).await?;
@@ -252,6 +267,7 @@ impl Plugin {
                     reply::name(&request),
                     actor.display
                 ))
+                .about(&request)
             }
             Command::Pause(duration) => {
                 let pause = scheduler.pause(duration, &by, "").await?;
@@ -369,10 +385,44 @@ impl Plugin {
         };
         let mut sender = Sender::tool_agent(&call.agent);
         sender.via = via.map(str::to_owned);
-        let actor = actor(&sender, None, Role::Agent);
+        let actor = match &call.chat {
+            None => actor(&sender, None, Role::Agent),
+            Some(chat) => match self.relayed_agent(sender, chat) {
+                Ok(actor) => actor,
+                Err(error) => return error.to_json(),
+            },
+        };
         self.tool_call(call.action, actor)
             .await
             .unwrap_or_else(|e| e.to_json())
+    }
+
+    /// The requester of a tool call that names its chat: the agent as a sender of the relay,
+    /// so the request is answered in that chat through the relay. Only `[relay].agents` may.
+    fn relayed_agent(&self, sender: Sender, chat: &str) -> Result<Actor, ToolError> {
+        let Some(relay) = &self.inner.config.relay else {
+            return Err(ToolError::new(
+                "invalid_field",
+                "chat is accepted only when lull.toml has a [relay] section: it names a chat of the relay's host; leave it out otherwise",
+            ));
+        };
+        if !relay.agents.contains(&sender.user_id) {
+            return Err(ToolError::of_kind(
+                lull_queue::ErrorKind::Forbidden,
+                format!(
+                    "agent {:?} may not name a chat: only the agents in [relay].agents may (the relay delivers their answers)",
+                    sender.user_id
+                ),
+            ));
+        }
+        let relayed = Sender {
+            platform: relay.platform.clone(),
+            ..sender
+        };
+        Ok(Actor {
+            origin: Origin::Tool,
+            ..actor(&relayed, Some(chat), Role::Agent)
+        })
     }
 
     /// Runs the agent tool for an authorized `sender` (who is the requester; the JSON's `agent`
@@ -401,6 +451,13 @@ impl Plugin {
             Ok(call) => call,
             Err(error) => return error.to_json(),
         };
+        if call.chat.is_some() {
+            return ToolError::new(
+                "invalid_field",
+                "chat is set by the platform here (the chat the call was posted in); leave it out",
+            )
+            .to_json();
+        }
         self.tool_call(call.action, actor(sender, chat, role))
             .await
             .unwrap_or_else(|e| e.to_json())

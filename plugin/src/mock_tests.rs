@@ -97,6 +97,10 @@ fn harness(queue: QueueSettings) -> Harness {
                 platform: "telegram".into(),
                 chat: "-100".into(),
             }],
+            relay: Some(ChatRelay {
+                platform: "relay:hermes".into(),
+                agents: vec!["hermes".into()],
+            }),
         },
     );
     Harness {
@@ -579,4 +583,49 @@ async fn a_tool_call_is_audited_with_the_way_it_came_and_the_agent_stays_the_req
         .await;
     assert_eq!(again["deduplicated"], true, "{again}");
     assert_eq!(again["request"]["requested_by"][0]["count"], 2, "{again}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relay_agent_naming_its_chat_is_answered_there_and_others_may_not_name_one() {
+    let h = harness(QueueSettings::default());
+    let asked = h
+        .plugin
+        .tool_via(
+            r#"{"agent":"hermes","action":"queue_restart","chat":"telegram:-100123"}"#,
+            Some("via local:alice, pid 4242"),
+        )
+        .await;
+    assert_eq!(asked["ok"], true, "{asked}");
+    let requester = &asked["request"]["requested_by"][0];
+    assert_eq!(requester["platform"], "relay:hermes", "{asked}");
+    assert_eq!(requester["chat"], "telegram:-100123", "{asked}");
+    assert_eq!(requester["origin"], "tool", "{asked}");
+    assert_eq!(requester["role"], "agent", "{asked}");
+    let refused = h
+        .plugin
+        .tool(r#"{"agent":"stranger","action":"queue_restart","chat":"telegram:-1"}"#)
+        .await;
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[relay].agents"),
+        "{refused}"
+    );
+    // In a chat the platform names the chat; the JSON may not name another.
+    let reply = h
+        .plugin
+        .handle(Invocation {
+            sender: user("7"),
+            chat: Some("-100".into()),
+            input: Input::ToolJson(r#"{"action":"queue_restart","chat":"telegram:-9"}"#.into()),
+            bot_username: None,
+        })
+        .await
+        .unwrap();
+    let result: serde_json::Value = serde_json::from_str(&reply.text).unwrap();
+    assert_eq!(result["error"]["code"], "invalid_field", "{result}");
+    let request = h.store.open_request().unwrap().unwrap();
+    assert_eq!(request.requested_by.len(), 1, "only hermes asked");
 }

@@ -29,6 +29,10 @@ pub struct Notice {
     /// The request it is about (short id), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// A step on the way ("starting now", "restarts now"): stale once the request finished, so
+    /// a copy not yet delivered by then is dropped rather than shown after the outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub progress: bool,
 }
 
 /// Who should hear about an event.
@@ -78,12 +82,19 @@ pub fn notices_for(
     let mut seen = std::collections::HashSet::new();
     targets.retain(|c| seen.insert(c.clone()));
     let request = event.request().map(|r| r.short_id.to_string());
+    let progress = matches!(
+        event,
+        QueueEvent::Starting { .. }
+            | QueueEvent::Restarting { .. }
+            | QueueEvent::AwaitingRestart { .. }
+    );
     targets
         .into_iter()
         .map(|chat| Notice {
             chat,
             reply: reply.clone(),
             request: request.clone(),
+            progress,
         })
         .collect()
 }

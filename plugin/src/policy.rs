@@ -111,10 +111,15 @@ impl Policy {
 
     /// The message for a sender the configuration does not know.
     pub fn stranger_message(sender: &Sender) -> String {
+        // A relay's senders are `relay:<name>`; its section is `[relay]`.
+        let section = sender
+            .platform
+            .split_once(':')
+            .map_or(sender.platform.as_str(), |(section, _)| section);
         format!(
             "Sorry, you are not allowed to use /maintenance here ({} user {}). An admin can add this id to \
-             `admins` or `agents` in the [{}] section of lull.toml.",
-            sender.platform, sender.user_id, sender.platform
+             `admins` or `agents` in the [{section}] section of lull.toml.",
+            sender.platform, sender.user_id
         )
     }
 }

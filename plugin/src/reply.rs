@@ -21,6 +21,9 @@ pub struct Reply {
     /// Show it only to the sender where the platform can.
     #[serde(default)]
     pub ephemeral: bool,
+    /// The request it is about (short id), when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
 }
 
 impl Reply {
@@ -46,6 +49,12 @@ impl Reply {
     /// With buttons.
     pub fn with_buttons(mut self, buttons: Vec<Button>) -> Self {
         self.buttons = buttons;
+        self
+    }
+
+    /// About `request`.
+    pub fn about(mut self, request: &Request) -> Self {
+        self.request = Some(request.short_id.to_string());
         self
     }
 }
@@ -368,7 +377,7 @@ pub fn queued(request: &Request, deduplicated: bool, status: &Status, now: Times
     if !status.blockers.is_empty() {
         lines.push(format!("  ETA: {}", eta_words(status, now)));
     }
-    Reply::markdown(lines.join("\n"))
+    Reply::markdown(lines.join("\n")).about(request)
 }
 
 #[cfg(test)]

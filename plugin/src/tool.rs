@@ -9,7 +9,16 @@ use crate::command::{MAX_IDLE, MAX_REASON_CHARS};
 /// The tool's name in the function-calling schema.
 pub const TOOL_NAME: &str = "gateway_maintenance";
 
-const FIELDS: [&str; 5] = ["agent", "action", "reason", "idle_seconds", "request_id"];
+const FIELDS: [&str; 6] = [
+    "agent",
+    "action",
+    "reason",
+    "idle_seconds",
+    "request_id",
+    "chat",
+];
+/// Longest chat id a relayed tool call may name.
+const MAX_CHAT_CHARS: usize = 200;
 const ACTIONS: [&str; 4] = ["queue_restart", "queue_update", "status", "cancel"];
 
 /// What the agent asks for.
@@ -45,6 +54,9 @@ pub struct ToolCall {
     pub agent: String,
     /// What it asks for.
     pub action: ToolAction,
+    /// The chat the agent runs in, named by a relay's host (`[relay].agents`); the request is
+    /// answered there. Not in the schema the model sees: the host fills it in.
+    pub chat: Option<String>,
 }
 
 /// A tool error: a stable code for programs and a sentence for the model.
@@ -197,6 +209,18 @@ pub fn parse_value(value: &Value, min_agent_idle: Duration) -> Result<ToolCall, 
             ));
         }
     };
+    let chat = match string("chat")?.map(str::trim) {
+        None => None,
+        Some(chat) if chat.is_empty() || chat.chars().count() > MAX_CHAT_CHARS => {
+            return Err(ToolError::new(
+                "invalid_field",
+                format!(
+                    "chat must be 1 to {MAX_CHAT_CHARS} characters, e.g. \"telegram:-1001234567890\""
+                ),
+            ));
+        }
+        Some(chat) => Some(chat.to_owned()),
+    };
     let action = match action {
         "queue_restart" => ToolAction::QueueRestart { reason, idle },
         "queue_update" => ToolAction::QueueUpdate { reason, idle },
@@ -225,6 +249,7 @@ pub fn parse_value(value: &Value, min_agent_idle: Duration) -> Result<ToolCall, 
     Ok(ToolCall {
         agent: agent.to_owned(),
         action,
+        chat,
     })
 }
 
@@ -281,8 +306,27 @@ mod tests {
                 action: ToolAction::QueueRestart {
                     reason: "new tool".into(),
                     idle: Some(Duration::from_secs(600))
-                }
+                },
+                chat: None,
             })
+        );
+        assert_eq!(
+            parse_call(
+                r#"{"agent":"a","action":"status","chat":" telegram:-100 "}"#,
+                MIN
+            )
+            .unwrap()
+            .chat
+            .as_deref(),
+            Some("telegram:-100")
+        );
+        assert_eq!(
+            code(r#"{"agent":"a","action":"status","chat":""}"#),
+            "invalid_field"
+        );
+        assert_eq!(
+            code(r#"{"agent":"a","action":"status","chat":7}"#),
+            "invalid_field"
         );
         assert_eq!(
             parse_call(r#"{"agent":"a","action":"status"}"#, MIN)
@@ -374,7 +418,8 @@ mod tests {
             .unwrap();
         let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
         names.sort_unstable();
-        let mut fields = FIELDS.to_vec();
+        // Every field but the chat, which a relay's host fills in, never the model.
+        let mut fields: Vec<&str> = FIELDS.into_iter().filter(|f| *f != "chat").collect();
         fields.sort_unstable();
         assert_eq!(names, fields);
         let description = schema["function"]["description"].as_str().unwrap();

@@ -23,3 +23,30 @@ pub struct AuditEntry {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
 }
+
+/// An audit entry about no request, to be written in the same transaction as the change it
+/// explains (a notice a relay delivered, a relayed command's answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditNote {
+    /// Who: `platform:user (via …)`.
+    pub actor: String,
+    /// What, e.g. `notice_delivered`.
+    pub action: String,
+    /// Details for people.
+    pub detail: String,
+}
+
+impl AuditNote {
+    /// A note by `actor` of `action`, with `detail`.
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            action: action.into(),
+            detail: detail.into(),
+        }
+    }
+}

@@ -71,7 +71,7 @@ pub use activity::{
     SourceInfo, SourceMode, TrackerSettings,
 };
 pub use admission::Executing;
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AuditNote};
 pub use blocker::Blocker;
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use dedupe::{Ask, Merge, WithdrawError, Withdrawal};

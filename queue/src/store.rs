@@ -29,7 +29,7 @@ use layout::{
 };
 use writer::{Job, Writer, WriterStats};
 
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, AuditNote};
 use crate::clock::{Clock, SystemClock};
 use crate::dedupe::{Ask, Withdrawal};
 use crate::drain::Drain;
@@ -545,8 +545,59 @@ impl Store {
 
     /// Removes a delivered notice; `false` if it was not pending.
     pub async fn outbox_ack(&self, seq: u64) -> Result<bool, Error> {
-        self.change(move |w| changes::outbox_ack(w, seq), |_| None)
+        self.change(move |w| changes::outbox_ack(w, seq, None), |_| None)
             .await
+    }
+
+    /// Removes a notice that was delivered (or given up on), with `note` in the audit in the
+    /// same flush; `false`, and nothing recorded, if it was not pending.
+    pub async fn outbox_ack_noted(&self, seq: u64, note: AuditNote) -> Result<bool, Error> {
+        self.change(move |w| changes::outbox_ack(w, seq, Some(note)), |_| None)
+            .await
+    }
+
+    /// The pending notice `seq`, if it is still in the outbox.
+    pub fn outbox_entry(&self, seq: u64) -> Result<Option<OutboxEntry>, Error> {
+        let bytes = self
+            .tree(TreeId::Outbox)
+            .get(u64_key(seq))
+            .map_err(|e| self.io(&e))?;
+        bytes
+            .map(|b| decode(self.path(), "an outbox entry", &b))
+            .transpose()
+    }
+
+    /// Keeps `answer` with the platform event `key` (recorded as seen for `ttl` if it is not
+    /// yet), and `note` in the audit, in one flush: a redelivered event can then be answered as
+    /// the first copy was ([`Store::event_answer`]).
+    pub async fn answer_event(
+        &self,
+        key: &str,
+        ttl: Duration,
+        answer: Vec<u8>,
+        note: AuditNote,
+    ) -> Result<(), Error> {
+        let key = key.to_owned();
+        self.change(
+            move |w| changes::answer_event(w, &key, ttl, &answer, note),
+            |_| None,
+        )
+        .await
+    }
+
+    /// The answer kept with a seen, unexpired platform event: `None` if the event was not seen
+    /// (or expired), `Some(empty)` if it was seen but no answer was kept (it ended before one
+    /// was, or it never has one).
+    pub fn event_answer(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let value = self
+            .tree(TreeId::SeenEvents)
+            .get(key)
+            .map_err(|e| self.io(&e))?;
+        let now = self.now().unix_millis();
+        Ok(value.and_then(|v| {
+            let expiry = decode_u64(&v)?;
+            (expiry > now).then(|| v.get(8..).unwrap_or_default().to_vec())
+        }))
     }
 
     /// The request with this full id.

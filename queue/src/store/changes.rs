@@ -9,6 +9,7 @@ use super::layout::{
 };
 use super::lookup;
 use super::writer::{Tx, Writer};
+use crate::audit::AuditNote;
 use crate::dedupe::{self, Ask, Merge, Withdrawal};
 use crate::drain::Drain;
 use crate::error::Error;
@@ -635,8 +636,9 @@ pub(crate) fn outbox_push_all(
     w.commit(tx)
 }
 
-/// Removes a delivered notice; `false` if it was not (or no longer) pending.
-pub(crate) fn outbox_ack(w: &mut Writer, seq: u64) -> Result<bool, Error> {
+/// Removes a delivered notice, with `note` in the audit in the same transaction; `false` (and
+/// nothing written) if it was not (or no longer) pending.
+pub(crate) fn outbox_ack(w: &mut Writer, seq: u64, note: Option<AuditNote>) -> Result<bool, Error> {
     let present = w
         .tree(TreeId::Outbox)
         .contains_key(u64_key(seq))
@@ -644,7 +646,39 @@ pub(crate) fn outbox_ack(w: &mut Writer, seq: u64) -> Result<bool, Error> {
     if present {
         let mut tx = w.begin();
         tx.remove(TreeId::Outbox, u64_key(seq));
+        if let Some(note) = note {
+            tx.audit(&note.actor, &note.action, None, note.detail);
+        }
         w.commit(tx)?;
     }
     Ok(present)
+}
+
+/// Keeps `answer` with platform event `key` (recording it as seen for `ttl` if it is not yet),
+/// with `note` in the audit, in one transaction. An event already seen keeps its expiry.
+pub(crate) fn answer_event(
+    w: &mut Writer,
+    key: &str,
+    ttl: Duration,
+    answer: &[u8],
+    note: AuditNote,
+) -> Result<(), Error> {
+    let mut tx = w.begin();
+    let now = tx.now.unix_millis();
+    let previous = w
+        .tree(TreeId::SeenEvents)
+        .get(key)
+        .map_err(|e| io_error(w.path(), &e))?;
+    let expiry = match previous.as_deref().and_then(decode_u64) {
+        Some(expiry) if expiry > now => expiry,
+        _ => {
+            record_seen(w, &mut tx, key, ttl)?;
+            tx.now.saturating_add(ttl).unix_millis()
+        }
+    };
+    let mut value = u64_key(expiry).to_vec();
+    value.extend_from_slice(answer);
+    tx.put(TreeId::SeenEvents, key, value);
+    tx.audit(&note.actor, &note.action, None, note.detail);
+    w.commit(tx)
 }

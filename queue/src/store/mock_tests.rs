@@ -557,6 +557,83 @@ async fn a_change_made_while_handling_an_event_records_the_event_with_it() {
 }
 
 #[tokio::test]
+async fn an_answer_kept_with_a_handled_event_survives_a_reopen_and_expires_with_it() {
+    let t = TestStore::new(settings());
+    let ttl = Duration::from_secs(3600);
+    assert_eq!(t.store.event_answer("relay:h:e1").unwrap(), None);
+    // The change records the event; the answer comes after it, with its audit note.
+    t.store
+        .handling_event("relay:h:e1", ttl, async {
+            t.store.submit(ask(Kind::Restart, "a1", Role::Agent)).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        t.store.event_answer("relay:h:e1").unwrap(),
+        Some(Vec::new())
+    );
+    let note = AuditNote::new("relay:h:alice", "relay_command", "restart");
+    t.store
+        .answer_event("relay:h:e1", ttl, b"{\"reply\":1}".to_vec(), note)
+        .await
+        .unwrap();
+    // An event that changed nothing gets its record and its answer together.
+    let note = AuditNote::new("relay:h:alice", "relay_command", "status");
+    t.store
+        .answer_event("relay:h:e2", ttl, b"null".to_vec(), note)
+        .await
+        .unwrap();
+    let t = t.reopen(settings());
+    assert_eq!(
+        t.store.event_answer("relay:h:e1").unwrap().as_deref(),
+        Some(&b"{\"reply\":1}"[..])
+    );
+    assert_eq!(
+        t.store.event_answer("relay:h:e2").unwrap().as_deref(),
+        Some(&b"null"[..])
+    );
+    assert!(t.store.event_seen("relay:h:e2").unwrap());
+    let notes: Vec<_> = t
+        .store
+        .audit(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "relay_command")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(notes, ["restart", "status"]);
+    t.clock.advance(ttl + Duration::from_secs(1));
+    assert_eq!(t.store.event_answer("relay:h:e1").unwrap(), None);
+    assert!(!t.store.event_seen("relay:h:e2").unwrap());
+}
+
+#[tokio::test]
+async fn a_noted_acknowledgement_audits_only_a_notice_it_removed() {
+    let t = TestStore::new(settings());
+    let seq = t
+        .store
+        .outbox_push(serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+    assert_eq!(
+        t.store.outbox_entry(seq).unwrap().unwrap().payload,
+        serde_json::json!({"n": 1})
+    );
+    let note = || AuditNote::new("relay:h", "notice_delivered", format!("n{seq}"));
+    assert!(t.store.outbox_ack_noted(seq, note()).await.unwrap());
+    assert!(!t.store.outbox_ack_noted(seq, note()).await.unwrap());
+    assert_eq!(t.store.outbox_entry(seq).unwrap(), None);
+    let delivered = t
+        .store
+        .audit(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "notice_delivered")
+        .count();
+    assert_eq!(delivered, 1);
+}
+
+#[tokio::test]
 async fn seen_events_expire_and_are_pruned() {
     let t = TestStore::new(settings());
     assert!(

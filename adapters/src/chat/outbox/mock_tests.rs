@@ -57,6 +57,7 @@ fn notice(platform: &str, text: &str) -> serde_json::Value {
         },
         reply: Reply::markdown(text),
         request: None,
+        progress: false,
     })
     .unwrap()
 }
