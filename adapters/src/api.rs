@@ -4,6 +4,7 @@
 mod metrics;
 mod openapi;
 mod peer;
+mod relay;
 
 pub(crate) use peer::LocalPeer;
 
@@ -44,6 +45,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/pause"),
     ("POST", "/v1/resume"),
     ("POST", "/v1/release"),
+    ("POST", "/v1/relay/commands"),
+    ("GET", "/v1/relay/notices"),
+    ("POST", "/v1/relay/notices/{id}/ack"),
+    ("GET", "/v1/relay/grammar"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
@@ -73,6 +78,10 @@ pub(crate) struct ApiState {
     pub plugin: Plugin,
     /// Who may call this listener.
     pub access: Access,
+    /// The relay, when `[relay]` is configured.
+    pub relay: Option<crate::relay::Relay>,
+    /// Cancelled when lull stops: long polls end then.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// An error answer: `{"error":{"code","message"}}` with a 4xx/5xx status.
@@ -136,12 +145,43 @@ pub(crate) struct Caller {
     /// The process on the other end of the Unix socket; `None` over TCP (a bearer token
     /// names only a role).
     peer: Option<LocalPeer>,
+    /// The caller presented the relay's token (`[relay].token_env`).
+    relay_token: bool,
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// Whether `presented` is the relay's token.
+fn is_relay_token(state: &ApiState, presented: Option<&str>) -> bool {
+    let token = state
+        .relay
+        .as_ref()
+        .and_then(|r| r.settings().token.as_ref());
+    match (token, presented) {
+        (Some(token), Some(presented)) => {
+            constant_time_eq(token.expose().as_bytes(), presented.as_bytes())
+        }
+        _ => false,
+    }
+}
+
+/// The routes the relay's token opens: the relay's, and the tool (an agent's call naming its chat).
+fn relay_token_route(path: &str) -> bool {
+    path.starts_with("/v1/relay/") || path == "/v1/tool"
 }
 
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let relay_token = is_relay_token(state, bearer(parts));
         let Access::Tcp { admin, agent } = &state.access else {
             let peer = parts
                 .extensions
@@ -150,20 +190,31 @@ impl FromRequestParts<ApiState> for Caller {
             return Ok(Caller {
                 role: Role::Admin,
                 peer: Some(peer),
+                relay_token,
             });
         };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "send Authorization: Bearer <token>",
-                )
-            })?;
+        let presented = bearer(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer <token>",
+            )
+        })?;
+        if relay_token {
+            if !relay_token_route(parts.uri.path()) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "the relay token opens only /v1/relay/… and /v1/tool; use the admin or agent token here",
+                ));
+            }
+            // Speaks for the relay's users, each authorized by [relay]; as itself, an agent.
+            return Ok(Caller {
+                role: Role::Agent,
+                peer: None,
+                relay_token,
+            });
+        }
         let matches = |token: &Option<String>| {
             token
                 .as_deref()
@@ -173,11 +224,13 @@ impl FromRequestParts<ApiState> for Caller {
             Ok(Caller {
                 role: Role::Admin,
                 peer: None,
+                relay_token,
             })
         } else if matches(agent) {
             Ok(Caller {
                 role: Role::Agent,
                 peer: None,
+                relay_token,
             })
         } else {
             Err(ApiError::new(
@@ -280,6 +333,10 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/v1/pause", post(pause))
         .route("/v1/resume", post(resume))
         .route("/v1/release", post(release))
+        .route("/v1/relay/commands", post(relay::command))
+        .route("/v1/relay/notices", get(relay::notices))
+        .route("/v1/relay/notices/{id}/ack", post(relay::acknowledge))
+        .route("/v1/relay/grammar", get(relay::grammar))
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({"ok": true})) }),
@@ -396,12 +453,22 @@ async fn reject(State(s): State<ApiState>, caller: Caller, Path(id): Path<String
 }
 
 async fn tool(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
-    if serde_json::from_slice::<Value>(&bytes).is_err() {
+    let Ok(call) = serde_json::from_slice::<Value>(&bytes) else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             "the body is not JSON; send the tool call object",
         ));
+    };
+    // A call naming its chat is the relay's: with a relay token set, only its holder may.
+    let names_a_chat = call.get("chat").is_some_and(|c| !c.is_null());
+    if names_a_chat && relay::token_required(&s) && !caller.relay_token {
+        let refusal = ToolError {
+            code: "unauthorized",
+            status: 401,
+            message: "a tool call that names its chat comes through the relay: send Authorization: Bearer <the token in [relay].token_env>".into(),
+        };
+        return ok(refusal.to_json());
     }
     let via = caller.peer.as_ref().map(LocalPeer::relayed);
     ok(s.plugin

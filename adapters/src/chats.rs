@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use anyhow::bail;
-use lull_plugin::{ChatRef, PlatformPolicy, Plugin, Policy};
+use lull_plugin::{ChatRef, ChatRelay, PlatformPolicy, Plugin, Policy};
 use tokio_util::sync::CancellationToken;
 
 use crate::chat::settings::SettingError;
@@ -21,14 +21,19 @@ pub type Running = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
 /// One enabled chat platform, from its checked config section.
 pub trait ChatAdapter: Send + Sync + Any {
-    /// `telegram`, `discord`, `slack`: the platform in senders, chats and notices.
-    fn platform(&self) -> &'static str;
+    /// `telegram`, `discord`, `slack`, `relay:<name>`: the platform in senders, chats and
+    /// notices.
+    fn platform(&self) -> &str;
     /// Who may do what here.
     fn policy(&self) -> PlatformPolicy;
     /// The chats (platform ids) that hear about every request.
     fn notify_chats(&self) -> Vec<String>;
     /// Tokens and secrets, to keep out of output tails.
     fn secrets(&self) -> Vec<String>;
+    /// For a relay: its platform and the agents whose tool calls may name a chat.
+    fn relay(&self) -> Option<ChatRelay> {
+        None
+    }
     /// lull's own bot or app on the platform (the sidecar's), until `stop` is cancelled.
     fn run(&self, plugin: Plugin, stop: CancellationToken) -> Running;
 }
@@ -52,6 +57,7 @@ pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
 pub const PLATFORMS: &[Platform] = &[
     #[cfg(feature = "telegram")]
     crate::telegram::PLATFORM_ENTRY,
+    crate::relay::PLATFORM_ENTRY,
 ];
 
 /// The chat adapters a config enables, checked before anything starts.
@@ -121,8 +127,13 @@ impl ChatAdapters {
     }
 
     /// The platforms whose notices this process delivers.
-    pub fn platforms(&self) -> Vec<&'static str> {
+    pub fn platforms(&self) -> Vec<&str> {
         self.adapters.iter().map(|a| a.platform()).collect()
+    }
+
+    /// The relay, if `[relay]` is configured.
+    pub fn relay(&self) -> Option<ChatRelay> {
+        self.adapters.iter().find_map(|a| a.relay())
     }
 
     /// The adapters' tokens and secrets, to keep out of output tails.

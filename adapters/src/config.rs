@@ -30,6 +30,8 @@ pub struct Config {
     pub discord: Option<DiscordConfig>,
     /// `[slack]`; its presence enables the adapter.
     pub slack: Option<SlackConfig>,
+    /// `[relay]`; its presence enables the relay (docs/relay.md).
+    pub relay: Option<RelayConfig>,
     /// Where the config was read from, for errors found after parsing.
     #[serde(skip)]
     pub source: Source,
@@ -258,6 +260,22 @@ pub struct SlackConfig {
     pub notify_channel: Option<String>,
 }
 
+/// `[relay]`: a host gateway that carries `/maintenance` and lull's notices through its own bot.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    pub name: Option<String>,
+    #[serde(deserialize_with = "ids")]
+    pub admins: Vec<String>,
+    #[serde(deserialize_with = "ids")]
+    pub agents: Vec<String>,
+    #[serde(deserialize_with = "ids")]
+    pub notify_chats: Vec<String>,
+    pub token_env: Option<String>,
+    pub claim_seconds: Option<u64>,
+    pub notice_expiry_seconds: Option<u64>,
+}
+
 /// A config file that cannot be used, with the path and (from the parser) the line and key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -312,11 +330,12 @@ impl Config {
     }
 
     /// Each chat section and whether the file has it.
-    pub fn chat_sections(&self) -> [(&'static str, bool); 3] {
+    pub fn chat_sections(&self) -> [(&'static str, bool); 4] {
         [
             ("telegram", self.telegram.is_some()),
             ("discord", self.discord.is_some()),
             ("slack", self.slack.is_some()),
+            ("relay", self.relay.is_some()),
         ]
     }
 

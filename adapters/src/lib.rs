@@ -5,6 +5,7 @@
 //!   written, see `docs/adapters.md`);
 //! - [`chats`]: the platforms a config enables, behind one `ChatAdapter` abstraction;
 //! - `telegram`: the Telegram adapter (feature `telegram`), translation only;
+//! - [`relay`]: a host gateway in any language carries `/maintenance` and the notices;
 //! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
 //! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces;
 //! - [`config`], [`profile`]: where settings and state live; `terminal`: output for people.
@@ -17,6 +18,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod profile;
+pub mod relay;
 pub mod serve;
 pub mod stack;
 #[cfg(feature = "telegram")]

@@ -175,6 +175,7 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 fn serve_api<L, C>(
     listener: L,
     plugin: &lull_plugin::Plugin,
+    relay: Option<&crate::relay::Relay>,
     access: Access,
     stop: &CancellationToken,
 ) -> tokio::task::JoinHandle<std::io::Result<()>>
@@ -190,6 +191,8 @@ where
     let app = api::router(ApiState {
         plugin: plugin.clone(),
         access,
+        relay: relay.cloned(),
+        stop: stop.clone(),
     });
     let stop = stop.clone();
     tokio::spawn(async move {
@@ -227,9 +230,11 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     tracing::info!(profile = %profile.name, socket = %socket.display(), "lull serve is ready");
 
     let stop = CancellationToken::new();
-    let socket_server = serve_api::<_, api::LocalPeer>(unix, &plugin, Access::Socket, &stop);
-    let tcp_server =
-        tcp.map(|(listener, access)| serve_api::<_, SocketAddr>(listener, &plugin, access, &stop));
+    let relay = adapters.find::<crate::relay::Relay>();
+    let socket_server = serve_api::<_, api::LocalPeer>(unix, &plugin, relay, Access::Socket, &stop);
+    let tcp_server = tcp.map(|(listener, access)| {
+        serve_api::<_, SocketAddr>(listener, &plugin, relay, access, &stop)
+    });
     let (failed, mut failures) = tokio::sync::mpsc::unbounded_channel();
     let chat_adapters = adapters.spawn(&plugin, &stop, &failed);
     drop(failed);

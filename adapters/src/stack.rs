@@ -132,6 +132,7 @@ fn build(
             max_wait: Duration::from_secs(m.max_wait_seconds),
             policy: chats.policy(),
             notify,
+            relay: chats.relay(),
         },
     );
     Ok((plugin, tracker))

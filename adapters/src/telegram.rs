@@ -57,7 +57,7 @@ pub(crate) const PLATFORM_ENTRY: Platform = Platform {
 };
 
 impl ChatAdapter for TelegramSettings {
-    fn platform(&self) -> &'static str {
+    fn platform(&self) -> &str {
         PLATFORM
     }
 

@@ -8,7 +8,9 @@ use crate::command::Command;
 
 /// Telegram's limit on callback data; every payload fits.
 pub const MAX_PAYLOAD_BYTES: usize = 64;
-const PREFIX: &str = "lull:";
+/// What every payload of lull's buttons starts with.
+pub const PAYLOAD_PREFIX: &str = "lull:";
+const PREFIX: &str = PAYLOAD_PREFIX;
 
 /// How a button looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -14,6 +14,8 @@ use tokio::net::UnixListener;
 pub(crate) struct LocalPeer {
     /// The user name of its uid (`uid 1000` when the system has none).
     pub(crate) user: String,
+    /// Its user id, when the system tells.
+    pub(crate) uid: Option<u32>,
     /// Its process id, when the system tells.
     pub(crate) pid: Option<i32>,
 }
@@ -24,6 +26,7 @@ impl LocalPeer {
         match stream.peer_cred() {
             Ok(cred) => Self {
                 user: user_name(cred.uid()),
+                uid: Some(cred.uid()),
                 pid: cred.pid(),
             },
             Err(error) => {
@@ -37,6 +40,7 @@ impl LocalPeer {
     pub(crate) fn unknown() -> Self {
         Self {
             user: "unknown".into(),
+            uid: None,
             pid: None,
         }
     }
@@ -47,6 +51,7 @@ impl LocalPeer {
         let uid = unsafe { libc::getuid() };
         Self {
             user: user_name(uid),
+            uid: Some(uid),
             pid: i32::try_from(std::process::id()).ok(),
         }
     }
@@ -63,6 +68,19 @@ impl LocalPeer {
             Some(pid) => format!("via local:{}, pid {pid}", self.user),
             None => format!("via local:{}", self.user),
         }
+    }
+
+    /// `via local:alice, uid 1000, pid 4242`: what the audit shows after a relay's sender,
+    /// since whoever can call the relay can speak as any of its admins (docs/relay.md).
+    pub(crate) fn relay_via(&self) -> String {
+        let mut via = format!("via local:{}", self.user);
+        if let Some(uid) = self.uid {
+            via.push_str(&format!(", uid {uid}"));
+        }
+        if let Some(pid) = self.pid {
+            via.push_str(&format!(", pid {pid}"));
+        }
+        via
     }
 
     /// `local:alice (pid 4242)`.

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lull_plugin::Reply;
-use lull_queue::Store;
+use lull_queue::{AuditNote, Store};
 
 use super::acknowledge::{Ack, Finished};
 
@@ -46,6 +46,8 @@ pub enum Outcome<T> {
     Copy,
     /// Handled before (a redelivery).
     Seen,
+    /// Handled before, and this is what the first copy answered ([`Once::run_answered`]).
+    Repeated(T),
     /// Not handled: the store could not say whether it was handled before. `tell` is what to
     /// answer the user where the platform will not deliver it again.
     Unreadable {
@@ -58,7 +60,7 @@ impl<T> Outcome<T> {
     /// What to acknowledge to the platform.
     pub fn ack(&self) -> Ack {
         match self {
-            Self::Ran(_) | Self::Seen => Ack::Handled,
+            Self::Ran(_) | Self::Seen | Self::Repeated(_) => Ack::Handled,
             Self::Copy => Ack::Copy,
             Self::Unreadable { .. } => Ack::Failed,
         }
@@ -93,6 +95,17 @@ pub trait SeenEvents: Send + Sync {
         key: &str,
         ttl: Duration,
     ) -> impl Future<Output = Result<bool, lull_queue::Error>> + Send;
+    /// The answer kept with `key`: `None` if it was not handled (or expired), empty if it was
+    /// but no answer was kept.
+    fn answer(&self, key: &str) -> Result<Option<Vec<u8>>, lull_queue::Error>;
+    /// Keeps `answer` with `key` (recording it if it is not yet), with `note` in the audit.
+    fn keep_answer(
+        &self,
+        key: &str,
+        ttl: Duration,
+        answer: Vec<u8>,
+        note: AuditNote,
+    ) -> impl Future<Output = Result<(), lull_queue::Error>> + Send;
 }
 
 impl SeenEvents for Store {
@@ -115,6 +128,20 @@ impl SeenEvents for Store {
         ttl: Duration,
     ) -> impl Future<Output = Result<bool, lull_queue::Error>> + Send {
         self.mark_event_seen(key, ttl)
+    }
+
+    fn answer(&self, key: &str) -> Result<Option<Vec<u8>>, lull_queue::Error> {
+        self.event_answer(key)
+    }
+
+    fn keep_answer(
+        &self,
+        key: &str,
+        ttl: Duration,
+        answer: Vec<u8>,
+        note: AuditNote,
+    ) -> impl Future<Output = Result<(), lull_queue::Error>> + Send {
+        self.answer_event(key, ttl, answer, note)
     }
 }
 
@@ -175,6 +202,55 @@ impl<S: SeenEvents> Once<S> {
 }
 
 impl<S: SeenEvents> Once<S> {
+    /// [`Once::run`] for an event whose sender asks again when unsure whether it arrived (a
+    /// relay's host, retrying after a timeout): the answer is kept with the event's id, in one
+    /// flush with `handling`'s audit note, and a copy that comes later gets
+    /// [`Outcome::Repeated`] with the first copy's answer. A copy that comes after the change
+    /// was made but before its answer was kept (lull was killed between the two flushes) gets
+    /// [`Outcome::Seen`]: applied once, answer lost.
+    pub async fn run_answered<T, F>(&self, id: &str, handling: F) -> Outcome<T>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: Future<Output = (T, AuditNote)> + Send,
+    {
+        let key = format!("{}:{id}", self.platform);
+        let Some(_claim) = InFlight::claim(&self.in_flight, &key) else {
+            return Outcome::Copy;
+        };
+        match self.store.answer(&key) {
+            Ok(None) => {}
+            Ok(Some(answer)) => {
+                tracing::info!(
+                    platform = self.platform,
+                    id,
+                    "answering a repeated event as before"
+                );
+                return match serde_json::from_slice(&answer) {
+                    Ok(answer) => Outcome::Repeated(answer),
+                    Err(_) => Outcome::Seen,
+                };
+            }
+            Err(error) => {
+                tracing::error!(%error, platform = self.platform, id, "cannot check whether an event was handled; not handling it");
+                return unreadable(self.redelivery);
+            }
+        }
+        let (output, note) = self.store.handling(&key, self.ttl, handling).await;
+        match serde_json::to_vec(&output) {
+            Ok(answer) => {
+                if let Err(error) = self.store.keep_answer(&key, self.ttl, answer, note).await {
+                    // The change (if any) and the id are on disk; only the answer to a repeat
+                    // is missing, and a repeat is then told it was handled.
+                    tracing::error!(%error, platform = self.platform, id, "cannot keep an event's answer");
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, platform = self.platform, id, "cannot encode an event's answer")
+            }
+        }
+        Outcome::Ran(output)
+    }
+
     /// [`Once::run`] for an event whose acknowledgement waits on it (polling, a webhook post,
     /// an envelope): `finished`, taken when the event was given out, is settled with the
     /// outcome, so a copy does not release the first's waiters and a failure is redelivered.

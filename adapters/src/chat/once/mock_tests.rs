@@ -19,6 +19,20 @@ impl SeenEvents for Unreadable {
     async fn mark_seen(&self, _: &str, _: Duration) -> Result<bool, lull_queue::Error> {
         Err(lull_queue::Error::Closed)
     }
+
+    fn answer(&self, _: &str) -> Result<Option<Vec<u8>>, lull_queue::Error> {
+        Err(lull_queue::Error::Closed)
+    }
+
+    async fn keep_answer(
+        &self,
+        _: &str,
+        _: Duration,
+        _: Vec<u8>,
+        _: AuditNote,
+    ) -> Result<(), lull_queue::Error> {
+        Err(lull_queue::Error::Closed)
+    }
 }
 
 const TTL: Duration = Duration::from_secs(60);
@@ -53,4 +67,17 @@ async fn where_it_never_redelivers_the_user_is_told_to_try_again() {
     };
     assert!(reply.ephemeral, "shown to the sender only");
     assert!(reply.plain.contains("Try again"), "{reply:?}");
+}
+
+#[tokio::test]
+async fn an_answered_event_is_not_run_either_when_the_store_cannot_say() {
+    let once = Once::new(Unreadable, "relay", TTL, Redelivery::Redelivered);
+    let outcome = once
+        .run_answered("hermes:e1", async {
+            unreachable!("not run");
+            #[allow(unreachable_code)]
+            ((), AuditNote::new("", "", ""))
+        })
+        .await;
+    assert_eq!(outcome, Outcome::Unreadable { tell: None });
 }

@@ -157,3 +157,53 @@ async fn a_copy_does_not_answer_for_the_first() {
     assert_eq!(first.await.unwrap(), Outcome::Ran(()));
     assert_eq!(first_post.try_recv(), Ok(()));
 }
+
+#[tokio::test]
+async fn an_answered_event_repeats_its_answer_after_a_reopen_and_a_copy_in_flight_is_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = AtomicUsize::new(0);
+    let note = || AuditNote::new("relay:h:alice", "relay_command", "restart");
+    {
+        let store = open(&dir);
+        let once = Once::new(store.clone(), "relay", TTL, Redelivery::Redelivered);
+        let (entered, mut inside) = tokio::sync::mpsc::channel::<()>(1);
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let first = once.run_answered("h:e1", async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            store
+                .record("relay:h:alice", "changed", String::new(), None)
+                .await
+                .unwrap();
+            entered.send(()).await.unwrap();
+            released.await.unwrap();
+            ("first answer".to_owned(), note())
+        });
+        let copy = async {
+            inside.recv().await.unwrap();
+            let copy = once
+                .run_answered("h:e1", async { ("never".to_owned(), note()) })
+                .await;
+            release.send(()).unwrap();
+            copy
+        };
+        let (first, copy) = tokio::join!(first, copy);
+        assert_eq!(first, Outcome::Ran("first answer".to_owned()));
+        assert_eq!(copy, Outcome::Copy, "a copy while the first is handled");
+        let noted = store
+            .audit(None)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "relay_command")
+            .count();
+        assert_eq!(noted, 1, "the note is kept with the answer, once");
+    }
+    let once = Once::new(open(&dir), "relay", TTL, Redelivery::Redelivered);
+    let again = once
+        .run_answered("h:e1", async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            ("second".to_owned(), note())
+        })
+        .await;
+    assert_eq!(again, Outcome::Repeated("first answer".to_owned()));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
