@@ -105,6 +105,8 @@ pub enum Command {
     },
     /// Print the agent tool's OpenAI function-calling schema.
     ToolSchema,
+    /// Print what a relay's host should pass on to lull (docs/relay.md).
+    RelayGrammar,
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -260,6 +262,10 @@ pub async fn run(profile: &Profile, command: Command) -> Result<(), Failure> {
     match command {
         Command::ToolSchema => {
             print_json(&lull_plugin::tool_schema());
+            Ok(())
+        }
+        Command::RelayGrammar => {
+            print_json(&crate::relay::grammar());
             Ok(())
         }
         Command::Init { force } => init(profile, force),
@@ -529,6 +535,7 @@ async fn client_command(
             Command::Serve
             | Command::Demo { .. }
             | Command::ToolSchema
+            | Command::RelayGrammar
             | Command::Init { .. }
             | Command::Completions { .. }
             | Command::Man,

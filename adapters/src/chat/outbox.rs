@@ -134,6 +134,24 @@ async fn deliver_pending_until<S: NoticeSink, F: Future<Output = ()>>(
             return Delivery::Stopped;
         }
         match notice {
+            Some(notice) if superseded(store, &notice) => {
+                tracing::info!(
+                    seq = entry.seq,
+                    "dropping a progress notice of a request that has finished"
+                );
+                let note = lull_queue::AuditNote::new(
+                    "lull",
+                    "notice_superseded",
+                    format!(
+                        "n{} for {}:{}: its request finished before it was delivered",
+                        entry.seq, notice.chat.platform, notice.chat.chat
+                    ),
+                );
+                if let Err(error) = store.outbox_ack_noted(entry.seq, note).await {
+                    tracing::error!(%error, "could not drop a superseded notice; it stays pending");
+                }
+                continue;
+            }
             Some(notice) => {
                 if send_until_settled(store, sink, &notice, stop).await == Delivery::Stopped {
                     return Delivery::Stopped;
@@ -212,6 +230,27 @@ async fn acknowledge<F: Future<Output = ()>>(
         }
     }
     Delivery::Done
+}
+
+/// Whether the request `short_id` has finished (or is long gone: retention removed it). A
+/// request that cannot be read counts as not finished: its notice is delivered.
+pub(crate) fn request_finished(store: &Store, short_id: &str) -> bool {
+    match store.find(short_id) {
+        Ok(request) => request.state.is_finished(),
+        Err(lull_queue::Error::NotFound { .. }) => true,
+        Err(_) => false,
+    }
+}
+
+/// Whether `notice` is a progress step ("starting now") of a request that has since finished:
+/// shown after the outcome it led to, it would only confuse (lull restarted itself before the
+/// platform took it, say).
+fn superseded(store: &Store, notice: &Notice) -> bool {
+    notice.progress
+        && notice
+            .request
+            .as_deref()
+            .is_some_and(|id| request_finished(store, id))
 }
 
 /// Drops (with a warning) notices for platforms no adapter in this process delivers, so a

@@ -234,14 +234,7 @@ impl Relay {
     /// One look: claims for `consumer` (if any), then drops what is to drop.
     async fn look(&self, store: &Store, consumer: Option<&str>) -> Result<Taken, RelayError> {
         let pending = store.outbox_pending(usize::MAX)?;
-        let finished = |short_id: &str| {
-            // A request retention removed has long finished; one that cannot be read is left.
-            match store.find(short_id) {
-                Ok(request) => request.state.is_finished(),
-                Err(lull_queue::Error::NotFound { .. }) => true,
-                Err(_) => false,
-            }
-        };
+        let finished = |short_id: &str| crate::chat::outbox::request_finished(store, short_id);
         let now = (Instant::now(), store.now());
         let mut taken = self
             .shared

@@ -238,3 +238,56 @@ async fn stopping_lets_the_send_in_flight_finish_and_leaves_the_rest() {
         "the sent one left the outbox; the next waits for the restart"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_progress_step_of_a_finished_request_is_dropped_and_audited_not_sent() {
+    let (_dir, store) = store();
+    let admin = lull_queue::Actor {
+        platform: "telegram".into(),
+        chat: Some("-100".into()),
+        user_id: "1".into(),
+        display: "alice".into(),
+        role: lull_queue::Role::Admin,
+        origin: lull_queue::Origin::Chat,
+        via: None,
+    };
+    let ask = |reason: &str| lull_queue::Ask {
+        kind: lull_queue::Kind::Restart,
+        reason: reason.into(),
+        idle_seconds: 0,
+        idle_explicit: false,
+        ignore_windows: false,
+        actor: admin.clone(),
+    };
+    let finished = store.submit(ask("done")).await.unwrap().request;
+    store
+        .cancel(&finished.short_id.to_string(), admin.clone())
+        .await
+        .unwrap();
+    let open = store.submit(ask("open")).await.unwrap().request;
+    let progress = |request: &lull_queue::Request, text: &str| {
+        let mut value = notice("telegram", text);
+        value["request"] = request.short_id.to_string().into();
+        value["progress"] = true.into();
+        value
+    };
+    store
+        .outbox_push(progress(&finished, "starting now (stale)"))
+        .await
+        .unwrap();
+    store
+        .outbox_push(progress(&open, "starting now"))
+        .await
+        .unwrap();
+    let sink = Recording::default();
+    deliver_pending(&store, &sink).await;
+    assert_eq!(sink.texts(), ["starting now"]);
+    assert!(store.outbox_pending(10).unwrap().is_empty());
+    let superseded = store
+        .audit(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "notice_superseded")
+        .count();
+    assert_eq!(superseded, 1);
+}
