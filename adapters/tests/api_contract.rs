@@ -35,7 +35,10 @@ fn the_api_fuzzer_finds_no_mismatch_between_the_document_and_the_server() {
         "{} is missing: run `scripts/test` (it creates the Python environment this test uses)",
         st.display()
     );
-    let home = Home::new("[executor]\nrestart = [\"true\"]\n[api]\ntcp_listen = \"127.0.0.1:0\"\n")
+    // A relay, so the fuzzer reaches its handlers too (the admin token may call it).
+    let home = Home::new(
+        "[executor]\nrestart = [\"true\"]\n[api]\ntcp_listen = \"127.0.0.1:0\"\n[relay]\nadmins = [\"u1\"]\n",
+    )
         .with_env("LULL_ADMIN_TOKEN", TOKEN);
     let server = home.serve();
     let port = home.logged_port("control API");

@@ -250,6 +250,7 @@ pub(crate) fn openapi() -> Value {
             }),
         ),
     );
+    add_relay(&mut add);
     add(
         "/healthz",
         "get",
@@ -282,10 +283,103 @@ pub(crate) fn openapi() -> Value {
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "TCP only: the value of api.admin_token_env or api.agent_token_env"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "TCP: the value of api.admin_token_env or api.agent_token_env; the relay's routes and /v1/tool also take [relay].token_env's (required on them, also on the socket, when set)"}},
             "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}},
         },
     })
+}
+
+/// A button of a prompt, as the relay hands it out.
+fn button_schema() -> Value {
+    json!({"type": "object", "required": ["label", "payload", "style"], "properties": {
+        "label": {"type": "string"},
+        "payload": {"type": "string", "description": "sent back as a command's click"},
+        "style": {"enum": ["primary", "danger", "secondary"]},
+    }})
+}
+
+/// The relay's routes (docs/relay.md).
+fn add_relay(add: &mut impl FnMut(&str, &str, Value)) {
+    let not_configured = || error("relay_not_configured: lull.toml has no [relay] section");
+    let forbidden = || {
+        error("forbidden: over TCP without a relay token, only the admin token may call the relay")
+    };
+    let reply = json!({"type": ["object", "null"], "required": ["text", "markdown", "ephemeral", "buttons"], "properties": {
+        "text": {"type": "string"},
+        "markdown": {"type": "string"},
+        "ephemeral": {"type": "boolean"},
+        "buttons": {"type": "array", "items": button_schema()},
+        "request": {"type": "string"},
+    }});
+    let answer = json!({"description": "lull's reply, or null when the text is not lull's", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["reply"], "properties": {"reply": reply}}}}});
+    add(
+        "/v1/relay/commands",
+        "post",
+        operation(
+            "A command a user of the host typed (text) or a button they clicked (click); each event_id is applied once and answered alike",
+            Some(required_body(schema_of::<crate::relay::CommandBody>())),
+            json!({
+                "200": answer,
+                "400": bad_body(),
+                "403": forbidden(),
+                "404": not_configured(),
+                "409": error("in_progress: a copy of this event_id is being handled; ask again for its answer"),
+                "503": error("store_unreadable: lull could not tell whether the event was handled; nothing was done"),
+            }),
+        ),
+    );
+    let notice = json!({"type": "object", "required": ["id", "chat", "text", "markdown", "buttons", "request"], "properties": {
+        "id": {"type": "string"},
+        "chat": {"type": "string"},
+        "text": {"type": "string"},
+        "markdown": {"type": "string"},
+        "buttons": {"type": "array", "items": button_schema()},
+        "request": {"type": ["string", "null"]},
+    }});
+    let mut notices = json!({"description": "the notices claimed for this consumer (empty when none came in time)", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["notices"], "properties": {"notices": {"type": "array", "items": notice}}}}}});
+    notices["links"] = json!({"acknowledge": {
+        "operationId": "acknowledgeNotice",
+        "parameters": {"id": "$response.body#/notices/0/id"},
+    }});
+    let mut poll = operation(
+        "Long poll for notices to deliver: claims them for consumer for claim_seconds; unacknowledged ones come back",
+        None,
+        json!({
+            "200": notices,
+            "400": error("invalid_query: consumer missing, or wait_seconds not 0 to 60"),
+            "403": forbidden(),
+            "404": not_configured(),
+        }),
+    );
+    poll["parameters"] = json!([
+        {"name": "consumer", "in": "query", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}},
+        {"name": "wait_seconds", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 60}},
+    ]);
+    add("/v1/relay/notices", "get", poll);
+    let mut acknowledge = operation(
+        "A notice delivered (or undeliverable): it leaves the outbox, audited; idempotent",
+        Some(required_body(schema_of::<crate::relay::AckBody>())),
+        json!({
+            "200": ok("{\"id\", \"removed\": bool} (false: it was no longer pending)"),
+            "400": bad_body(),
+            "403": forbidden(),
+            "404": error("not_found: no notice of this relay has that id, or relay_not_configured"),
+            "409": error("claimed_by_another: another consumer holds the notice, and this one never had it"),
+        }),
+    );
+    acknowledge["operationId"] = json!("acknowledgeNotice");
+    add("/v1/relay/notices/{id}/ack", "post", acknowledge);
+    add(
+        "/v1/relay/grammar",
+        "get",
+        operation(
+            "What a host should pass on: command and answer patterns, the click prefix, who may run what",
+            None,
+            json!({"200": ok("the grammar"), "403": forbidden(), "404": not_configured()}),
+        ),
+    );
 }
 
 /// A path parameter, with what the handler accepts.
