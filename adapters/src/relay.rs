@@ -123,6 +123,15 @@ impl Relay {
     }
 }
 
+/// The relay as the tool sees it, straight from `[relay]` (its token is not read): for commands
+/// that run without `lull serve` and so without its adapters (`lull tool`).
+pub fn chat_relay_of(config: &crate::config::Config) -> Option<ChatRelay> {
+    config.relay.as_ref().map(|relay| ChatRelay {
+        platform: format!("relay:{}", relay.name.as_deref().unwrap_or("relay")),
+        agents: relay.agents.clone(),
+    })
+}
+
 /// The relay in the list of platforms: `[relay]`.
 pub(crate) const PLATFORM_ENTRY: Platform = Platform {
     section: "relay",
@@ -163,7 +172,7 @@ impl ChatAdapter for Relay {
     fn run(&self, plugin: Plugin, stop: CancellationToken) -> Running {
         let relay = self.clone();
         Box::pin(async move {
-            relay.sweep_until(&plugin, &stop).await;
+            relay.sweep_until(plugin.scheduler().store(), &stop).await;
             Ok(())
         })
     }

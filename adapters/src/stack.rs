@@ -62,7 +62,7 @@ pub async fn assemble(
     if let Recovery::Settled(request) = &recovered {
         tracing::info!(request = %request.short_id, state = %request.state, "settled the request that was running when lull stopped");
     }
-    let (plugin, tracker) = build(store, config, chats, options)?;
+    let (plugin, tracker) = build(store, config, chats, chats.relay(), options)?;
     let dropped =
         crate::chat::outbox::drop_undeliverable(plugin.scheduler().store(), &chats.platforms())
             .await?;
@@ -85,6 +85,7 @@ fn build(
     store: Store,
     config: &Config,
     chats: &ChatAdapters,
+    relay: Option<lull_plugin::ChatRelay>,
     options: StackOptions,
 ) -> anyhow::Result<(Plugin, ActivityTracker)> {
     let m = &config.maintenance;
@@ -132,7 +133,7 @@ fn build(
             max_wait: Duration::from_secs(m.max_wait_seconds),
             policy: chats.policy(),
             notify,
-            relay: chats.relay(),
+            relay,
         },
     );
     Ok((plugin, tracker))
@@ -147,7 +148,9 @@ pub fn offline(store: Store, config: &Config) -> anyhow::Result<Plugin> {
         mode: SourceMode::Sidecar,
         restart: RestartAction::Command(vec!["true".into()]),
     };
-    Ok(build(store, config, &ChatAdapters::default(), options)?.0)
+    // A relay's agents may name their chat offline too; their notices wait for `lull serve`.
+    let relay = crate::relay::chat_relay_of(config);
+    Ok(build(store, config, &ChatAdapters::default(), relay, options)?.0)
 }
 
 fn health_check(config: &Config, secrets: &[String]) -> Option<HealthCheck> {

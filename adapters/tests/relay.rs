@@ -531,6 +531,17 @@ fn an_agents_tool_call_naming_its_chat_is_answered_there() {
         refused.body
     );
     home.stop(server);
+    // Without a server too: the relay's agents may name their chat.
+    let offline = home.lull(&[
+        "tool",
+        r#"{"agent":"hermes","action":"queue_restart","chat":"telegram:-7"}"#,
+    ]);
+    let result: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(
+        result["request"]["requested_by"][0]["platform"],
+        "relay:hermes"
+    );
 }
 
 #[test]

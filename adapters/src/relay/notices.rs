@@ -393,8 +393,7 @@ impl Relay {
 
     /// Drops notices nobody takes once they expire (and progress steps of finished requests),
     /// until `stop`: event-driven, with one timer at the earliest expiry.
-    pub(crate) async fn sweep_until(&self, plugin: &Plugin, stop: &CancellationToken) {
-        let store = plugin.scheduler().store();
+    pub(crate) async fn sweep_until(&self, store: &Store, stop: &CancellationToken) {
         let mut events = store.subscribe();
         loop {
             let wait = match self.look(store, None).await {

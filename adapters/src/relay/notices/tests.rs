@@ -119,3 +119,64 @@ async fn progress_of_a_finished_request_and_notices_nobody_took_are_dropped() {
     let taken = claims.take(unreadable, Some("a"), &rules(), at(start, 0), |_| false);
     assert_eq!(taken.dropped[0].2, Dropped::Unreadable);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_sweep_drops_a_notice_nobody_took_once_it_expired_and_audits_it() {
+    use std::sync::Arc;
+
+    use lull_queue::{QueueSettings, TokioClock};
+
+    use crate::relay::{Relay, RelaySettings};
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TokioClock::new(Timestamp::from_unix_millis(T0)));
+    let store =
+        Store::open_with_clock(dir.path().join("db"), QueueSettings::default(), clock).unwrap();
+    let relay = Relay::new(RelaySettings {
+        name: "hermes".into(),
+        admins: Vec::new(),
+        agents: Vec::new(),
+        notify_chats: Vec::new(),
+        token: None,
+        claim: Duration::from_secs(30),
+        notice_expiry: Duration::from_secs(60),
+    });
+    let payload = entry(0, PLATFORM, "telegram:-1", "queued").payload;
+    store.outbox_push(payload).await.unwrap();
+    store
+        .outbox_push(entry(0, "telegram", "-1", "not the relay's").payload)
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let sweep = tokio::spawn({
+        let (relay, store, stop) = (relay.clone(), store.clone(), stop.clone());
+        async move { relay.sweep_until(&store, &stop).await }
+    });
+    let pending = || store.outbox_pending(10).unwrap().len();
+    tokio::time::sleep(Duration::from_secs(59)).await;
+    assert_eq!(pending(), 2, "kept until it expires");
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while pending() != 1 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("dropped soon after it expired");
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), sweep)
+        .await
+        .expect("the sweep ends when told")
+        .unwrap();
+    let expired: Vec<String> = store
+        .audit(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "notice_expired")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert!(
+        expired[0].contains("nobody took it within 1m"),
+        "{expired:?}"
+    );
+}
