@@ -695,3 +695,34 @@ fn without_a_relay_section_the_routes_say_so_and_the_grammar_is_published() {
     assert_eq!(grammar["command"], "/maintenance");
     assert_eq!(grammar["pass_on"][1]["what"], "answer");
 }
+
+#[test]
+fn a_long_poll_ends_empty_when_lull_stops() {
+    let home = Home::new(CONFIG).with_env("RUST_LOG", "info,lull_adapters::relay=debug");
+    let server = home.serve();
+    let socket = home.socket();
+    let started = std::time::Instant::now();
+    let poll = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(lull_adapters::client::call(
+            &socket,
+            "GET",
+            "/v1/relay/notices?consumer=host&wait_seconds=60",
+            None,
+        ))
+    });
+    common::wait_for("the poll to wait", Duration::from_secs(30), || {
+        home.server_log().contains("relay poll waiting for notices")
+    });
+    home.stop(server);
+    let answer = poll.join().unwrap().unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["notices"], json!([]));
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "it did not wait out its 60 s"
+    );
+}

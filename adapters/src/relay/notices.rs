@@ -324,12 +324,18 @@ impl Relay {
                 return Ok(Vec::new());
             }
             let lapse = self.next_lapse().unwrap_or(deadline).min(deadline);
+            tracing::debug!(consumer, "relay poll waiting for notices");
             tokio::select! {
                 () = stop.cancelled() => return Ok(Vec::new()),
                 () = tokio::time::sleep_until(lapse) => {}
                 () = &mut changed => {}
-                // A lagged receiver only means several events came at once: look again.
-                _ = events.recv() => {}
+                received = events.recv() => {
+                    // A lagged receiver only means several events came at once: look again. A
+                    // closed one means the store is going away: so is lull.
+                    if matches!(received, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        return Ok(Vec::new());
+                    }
+                }
             }
         }
     }
@@ -409,7 +415,11 @@ impl Relay {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
                 () = self.shared.changed.notified() => {}
-                _ = events.recv() => {}
+                received = events.recv() => {
+                    if matches!(received, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        return;
+                    }
+                }
             }
         }
     }
