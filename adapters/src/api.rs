@@ -470,7 +470,13 @@ async fn tool(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiRes
         };
         return ok(refusal.to_json());
     }
-    let via = caller.peer.as_ref().map(LocalPeer::relayed);
+    // A call naming its chat is a relay call: audited with the caller's uid too.
+    let via = match &caller.peer {
+        Some(peer) if names_a_chat => Some(peer.relay_via()),
+        Some(peer) => Some(peer.relayed()),
+        None if caller.relay_token => Some("via api:relay-token".to_owned()),
+        None => None,
+    };
     ok(s.plugin
         .tool_via(&String::from_utf8_lossy(&bytes), via.as_deref())
         .await)

@@ -514,6 +514,16 @@ async fn client_command(
                             ),
                         ));
                     }
+                    let names_a_chat = call.get("chat").is_some_and(|c| !c.is_null());
+                    let relay_token = config.relay.as_ref().and_then(|r| r.token_env.as_ref());
+                    if names_a_chat && relay_token.is_some() {
+                        // Only the server checks the relay's token; no process gets around it
+                        // by calling while lull serve is down.
+                        print_json(
+                            &json!({"ok": false, "error": {"code": "unauthorized", "message": "a tool call that names its chat needs the relay token ([relay].token_env), which only `lull serve` checks: start it and call POST /v1/tool with the token"}}),
+                        );
+                        return Err(Failure::new(EXIT_REFUSED, ""));
+                    }
                     let plugin = crate::stack::offline(store.clone(), config)
                         .map_err(|e| Failure::new(EXIT_ERROR, format!("{e:#}")))?;
                     let via = crate::api::LocalPeer::this_process().relayed();

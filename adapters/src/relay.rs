@@ -72,6 +72,9 @@ pub enum RelayError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] lull_queue::Error),
+    /// The handling ended without an answer (it panicked); what it changed is on disk.
+    #[error("handling the command failed; `/maintenance status` shows where things stand")]
+    Failed,
 }
 
 /// What the relay's calls share: its in-memory claims on notices, the wake-up for waiting polls,
@@ -79,6 +82,10 @@ pub enum RelayError {
 #[derive(Default)]
 struct Shared {
     claims: Mutex<notices::Claims>,
+    /// Held while a look reads the outbox and claims, and while an acknowledgement removes a
+    /// notice and releases its claim: a look never reads a notice that an acknowledgement is
+    /// removing, and so never gives out again what was acknowledged.
+    outbox: tokio::sync::Mutex<()>,
     changed: Notify,
     once: OnceLock<Once>,
 }

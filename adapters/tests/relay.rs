@@ -161,6 +161,20 @@ fn the_hosts_admins_agents_and_strangers_are_told_apart_and_each_call_is_audited
     // Text that is not lull's gets no reply; a command is not activity.
     let chat = command(&home, "e5", "telegram:1", "telegram:-5", "hello there");
     assert_eq!(reply(&chat), Value::Null);
+    let idle_since = status(&home)["idle_since"].clone();
+    let again = command(
+        &home,
+        "e6",
+        "telegram:1",
+        "telegram:-5",
+        "/maintenance status",
+    );
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        status(&home)["idle_since"],
+        idle_since,
+        "the idle window went on"
+    );
     assert!(status(&home)["sources"].as_array().unwrap().is_empty());
     home.stop(server);
 
@@ -169,7 +183,7 @@ fn the_hosts_admins_agents_and_strangers_are_told_apart_and_each_call_is_audited
         .iter()
         .filter(|e| e.action == "relay_command")
         .collect();
-    assert_eq!(relayed.len(), 5, "every call: {audit:#?}");
+    assert_eq!(relayed.len(), 6, "every call: {audit:#?}");
     // Who called the relay: the socket's peer, with uid and pid.
     let uid = unsafe { libc::getuid() };
     assert!(
@@ -364,7 +378,8 @@ fn a_repeated_event_is_answered_as_before_and_applied_once_even_across_a_kill_9(
 
 #[test]
 fn notices_are_claimed_kept_in_order_per_chat_acknowledged_and_given_out_again() {
-    let home = Home::new(&CONFIG.replace("claim_seconds = 30", "claim_seconds = 5"));
+    let home = Home::new(&CONFIG.replace("claim_seconds = 30", "claim_seconds = 5"))
+        .with_env("RUST_LOG", "info,lull_adapters::relay=debug");
     let server = home.serve();
     command(
         &home,
@@ -416,12 +431,50 @@ fn notices_are_claimed_kept_in_order_per_chat_acknowledged_and_given_out_again()
     // A's late acknowledgement still counts; acknowledging twice is harmless.
     assert_eq!(ack(&home, &a[0], "A").body["removed"], true);
     assert_eq!(ack(&home, &a[0], "B").body["removed"], false);
+    // A poll waiting on an empty chat is woken by the notice that arrives for it.
+    let socket = home.socket();
+    let waiting = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(lull_adapters::client::call(
+            &socket,
+            "GET",
+            "/v1/relay/notices?consumer=D&wait_seconds=30",
+            None,
+        ))
+    });
+    common::wait_for("D's poll to wait", Duration::from_secs(30), || {
+        home.server_log()
+            .lines()
+            .any(|l| l.contains("relay poll waiting for notices") && l.contains("\"D\""))
+    });
+    command(
+        &home,
+        "n3",
+        "telegram:1",
+        "telegram:-9",
+        &format!("/maintenance cancel {id}"),
+    );
+    let woken = waiting.join().unwrap().unwrap();
+    let woken = woken.body["notices"].as_array().unwrap().clone();
+    // The notify chat's copy waits behind the approval B still holds there.
+    assert_eq!(chats(&woken), ["telegram:-5"], "{woken:?}");
+    assert!(woken[0]["text"].as_str().unwrap().contains("was cancelled"));
+    for notice in &woken {
+        ack(&home, notice, "D");
+    }
     let undeliverable = home.call(
         "POST",
         &format!("/v1/relay/notices/{}/ack", again[1]["id"].as_str().unwrap()),
         Some(json!({"consumer": "B", "outcome": "undeliverable"})),
     );
     assert_eq!(undeliverable.body["removed"], true, "{undeliverable:?}");
+    let last = poll(&home, "B", 0);
+    assert_eq!(chats(&last), ["telegram:-100"], "{last:?}");
+    assert!(last[0]["text"].as_str().unwrap().contains("was cancelled"));
+    ack(&home, &last[0], "B");
     assert!(poll(&home, "B", 0).is_empty());
     home.stop(server);
     let actions: Vec<String> = audit(&home).into_iter().map(|e| e.action).collect();
@@ -585,7 +638,30 @@ fn with_a_relay_token_every_relay_call_needs_it_and_it_opens_nothing_else() {
         Some(serde_json::from_str(tool).unwrap()),
     );
     assert_eq!(without.body["error"]["code"], "unauthorized", "{without:?}");
+    // Every relay route, on the socket, without the token.
+    for (method, path, body) in [
+        ("GET", "/v1/relay/notices?consumer=a", None),
+        ("GET", "/v1/relay/grammar", None),
+        (
+            "POST",
+            "/v1/relay/notices/0/ack",
+            Some(json!({"consumer": "a", "outcome": "delivered"})),
+        ),
+    ] {
+        let r = home.call(method, path, body);
+        assert_eq!(r.status, 401, "{method} {path}: {r:?}");
+    }
+    let (code, answer) = http(
+        port,
+        "GET /v1/relay/grammar HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer relay-secret\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 200, "{answer}");
     home.stop(server);
+    // Offline, only the server could check the token: a call naming a chat is refused.
+    let offline = home.lull(&["tool", tool]);
+    assert_eq!(offline.status.code(), Some(4), "{offline:?}");
+    let result: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(result["error"]["code"], "unauthorized", "{result}");
     // The token never reaches the log.
     assert!(!home.server_log().contains("relay-secret"));
 }

@@ -63,6 +63,7 @@ fn via(caller: &Caller) -> String {
     match (&caller.peer, caller.relay_token) {
         (Some(peer), _) => peer.relay_via(),
         (None, true) => "via api:relay-token".into(),
+        // Over TCP without a relay token only the admin token reaches the relay.
         (None, false) => "via api:admin".into(),
     }
 }
@@ -97,6 +98,9 @@ impl From<RelayError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unreadable", message)
             }
             RelayError::Store(error) => error.into(),
+            RelayError::Failed => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            }
         }
     }
 }

@@ -175,6 +175,22 @@ impl Relay {
         body: CommandBody,
         via: String,
     ) -> Result<RelayAnswer, RelayError> {
+        body.check()?;
+        let (relay, plugin) = (self.clone(), plugin.clone());
+        // Its own task: a host that hangs up mid-command (its timeout) must not cut the handling
+        // between the change and keeping the answer and the audit note. Its retry gets
+        // `in_progress` meanwhile, then the answer.
+        tokio::spawn(async move { relay.command_to_the_end(&plugin, body, via).await })
+            .await
+            .map_err(|_| RelayError::Failed)?
+    }
+
+    async fn command_to_the_end(
+        &self,
+        plugin: &Plugin,
+        body: CommandBody,
+        via: String,
+    ) -> Result<RelayAnswer, RelayError> {
         let sent = body.check()?;
         let store = plugin.scheduler().store();
         let display = body

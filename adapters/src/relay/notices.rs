@@ -197,6 +197,22 @@ impl Claims {
     }
 }
 
+/// Claims a poll made but has not answered with yet. Released if the poll ends without
+/// answering (the audit failed, or its caller hung up and the poll was dropped), so the chats
+/// do not wait for the claims to lapse.
+struct Unanswered<'a> {
+    relay: &'a Relay,
+    seqs: Vec<u64>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if !self.seqs.is_empty() {
+            self.relay.release_claims(std::mem::take(&mut self.seqs));
+        }
+    }
+}
+
 impl RelayNotice {
     fn of(seq: u64, notice: Notice) -> Self {
         Self {
@@ -233,6 +249,7 @@ impl Relay {
 
     /// One look: claims for `consumer` (if any), then drops what is to drop.
     async fn look(&self, store: &Store, consumer: Option<&str>) -> Result<Taken, RelayError> {
+        let _outbox = self.shared.outbox.lock().await;
         let pending = store.outbox_pending(usize::MAX)?;
         let finished = |short_id: &str| crate::chat::outbox::request_finished(store, short_id);
         let now = (Instant::now(), store.now());
@@ -252,7 +269,7 @@ impl Relay {
                 Dropped::Expired => (
                     "notice_expired",
                     format!(
-                        "nobody took it within {}",
+                        "nobody acknowledged it within {}",
                         lull_plugin::reply::human(self.settings.notice_expiry)
                     ),
                 ),
@@ -299,7 +316,10 @@ impl Relay {
             changed.as_mut().enable();
             let taken = self.look(store, Some(consumer)).await?;
             if !taken.claimed.is_empty() {
-                let seqs: Vec<u64> = taken.claimed.iter().map(|(seq, _)| *seq).collect();
+                let mut unanswered = Unanswered {
+                    relay: self,
+                    seqs: taken.claimed.iter().map(|(seq, _)| *seq).collect(),
+                };
                 let detail = format!(
                     "{} for consumer {consumer:?}",
                     taken
@@ -309,11 +329,9 @@ impl Relay {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
-                if let Err(error) = store.record(by, "notices_claimed", detail, None).await {
-                    // Unaudited, not given out.
-                    self.release_claims(seqs);
-                    return Err(error.into());
-                }
+                // Unaudited, not given out: the claims are released when `unanswered` drops.
+                store.record(by, "notices_claimed", detail, None).await?;
+                unanswered.seqs.clear();
                 return Ok(taken
                     .claimed
                     .into_iter()
@@ -359,6 +377,7 @@ impl Relay {
         by: &str,
     ) -> Result<bool, RelayError> {
         let store = plugin.scheduler().store();
+        let _outbox = self.shared.outbox.lock().await;
         let Some(entry) = store.outbox_entry(id)? else {
             return Ok(false);
         };

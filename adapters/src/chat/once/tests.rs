@@ -207,3 +207,27 @@ async fn an_answered_event_repeats_its_answer_after_a_reopen_and_a_copy_in_fligh
     assert_eq!(again, Outcome::Repeated("first answer".to_owned()));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn an_event_applied_before_its_answer_was_kept_is_seen_not_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    // lull was killed between the change (which recorded the event) and keeping its answer.
+    store
+        .handling_event("relay:h:e9", TTL, async {
+            store
+                .record("relay:h:alice", "changed", String::new(), None)
+                .await
+                .unwrap()
+        })
+        .await;
+    let once = Once::new(store, "relay", TTL, Redelivery::Redelivered);
+    let again = once
+        .run_answered("h:e9", async {
+            unreachable!("applied once already");
+            #[allow(unreachable_code)]
+            (String::new(), AuditNote::new("", "", ""))
+        })
+        .await;
+    assert_eq!(again, Outcome::Seen, "applied once, its answer lost");
+}

@@ -176,7 +176,7 @@ async fn the_sweep_drops_a_notice_nobody_took_once_it_expired_and_audits_it() {
         .collect();
     assert_eq!(expired.len(), 1, "{expired:?}");
     assert!(
-        expired[0].contains("nobody took it within 1m"),
+        expired[0].contains("nobody acknowledged it within 1m"),
         "{expired:?}"
     );
 }
