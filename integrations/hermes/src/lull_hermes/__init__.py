@@ -1,0 +1,1 @@
+"""lull for Hermes Agent: a Hermes plugin that makes a Hermes gateway lull-aware (docs/hermes.md)."""

@@ -1,0 +1,141 @@
+"""Hermes's turns as lull's agent runs.
+
+``pre_llm_call`` (in the agent's thread, at the start of a turn) begins a run lease keyed by the
+turn's ``turn_id``; ``on_session_end`` (every turn's end, failed or interrupted too) ends it. A
+lease is heartbeaten only while its turn provably lives: its thread is alive and still runs that
+turn. A turn whose end is lost (an exception escaped, another mode skipped the end) is then no
+longer heartbeaten and its lease expires after lull's lease TTL — never held up by a heartbeat
+that outlives the turn. A begin that fails is retried in the background while the turn lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from .client import Lull, Unavailable
+
+log = logging.getLogger("lull_hermes")
+
+#: How long the agent's thread may wait for lull when a turn begins.
+BEGIN_TIMEOUT = 0.25
+
+
+@dataclass
+class Turn:
+    """One live turn: its thread, its session, and its lease once lull granted one."""
+
+    turn_id: str
+    session: str
+    thread: threading.Thread
+    lease: str | None = None
+    ended: bool = False
+
+
+@dataclass
+class Runs:
+    """The turns of this process and their leases. Thread-safe."""
+
+    lull: Lull
+    source: str
+    _turns: dict[str, Turn] = field(default_factory=dict)
+    #: The turn each thread runs now (a thread runs one turn at a time).
+    _current: dict[int, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def begin(self, turn_id: str, session: str) -> None:
+        """A turn began in the calling thread. Asks lull for a lease, waiting at most 250 ms."""
+        if not turn_id:
+            return
+        thread = threading.current_thread()
+        turn = Turn(turn_id=turn_id, session=session, thread=thread)
+        with self._lock:
+            self._turns[turn_id] = turn
+            self._current[thread.ident or 0] = turn_id
+        self._try_begin(turn, BEGIN_TIMEOUT)
+
+    def _try_begin(self, turn: Turn, timeout: float) -> bool:
+        try:
+            answer = self.lull.call(
+                "POST",
+                "/v1/runs",
+                {"session": turn.session, "source": self.source},
+                timeout=timeout,
+            )
+        except Unavailable:
+            return False
+        if answer.status != 200:
+            # 409 executing: maintenance is running; the turn goes on (Hermes is not held), and
+            # the begin is tried again while it lives.
+            return False
+        with self._lock:
+            if turn.ended:
+                lease = answer.body.get("lease")
+            else:
+                turn.lease = answer.body.get("lease")
+                lease = None
+        if lease:
+            # The turn ended while its begin was in flight: end the lease just granted.
+            self._end_lease(lease, timeout)
+        return True
+
+    def end(self, turn_id: str) -> None:
+        """A turn ended (completed, failed or interrupted). Ends its lease, waiting at most
+        250 ms; a lease that could not be ended expires after lull's lease TTL."""
+        with self._lock:
+            turn = self._turns.pop(turn_id, None)
+            if turn is None:
+                return
+            turn.ended = True
+            ident = turn.thread.ident or 0
+            if self._current.get(ident) == turn_id:
+                del self._current[ident]
+            lease = turn.lease
+        if lease:
+            self._end_lease(lease, BEGIN_TIMEOUT)
+
+    def _end_lease(self, lease: str, timeout: float) -> None:
+        try:
+            self.lull.call("DELETE", f"/v1/runs/{lease}", {"source": self.source}, timeout=timeout)
+        except Unavailable:
+            pass
+
+    def live(self) -> list[Turn]:
+        """The turns that provably live: their thread is alive and still runs them. Turns that
+        do not are forgotten (their lease, if any, expires on its own)."""
+        with self._lock:
+            alive = []
+            for turn_id, turn in list(self._turns.items()):
+                ident = turn.thread.ident or 0
+                if turn.thread.is_alive() and self._current.get(ident) == turn_id:
+                    alive.append(turn)
+                else:
+                    log.info("turn %s no longer runs (its end was lost); letting its lease expire", turn_id)
+                    del self._turns[turn_id]
+            return alive
+
+    def tend(self) -> None:
+        """One round of the background thread: heartbeats the leases of live turns, and begins
+        again those whose begin failed or whose lease lull forgot (410)."""
+        for turn in self.live():
+            if turn.lease is None:
+                self._try_begin(turn, 2.0)
+                continue
+            try:
+                answer = self.lull.call(
+                    "POST",
+                    f"/v1/runs/{turn.lease}/heartbeat",
+                    {"session": turn.session, "source": self.source},
+                )
+            except Unavailable:
+                continue
+            if answer.status == 410:
+                with self._lock:
+                    turn.lease = None
+                self._try_begin(turn, 2.0)
+
+    def leases(self) -> dict[str, str | None]:
+        """``turn_id`` → lease, for tests and status."""
+        with self._lock:
+            return {t: turn.lease for t, turn in self._turns.items()}

@@ -1,0 +1,131 @@
+"""``/maintenance``, the tool and the notices through a real Hermes ``GatewayRunner`` with a fake
+platform adapter: the gateway's own message handling, its own session variables, its own
+adapter sending."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import pytest
+from conftest import wait_until
+
+
+@pytest.fixture
+def gateway(plugin, monkeypatch, tmp_path):
+    """A Hermes gateway runner for Telegram whose adapter records what it sends, its event loop
+    running in a thread (as the gateway's does)."""
+    monkeypatch.setenv("GATEWAY_ALLOW_ALL_USERS", "true")
+    from gateway.config import GatewayConfig, Platform, PlatformConfig
+    from gateway.platforms.base import BasePlatformAdapter, SendResult
+    from gateway.run import GatewayRunner
+
+    class FakeTelegram(BasePlatformAdapter):
+        def __init__(self):
+            super().__init__(PlatformConfig(enabled=True), Platform.TELEGRAM)
+            self.sent: list[tuple[str, str]] = []
+
+        async def connect(self, *, is_reconnect: bool = False) -> bool:
+            return True
+
+        async def disconnect(self) -> None:
+            return None
+
+        async def send(self, chat_id, content, reply_to=None, metadata=None) -> SendResult:
+            self.sent.append((str(chat_id), content))
+            return SendResult(success=True, message_id=str(len(self.sent)))
+
+        async def get_chat_info(self, chat_id) -> dict:
+            return {"name": str(chat_id), "type": "group"}
+
+    config = GatewayConfig(
+        platforms={Platform.TELEGRAM: PlatformConfig(enabled=True)},
+        sessions_dir=tmp_path / "sessions",
+    )
+    runner = GatewayRunner(config=config)
+    adapter = FakeTelegram()
+    runner.adapters[Platform.TELEGRAM] = adapter
+    adapter.set_message_handler(runner._handle_message)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner._gateway_loop = loop
+    yield runner, adapter, loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def message(text: str, user: str, chat: str = "-100", message_id: str = "1"):
+    from gateway.config import Platform
+    from gateway.platforms.base import MessageEvent, MessageType
+    from gateway.session import SessionSource
+
+    return MessageEvent(
+        text=text,
+        message_type=MessageType.COMMAND if text.startswith("/") else MessageType.TEXT,
+        source=SessionSource(
+            platform=Platform.TELEGRAM,
+            chat_id=chat,
+            chat_type="group",
+            user_id=user,
+            user_name=f"user{user}",
+        ),
+        message_id=message_id,
+    )
+
+
+def handle(gateway, event) -> str | None:
+    runner, _, loop = gateway
+    return asyncio.run_coroutine_threadsafe(runner._handle_message(event), loop).result(30)
+
+
+def test_maintenance_from_an_admin_queues_and_a_stranger_is_refused(gateway, lull):
+    reply = handle(gateway, message("/maintenance restart new tool", user="1", message_id="10"))
+    assert reply and "Queued restart" in reply, reply
+    request = lull.status()["open"][0]
+    requester = request["requested_by"][0]
+    assert (requester["platform"], requester["user_id"], requester["chat"]) == (
+        "relay:hermes",
+        "telegram:1",
+        "telegram:-100",
+    )
+    # The same message delivered again is the same command: answered alike, applied once.
+    again = handle(gateway, message("/maintenance restart new tool", user="1", message_id="10"))
+    assert again == reply
+    assert lull.status()["open"][0]["requested_by"][0]["count"] == 1
+    refused = handle(gateway, message("/maintenance restart", user="99", message_id="11"))
+    assert refused and "not allowed" in refused, refused
+    assert len(lull.status()["open"][0]["requested_by"]) == 1
+
+
+def test_the_tool_is_answered_in_the_agents_chat(gateway, plugin, lull):
+    from gateway.session_context import clear_session_vars, set_session_vars
+
+    tokens = set_session_vars(platform="telegram", chat_id="-7", user_id="1")
+    try:
+        answer = json.loads(plugin.tool({"action": "queue_restart", "reason": "installed jq"}))
+    finally:
+        clear_session_vars(tokens)
+    assert answer["ok"] is True, answer
+    requester = answer["request"]["requested_by"][0]
+    assert (requester["platform"], requester["user_id"], requester["chat"]) == (
+        "relay:hermes",
+        "hermes",
+        "telegram:-7",
+    )
+
+
+def test_a_notice_is_delivered_through_the_gateway_once(gateway, plugin, lull, hermes_home):
+    from lull_hermes.relay import Notices
+
+    _, adapter, _ = gateway
+    handle(gateway, message("/maintenance restart", user="1", message_id="20"))
+    # The queued notice goes to the notify chat, through the gateway's own adapter.
+    wait_until("the notice", lambda: any(chat == "555" for chat, _ in adapter.sent))
+    sent = [text for chat, text in adapter.sent if chat == "555"]
+    assert len(sent) == 1 and "queued restart" in sent[0], adapter.sent
+    # A restarted gateway (another consumer, the same home) does not send it again.
+    again = Notices(plugin.lull, threading.Event())
+    assert again.poll_once(0) == 0
+    assert [chat for chat, _ in adapter.sent].count("555") == 1

@@ -1,0 +1,104 @@
+"""Hermes's turns as lull's runs, through Hermes's own plugin manager and hook calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from conftest import start_lull, stop_lull, wait_until
+from hermes_cli import plugins
+
+
+def live_sessions(lull) -> list[str]:
+    return [run["session"] for run in lull.status()["live_runs"]]
+
+
+def in_thread(target):
+    """Runs ``target`` in a thread that stays alive until told; returns (thread, finish)."""
+    finish = threading.Event()
+
+    def body():
+        target()
+        finish.wait(30)
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    return thread, finish
+
+
+def test_the_plugin_is_loaded_by_hermes_and_registers_its_hooks_command_and_tool(plugin):
+    manager = plugins.get_plugin_manager()
+    for hook in ("pre_llm_call", "on_session_end", "pre_gateway_dispatch"):
+        assert manager._hooks.get(hook), f"{hook} registered"
+    assert plugins.get_plugin_command_handler("maintenance") is not None
+    from tools.registry import registry
+
+    assert "gateway_maintenance" in registry.get_all_tool_names()
+
+
+def test_a_turn_holds_a_queued_restart_and_its_end_lets_it_go(plugin, lull):
+    status, body = lull.call("POST", "/v1/requests", {"kind": "restart", "reason": "new tool"})
+    assert status == 201, body
+    thread, finish = in_thread(
+        lambda: plugins.invoke_hook("pre_llm_call", turn_id="s1:s1:aaaa", session_id="s1", platform="telegram")
+    )
+    wait_until("the turn's run", lambda: live_sessions(lull) == ["hermes:s1"])
+    blockers = [b["kind"] for b in lull.status()["blockers"]]
+    assert "live_runs" in blockers, blockers
+    plugins.invoke_hook("on_session_end", turn_id="s1:s1:aaaa", completed=False, interrupted=True)
+    wait_until("the run to end", lambda: live_sessions(lull) == [])
+    finish.set()
+    thread.join(5)
+
+
+def test_a_live_turn_is_heartbeaten_and_one_whose_end_was_lost_expires():
+    lull = start_lull(lease_ttl=1)
+    try:
+        import os
+
+        os.environ["LULL_SOCKET"] = str(lull.socket)
+        from lull_hermes.client import Lull
+        from lull_hermes.runs import Runs
+
+        runs = Runs(Lull(lull.socket), "hermes")
+        live, finish = in_thread(lambda: runs.begin("t-live", "telegram:1"))
+        lost = threading.Thread(target=lambda: runs.begin("t-lost", "telegram:2"))
+        lost.start()
+        lost.join()  # its thread is gone, and its end never came
+        wait_until("both runs", lambda: sorted(live_sessions(lull)) == ["telegram:1", "telegram:2"])
+        # Tended for three lease TTLs: the live turn stays, the lost one expires.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            runs.tend()
+            time.sleep(0.2)
+        assert live_sessions(lull) == ["telegram:1"]
+        assert list(runs.leases()) == ["t-live"]
+        finish.set()
+        live.join(5)
+    finally:
+        os.environ.pop("LULL_SOCKET", None)
+        stop_lull(lull)
+
+
+def test_with_lull_down_every_hook_returns_at_once_and_raises_nothing(hermes_home, monkeypatch, tmp_path):
+    monkeypatch.setenv("LULL_SOCKET", str(tmp_path / "nobody.sock"))
+    plugins._plugin_manager = None
+    plugins.discover_plugins(force=True)
+    from lull_hermes import plugin as lull_plugin
+
+    try:
+        for hook, kwargs in (
+            ("pre_llm_call", {"turn_id": "x:x:1", "session_id": "x"}),
+            ("on_session_end", {"turn_id": "x:x:1"}),
+            ("pre_gateway_dispatch", {"event": None}),
+        ):
+            started = time.monotonic()
+            plugins.invoke_hook(hook, **kwargs)
+            assert time.monotonic() - started < 0.25, hook
+        started = time.monotonic()
+        answer = lull_plugin.current().tool({"action": "status"})
+        assert time.monotonic() - started < 0.25
+        assert '"unavailable"' in answer
+    finally:
+        lull_plugin.current().stop()
+        plugins._plugin_manager = None
