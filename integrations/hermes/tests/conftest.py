@@ -22,6 +22,7 @@ import pytest
 RELAY_CONFIG = """
 [maintenance]
 lease_ttl_seconds = {lease_ttl}
+agent_requests = "approve"
 [executor]
 restart = ["true"]
 [relay]

@@ -129,3 +129,72 @@ def test_a_notice_is_delivered_through_the_gateway_once(gateway, plugin, lull, h
     again = Notices(plugin.lull, threading.Event())
     assert again.poll_once(0) == 0
     assert [chat for chat, _ in adapter.sent].count("555") == 1
+
+
+def sent_to(adapter, chat: str) -> list[str]:
+    return [text for to, text in adapter.sent if to == chat]
+
+
+def test_an_answer_replying_to_lulls_prompt_counts_and_is_kept_from_the_agent(gateway, plugin, lull):
+    from gateway.session_context import clear_session_vars, set_session_vars
+    from hermes_cli import plugins
+
+    _, adapter, _ = gateway
+    tokens = set_session_vars(platform="telegram", chat_id="-7", user_id="7")
+    try:
+        asked = json.loads(plugin.tool({"action": "queue_restart", "reason": "jq"}))
+    finally:
+        clear_session_vars(tokens)
+    short_id = asked["request"]["short_id"]
+    assert asked["request"]["state"] == "awaiting_approval", asked
+    # The prompt reaches the notify chat through the gateway's adapter; its message id is known.
+    wait_until("the prompt", lambda: any("approve" in t for t in sent_to(adapter, "555")))
+    prompt_id = str(len(adapter.sent))
+    # Not a reply to lull: Hermes's, not lull's (the hook leaves it alone).
+    plain = message(f"approve {short_id}", user="1", chat="555", message_id="30")
+    assert plugins.invoke_hook("pre_gateway_dispatch", event=plain, gateway=gateway[0]) == []
+    # A reply to the prompt: taken off Hermes's path and relayed as an answer.
+    answer = message(f"approve {short_id}", user="1", chat="555", message_id="31")
+    answer.reply_to_message_id = prompt_id
+    assert handle(gateway, answer) is None, "the agent never sees it"
+    wait_until("the approval", lambda: lull.status()["open"][0]["state"] == "queued")
+    wait_until("the answer", lambda: any(t.startswith("Approved") for t in sent_to(adapter, "555")))
+
+
+def test_with_intercept_restart_hermes_restart_becomes_a_queued_request(gateway, plugin, lull):
+    plugin.intercept_restart = True
+    assert handle(gateway, message("/restart", user="1", chat="-100", message_id="40")) is None
+    wait_until("the request", lambda: lull.status()["open"] != [])
+    request = lull.status()["open"][0]
+    assert (request["kind"], request["requested_by"][0]["user_id"]) == ("restart", "telegram:1")
+
+
+def test_background_work_is_a_run_and_hermes_draining_is_reported(gateway, plugin, lull, monkeypatch):
+    runner, _, _ = gateway
+    busy = {"now": True}
+    monkeypatch.setattr(runner, "_scale_to_zero_has_live_background_work", lambda: busy["now"])
+    sessions = lambda: [r["session"] for r in lull.status()["live_runs"]]  # noqa: E731
+    wait_until("the background lease", lambda: sessions() == ["hermes:background"])
+    busy["now"] = False
+    wait_until("its end", lambda: sessions() == [])
+    runner._draining = True
+    wait_until("the drain", lambda: lull.status()["host_draining"])
+    runner._draining = False
+    wait_until("the drain's end", lambda: not lull.status()["host_draining"])
+
+
+def test_only_authorized_messages_for_the_agent_are_activity(gateway, plugin, lull, monkeypatch):
+    from hermes_cli import plugins
+
+    monkeypatch.setenv("GATEWAY_ALLOW_ALL_USERS", "false")
+    monkeypatch.setenv("TELEGRAM_ALLOWED_USERS", "1")
+    runner = gateway[0]
+    before = lull.status()["idle_since"]
+    for event in (message("hello", user="99", message_id="50"), message("/help", user="1", message_id="51")):
+        plugins.invoke_hook("pre_gateway_dispatch", event=event, gateway=runner)
+    handled = threading.Event()
+    plugin.jobs.put(handled)  # behind whatever the hook queued
+    assert handled.wait(10)
+    assert lull.status()["idle_since"] == before
+    plugins.invoke_hook("pre_gateway_dispatch", event=message("hello", user="1", message_id="52"), gateway=runner)
+    wait_until("the activity", lambda: lull.status()["idle_since"] != before)

@@ -102,3 +102,66 @@ def test_with_lull_down_every_hook_returns_at_once_and_raises_nothing(hermes_hom
     finally:
         lull_plugin.current().stop()
         plugins._plugin_manager = None
+
+
+def test_with_lull_hanging_hooks_stay_bounded_and_hermes_loop_is_never_blocked(hermes_home, monkeypatch, tmp_path):
+    """A lull that accepts but never answers: the agent's thread waits at most 250 ms per call,
+    and Hermes's event loop keeps turning while `/maintenance` waits."""
+    import asyncio
+    import socket as sockets
+
+    from lull_hermes import relay
+
+    path = tmp_path / "hung.sock"
+    hung = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    hung.bind(str(path))
+    hung.listen(64)
+    monkeypatch.setenv("LULL_SOCKET", str(path))
+    monkeypatch.setattr(relay, "COMMAND_TIMEOUT", 1.0)
+    plugins._plugin_manager = None
+    plugins.discover_plugins(force=True)
+    from lull_hermes import plugin as lull_plugin
+
+    try:
+        started = time.monotonic()
+        plugins.invoke_hook("pre_llm_call", turn_id="h:h:1", session_id="h")
+        plugins.invoke_hook("on_session_end", turn_id="h:h:1")
+        # Two bounded calls (begin, then its end was not needed: no lease was granted).
+        assert time.monotonic() - started < 0.6
+
+        class Source:
+            platform = type("P", (), {"value": "telegram"})()
+            user_id, user_name, chat_id = "1", "alice", "-100"
+
+        class Event:
+            source, message_id, text, internal = Source(), "9", "/maintenance status", False
+
+        async def scenario():
+            gaps = []
+
+            async def ticker():
+                last = time.monotonic()
+                while True:
+                    await asyncio.sleep(0.01)
+                    now = time.monotonic()
+                    gaps.append(now - last)
+                    last = now
+
+            ticking = asyncio.create_task(ticker())
+            # Past the 30 s back-off the first timeout started: this call waits on lull.
+            lull_plugin.current().lull.reset_backoff()
+            plugins.invoke_hook("pre_gateway_dispatch", event=Event())
+            handler = plugins.get_plugin_command_handler("maintenance")
+            reply = await handler("status")
+            ticking.cancel()
+            return reply, max(gaps)
+
+        started = time.monotonic()
+        reply, worst_gap = asyncio.run(scenario())
+        assert time.monotonic() - started >= 0.9, "the command waited on the hung lull"
+        assert "not reachable" in reply, reply
+        assert worst_gap < 0.2, f"the event loop stalled for {worst_gap:.3f} s"
+    finally:
+        lull_plugin.current().stop()
+        plugins._plugin_manager = None
+        hung.close()

@@ -74,6 +74,11 @@ class LullPlugin:
         self.agent = os.environ.get("LULL_AGENT_NAME") or "hermes"
         self.tick = float(os.environ.get("LULL_HEARTBEAT_SECONDS") or 20)
         self.runs = Runs(self.lull, self.source)
+        self.intercept_restart = (os.environ.get("LULL_INTERCEPT_RESTART") or "").lower() in ("1", "true", "yes")
+        #: The `hermes:background` lease while Hermes has background work a restart would kill.
+        self.background_lease: str | None = None
+        #: Whether this plugin told lull the host drains.
+        self.draining_reported = False
         self.jobs: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -102,14 +107,55 @@ class LullPlugin:
             try:
                 if job == "tick":
                     self.runs.tend()
-                    if gateway_runner() is not None:
+                    runner = gateway_runner()
+                    if runner is not None:
                         self.lull.call("POST", "/v1/heartbeat", {"source": self.source})
+                        self._hold_background(runner)
+                        self._report_drain(runner)
                 elif job == "activity":
                     self.lull.call("POST", "/v1/activity", {"source": self.source})
+                elif isinstance(job, relay.Relayed):
+                    relay.answer(self.lull, job)
+                elif isinstance(job, threading.Event):
+                    # A marker: everything queued before it has been handled.
+                    job.set()
             except Unavailable:
                 pass
             except Exception:  # noqa: BLE001 - the thread must outlive any surprise
                 log.exception("lull plugin background work failed")
+
+    def _hold_background(self, runner: Any) -> None:
+        """Holds the `hermes:background` lease while Hermes has live background work that a
+        restart would kill: what its own scale-to-zero check counts (delegated agents,
+        background processes and their watchers, its background tasks)."""
+        try:
+            busy = bool(runner._scale_to_zero_has_live_background_work())
+        except Exception:  # noqa: BLE001 - an older or newer Hermes: hold nothing rather than fail
+            busy = False
+        body = {"session": "hermes:background", "source": self.source}
+        if busy and self.background_lease is None:
+            answer = self.lull.call("POST", "/v1/runs", body)
+            if answer.status == 200:
+                self.background_lease = answer.body["lease"]
+        elif busy:
+            answer = self.lull.call("POST", f"/v1/runs/{self.background_lease}/heartbeat", body)
+            if answer.status == 410:
+                self.background_lease = None
+        elif self.background_lease is not None:
+            self.lull.call("DELETE", f"/v1/runs/{self.background_lease}", {"source": self.source})
+            self.background_lease = None
+
+    def _report_drain(self, runner: Any) -> None:
+        """When Hermes drains for its own reasons (a restart it was asked for, its drain marker),
+        tells lull, renewing it each tick; and when it stops."""
+        draining = bool(getattr(runner, "_draining", False) or getattr(runner, "_external_drain_active", False))
+        if draining:
+            ttl = max(10, int(self.tick * 3))
+            answer = self.lull.call("POST", "/v1/drain", {"ttl_seconds": ttl})
+            self.draining_reported = answer.status == 200
+        elif self.draining_reported:
+            self.lull.call("DELETE", "/v1/drain")
+            self.draining_reported = False
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -122,14 +168,25 @@ class LullPlugin:
     def on_session_end(self, turn_id: str = "", **_: Any) -> None:
         self.runs.end(turn_id)
 
-    def pre_gateway_dispatch(self, event: Any = None, **_: Any) -> None:
-        """On Hermes's event loop: no I/O. Keeps the speaker for ``/maintenance`` and hands an
-        activity report for any other message to the plugin's thread."""
+    def pre_gateway_dispatch(self, event: Any = None, gateway: Any = None, **_: Any) -> Any:
+        """On Hermes's event loop: no I/O. Keeps the speaker for ``/maintenance``; takes an
+        answer to one of lull's messages (``approve r7k2`` replying to it) and, with
+        ``LULL_INTERCEPT_RESTART``, Hermes's own ``/restart`` and ``/update``, handing them to the
+        plugin's thread; reports an authorized message for the agent as activity."""
         if event is None or getattr(event, "internal", False):
             return None
         speaker = relay.Speaker.of(event)
         relay.SPEAKER.set(speaker)
-        if speaker is not None and not relay.is_maintenance(getattr(event, "text", "") or ""):
+        if speaker is None:
+            return None
+        text = getattr(event, "text", "") or ""
+        if relay.is_answer(text) and relay.replies_to_lull(event, speaker):
+            self.jobs.put(relay.Relayed(speaker, text, reply_to_lull=True))
+            return {"action": "skip"}
+        if self.intercept_restart and (asked := relay.restart_asked(text)):
+            self.jobs.put(relay.Relayed(speaker, f"/maintenance {asked}", reply_to_lull=False))
+            return {"action": "skip"}
+        if not text.lstrip().startswith("/") and authorized(gateway, event):
             self.jobs.put("activity")
         return None
 
@@ -167,6 +224,17 @@ class LullPlugin:
                 }
             )
         return json.dumps(answer.body)
+
+
+def authorized(gateway: Any, event: Any) -> bool:
+    """Whether Hermes would answer this sender (its own check, which reads only its config)."""
+    check = getattr(gateway, "_is_user_authorized", None)
+    if check is None:
+        return True
+    try:
+        return bool(check(event.source))
+    except Exception:  # noqa: BLE001
+        return False
 
 
 _plugin: LullPlugin | None = None

@@ -24,8 +24,13 @@ from .client import Lull, Unavailable
 
 log = logging.getLogger("lull_hermes")
 
-#: `lull relay-grammar`'s command pattern.
+#: `lull relay-grammar`'s command and answer patterns.
 COMMAND = re.compile(r"^\s*/maintenance(?:@\S*)?(?:\s|$)", re.IGNORECASE)
+ANSWER = re.compile(r"^\s*(?:approve|reject|cancel)\s+[A-Za-z0-9][A-Za-z0-9-]*\s*$", re.IGNORECASE)
+#: Hermes's own restart and update commands (taken with LULL_INTERCEPT_RESTART).
+RESTART = re.compile(r"^\s*/(restart|update)(?:@\S*)?(?:\s+(.*))?$", re.IGNORECASE | re.DOTALL)
+#: How long a relayed command may wait for lull (off the event loop).
+COMMAND_TIMEOUT = 10.0
 #: How long a notice poll waits for lull.
 POLL_WAIT_SECONDS = 30
 #: Notice ids kept as sent (lull's ids only grow; the newest are the ones that can come again).
@@ -35,6 +40,49 @@ SENT_KEPT = 1000
 def is_maintenance(text: str) -> bool:
     """Whether a message is a ``/maintenance`` command (not activity)."""
     return bool(COMMAND.match(text))
+
+
+def is_answer(text: str) -> bool:
+    """Whether a message is an answer to one of lull's prompts (``approve r7k2``)."""
+    return bool(ANSWER.match(text))
+
+
+def restart_asked(text: str) -> str | None:
+    """``restart …`` or ``update …`` when the text is Hermes's ``/restart`` or ``/update``."""
+    match = RESTART.match(text)
+    if not match:
+        return None
+    return f"{match.group(1).lower()} {match.group(2) or ''}".strip()
+
+
+#: Messages lull sent through this gateway (``chat:message id``), so that a reply to one of
+#: them is known as a reply to lull whatever the platform's adapter says.
+SENT_MESSAGES: set[str] = set()
+
+
+def replies_to_lull(event: Any, speaker: "Speaker") -> bool:
+    """Whether the message replies to one of lull's messages: one this plugin sent, or (where the
+    platform says whose message it replies to) one of the bot's own."""
+    reply_to = getattr(event, "reply_to_message_id", None)
+    if reply_to is not None and f"{speaker.platform}:{speaker.chat_id}:{reply_to}" in SENT_MESSAGES:
+        return True
+    return bool(getattr(event, "reply_to_is_own_message", False))
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """A message taken off Hermes's loop, to relay and answer from the plugin's thread."""
+
+    speaker: "Speaker"
+    text: str
+    reply_to_lull: bool
+
+
+def answer(lull: Lull, job: Relayed) -> None:
+    """Relays ``job`` and sends lull's reply into its chat through the gateway's adapter."""
+    reply = command(lull, job.speaker, job.text, reply_to_lull=job.reply_to_lull, raw=True)
+    if reply:
+        send(job.speaker.platform, job.speaker.chat_id, reply)
 
 
 @dataclass(frozen=True)
@@ -70,8 +118,11 @@ class Speaker:
 SPEAKER: contextvars.ContextVar[Speaker | None] = contextvars.ContextVar("lull_speaker", default=None)
 
 
-def command(lull: Lull, speaker: Speaker, raw_args: str) -> str | None:
-    """Relays ``/maintenance raw_args`` from ``speaker``; returns the text to answer with."""
+def command(
+    lull: Lull, speaker: Speaker, raw_args: str, reply_to_lull: bool | None = None, raw: bool = False
+) -> str | None:
+    """Relays ``/maintenance raw_args`` (or, ``raw``, the text as it is) from ``speaker``;
+    returns the text to answer with."""
     if not speaker.message_id:
         return "lull could not tell this message apart from others (no message id); try again."
     body = {
@@ -80,11 +131,11 @@ def command(lull: Lull, speaker: Speaker, raw_args: str) -> str | None:
         "user": f"{speaker.platform}:{speaker.user_id}",
         "display": speaker.user_name,
         "chat": f"{speaker.platform}:{speaker.chat_id}",
-        "reply_to_lull": speaker.reply_to_lull,
-        "text": f"/maintenance {raw_args}".strip(),
+        "reply_to_lull": speaker.reply_to_lull if reply_to_lull is None else reply_to_lull,
+        "text": raw_args if raw else f"/maintenance {raw_args}".strip(),
     }
     try:
-        answer = lull.call("POST", "/v1/relay/commands", body, timeout=10.0)
+        answer = lull.call("POST", "/v1/relay/commands", body, timeout=COMMAND_TIMEOUT)
     except Unavailable:
         return "lull is not reachable right now, so nothing was queued. Try again in a minute."
     if answer.status == 409:
@@ -121,6 +172,8 @@ class Notices:
         self.stopping = stopping
         self.consumer = f"hermes-{socket.gethostname()}-{os.getpid()}"
         self._sent: list[str] | None = None
+        # Loaded now: a reply to a prompt sent before a restart is still a reply to lull.
+        self._sent_ids()
 
     def _sent_path(self) -> Path:
         home = os.environ.get("HERMES_HOME") or str(Path.home() / ".hermes")
@@ -129,8 +182,10 @@ class Notices:
     def _sent_ids(self) -> list[str]:
         if self._sent is None:
             try:
-                self._sent = list(json.loads(self._sent_path().read_text()))
-            except (OSError, ValueError):
+                kept = json.loads(self._sent_path().read_text())
+                self._sent = list(kept.get("notices", []))
+                SENT_MESSAGES.update(kept.get("messages", []))
+            except (OSError, ValueError, AttributeError):
                 self._sent = []
         return self._sent
 
@@ -138,10 +193,11 @@ class Notices:
         sent = self._sent_ids()
         sent.append(notice_id)
         del sent[:-SENT_KEPT]
+        messages = sorted(SENT_MESSAGES)[-SENT_KEPT:]
         path = self._sent_path()
         try:
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(sent))
+            tmp.write_text(json.dumps({"notices": sent, "messages": messages}))
             os.replace(tmp, path)
         except OSError as error:
             log.warning("cannot record a sent lull notice in %s: %s", path, error)
@@ -196,29 +252,46 @@ class Notices:
         )
 
 
-def deliver(notice: dict[str, Any]) -> str | None:
-    """Sends one notice through the running gateway's adapter for its platform: ``delivered``,
-    ``undeliverable`` (no such platform here), or ``None`` (try again later)."""
+class UnknownPlatform(Exception):
+    """A chat on a platform this Hermes does not have."""
+
+
+def send(platform_name: str, chat_id: str, text: str) -> bool:
+    """Sends ``text`` through the running gateway's adapter for ``platform_name``, on the
+    gateway's event loop; ``True`` once the platform took it. Called from the plugin's threads."""
     from .plugin import gateway_runner
 
     runner = gateway_runner()
     loop = getattr(runner, "_gateway_loop", None)
-    platform_name, _, chat_id = notice["chat"].partition(":")
     try:
         from gateway.config import Platform
 
         platform = Platform(platform_name)
-    except Exception:  # noqa: BLE001
-        log.warning("lull notice %s is for %r, which this Hermes does not know", notice["id"], notice["chat"])
-        return "undeliverable"
+    except Exception as error:  # noqa: BLE001
+        raise UnknownPlatform(platform_name) from error
     adapter = getattr(runner, "adapters", {}).get(platform) if runner else None
     if adapter is None or loop is None:
-        return None
-    text = notice.get("markdown") or notice.get("text") or ""
+        return False
     future = asyncio.run_coroutine_threadsafe(adapter.send(chat_id, text), loop)
     try:
         result = future.result(timeout=30)
     except Exception as error:  # noqa: BLE001
-        log.warning("could not send lull notice %s to %s: %s", notice["id"], notice["chat"], error)
-        return None
-    return "delivered" if getattr(result, "success", False) else None
+        log.warning("could not send lull's message to %s:%s: %s", platform_name, chat_id, error)
+        return False
+    if getattr(result, "success", False):
+        if getattr(result, "message_id", None) is not None:
+            SENT_MESSAGES.add(f"{platform_name}:{chat_id}:{result.message_id}")
+        return True
+    return False
+
+
+def deliver(notice: dict[str, Any]) -> str | None:
+    """Sends one notice: ``delivered``, ``undeliverable`` (a platform this Hermes does not
+    have), or ``None`` (try again later)."""
+    platform_name, _, chat_id = notice["chat"].partition(":")
+    text = notice.get("markdown") or notice.get("text") or ""
+    try:
+        return "delivered" if send(platform_name, chat_id, text) else None
+    except UnknownPlatform:
+        log.warning("lull notice %s is for %r, which this Hermes does not know", notice["id"], notice["chat"])
+        return "undeliverable"
