@@ -159,6 +159,8 @@ def test_an_answer_replying_to_lulls_prompt_counts_and_is_kept_from_the_agent(ga
     assert handle(gateway, answer) is None, "the agent never sees it"
     wait_until("the approval", lambda: lull.status()["open"][0]["state"] == "queued")
     wait_until("the answer", lambda: any(t.startswith("Approved") for t in sent_to(adapter, "555")))
+    # The agent's request is answered in the agent's chat.
+    wait_until("the agent's chat told", lambda: any("was approved" in t for t in sent_to(adapter, "-7")))
 
 
 def test_with_intercept_restart_hermes_restart_becomes_a_queued_request(gateway, plugin, lull):
@@ -198,3 +200,17 @@ def test_only_authorized_messages_for_the_agent_are_activity(gateway, plugin, lu
     assert lull.status()["idle_since"] == before
     plugins.invoke_hook("pre_gateway_dispatch", event=message("hello", user="1", message_id="52"), gateway=runner)
     wait_until("the activity", lambda: lull.status()["idle_since"] != before)
+
+
+def test_in_proxy_mode_the_plugin_refuses_to_load_and_says_why(gateway, monkeypatch):
+    from hermes_cli import plugins
+
+    monkeypatch.setenv("GATEWAY_PROXY_URL", "http://127.0.0.1:9/")
+    plugins._plugin_manager = None
+    plugins.discover_plugins(force=True)
+    errors = [
+        str(getattr(p, "error", "") or "")
+        for p in getattr(plugins.get_plugin_manager(), "_plugins", {}).values()
+    ]
+    assert any("proxy mode" in e for e in errors), errors
+    plugins._plugin_manager = None
