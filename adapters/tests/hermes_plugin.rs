@@ -31,6 +31,8 @@ fn the_hermes_plugin_passes_its_tests_inside_hermes() {
         .current_dir(&plugin)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
         .env("LULL_BIN", env!("CARGO_BIN_EXE_lull"))
+        // This checkout's plugin, whichever checkout the shared environment was made from.
+        .env("PYTHONPATH", plugin.join("src"))
         .env_remove("LULL_SOCKET")
         .env_remove("LULL_HOME")
         .env_remove("HERMES_HOME")
