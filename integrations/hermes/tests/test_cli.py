@@ -62,19 +62,30 @@ def test_restart_drains_waits_for_running_agents_then_restarts_through_systemd(h
     hermes, user, bin_dir, env = home
     log = fake_systemd(hermes, user, bin_dir, env)
     state = hermes / "gateway_state.json"
-    state.write_text(json.dumps({"active_agents": 2}))
-    # Agents still running past the drain timeout: no restart, and the drain is lifted.
-    done = run(["restart", "--drain-timeout", "1"], env)
-    assert done.returncode == 1 and "still running" in done.stderr, done
-    assert not log.exists()
-    assert not (hermes / ".drain_request.json").exists()
-    # Once they are done: restarted through the service manager, drained while it was asked.
-    state.write_text(json.dumps({"active_agents": 0}))
-    done = run(["restart"], env)
-    assert done.returncode == 0, done
-    called = log.read_text().split()
-    assert called[:2] == ["--user", "restart"] and called[-1] == "marker=yes", called
-    assert not (hermes / ".drain_request.json").exists()
+    gateway = subprocess.Popen(["sleep", "60"])
+    try:
+        (hermes / "gateway.pid").write_text(json.dumps({"pid": gateway.pid}))
+        # A gateway that never says it drains: no restart, and the drain is lifted.
+        state.write_text(json.dumps({"gateway_state": "running", "active_agents": 0}))
+        done = run(["restart", "--drain-timeout", "1"], env)
+        assert done.returncode == 1 and "did not start draining" in done.stderr, done
+        # Draining, but agents still running past the drain timeout: no restart either.
+        state.write_text(json.dumps({"gateway_state": "draining", "active_agents": 2}))
+        done = run(["restart", "--drain-timeout", "1"], env)
+        assert done.returncode == 1 and "still running" in done.stderr, done
+        assert not log.exists()
+        assert not (hermes / ".drain_request.json").exists()
+        # Once they are done: restarted through the service manager, drained while it was asked.
+        state.write_text(json.dumps({"gateway_state": "draining", "active_agents": 0}))
+        done = run(["restart"], env)
+        assert done.returncode == 0, done
+        called = log.read_text().split()
+        assert called[:2] == ["--user", "restart"] and called[-1] == "marker=yes", called
+        assert not (hermes / ".drain_request.json").exists()
+        assert json.loads((hermes / "lull_restart.json").read_text())["old_pid"] == gateway.pid
+    finally:
+        gateway.kill()
+        gateway.wait()
 
 
 def wheel(directory: Path, version: str) -> None:

@@ -15,7 +15,17 @@ from conftest import wait_until
 @pytest.fixture
 def gateway(plugin, monkeypatch, tmp_path):
     """A Hermes gateway runner for Telegram whose adapter records what it sends, its event loop
-    running in a thread (as the gateway's does)."""
+    running in a thread (as the gateway's does), with the plugin loaded."""
+    yield from make_gateway(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def bare_gateway(hermes_home, monkeypatch, tmp_path):
+    """The same gateway without the plugin's own threads (a test drives its parts)."""
+    yield from make_gateway(monkeypatch, tmp_path)
+
+
+def make_gateway(monkeypatch, tmp_path):
     monkeypatch.setenv("GATEWAY_ALLOW_ALL_USERS", "true")
     from gateway.config import GatewayConfig, Platform, PlatformConfig
     from gateway.platforms.base import BasePlatformAdapter, SendResult
@@ -129,6 +139,48 @@ def test_a_notice_is_delivered_through_the_gateway_once(gateway, plugin, lull, h
     again = Notices(plugin.lull, threading.Event())
     assert again.poll_once(0) == 0
     assert [chat for chat, _ in adapter.sent].count("555") == 1
+
+
+def test_a_notice_sent_before_a_restart_but_not_acknowledged_is_not_sent_again(bare_gateway, lull):
+    """The gateway died between sending a notice and acknowledging it: lull gives it out again,
+    and the restarted gateway acknowledges it without sending it twice."""
+    from lull_hermes.client import Lull
+    from lull_hermes.relay import Notices
+
+    _, adapter, _ = bare_gateway
+    client = Lull(lull.socket)
+    status, _ = lull.call(
+        "POST",
+        "/v1/relay/commands",
+        {"event_id": "e60", "user": "telegram:1", "chat": "telegram:-100", "text": "/maintenance restart"},
+    )
+    assert status == 200
+    before = Notices(client, threading.Event())
+    before.consumer += "-old"
+    answer = client.call("GET", f"/v1/relay/notices?consumer={before.consumer}&wait_seconds=5", timeout=15)
+    notice = answer.body["notices"][0]
+    before._remember(notice["id"])  # sent; then the process died before acknowledging it
+    restarted = Notices(client, threading.Event())
+    restarted.consumer += "-new"
+    # Once the old claim lapses the notice comes to the new process, which only acknowledges it.
+    def acknowledged() -> bool:
+        restarted.poll_once(0)
+        return (notice["id"], "delivered") in restarted.acknowledged
+
+    wait_until("the notice to be acknowledged", acknowledged)
+    assert adapter.sent == [], "not sent again"
+    assert pending(lull) == []
+
+
+def pending(lull) -> list:
+    status, body = lull.call("GET", "/v1/relay/notices?consumer=probe&wait_seconds=0")
+    return body["notices"]
+
+
+def test_in_proxy_mode_a_running_gateway_refuses_as_soon_as_it_knows(gateway, plugin, lull, monkeypatch):
+    monkeypatch.setenv("GATEWAY_PROXY_URL", "http://127.0.0.1:9/")
+    wait_until("the refusal", lambda: plugin.refused is not None)
+    assert "proxy mode" in plugin.refused
 
 
 def sent_to(adapter, chat: str) -> list[str]:

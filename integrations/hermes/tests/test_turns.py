@@ -80,6 +80,52 @@ def test_a_live_turn_is_heartbeaten_and_one_whose_end_was_lost_expires():
         stop_lull(lull)
 
 
+def test_a_turn_that_returned_without_its_end_on_a_pool_thread_expires():
+    """Hermes runs turns on a thread pool whose threads outlive them, and early returns skip the
+    end hook: the turn's frame, not its thread, says whether it lives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lull = start_lull(lease_ttl=1)
+    try:
+        from lull_hermes.client import Lull
+        from lull_hermes.runs import Runs
+
+        runs = Runs(Lull(lull.socket), "hermes")
+        release = threading.Event()
+
+        def run_conversation(turn_id, session, wait):
+            runs.begin(turn_id, session)
+            if wait:
+                release.wait(30)
+            # Returns without on_session_end, as Hermes's early returns do.
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pool.submit(run_conversation, "t-returned", "telegram:3", False).result()
+            live = pool.submit(run_conversation, "t-running", "telegram:4", True)
+            wait_until("both runs", lambda: sorted(live_sessions(lull)) == ["telegram:3", "telegram:4"])
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                runs.tend()
+                time.sleep(0.2)
+            assert live_sessions(lull) == ["telegram:4"], "the returned turn's lease expired"
+            release.set()
+            live.result(5)
+    finally:
+        stop_lull(lull)
+
+
+class _Source:
+    platform = type("P", (), {"value": "telegram"})()
+    user_id, user_name, chat_id = "1", "alice", "-100"
+
+
+class _Event:
+    source, message_id, internal = _Source(), "9", False
+
+    def __init__(self, text):
+        self.text = text
+
+
 def test_with_lull_down_every_hook_returns_at_once_and_raises_nothing(hermes_home, monkeypatch, tmp_path):
     monkeypatch.setenv("LULL_SOCKET", str(tmp_path / "nobody.sock"))
     plugins._plugin_manager = None
@@ -90,7 +136,8 @@ def test_with_lull_down_every_hook_returns_at_once_and_raises_nothing(hermes_hom
         for hook, kwargs in (
             ("pre_llm_call", {"turn_id": "x:x:1", "session_id": "x"}),
             ("on_session_end", {"turn_id": "x:x:1"}),
-            ("pre_gateway_dispatch", {"event": None}),
+            ("pre_gateway_dispatch", {"event": _Event("hello")}),
+            ("pre_gateway_dispatch", {"event": _Event("/maintenance status")}),
         ):
             started = time.monotonic()
             plugins.invoke_hook(hook, **kwargs)
@@ -129,13 +176,6 @@ def test_with_lull_hanging_hooks_stay_bounded_and_hermes_loop_is_never_blocked(h
         # Two bounded calls (begin, then its end was not needed: no lease was granted).
         assert time.monotonic() - started < 0.6
 
-        class Source:
-            platform = type("P", (), {"value": "telegram"})()
-            user_id, user_name, chat_id = "1", "alice", "-100"
-
-        class Event:
-            source, message_id, text, internal = Source(), "9", "/maintenance status", False
-
         async def scenario():
             gaps = []
 
@@ -148,9 +188,11 @@ def test_with_lull_hanging_hooks_stay_bounded_and_hermes_loop_is_never_blocked(h
                     last = now
 
             ticking = asyncio.create_task(ticker())
+            await asyncio.sleep(0.05)  # the ticker runs: from here on every stall is measured
             # Past the 30 s back-off the first timeout started: this call waits on lull.
             lull_plugin.current().lull.reset_backoff()
-            plugins.invoke_hook("pre_gateway_dispatch", event=Event())
+            plugins.invoke_hook("pre_gateway_dispatch", event=_Event("hello"))
+            plugins.invoke_hook("pre_gateway_dispatch", event=_Event("/maintenance status"))
             handler = plugins.get_plugin_command_handler("maintenance")
             reply = await handler("status")
             ticking.cancel()

@@ -76,6 +76,16 @@ def _active_agents(home: Path) -> int:
         return 0
 
 
+def _gateway_state(home: Path) -> str | None:
+    """What the gateway's runtime status says it is doing (``running``, ``draining``, …)."""
+    try:
+        from gateway.status import read_runtime_status
+
+        return (read_runtime_status(home / "gateway_state.json") or {}).get("gateway_state")
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _service_command(home: Path) -> list[str]:
     """The command that restarts this profile's gateway through its service manager."""
     os.environ["HERMES_HOME"] = str(home)
@@ -88,7 +98,8 @@ def _service_command(home: Path) -> list[str]:
     if "system" in scopes:
         return ["systemctl", "restart", name]
     if hermes_gateway.is_macos() and hermes_gateway.get_launchd_plist_path().exists():
-        return ["launchctl", "kickstart", "-k", f"gui/{os.getuid()}/{hermes_gateway.get_launchd_label()}"]
+        domain = hermes_gateway._launchd_domain()
+        return ["launchctl", "kickstart", "-k", f"{domain}/{hermes_gateway.get_launchd_label()}"]
     raise Failed(
         f"no service manager runs the Hermes gateway of {home} (no systemd unit {name}.service, no launchd job): "
         "lull-hermes will not start a gateway in the foreground. Install the service with "
@@ -103,7 +114,14 @@ def restart(home: Path, drain_timeout: float) -> None:
     write_drain_request(principal="lull", suppress_notification=True, home=home)
     try:
         deadline = time.monotonic() + drain_timeout
-        while (running := _active_agents(home)) > 0:
+        if _gateway_pid(home) is not None:
+            # The gateway notices the marker within a second; until it says it drains, a turn
+            # may still begin, and its count of agents is not yet to be trusted.
+            while _gateway_state(home) != "draining":
+                if time.monotonic() >= deadline:
+                    raise Failed(f"the gateway did not start draining within {drain_timeout:.0f} s; not restarting")
+                time.sleep(0.2)
+        while _gateway_pid(home) is not None and (running := _active_agents(home)) > 0:
             if time.monotonic() >= deadline:
                 raise Failed(
                     f"{running} agent(s) still running after {drain_timeout:.0f} s of drain; not restarting "
@@ -118,9 +136,18 @@ def restart(home: Path, drain_timeout: float) -> None:
         clear_drain_request(home=home)
 
 
+def _prefix(python: str) -> Path:
+    """The environment ``python`` runs in (its ``sys.prefix``: a virtual environment's own
+    directory, not the interpreter its symlink points to)."""
+    done = subprocess.run([python, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise Failed(f"cannot run {python}: {done.stderr.strip()[-300:]}")
+    return Path(done.stdout.strip())
+
+
 def _installer(python: str) -> list[str]:
     """How ``hermes-agent`` is upgraded in the environment of ``python``."""
-    prefix = Path(python).resolve().parent.parent
+    prefix = _prefix(python)
     text = str(prefix)
     if "/pipx/venvs/" in text:
         return ["pipx", "upgrade", PACKAGE]

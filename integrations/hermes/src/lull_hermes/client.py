@@ -35,6 +35,26 @@ def default_socket() -> Path:
     return home / "profiles" / profile / "control.sock"
 
 
+class Throttled:
+    """Logs each kind of trouble at most once a minute."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+
+    def warn(self, key: str, message: str, *args: Any, exc_info: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(key, -LOG_EVERY_SECONDS) < LOG_EVERY_SECONDS:
+                return
+            self._last[key] = now
+        log.warning(message, *args, exc_info=exc_info)
+
+
+#: The plugin's one throttle for its log lines.
+THROTTLED = Throttled()
+
+
 class Unavailable(Exception):
     """lull could not be reached (or is being backed off from)."""
 

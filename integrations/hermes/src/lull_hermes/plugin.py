@@ -22,11 +22,12 @@ import os
 import queue
 import sys
 import threading
+import time
 from importlib import resources
 from typing import Any
 
 from . import relay
-from .client import Lull, Unavailable
+from .client import THROTTLED, Lull, Unavailable
 from .runs import Runs
 
 log = logging.getLogger("lull_hermes")
@@ -79,6 +80,8 @@ class LullPlugin:
         self.background_lease: str | None = None
         #: Whether this plugin told lull the host drains.
         self.draining_reported = False
+        #: Why the plugin refused to work in this gateway (proxy mode), once it knows.
+        self.refused: str | None = None
         self.jobs: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -96,33 +99,59 @@ class LullPlugin:
         self.jobs.put(None)
 
     def _background(self) -> None:
-        """Heartbeats live turns' leases and the gateway's source; sends activity reports."""
+        """Heartbeats live turns' leases and the gateway's source, every tick whatever else
+        comes; sends activity reports and relays answers taken off Hermes's loop."""
+        next_tick = time.monotonic()
         while not self.stopping.is_set():
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self.tick
+                self._run(self._tick)
             try:
-                job = self.jobs.get(timeout=self.tick)
+                job = self.jobs.get(timeout=max(0.0, next_tick - time.monotonic()))
             except queue.Empty:
-                job = "tick"
+                continue
             if job is None:
                 return
-            try:
-                if job == "tick":
-                    self.runs.tend()
-                    runner = gateway_runner()
-                    if runner is not None:
-                        self.lull.call("POST", "/v1/heartbeat", {"source": self.source})
-                        self._hold_background(runner)
-                        self._report_drain(runner)
-                elif job == "activity":
-                    self.lull.call("POST", "/v1/activity", {"source": self.source})
-                elif isinstance(job, relay.Relayed):
+            self._run(lambda: self._job(job))
+
+    def _run(self, work) -> None:
+        try:
+            work()
+        except Unavailable:
+            pass
+        except Exception:  # noqa: BLE001 - the thread must outlive any surprise
+            THROTTLED.warn("background", "lull plugin background work failed", exc_info=True)
+
+    def _tick(self) -> None:
+        runner = gateway_runner()
+        if runner is not None and self.refused is None and relay.proxy_url():
+            # The runner appears after plugins load when `hermes gateway run` starts: refuse now.
+            self.refused = (
+                "lull: this Hermes gateway runs in proxy mode (GATEWAY_PROXY_URL or gateway.proxy_url): "
+                "its agents run elsewhere, so its turns cannot hold maintenance back here. The lull plugin "
+                "does nothing in it; enable it on the Hermes that runs the agents."
+            )
+            log.error(self.refused)
+        if self.refused is not None:
+            return
+        self.runs.tend()
+        if runner is not None:
+            self.lull.call("POST", "/v1/heartbeat", {"source": self.source})
+            self._hold_background(runner)
+            self._report_drain(runner)
+
+    def _job(self, job: Any) -> None:
+        if self.refused is not None:
+            return
+        if isinstance(job, tuple) and job[0] == "activity":
+            _, gateway, event = job
+            if authorized(gateway, event):
+                self.lull.call("POST", "/v1/activity", {"source": self.source})
+        elif isinstance(job, relay.Relayed):
                     relay.answer(self.lull, job)
-                elif isinstance(job, threading.Event):
-                    # A marker: everything queued before it has been handled.
-                    job.set()
-            except Unavailable:
-                pass
-            except Exception:  # noqa: BLE001 - the thread must outlive any surprise
-                log.exception("lull plugin background work failed")
+        elif isinstance(job, threading.Event):
+            # A marker: everything queued before it has been handled.
+            job.set()
 
     def _hold_background(self, runner: Any) -> None:
         """Holds the `hermes:background` lease while Hermes has live background work that a
@@ -130,8 +159,9 @@ class LullPlugin:
         background processes and their watchers, its background tasks)."""
         try:
             busy = bool(runner._scale_to_zero_has_live_background_work())
-        except Exception:  # noqa: BLE001 - an older or newer Hermes: hold nothing rather than fail
-            busy = False
+        except Exception:  # noqa: BLE001 - read from another thread, it can trip on a set in
+            # flux: keep what holds now, and look again next tick.
+            return
         body = {"session": "hermes:background", "source": self.source}
         if busy and self.background_lease is None:
             answer = self.lull.call("POST", "/v1/runs", body)
@@ -149,6 +179,9 @@ class LullPlugin:
         """When Hermes drains for its own reasons (a restart it was asked for, its drain marker),
         tells lull, renewing it each tick; and when it stops."""
         draining = bool(getattr(runner, "_draining", False) or getattr(runner, "_external_drain_active", False))
+        if draining and relay.drained_by_lull():
+            # `lull-hermes restart` drains it: lull is executing, not waiting on the host.
+            draining = False
         if draining:
             ttl = max(10, int(self.tick * 3))
             answer = self.lull.call("POST", "/v1/drain", {"ttl_seconds": ttl})
@@ -186,8 +219,9 @@ class LullPlugin:
         if self.intercept_restart and (asked := relay.restart_asked(text)):
             self.jobs.put(relay.Relayed(speaker, f"/maintenance {asked}", reply_to_lull=False))
             return {"action": "skip"}
-        if not text.lstrip().startswith("/") and authorized(gateway, event):
-            self.jobs.put("activity")
+        if not text.lstrip().startswith("/"):
+            # Whether Hermes authorizes the sender is read from its files: checked off the loop.
+            self.jobs.put(("activity", gateway, event))
         return None
 
     # -- the command and the tool ----------------------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .client import Lull, Unavailable
+from .client import THROTTLED, Lull, Unavailable
 
 log = logging.getLogger("lull_hermes")
 
@@ -55,9 +55,46 @@ def restart_asked(text: str) -> str | None:
     return f"{match.group(1).lower()} {match.group(2) or ''}".strip()
 
 
-#: Messages lull sent through this gateway (``chat:message id``), so that a reply to one of
-#: them is known as a reply to lull whatever the platform's adapter says.
-SENT_MESSAGES: set[str] = set()
+class SentMessages:
+    """Messages lull sent through this gateway (``platform:chat:message id``), newest last and
+    bounded, so that a reply to one of them is known as a reply to lull whatever the platform's
+    adapter says. Shared by the plugin's threads and Hermes's loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: dict[str, None] = {}
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._ids.pop(key, None)
+            self._ids[key] = None
+            while len(self._ids) > SENT_KEPT:
+                del self._ids[next(iter(self._ids))]
+
+    def update(self, keys) -> None:
+        for key in keys:
+            self.add(key)
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._ids
+
+    def newest(self) -> list[str]:
+        with self._lock:
+            return list(self._ids)
+
+
+SENT_MESSAGES = SentMessages()
+
+
+def drained_by_lull() -> bool:
+    """Whether Hermes's drain marker is `lull-hermes restart`'s own."""
+    try:
+        from gateway.drain_control import read_drain_request
+
+        return (read_drain_request() or {}).get("principal") == "lull"
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def replies_to_lull(event: Any, speaker: "Speaker") -> bool:
@@ -172,6 +209,8 @@ class Notices:
         self.stopping = stopping
         self.consumer = f"hermes-{socket.gethostname()}-{os.getpid()}"
         self._sent: list[str] | None = None
+        #: Notices this poller acknowledged, and how (newest last; for status and tests).
+        self.acknowledged: list[tuple[str, str]] = []
         # Loaded now: a reply to a prompt sent before a restart is still a reply to lull.
         self._sent_ids()
 
@@ -193,7 +232,7 @@ class Notices:
         sent = self._sent_ids()
         sent.append(notice_id)
         del sent[:-SENT_KEPT]
-        messages = sorted(SENT_MESSAGES)[-SENT_KEPT:]
+        messages = SENT_MESSAGES.newest()
         path = self._sent_path()
         try:
             tmp = path.with_suffix(".tmp")
@@ -215,7 +254,7 @@ class Notices:
             except Unavailable:
                 self.stopping.wait(5.0)
             except Exception:  # noqa: BLE001
-                log.exception("delivering lull's notices failed")
+                THROTTLED.warn("notices", "delivering lull's notices failed", exc_info=True)
                 self.stopping.wait(5.0)
 
     def poll_once(self, wait: int) -> int:
@@ -226,17 +265,23 @@ class Notices:
             timeout=wait + 10,
         )
         if answer.status != 200:
-            log.warning("lull refused a notice poll: %s %s", answer.status, answer.body)
-            self.stopping.wait(5.0)
+            THROTTLED.warn("poll", "lull refused a notice poll: %s %s", answer.status, answer.body)
+            # 404: lull has no [relay] section; nothing will change until it is restarted.
+            self.stopping.wait(60.0 if answer.status == 404 else 5.0)
             return 0
         delivered = 0
+        held_back: set[str] = set()
         for notice in answer.body.get("notices", []):
+            if notice["chat"] in held_back:
+                # An earlier notice of this chat was not sent: this one waits behind it.
+                continue
             if notice["id"] in self._sent_ids():
                 self._ack(notice["id"], "delivered")
                 continue
             outcome = deliver(notice)
             if outcome is None:
-                # Not sent now: the claim lapses and lull gives it out again.
+                # Not sent now: the claim lapses and lull gives it out again, in order.
+                held_back.add(notice["chat"])
                 continue
             if outcome == "delivered":
                 self._remember(notice["id"])
@@ -250,6 +295,8 @@ class Notices:
             f"/v1/relay/notices/{notice_id}/ack",
             {"consumer": self.consumer, "outcome": outcome},
         )
+        self.acknowledged.append((notice_id, outcome))
+        del self.acknowledged[:-SENT_KEPT]
 
 
 class UnknownPlatform(Exception):
@@ -269,14 +316,19 @@ def send(platform_name: str, chat_id: str, text: str) -> bool:
         platform = Platform(platform_name)
     except Exception as error:  # noqa: BLE001
         raise UnknownPlatform(platform_name) from error
-    adapter = getattr(runner, "adapters", {}).get(platform) if runner else None
-    if adapter is None or loop is None:
+    if runner is None or loop is None:
         return False
+    adapter = getattr(runner, "adapters", {}).get(platform)
+    if adapter is None:
+        # A platform Hermes knows but this gateway does not run.
+        raise UnknownPlatform(platform_name)
     future = asyncio.run_coroutine_threadsafe(adapter.send(chat_id, text), loop)
     try:
         result = future.result(timeout=30)
     except Exception as error:  # noqa: BLE001
-        log.warning("could not send lull's message to %s:%s: %s", platform_name, chat_id, error)
+        # Cancelled, so it cannot land after lull gave the notice out again.
+        future.cancel()
+        THROTTLED.warn("send", "could not send lull's message to %s:%s: %s", platform_name, chat_id, error)
         return False
     if getattr(result, "success", False):
         if getattr(result, "message_id", None) is not None:
@@ -293,5 +345,5 @@ def deliver(notice: dict[str, Any]) -> str | None:
     try:
         return "delivered" if send(platform_name, chat_id, text) else None
     except UnknownPlatform:
-        log.warning("lull notice %s is for %r, which this Hermes does not know", notice["id"], notice["chat"])
+        THROTTLED.warn("unknown", "lull notice %s is for %r, a platform this gateway does not run", notice["id"], notice["chat"])
         return "undeliverable"

@@ -11,8 +11,10 @@ that outlives the turn. A begin that fails is retried in the background while th
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
+from types import FrameType
 
 from .client import Lull, Unavailable
 
@@ -20,6 +22,28 @@ log = logging.getLogger("lull_hermes")
 
 #: How long the agent's thread may wait for lull when a turn begins.
 BEGIN_TIMEOUT = 0.25
+#: The function whose frame is a Hermes turn (``agent/conversation_loop.py``).
+TURN_FUNCTION = "run_conversation"
+
+
+def turn_frame() -> FrameType | None:
+    """The frame of the turn the calling code runs in: Hermes's ``run_conversation``."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == TURN_FUNCTION:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def still_running(ident: int, frame: FrameType) -> bool:
+    """Whether thread ``ident`` is still inside ``frame`` (the call has not returned)."""
+    current = sys._current_frames().get(ident)
+    while current is not None:
+        if current is frame:
+            return True
+        current = current.f_back
+    return False
 
 
 @dataclass
@@ -29,8 +53,14 @@ class Turn:
     turn_id: str
     session: str
     thread: threading.Thread
+    #: The turn's ``run_conversation`` frame, when it was found: Hermes runs turns on a thread
+    #: pool whose threads outlive them, and a turn can return without its end hook (early
+    #: returns skip it), so a live thread proves nothing; a frame still on its stack does.
+    frame: FrameType | None = None
     lease: str | None = None
     ended: bool = False
+    #: A begin is in flight (the agent's thread, or a retry): no second one meanwhile.
+    beginning: bool = False
 
 
 @dataclass
@@ -49,13 +79,17 @@ class Runs:
         if not turn_id:
             return
         thread = threading.current_thread()
-        turn = Turn(turn_id=turn_id, session=session, thread=thread)
+        turn = Turn(turn_id=turn_id, session=session, thread=thread, frame=turn_frame())
         with self._lock:
             self._turns[turn_id] = turn
             self._current[thread.ident or 0] = turn_id
         self._try_begin(turn, BEGIN_TIMEOUT)
 
     def _try_begin(self, turn: Turn, timeout: float) -> bool:
+        with self._lock:
+            if turn.beginning or turn.lease is not None:
+                return False
+            turn.beginning = True
         try:
             answer = self.lull.call(
                 "POST",
@@ -65,6 +99,9 @@ class Runs:
             )
         except Unavailable:
             return False
+        finally:
+            with self._lock:
+                turn.beginning = False
         if answer.status != 200:
             # 409 executing: maintenance is running; the turn goes on (Hermes is not held), and
             # the begin is tried again while it lives.
@@ -102,17 +139,23 @@ class Runs:
             pass
 
     def live(self) -> list[Turn]:
-        """The turns that provably live: their thread is alive and still runs them. Turns that
-        do not are forgotten (their lease, if any, expires on its own)."""
+        """The turns that provably live: their thread still runs them (it is inside the turn's
+        frame, or, where none was found, alive and not on to another turn). Turns that do not
+        are forgotten (their lease, if any, expires on its own)."""
         with self._lock:
             alive = []
             for turn_id, turn in list(self._turns.items()):
                 ident = turn.thread.ident or 0
-                if turn.thread.is_alive() and self._current.get(ident) == turn_id:
+                running = turn.thread.is_alive() and self._current.get(ident) == turn_id
+                if running and turn.frame is not None:
+                    running = still_running(ident, turn.frame)
+                if running:
                     alive.append(turn)
                 else:
                     log.info("turn %s no longer runs (its end was lost); letting its lease expire", turn_id)
                     del self._turns[turn_id]
+                    if self._current.get(ident) == turn_id:
+                        del self._current[ident]
             return alive
 
     def tend(self) -> None:
