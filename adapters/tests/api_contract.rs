@@ -16,15 +16,7 @@ const TOKEN: &str = "contract-admin-token";
 
 /// Where `scripts/test` put the Python environment.
 fn venv() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LULL_TEST_VENV") {
-        return dir.into();
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-        });
-    cache.join("lull-test-venv")
+    common::venv("LULL_TEST_VENV", "lull-test-venv")
 }
 
 #[test]

@@ -3,19 +3,13 @@
 //! environment `scripts/test` creates (`LULL_HERMES_VENV`), where Hermes is pinned and the
 //! plugin installed editable.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 fn venv() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LULL_HERMES_VENV") {
-        return dir.into();
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-        });
-    cache.join("lull-hermes-venv")
+    common::venv("LULL_HERMES_VENV", "lull-hermes-venv")
 }
 
 #[test]

@@ -59,6 +59,23 @@ fn poll(home: &Home, consumer: &str, wait: u64) -> Vec<Value> {
     r.body["notices"].as_array().unwrap().clone()
 }
 
+/// A long poll on its own thread (the test goes on while it waits).
+fn poll_in_background(
+    home: &Home,
+    consumer: &str,
+    wait: u64,
+) -> std::thread::JoinHandle<Result<Response, lull_adapters::client::ClientError>> {
+    let socket = home.socket();
+    let path = format!("/v1/relay/notices?consumer={consumer}&wait_seconds={wait}");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(lull_adapters::client::call(&socket, "GET", &path, None))
+    })
+}
+
 fn ack(home: &Home, notice: &Value, consumer: &str) -> Response {
     home.call(
         "POST",
@@ -432,19 +449,7 @@ fn notices_are_claimed_kept_in_order_per_chat_acknowledged_and_given_out_again()
     assert_eq!(ack(&home, &a[0], "A").body["removed"], true);
     assert_eq!(ack(&home, &a[0], "B").body["removed"], false);
     // A poll waiting on an empty chat is woken by the notice that arrives for it.
-    let socket = home.socket();
-    let waiting = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(lull_adapters::client::call(
-            &socket,
-            "GET",
-            "/v1/relay/notices?consumer=D&wait_seconds=30",
-            None,
-        ))
-    });
+    let waiting = poll_in_background(&home, "D", 30);
     common::wait_for("D's poll to wait", Duration::from_secs(30), || {
         home.server_log()
             .lines()
@@ -776,20 +781,8 @@ fn without_a_relay_section_the_routes_say_so_and_the_grammar_is_published() {
 fn a_long_poll_ends_empty_when_lull_stops() {
     let home = Home::new(CONFIG).with_env("RUST_LOG", "info,lull_adapters::relay=debug");
     let server = home.serve();
-    let socket = home.socket();
     let started = std::time::Instant::now();
-    let poll = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(lull_adapters::client::call(
-            &socket,
-            "GET",
-            "/v1/relay/notices?consumer=host&wait_seconds=60",
-            None,
-        ))
-    });
+    let poll = poll_in_background(&home, "host", 60);
     common::wait_for("the poll to wait", Duration::from_secs(30), || {
         home.server_log().contains("relay poll waiting for notices")
     });

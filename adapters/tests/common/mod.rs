@@ -241,6 +241,20 @@ impl Home {
     }
 }
 
+/// The Python virtual environment `scripts/test` made: `$var`, else `~/.cache/<name>`
+/// (`XDG_CACHE_HOME` respected).
+pub fn venv(var: &str, name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(var) {
+        return dir.into();
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+        });
+    cache.join(name)
+}
+
 /// Waits (bounded) for `condition`.
 pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
