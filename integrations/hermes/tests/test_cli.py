@@ -137,3 +137,28 @@ def test_health_waits_for_a_new_gateway_that_announced_itself(home, lull):
     finally:
         gateway.kill()
         gateway.wait()
+
+
+def test_a_restart_stopped_with_sigterm_mid_drain_lifts_the_drain(home):
+    import signal
+    import time
+
+    hermes, user, bin_dir, env = home
+    fake_systemd(hermes, user, bin_dir, env)
+    gateway = subprocess.Popen(["sleep", "60"])
+    try:
+        (hermes / "gateway.pid").write_text(json.dumps({"pid": gateway.pid}))
+        (hermes / "gateway_state.json").write_text(json.dumps({"gateway_state": "running"}))
+        restart = subprocess.Popen(LULL_HERMES + ["restart", "--drain-timeout", "60"], env=env, stderr=subprocess.PIPE, text=True)
+        marker = hermes / ".drain_request.json"
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the drain marker was written"
+            time.sleep(0.02)
+        restart.send_signal(signal.SIGTERM)
+        assert restart.wait(30) == 1
+        assert "stopped (SIGTERM)" in restart.stderr.read()
+        assert not marker.exists()
+    finally:
+        gateway.kill()
+        gateway.wait()

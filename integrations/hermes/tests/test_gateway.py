@@ -61,6 +61,7 @@ def make_gateway(monkeypatch, tmp_path):
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     runner._gateway_loop = loop
+    runner._running = True  # as once `start()` connected the adapters
     yield runner, adapter, loop
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
@@ -181,6 +182,15 @@ def test_in_proxy_mode_a_running_gateway_refuses_as_soon_as_it_knows(gateway, pl
     monkeypatch.setenv("GATEWAY_PROXY_URL", "http://127.0.0.1:9/")
     wait_until("the refusal", lambda: plugin.refused is not None)
     assert "proxy mode" in plugin.refused
+    # From then on it does nothing: no command, no answer taken from the agent, no tool.
+    reply = handle(gateway, message("/maintenance status", user="1", message_id="70"))
+    assert "proxy mode" in reply
+    answer = message("approve r7k2", user="1", message_id="71")
+    answer.reply_to_is_own_message = True
+    from hermes_cli import plugins
+
+    assert plugins.invoke_hook("pre_gateway_dispatch", event=answer, gateway=gateway[0]) == []
+    assert json.loads(plugin.tool({"action": "status"}))["ok"] is False
 
 
 def sent_to(adapter, chat: str) -> list[str]:
@@ -266,3 +276,30 @@ def test_in_proxy_mode_the_plugin_refuses_to_load_and_says_why(gateway, monkeypa
     ]
     assert any("proxy mode" in e for e in errors), errors
     plugins._plugin_manager = None
+
+
+def test_a_drain_left_by_a_killed_lull_hermes_restart_is_lifted(gateway, plugin, hermes_home):
+    import subprocess
+
+    from gateway.drain_control import read_drain_request, write_drain_request
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (hermes_home / "lull_restart.json").write_text(json.dumps({"writer": gone.pid}))
+    write_drain_request(principal="lull", home=hermes_home)
+    wait_until("the drain to be lifted", lambda: read_drain_request(home=hermes_home) is None)
+
+
+def test_a_notice_waits_for_a_configured_adapter_and_is_undeliverable_on_a_platform_not_run(gateway):
+    from gateway.config import Platform
+    from lull_hermes.relay import deliver
+
+    runner, adapter, _ = gateway
+    runner.adapters.pop(Platform.TELEGRAM)  # reconnecting: configured, not connected
+    try:
+        assert deliver({"id": "1", "chat": "telegram:555", "text": "hi"}) is None
+    finally:
+        runner.adapters[Platform.TELEGRAM] = adapter
+    assert deliver({"id": "2", "chat": "discord:9", "text": "hi"}) == "undeliverable"
+    assert deliver({"id": "3", "chat": "nosuchplatform:9", "text": "hi"}) == "undeliverable"
+    assert adapter.sent == []

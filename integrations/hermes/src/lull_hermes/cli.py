@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -94,9 +95,11 @@ def _service_command(home: Path) -> list[str]:
     scopes = hermes_gateway.get_installed_systemd_scopes()
     name = hermes_gateway.get_service_name()
     if "user" in scopes:
-        return ["systemctl", "--user", "restart", name]
+        # Hermes's own: it fills in XDG_RUNTIME_DIR and the D-Bus address lull's cleared
+        # environment lacks.
+        return [*hermes_gateway._systemctl_cmd(False), "restart", name]
     if "system" in scopes:
-        return ["systemctl", "restart", name]
+        return [*hermes_gateway._systemctl_cmd(True), "restart", name]
     if hermes_gateway.is_macos() and hermes_gateway.get_launchd_plist_path().exists():
         domain = hermes_gateway._launchd_domain()
         return ["launchctl", "kickstart", "-k", f"{domain}/{hermes_gateway.get_launchd_label()}"]
@@ -107,10 +110,30 @@ def _service_command(home: Path) -> list[str]:
     )
 
 
+def _record(home: Path, **fields) -> None:
+    """Updates ``lull_restart.json``: who drains (``writer``, so a plugin can lift a drain whose
+    writer was killed) and which gateway process is the old one (for ``health``)."""
+    path = _restart_record(home)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    record.update(fields)
+    path.write_text(json.dumps(record))
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, capture_output=True, text=True)
+    except OSError as error:
+        raise Failed(f"cannot run {command[0]}: {error}") from error
+
+
 def restart(home: Path, drain_timeout: float) -> None:
     command = _service_command(home)
     from gateway.drain_control import clear_drain_request, write_drain_request
 
+    _record(home, writer=os.getpid(), old_pid=None, at=time.time())
     write_drain_request(principal="lull", suppress_notification=True, home=home)
     try:
         deadline = time.monotonic() + drain_timeout
@@ -128,8 +151,8 @@ def restart(home: Path, drain_timeout: float) -> None:
                     "(lull asks again when the gateway is idle)"
                 )
             time.sleep(1.0)
-        _restart_record(home).write_text(json.dumps({"old_pid": _gateway_pid(home), "at": time.time()}))
-        done = subprocess.run(command, capture_output=True, text=True)
+        _record(home, old_pid=_gateway_pid(home))
+        done = _run(command)
         if done.returncode != 0:
             raise Failed(f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr.strip()}")
     finally:
@@ -176,7 +199,7 @@ def update(python: str, extra: list[str]) -> bool:
         raise Failed(f"{python} does not exist: give --python the interpreter Hermes runs with")
     before = _version(python)
     command = _installer(python) + extra
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = _run(command)
     if done.returncode != 0:
         raise Failed(f"`{shlex.join(command)}` failed ({done.returncode}): {done.stderr.strip()[-600:]}")
     after = _version(python)
@@ -211,8 +234,13 @@ def health(home: Path, socket_path: Path | None, source: str, timeout: float) ->
             reason = f"no gateway process is running for {home}"
         elif old is not None and pid == old:
             reason = f"the gateway process is still the old one (pid {pid})"
+        elif _gateway_state(home) not in (None, "running"):
+            reason = f"the gateway (pid {pid}) is {_gateway_state(home)}, not running yet"
         else:
-            started = datetime.fromtimestamp((home / "gateway.pid").stat().st_mtime, timezone.utc)
+            try:
+                started = datetime.fromtimestamp((home / "gateway.pid").stat().st_mtime, timezone.utc)
+            except OSError:
+                started = datetime.now(timezone.utc)
             seen = _source_seen(socket_path, source)
             if seen is not None and seen >= started:
                 print(f"gateway pid {pid} is up and announced itself to lull at {seen.isoformat()}")
@@ -237,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--lull-socket", type=Path, help="lull's control socket (default: LULL_SOCKET or ~/.lull)")
     h.add_argument("--source", default=os.environ.get("LULL_SOURCE") or "hermes", help="the plugin's source (hermes)")
     args = parser.parse_args(argv)
+    # lull stops a command with SIGTERM first: end as on a failure, lifting a drain on the way.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         if args.command == "update":
             return 0 if update(args.python, args.pip_arg) else EXIT_UNCHANGED
@@ -249,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     except Failed as error:
         print(f"lull-hermes {args.command}: {error}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _terminated(signum, frame) -> None:
+    raise Failed("stopped (SIGTERM)")
 
 
 if __name__ == "__main__":

@@ -133,9 +133,14 @@ class LullPlugin:
             )
             log.error(self.refused)
         if self.refused is not None:
+            self.stopping.set()
             return
         self.runs.tend()
         if runner is not None:
+            relay.lift_orphaned_drain()
+        # Announced only once the gateway runs (its adapters connected), so `lull-hermes health`
+        # does not take a starting gateway for a healthy one.
+        if runner is not None and getattr(runner, "_running", True):
             self.lull.call("POST", "/v1/heartbeat", {"source": self.source})
             self._hold_background(runner)
             self._report_drain(runner)
@@ -148,7 +153,9 @@ class LullPlugin:
             if authorized(gateway, event):
                 self.lull.call("POST", "/v1/activity", {"source": self.source})
         elif isinstance(job, relay.Relayed):
-                    relay.answer(self.lull, job)
+            # Its own thread: a relayed answer (up to 10 s for lull, 30 s to send) must not hold
+            # back the ticks.
+            threading.Thread(target=relay.answer, args=(self.lull, job), daemon=True).start()
         elif isinstance(job, threading.Event):
             # A marker: everything queued before it has been handled.
             job.set()
@@ -193,12 +200,16 @@ class LullPlugin:
     # -- hooks ---------------------------------------------------------------------------
 
     def pre_llm_call(self, turn_id: str = "", session_id: str = "", **_: Any) -> None:
+        if self.refused is not None:
+            return
         platform = session_env("HERMES_SESSION_PLATFORM")
         chat = session_env("HERMES_SESSION_CHAT_ID")
         session = f"{platform}:{chat}" if platform and chat else f"hermes:{session_id}"
         self.runs.begin(turn_id, session)
 
     def on_session_end(self, turn_id: str = "", **_: Any) -> None:
+        if self.refused is not None:
+            return
         self.runs.end(turn_id)
 
     def pre_gateway_dispatch(self, event: Any = None, gateway: Any = None, **_: Any) -> Any:
@@ -206,7 +217,7 @@ class LullPlugin:
         answer to one of lull's messages (``approve r7k2`` replying to it) and, with
         ``LULL_INTERCEPT_RESTART``, Hermes's own ``/restart`` and ``/update``, handing them to the
         plugin's thread; reports an authorized message for the agent as activity."""
-        if event is None or getattr(event, "internal", False):
+        if event is None or getattr(event, "internal", False) or self.refused is not None:
             return None
         speaker = relay.Speaker.of(event)
         relay.SPEAKER.set(speaker)
@@ -228,15 +239,23 @@ class LullPlugin:
 
     async def maintenance(self, raw_args: str) -> str | None:
         """``/maintenance …``: relayed with the speaker captured at dispatch."""
+        if self.refused is not None:
+            return self.refused
         speaker = relay.SPEAKER.get()
         if speaker is None:
             return "lull needs to know who is asking, and Hermes did not say: /maintenance works in a chat with the gateway."
-        # The call is I/O: off the event loop.
-        return await asyncio.to_thread(relay.command, self.lull, speaker, raw_args)
+        try:
+            # The call is I/O: off the event loop.
+            return await asyncio.to_thread(relay.command, self.lull, speaker, raw_args)
+        except Exception:  # noqa: BLE001 - never raise into Hermes
+            THROTTLED.warn("command", "relaying /maintenance failed", exc_info=True)
+            return "lull could not handle this command; nothing was queued. Try again in a minute."
 
     def tool(self, args: dict[str, Any] | None = None, **_: Any) -> str:
         """The agent tool: answered by lull's ``POST /v1/tool`` as this gateway's agent, in the
         turn's chat."""
+        if self.refused is not None:
+            return json.dumps({"ok": False, "error": {"code": "unavailable", "message": self.refused}})
         call = dict(args or {})
         call.pop("agent", None)
         call.pop("chat", None)

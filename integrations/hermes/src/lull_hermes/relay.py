@@ -97,6 +97,32 @@ def drained_by_lull() -> bool:
         return False
 
 
+def lift_orphaned_drain() -> bool:
+    """Lifts `lull-hermes restart`'s drain marker when the process that wrote it is gone
+    (killed at lull's timeout, say): left behind, it would keep the gateway refusing every new
+    turn. ``True`` if it lifted one."""
+    if not drained_by_lull():
+        return False
+    try:
+        from gateway.drain_control import clear_drain_request
+        from hermes_constants import get_hermes_home
+
+        record = json.loads((Path(get_hermes_home()) / "lull_restart.json").read_text())
+        writer = int(record["writer"])
+    except Exception:  # noqa: BLE001 - no record: not ours to judge
+        return False
+    try:
+        os.kill(writer, 0)
+        return False
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False
+    clear_drain_request()
+    log.warning("lifted a drain left by lull-hermes restart (pid %s is gone)", writer)
+    return True
+
+
 def replies_to_lull(event: Any, speaker: "Speaker") -> bool:
     """Whether the message replies to one of lull's messages: one this plugin sent, or (where the
     platform says whose message it replies to) one of the bot's own."""
@@ -246,7 +272,8 @@ class Notices:
         from .plugin import gateway_runner
 
         while not self.stopping.is_set():
-            if gateway_runner() is None:
+            runner = gateway_runner()
+            if runner is None or not getattr(runner, "_running", True):
                 self.stopping.wait(1.0)
                 continue
             try:
@@ -320,8 +347,12 @@ def send(platform_name: str, chat_id: str, text: str) -> bool:
         return False
     adapter = getattr(runner, "adapters", {}).get(platform)
     if adapter is None:
-        # A platform Hermes knows but this gateway does not run.
-        raise UnknownPlatform(platform_name)
+        configured = getattr(getattr(runner, "config", None), "platforms", {}) or {}
+        if platform not in configured or not getattr(configured[platform], "enabled", True):
+            # A platform Hermes knows but this gateway does not run: never deliverable here.
+            raise UnknownPlatform(platform_name)
+        # Configured but not connected (starting, or reconnecting): later.
+        return False
     future = asyncio.run_coroutine_threadsafe(adapter.send(chat_id, text), loop)
     try:
         result = future.result(timeout=30)

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from types import FrameType
 
-from .client import Lull, Unavailable
+from .client import THROTTLED, Lull, Unavailable
 
 log = logging.getLogger("lull_hermes")
 
@@ -34,6 +34,11 @@ def turn_frame() -> FrameType | None:
             return frame
         frame = frame.f_back
     return None
+
+
+def session_is_gateway_turn(session: str) -> bool:
+    """A turn of a chat (not a test's or a tool's direct call)."""
+    return not session.startswith("hermes:")
 
 
 def still_running(ident: int, frame: FrameType) -> bool:
@@ -79,7 +84,14 @@ class Runs:
         if not turn_id:
             return
         thread = threading.current_thread()
-        turn = Turn(turn_id=turn_id, session=session, thread=thread, frame=turn_frame())
+        frame = turn_frame()
+        if frame is None and session_is_gateway_turn(session):
+            THROTTLED.warn(
+                "frame",
+                "lull: no %s frame around this turn (a Hermes this plugin does not know?): its lease is held while its thread lives",
+                TURN_FUNCTION,
+            )
+        turn = Turn(turn_id=turn_id, session=session, thread=thread, frame=frame)
         with self._lock:
             self._turns[turn_id] = turn
             self._current[thread.ident or 0] = turn_id
