@@ -207,3 +207,12 @@ def test_with_lull_hanging_hooks_stay_bounded_and_hermes_loop_is_never_blocked(h
         lull_plugin.current().stop()
         plugins._plugin_manager = None
         hung.close()
+
+
+def test_a_bad_setting_keeps_the_plugin_from_loading_with_a_clear_reason(hermes_home, monkeypatch):
+    monkeypatch.setenv("LULL_HEARTBEAT_SECONDS", "soon")
+    plugins._plugin_manager = None
+    plugins.discover_plugins(force=True)
+    errors = [str(p.error or "") for p in plugins.get_plugin_manager()._plugins.values()]
+    assert any("LULL_HEARTBEAT_SECONDS='soon' is not accepted" in e for e in errors), errors
+    plugins._plugin_manager = None

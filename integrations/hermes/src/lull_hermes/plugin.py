@@ -66,6 +66,21 @@ def session_env(name: str) -> str:
         return ""
 
 
+def seconds_from_env(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; a bad value is a clear error (the
+    plugin then does not load, and Hermes says why)."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.0 < value <= 3600.0:
+        raise ValueError(f"{name}={text!r} is not accepted: give seconds from 0 to 3600, e.g. 20")
+    return value
+
+
 class LullPlugin:
     """The plugin's state in one Hermes process."""
 
@@ -73,7 +88,7 @@ class LullPlugin:
         self.lull = lull or Lull()
         self.source = os.environ.get("LULL_SOURCE") or "hermes"
         self.agent = os.environ.get("LULL_AGENT_NAME") or "hermes"
-        self.tick = float(os.environ.get("LULL_HEARTBEAT_SECONDS") or 20)
+        self.tick = seconds_from_env("LULL_HEARTBEAT_SECONDS", 20.0)
         self.runs = Runs(self.lull, self.source)
         self.intercept_restart = (os.environ.get("LULL_INTERCEPT_RESTART") or "").lower() in ("1", "true", "yes")
         #: The `hermes:background` lease while Hermes has background work a restart would kill.
