@@ -202,10 +202,33 @@ where
     })
 }
 
+/// Refuses a relay token that is also an API token: it would give its holder the other role's
+/// rights, or shut the admin out of every route but the relay's.
+fn check_relay_token(config: &Config, adapters: &ChatAdapters) -> anyhow::Result<()> {
+    let Some(token) = adapters
+        .find::<crate::relay::Relay>()
+        .and_then(|relay| relay.settings().token.clone())
+    else {
+        return Ok(());
+    };
+    for (key, var) in [
+        ("admin_token_env", &config.api.admin_token_env),
+        ("agent_token_env", &config.api.agent_token_env),
+    ] {
+        if std::env::var(var).is_ok_and(|value| value.trim() == token.expose()) {
+            bail!(
+                "[relay] token_env holds the same token as api.{key} ({var}): give the relay a token of its own"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the sidecar until a signal.
 pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     let restart = check_config(&config)?;
     let adapters = ChatAdapters::from_config(&config)?;
+    check_relay_token(&config, &adapters)?;
     let socket = profile.socket_path();
     // Fail fast, before waiting for the store's lock, if this profile is already served.
     check_socket(&socket).await?;

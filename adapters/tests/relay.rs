@@ -661,6 +661,12 @@ fn with_a_relay_token_every_relay_call_needs_it_and_it_opens_nothing_else() {
         "GET /v1/relay/grammar HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer relay-secret\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(code, 200, "{answer}");
+    // With a relay token set, the API's tokens do not make a tool call that names a chat.
+    let (code, answer) = post("/v1/tool", "admin-secret", tool);
+    assert!(
+        code == 200 && answer.contains("\"unauthorized\""),
+        "{answer}"
+    );
     home.stop(server);
     // Offline, only the server could check the token: a call naming a chat is refused.
     let offline = home.lull(&["tool", tool]);
@@ -793,5 +799,31 @@ fn a_long_poll_ends_empty_when_lull_stops() {
     assert!(
         started.elapsed() < Duration::from_secs(50),
         "it did not wait out its 60 s"
+    );
+}
+
+#[test]
+fn without_a_relay_token_the_agent_token_cannot_call_the_relay_and_a_shared_token_is_refused() {
+    let tcp = "[api]\ntcp_listen = \"127.0.0.1:0\"\n";
+    let home = Home::new(&format!("{CONFIG}{tcp}")).with_env("LULL_AGENT_TOKEN", "agent-secret");
+    let server = home.serve();
+    let port = home.logged_port("control API");
+    let (code, answer) = http(
+        port,
+        "GET /v1/relay/grammar HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agent-secret\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 403, "{answer}");
+    assert!(answer.contains("admin token"), "{answer}");
+    home.stop(server);
+    // A relay token that is also an API token is refused at start.
+    let shared = Home::new(&format!("{CONFIG}token_env = \"LULL_RELAY_TOKEN\"\n{tcp}"))
+        .with_env("LULL_RELAY_TOKEN", "same")
+        .with_env("LULL_AGENT_TOKEN", "same");
+    let out = shared.lull(&["serve"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[relay] token_env holds the same token as api.agent_token_env"),
+        "{stderr}"
     );
 }

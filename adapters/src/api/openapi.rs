@@ -58,7 +58,13 @@ fn optional_body(schema: Value) -> Value {
 /// What every `/v1` route may answer besides its own: a missing or wrong bearer token over TCP,
 /// and a store that failed.
 fn with_common(mut responses: Value) -> Value {
-    responses["401"] = error("unauthorized: over TCP, a missing or wrong bearer token");
+    responses["401"] = error(
+        "unauthorized: over TCP, a missing or wrong bearer token; on the relay's routes, no relay token when [relay].token_env is set",
+    );
+    if responses.get("403").is_none() {
+        responses["403"] =
+            error("forbidden: over TCP, the relay token outside the relay's routes and /v1/tool");
+    }
     responses["500"] = error("internal: the store failed");
     responses
 }
@@ -365,7 +371,7 @@ fn add_relay(add: &mut impl FnMut(&str, &str, Value)) {
             "200": ok("{\"id\", \"removed\": bool} (false: it was no longer pending)"),
             "400": bad_body(),
             "403": forbidden(),
-            "404": error("not_found: no notice of this relay has that id, or relay_not_configured"),
+            "404": error("not_found: the id names a notice of another platform, or is not a number; or relay_not_configured"),
             "409": error("claimed_by_another: another consumer holds the notice, and this one never had it"),
         }),
     );

@@ -248,7 +248,11 @@ impl Relay {
     }
 
     /// One look: claims for `consumer` (if any), then drops what is to drop.
-    async fn look(&self, store: &Store, consumer: Option<&str>) -> Result<Taken, RelayError> {
+    async fn look(
+        &self,
+        store: &Store,
+        consumer: Option<&str>,
+    ) -> Result<(Taken, Unanswered<'_>), RelayError> {
         let _outbox = self.shared.outbox.lock().await;
         let pending = store.outbox_pending(usize::MAX)?;
         let finished = |short_id: &str| crate::chat::outbox::request_finished(store, short_id);
@@ -259,6 +263,12 @@ impl Relay {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take(pending, consumer, &self.rules(), now, finished);
+        // From here the claims are released unless the poll answers with them: dropping the
+        // others below may fail, or the poll be dropped while it waits for the store.
+        let unanswered = Unanswered {
+            relay: self,
+            seqs: taken.claimed.iter().map(|(seq, _)| *seq).collect(),
+        };
         for (seq, notice, why) in std::mem::take(&mut taken.dropped) {
             let (action, because) = match why {
                 Dropped::Unreadable => ("notice_dropped", "it is not a notice".to_owned()),
@@ -284,7 +294,7 @@ impl Relay {
             }
             self.release_claims([seq]);
         }
-        Ok(taken)
+        Ok((taken, unanswered))
     }
 
     fn release_claims(&self, seqs: impl IntoIterator<Item = u64>) {
@@ -314,12 +324,8 @@ impl Relay {
             let changed = self.shared.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let taken = self.look(store, Some(consumer)).await?;
+            let (taken, mut unanswered) = self.look(store, Some(consumer)).await?;
             if !taken.claimed.is_empty() {
-                let mut unanswered = Unanswered {
-                    relay: self,
-                    seqs: taken.claimed.iter().map(|(seq, _)| *seq).collect(),
-                };
                 let detail = format!(
                     "{} for consumer {consumer:?}",
                     taken
@@ -457,12 +463,18 @@ impl Relay {
             .map(|entry| entry.created_at)
             .min()?;
         let age = now.saturating_since(oldest);
-        Some(
-            self.settings
-                .notice_expiry
-                .saturating_sub(age)
-                .max(Duration::from_secs(1)),
-        )
+        let left = self.settings.notice_expiry.saturating_sub(age);
+        if left.is_zero() {
+            // Expired but still pending: claimed, or behind a claimed notice of its chat. It
+            // can go once that claim lapses (or is acknowledged, which wakes the sweep).
+            let lapse = self.next_lapse()?;
+            return Some(
+                lapse
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_secs(1)),
+            );
+        }
+        Some(left.max(Duration::from_secs(1)))
     }
 }
 
