@@ -14,19 +14,9 @@ use common::Home;
 
 const TOKEN: &str = "contract-admin-token";
 
-/// Where `scripts/test` put the Python environment.
-fn venv() -> PathBuf {
-    common::venv("LULL_TEST_VENV", "lull-test-venv")
-}
-
 #[test]
 fn the_api_fuzzer_finds_no_mismatch_between_the_document_and_the_server() {
-    let st = venv().join("bin/st");
-    assert!(
-        st.exists(),
-        "{} is missing: run `scripts/test` (it creates the Python environment this test uses)",
-        st.display()
-    );
+    let st = common::venv_tool("LULL_TEST_VENV", "lull-test-venv", "st");
     // A relay, so the fuzzer reaches its handlers too (the admin token may call it).
     let home = Home::new(
         "[executor]\nrestart = [\"true\"]\n[api]\ntcp_listen = \"127.0.0.1:0\"\n[relay]\nadmins = [\"u1\"]\n",

@@ -8,18 +8,9 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn venv() -> PathBuf {
-    common::venv("LULL_HERMES_VENV", "lull-hermes-venv")
-}
-
 #[test]
 fn the_hermes_plugin_passes_its_tests_inside_hermes() {
-    let python = venv().join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `scripts/test` (it creates the Python environment this test uses)",
-        python.display()
-    );
+    let python = common::venv_tool("LULL_HERMES_VENV", "lull-hermes-venv", "python");
     let plugin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../integrations/hermes");
     let out = Command::new(&python)
         .current_dir(&plugin)

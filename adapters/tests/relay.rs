@@ -98,6 +98,11 @@ fn audit(home: &Home) -> Vec<AuditEntry> {
     store.audit(None).unwrap()
 }
 
+/// How many audit entries record `action`.
+fn audited(home: &Home, action: &str) -> usize {
+    audit(home).iter().filter(|e| e.action == action).count()
+}
+
 fn chats(notices: &[Value]) -> Vec<&str> {
     notices
         .iter()
@@ -536,11 +541,11 @@ admins = ["telegram:1"]
     );
     assert_eq!(ack(&home, &notices[0], "host").body["removed"], true);
     home.stop(server);
-    let superseded = audit(&home)
-        .into_iter()
-        .filter(|e| e.action == "notice_superseded")
-        .count();
-    assert_eq!(superseded, 1, "\"starting now\" was dropped, not delivered");
+    assert_eq!(
+        audited(&home, "notice_superseded"),
+        1,
+        "\"starting now\" was dropped, not delivered"
+    );
 }
 
 #[test]
@@ -759,11 +764,11 @@ fn bad_bodies_and_queries_are_refused_with_a_code_and_change_nothing() {
     assert_eq!(good.status, 200);
     assert_eq!(open_request(&home)["requested_by"][0]["count"], 1);
     home.stop(server);
-    let relayed = audit(&home)
-        .into_iter()
-        .filter(|e| e.action == "relay_command")
-        .count();
-    assert_eq!(relayed, 1, "refused bodies were not handled");
+    assert_eq!(
+        audited(&home, "relay_command"),
+        1,
+        "refused bodies were not handled"
+    );
 }
 
 #[test]

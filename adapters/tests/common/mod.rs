@@ -255,6 +255,17 @@ pub fn venv(var: &str, name: &str) -> PathBuf {
     cache.join(name)
 }
 
+/// `bin/<tool>` of that environment, which must exist.
+pub fn venv_tool(var: &str, name: &str, tool: &str) -> PathBuf {
+    let path = venv(var, name).join("bin").join(tool);
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/test` (it creates the Python environment this test uses)",
+        path.display()
+    );
+    path
+}
+
 /// Waits (bounded) for `condition`.
 pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;

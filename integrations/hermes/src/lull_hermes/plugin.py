@@ -261,7 +261,8 @@ class LullPlugin:
             return "lull needs to know who is asking, and Hermes did not say: /maintenance works in a chat with the gateway."
         try:
             # The call is I/O: off the event loop.
-            return await asyncio.to_thread(relay.command, self.lull, speaker, raw_args)
+            text = f"/maintenance {raw_args}".strip()
+            return await asyncio.to_thread(relay.command, self.lull, speaker, text, speaker.reply_to_lull)
         except Exception:  # noqa: BLE001 - never raise into Hermes
             THROTTLED.warn("command", "relaying /maintenance failed", exc_info=True)
             return "lull could not handle this command; nothing was queued. Try again in a minute."

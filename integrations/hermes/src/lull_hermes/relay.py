@@ -143,7 +143,7 @@ class Relayed:
 
 def answer(lull: Lull, job: Relayed) -> None:
     """Relays ``job`` and sends lull's reply into its chat through the gateway's adapter."""
-    reply = command(lull, job.speaker, job.text, reply_to_lull=job.reply_to_lull, raw=True)
+    reply = command(lull, job.speaker, job.text, job.reply_to_lull)
     if reply:
         send(job.speaker.platform, job.speaker.chat_id, reply)
 
@@ -181,11 +181,9 @@ class Speaker:
 SPEAKER: contextvars.ContextVar[Speaker | None] = contextvars.ContextVar("lull_speaker", default=None)
 
 
-def command(
-    lull: Lull, speaker: Speaker, raw_args: str, reply_to_lull: bool | None = None, raw: bool = False
-) -> str | None:
-    """Relays ``/maintenance raw_args`` (or, ``raw``, the text as it is) from ``speaker``;
-    returns the text to answer with."""
+def command(lull: Lull, speaker: Speaker, text: str, reply_to_lull: bool) -> str | None:
+    """Relays ``text`` (a ``/maintenance`` command, or an answer to one of lull's messages)
+    from ``speaker``; returns the text to answer with."""
     if not speaker.message_id:
         return "lull could not tell this message apart from others (no message id); try again."
     body = {
@@ -194,8 +192,8 @@ def command(
         "user": f"{speaker.platform}:{speaker.user_id}",
         "display": speaker.user_name,
         "chat": f"{speaker.platform}:{speaker.chat_id}",
-        "reply_to_lull": speaker.reply_to_lull if reply_to_lull is None else reply_to_lull,
-        "text": raw_args if raw else f"/maintenance {raw_args}".strip(),
+        "reply_to_lull": reply_to_lull,
+        "text": text,
     }
     try:
         answer = lull.call("POST", "/v1/relay/commands", body, timeout=COMMAND_TIMEOUT)
