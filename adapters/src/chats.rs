@@ -57,6 +57,8 @@ pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
 pub const PLATFORMS: &[Platform] = &[
     #[cfg(feature = "telegram")]
     crate::telegram::PLATFORM_ENTRY,
+    #[cfg(feature = "discord")]
+    crate::discord::PLATFORM_ENTRY,
     crate::relay::PLATFORM_ENTRY,
 ];
 

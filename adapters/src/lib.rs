@@ -5,6 +5,7 @@
 //!   written, see `docs/adapters.md`);
 //! - [`chats`]: the platforms a config enables, behind one `ChatAdapter` abstraction;
 //! - `telegram`: the Telegram adapter (feature `telegram`), translation only;
+//! - `discord`: the Discord adapter (feature `discord`), translation only;
 //! - [`relay`]: a host gateway in any language carries `/maintenance` and the notices;
 //! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
 //! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces;
@@ -23,4 +24,6 @@ pub mod serve;
 pub mod stack;
 #[cfg(feature = "telegram")]
 pub mod telegram;
+#[cfg(feature = "discord")]
+pub mod discord;
 mod terminal;

@@ -1,0 +1,172 @@
+//! A plugin [`Reply`] as a Discord message: its markdown spans (read by the chat kit) as
+//! Discord markdown, its buttons as one action row of message components, and its ephemeral
+//! flag. Mentions are never allowed: a reason that says `@everyone` must not ping anyone.
+
+use lull_plugin::{Button, Reply, prompt::ButtonStyle as LullStyle};
+use serenity::all::{
+    ButtonStyle, CreateActionRow, CreateAllowedMentions, CreateButton, CreateInteractionResponseFollowup,
+    CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse,
+};
+
+use crate::chat::render::{Span, cut, spans};
+
+/// Discord refuses longer message contents.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+/// Discord allows five buttons in an action row.
+const MAX_BUTTONS: usize = 5;
+
+/// The reply's text as Discord markdown. Anything too long for one message is cut as plain
+/// text, so no marker is cut in half.
+pub fn content(reply: &Reply) -> String {
+    if reply.text.chars().count() > MAX_MESSAGE_CHARS - 100 {
+        return escape(&cut(&reply.plain, MAX_MESSAGE_CHARS - 100));
+    }
+    let mut out = String::with_capacity(reply.text.len() + 16);
+    for span in spans(&reply.text) {
+        match span {
+            Span::Text(text) => out.push_str(&escape(&text)),
+            Span::Bold(text) => {
+                out.push_str("**");
+                out.push_str(&escape(&text));
+                out.push_str("**");
+            }
+            // Code is shown as written; a backtick inside needs a double-backtick fence.
+            Span::Code(text) if text.contains('`') => {
+                out.push_str("`` ");
+                out.push_str(&text);
+                out.push_str(" ``");
+            }
+            Span::Code(text) => {
+                out.push('`');
+                out.push_str(&text);
+                out.push('`');
+            }
+        }
+    }
+    out
+}
+
+/// Discord markdown's markers, made literal with a backslash.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '#' | '-' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The reply's buttons as one action row; none without buttons.
+pub fn components(buttons: &[Button]) -> Vec<CreateActionRow> {
+    if buttons.is_empty() {
+        return Vec::new();
+    }
+    let row = buttons
+        .iter()
+        .take(MAX_BUTTONS)
+        .map(|b| {
+            CreateButton::new(b.payload.clone())
+                .label(b.label.clone())
+                .style(match b.style {
+                    LullStyle::Primary => ButtonStyle::Primary,
+                    LullStyle::Danger => ButtonStyle::Danger,
+                    LullStyle::Secondary => ButtonStyle::Secondary,
+                })
+        })
+        .collect();
+    vec![CreateActionRow::Buttons(row)]
+}
+
+fn no_mentions() -> CreateAllowedMentions {
+    CreateAllowedMentions::new()
+}
+
+/// The reply as an interaction's response message.
+pub fn response(reply: &Reply) -> CreateInteractionResponseMessage {
+    CreateInteractionResponseMessage::new()
+        .content(content(reply))
+        .components(components(&reply.buttons))
+        .ephemeral(reply.ephemeral)
+        .allowed_mentions(no_mentions())
+}
+
+/// The reply as the edit of a deferred response (or of a clicked prompt): its text and
+/// buttons replace what was there.
+pub fn edit(reply: &Reply) -> EditInteractionResponse {
+    EditInteractionResponse::new()
+        .content(content(reply))
+        .components(components(&reply.buttons))
+        .allowed_mentions(no_mentions())
+}
+
+/// A clicked prompt's new content (already Discord markdown), without buttons.
+pub fn replaced(content: String) -> CreateInteractionResponseMessage {
+    CreateInteractionResponseMessage::new()
+        .content(content)
+        .components(Vec::new())
+        .allowed_mentions(no_mentions())
+}
+
+/// [`replaced`], as the edit of a deferred click.
+pub fn edit_replaced(content: String) -> EditInteractionResponse {
+    EditInteractionResponse::new()
+        .content(content)
+        .components(Vec::new())
+        .allowed_mentions(no_mentions())
+}
+
+/// The reply as a follow-up message (an ephemeral answer after a deferral).
+pub fn followup(reply: &Reply) -> CreateInteractionResponseFollowup {
+    CreateInteractionResponseFollowup::new()
+        .content(content(reply))
+        .components(components(&reply.buttons))
+        .ephemeral(reply.ephemeral)
+        .allowed_mentions(no_mentions())
+}
+
+/// The reply as a channel message (a notice, or an answer to an agent's message).
+pub fn message(reply: &Reply) -> CreateMessage {
+    CreateMessage::new()
+        .content(content(reply))
+        .components(components(&reply.buttons))
+        .allowed_mentions(no_mentions())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_and_bold_become_markdown_and_the_rest_is_escaped() {
+        let reply = Reply::markdown("*Queued* `r7k2` by my_bot ~x~ `a*b`");
+        assert_eq!(
+            content(&reply),
+            "**Queued** `r7k2` by my\\_bot \\~x\\~ `a*b`"
+        );
+        assert_eq!(content(&Reply::markdown("2 * 3")), "2 \\* 3");
+    }
+
+    #[test]
+    fn long_replies_are_cut_as_plain_text() {
+        let reply = Reply::markdown(format!("`{}`", "x".repeat(5000)));
+        let text = content(&reply);
+        assert!(text.chars().count() < MAX_MESSAGE_CHARS);
+        assert!(text.ends_with('…') && !text.contains('`'));
+    }
+
+    #[test]
+    fn buttons_become_one_row_and_mentions_are_never_allowed() {
+        let id = lull_queue::RequestId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").unwrap();
+        let mut reply = Reply::markdown("approve? @everyone");
+        reply.buttons = lull_plugin::prompt::approval_buttons(&id.short_id(3));
+        let json = serde_json::to_value(response(&reply)).unwrap();
+        let row = &json["components"][0];
+        assert_eq!(row["type"], 1);
+        assert_eq!(row["components"].as_array().unwrap().len(), 2);
+        assert!(row["components"][0]["custom_id"].as_str().unwrap().starts_with("lull:"));
+        assert_eq!(json["allowed_mentions"]["parse"], serde_json::json!([]));
+        assert!(components(&[]).is_empty());
+    }
+}
