@@ -18,12 +18,12 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
+#[cfg(feature = "discord")]
+pub mod discord;
 pub mod profile;
 pub mod relay;
 pub mod serve;
 pub mod stack;
 #[cfg(feature = "telegram")]
 pub mod telegram;
-#[cfg(feature = "discord")]
-pub mod discord;
 mod terminal;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{Home, http, wait_exit};
 use lull_adapters::client::Response;
-use lull_queue::{AuditEntry, QueueSettings, Store};
+use lull_queue::AuditEntry;
 use serde_json::{Value, json};
 
 /// Nothing runs (no activity source reports); agents' asks wait for an admin.
@@ -90,17 +90,6 @@ fn status(home: &Home) -> Value {
 
 fn open_request(home: &Home) -> Value {
     status(home)["open"][0].clone()
-}
-
-/// The audit, read from the store once the server has stopped.
-fn audit(home: &Home) -> Vec<AuditEntry> {
-    let store = Store::open(home.profile_dir().join("state"), QueueSettings::default()).unwrap();
-    store.audit(None).unwrap()
-}
-
-/// How many audit entries record `action`.
-fn audited(home: &Home, action: &str) -> usize {
-    audit(home).iter().filter(|e| e.action == action).count()
 }
 
 fn chats(notices: &[Value]) -> Vec<&str> {
@@ -200,7 +189,7 @@ fn the_hosts_admins_agents_and_strangers_are_told_apart_and_each_call_is_audited
     assert!(status(&home)["sources"].as_array().unwrap().is_empty());
     home.stop(server);
 
-    let audit = audit(&home);
+    let audit = home.audit();
     let relayed: Vec<&AuditEntry> = audit
         .iter()
         .filter(|e| e.action == "relay_command")
@@ -487,7 +476,7 @@ fn notices_are_claimed_kept_in_order_per_chat_acknowledged_and_given_out_again()
     ack(&home, &last[0], "B");
     assert!(poll(&home, "B", 0).is_empty());
     home.stop(server);
-    let actions: Vec<String> = audit(&home).into_iter().map(|e| e.action).collect();
+    let actions: Vec<String> = home.audit().into_iter().map(|e| e.action).collect();
     for action in [
         "notices_claimed",
         "notice_delivered",
@@ -542,7 +531,7 @@ admins = ["telegram:1"]
     assert_eq!(ack(&home, &notices[0], "host").body["removed"], true);
     home.stop(server);
     assert_eq!(
-        audited(&home, "notice_superseded"),
+        home.audited("notice_superseded"),
         1,
         "\"starting now\" was dropped, not delivered"
     );
@@ -765,7 +754,7 @@ fn bad_bodies_and_queries_are_refused_with_a_code_and_change_nothing() {
     assert_eq!(open_request(&home)["requested_by"][0]["count"], 1);
     home.stop(server);
     assert_eq!(
-        audited(&home, "relay_command"),
+        home.audited("relay_command"),
         1,
         "refused bodies were not handled"
     );

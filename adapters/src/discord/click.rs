@@ -72,16 +72,33 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_is_private_and_a_taken_click_replaces_the_prompt() {
         let refused = DiscordPrompt::new("**Approve?**".into());
-        crate::chat::click::settle(&refused, &Reply::refusal("only an admin"), "@eve", Timestamp::from_system_time(std::time::SystemTime::UNIX_EPOCH)).await;
+        crate::chat::click::settle(
+            &refused,
+            &Reply::refusal("only an admin"),
+            "@eve",
+            Timestamp::from_system_time(std::time::SystemTime::UNIX_EPOCH),
+        )
+        .await;
         match refused.into_answer() {
-            Some(Answer::Message(reply)) => assert!(reply.ephemeral && reply.plain == "only an admin"),
+            Some(Answer::Message(reply)) => {
+                assert!(reply.ephemeral && reply.plain == "only an admin")
+            }
             other => panic!("{other:?}"),
         }
         let taken = DiscordPrompt::new("**Approve?**".into());
-        crate::chat::click::settle(&taken, &Reply::markdown("Approved r7k2."), "@a_dmin", Timestamp::from_system_time(std::time::SystemTime::UNIX_EPOCH)).await;
+        crate::chat::click::settle(
+            &taken,
+            &Reply::markdown("Approved r7k2."),
+            "@a_dmin",
+            Timestamp::from_system_time(std::time::SystemTime::UNIX_EPOCH),
+        )
+        .await;
         match taken.into_answer() {
             Some(Answer::Update(content)) => {
-                assert!(content.starts_with("**Approve?**\n\nApproved r7k2.\n— @a\\_dmin"), "{content}");
+                assert!(
+                    content.starts_with("**Approve?**\n\nApproved r7k2.\n— @a\\_dmin"),
+                    "{content}"
+                );
             }
             other => panic!("{other:?}"),
         }

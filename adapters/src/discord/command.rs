@@ -16,8 +16,14 @@ pub const NAME: &str = "maintenance";
 /// The subcommands, with what Discord shows under each.
 const SUBCOMMANDS: [(&str, &str); 10] = [
     ("status", "What is queued or running, and what it waits for"),
-    ("restart", "Ask for a gateway restart when no chat has a live agent run"),
-    ("update", "Ask for a gateway update when no chat has a live agent run"),
+    (
+        "restart",
+        "Ask for a gateway restart when no chat has a live agent run",
+    ),
+    (
+        "update",
+        "Ask for a gateway update when no chat has a live agent run",
+    ),
     ("cancel", "Cancel a request (or withdraw your ask)"),
     ("approve", "Approve a request that awaits an admin"),
     ("reject", "Reject a request that awaits an admin"),
@@ -48,18 +54,26 @@ fn string(name: &str, description: &str) -> CreateCommandOption {
 fn options_of(subcommand: &str) -> Vec<CreateCommandOption> {
     match subcommand {
         "restart" | "update" => vec![
-            string("reason", "Why (shown to everyone waiting)")
-                .max_length(MAX_REASON_CHARS as u16),
-            string("idle", "How long the gateway must have been idle first, e.g. 20m"),
-            string("window", "any: start outside the maintenance windows (admins)")
-                .add_string_choice("any", "any"),
+            string("reason", "Why (shown to everyone waiting)").max_length(MAX_REASON_CHARS as u16),
+            string(
+                "idle",
+                "How long the gateway must have been idle first, e.g. 20m",
+            ),
+            string(
+                "window",
+                "any: start outside the maintenance windows (admins)",
+            )
+            .add_string_choice("any", "any"),
         ],
         "cancel" | "approve" | "reject" => vec![
             string("id", "The request's id, e.g. r7k2")
                 .required(true)
                 .set_autocomplete(true),
         ],
-        "pause" => vec![string("for", "How long, e.g. 2h (until resumed if not given)")],
+        "pause" => vec![string(
+            "for",
+            "How long, e.g. 2h (until resumed if not given)",
+        )],
         "release" => vec![
             string("session", "The session, as status shows it (platform:chat)").required(true),
         ],
@@ -71,7 +85,11 @@ fn options_of(subcommand: &str) -> Vec<CreateCommandOption> {
 /// or globally — never replacing them. `http` must know the application id.
 pub async fn register(http: &Http, guild: Option<u64>) -> serenity::Result<()> {
     match guild {
-        Some(guild) => GuildId::new(guild).create_command(http, definition()).await?,
+        Some(guild) => {
+            GuildId::new(guild)
+                .create_command(http, definition())
+                .await?
+        }
         None => serenity::all::Command::create_global_command(http, definition()).await?,
     };
     Ok(())
@@ -107,7 +125,9 @@ pub fn focused(options: &[CommandDataOption]) -> Option<(&str, &str)> {
         return None;
     };
     values.iter().find_map(|o| match &o.value {
-        CommandDataOptionValue::Autocomplete { value, .. } => Some((o.name.as_str(), value.as_str())),
+        CommandDataOptionValue::Autocomplete { value, .. } => {
+            Some((o.name.as_str(), value.as_str()))
+        }
         _ => None,
     })
 }
@@ -132,11 +152,17 @@ mod tests {
         let names: Vec<&str> = subs.iter().map(|s| s["name"].as_str().unwrap()).collect();
         assert_eq!(
             names,
-            ["status", "restart", "update", "cancel", "approve", "reject", "history", "pause", "resume", "release"]
+            [
+                "status", "restart", "update", "cancel", "approve", "reject", "history", "pause",
+                "resume", "release"
+            ]
         );
         assert!(subs.iter().all(|s| s["type"] == 1));
         let cancel = &subs[3]["options"][0];
-        assert_eq!((cancel["name"].clone(), cancel["autocomplete"].clone()), (json!("id"), json!(true)));
+        assert_eq!(
+            (cancel["name"].clone(), cancel["autocomplete"].clone()),
+            (json!("id"), json!(true))
+        );
         assert_eq!(subs[1]["options"][0]["max_length"], 500);
     }
 
@@ -145,11 +171,21 @@ mod tests {
         let restart = options(json!([{"name": "restart", "type": 1, "options": [
             {"name": "reason", "type": 3, "value": "new tool"},
             {"name": "idle", "type": 3, "value": "20m"}]}]));
-        let Command::Restart(ask) = parse(&restart).unwrap() else { panic!() };
-        assert_eq!((ask.reason.as_str(), ask.idle), ("new tool", Some(Duration::from_secs(1200))));
+        let Command::Restart(ask) = parse(&restart).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (ask.reason.as_str(), ask.idle),
+            ("new tool", Some(Duration::from_secs(1200)))
+        );
         let bad = options(json!([{"name": "pause", "type": 1, "options": [
             {"name": "for", "type": 3, "value": "soon"}]}]));
-        assert!(parse(&bad).unwrap_err().to_string().contains("invalid --for value \"soon\""));
+        assert!(
+            parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("invalid --for value \"soon\"")
+        );
         let cancel = options(json!([{"name": "cancel", "type": 1, "options": [
             {"name": "id", "type": 3, "value": "r7k", "focused": true}]}]));
         assert_eq!(focused(&cancel), Some(("id", "r7k")));

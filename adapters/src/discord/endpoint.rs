@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serenity::all::Interaction;
+use serenity::all::{CreateInteractionResponse, Interaction};
 use serenity::interactions_endpoint::Verifier as Ed25519Verifier;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -126,8 +126,13 @@ impl Inbox for DiscordPosts {
         self.tasks.spawn(async move {
             lull.interaction(&interaction, Initial::Body(first)).await;
         });
-        let response = response.await.ok()?;
-        Some(axum::Json(response).into_response())
+        Some(match response.await.ok()? {
+            // Exactly Discord's `{"type":1}`: serenity would add `"data":null`.
+            CreateInteractionResponse::Pong => {
+                axum::Json(serde_json::json!({"type": 1})).into_response()
+            }
+            response => axum::Json(response).into_response(),
+        })
     }
 
     fn overdue(&self) -> Response {

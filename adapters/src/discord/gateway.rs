@@ -2,7 +2,7 @@
 //! agents' `/maintenance` messages handed to [`DiscordLull`], each on a tracked task so that
 //! stopping can let them finish.
 
-use serenity::all::{Context, EventHandler, Interaction, Message, Ready, UserId};
+use serenity::all::{Context, EventHandler, Interaction, Message, Ready};
 use serenity::async_trait;
 use tokio_util::task::TaskTracker;
 
@@ -11,8 +11,6 @@ use super::handler::DiscordLull;
 /// The events of lull's own bot.
 pub(crate) struct GatewayEvents {
     pub(crate) lull: DiscordLull,
-    /// lull's bot user: its own messages are never commands.
-    pub(crate) me: UserId,
     pub(crate) tasks: TaskTracker,
 }
 
@@ -30,9 +28,9 @@ impl EventHandler for GatewayEvents {
     }
 
     async fn message(&self, _ctx: Context, message: Message) {
-        let (lull, me) = (self.lull.clone(), self.me);
+        let lull = self.lull.clone();
         self.tasks.spawn(async move {
-            lull.message(&message, me).await;
+            lull.message(&message).await;
         });
     }
 }

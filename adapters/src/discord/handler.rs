@@ -9,7 +9,7 @@ use std::time::Duration;
 use lull_plugin::{Input, Invocation, Plugin, Reply, Sender, prompt};
 use lull_queue::Role;
 use serenity::all::{
-    CommandInteraction, ComponentInteraction, Http, Interaction, Member, Message, User, UserId,
+    CommandInteraction, ComponentInteraction, Http, Interaction, Member, Message, User,
 };
 
 use super::click::DiscordPrompt;
@@ -92,7 +92,11 @@ impl DiscordLull {
     pub(crate) async fn interaction(&self, interaction: &Interaction, initial: Initial) {
         match interaction {
             Interaction::Ping(ping) => {
-                let target = Target { id: ping.id, token: &ping.token, component: false };
+                let target = Target {
+                    id: ping.id,
+                    token: &ping.token,
+                    component: false,
+                };
                 respond(&self.http, &target, initial, async { Answer::Pong }).await;
             }
             Interaction::Command(c) if c.data.name == command::NAME => {
@@ -110,7 +114,11 @@ impl DiscordLull {
                     Interaction::Modal(m) => (m.id, m.token.as_str()),
                     _ => return,
                 };
-                let target = Target { id, token, component: false };
+                let target = Target {
+                    id,
+                    token,
+                    component: false,
+                };
                 let answer = Answer::Message(Reply::refusal(
                     "This application only answers /maintenance.",
                 ));
@@ -120,7 +128,11 @@ impl DiscordLull {
     }
 
     async fn command(&self, c: &CommandInteraction, initial: Initial) {
-        let target = Target { id: c.id, token: &c.token, component: false };
+        let target = Target {
+            id: c.id,
+            token: &c.token,
+            component: false,
+        };
         let work = async {
             let input = match command::parse(&c.data.options) {
                 Ok(command) => Input::Command(command),
@@ -133,23 +145,29 @@ impl DiscordLull {
                 bot_username: None,
             };
             let id = format!("interaction:{}", c.id);
-            Answer::Message(match self.once.run(&id, self.plugin.handle(invocation)).await {
-                Outcome::Ran(Some(reply)) => reply,
-                Outcome::Ran(None) => Reply::refusal("Nothing to do."),
-                Outcome::Copy | Outcome::Seen | Outcome::Repeated(_) => {
-                    Reply::refusal(HANDLED_BEFORE)
-                }
-                Outcome::Unreadable { tell } => {
-                    tell.unwrap_or_else(|| Reply::refusal(crate::chat::once::UNREADABLE))
-                }
-            })
+            Answer::Message(
+                match self.once.run(&id, self.plugin.handle(invocation)).await {
+                    Outcome::Ran(Some(reply)) => reply,
+                    Outcome::Ran(None) => Reply::refusal("Nothing to do."),
+                    Outcome::Copy | Outcome::Seen | Outcome::Repeated(_) => {
+                        Reply::refusal(HANDLED_BEFORE)
+                    }
+                    Outcome::Unreadable { tell } => {
+                        tell.unwrap_or_else(|| Reply::refusal(crate::chat::once::UNREADABLE))
+                    }
+                },
+            )
         };
         respond(&self.http, &target, initial, work).await;
     }
 
     /// Suggests the open request's id to whoever may act on it; strangers get nothing.
     async fn autocomplete(&self, c: &CommandInteraction, initial: Initial) {
-        let target = Target { id: c.id, token: &c.token, component: false };
+        let target = Target {
+            id: c.id,
+            token: &c.token,
+            component: false,
+        };
         let typed = command::focused(&c.data.options)
             .filter(|(name, _)| *name == "id")
             .map(|(_, value)| value.to_ascii_lowercase());
@@ -164,7 +182,11 @@ impl DiscordLull {
                         request.short_id,
                         request.kind,
                         request.state,
-                        if request.reason.is_empty() { String::new() } else { format!(": {}", request.reason) }
+                        if request.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", request.reason)
+                        }
                     );
                     choices.push((
                         crate::chat::render::cut(&name, MAX_CHOICE_CHARS),
@@ -172,14 +194,23 @@ impl DiscordLull {
                     ));
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "discord: cannot read the open request for autocomplete"),
+                Err(error) => {
+                    tracing::warn!(%error, "discord: cannot read the open request for autocomplete")
+                }
             }
         }
-        respond(&self.http, &target, initial, async { Answer::Choices(choices) }).await;
+        respond(&self.http, &target, initial, async {
+            Answer::Choices(choices)
+        })
+        .await;
     }
 
     async fn click(&self, c: &ComponentInteraction, initial: Initial) {
-        let target = Target { id: c.id, token: &c.token, component: true };
+        let target = Target {
+            id: c.id,
+            token: &c.token,
+            component: true,
+        };
         let work = async {
             let clicker = sender(&c.user, c.member.as_ref());
             let prompt = DiscordPrompt::new(c.message.content.clone());
@@ -213,10 +244,12 @@ impl DiscordLull {
     }
 
     /// Handles a message if it is an agent's `/maintenance …` (the text form agents' bots post
-    /// in a guild channel); `false` otherwise. `me` is lull's own bot user. Other bots and
-    /// people are ignored: people use the slash command.
-    pub async fn message(&self, message: &Message, me: UserId) -> bool {
-        if message.author.id == me
+    /// in a guild channel); `false` otherwise. Other bots and people are ignored: people use
+    /// the slash command.
+    pub async fn message(&self, message: &Message) -> bool {
+        // A bot user's id is its application's: lull's own messages are never commands.
+        let own = self.http.application_id().map(|id| id.get()) == Some(message.author.id.get());
+        if own
             || message.guild_id.is_none()
             || !message.content.trim_start().starts_with("/maintenance")
         {
@@ -224,7 +257,11 @@ impl DiscordLull {
         }
         let sender = Sender {
             is_bot: message.author.bot,
-            ..Sender::chat(PLATFORM, &message.author.id.to_string(), &display(&message.author))
+            ..Sender::chat(
+                PLATFORM,
+                &message.author.id.to_string(),
+                &display(&message.author),
+            )
         };
         if self.plugin.config().policy.resolve(&sender) != Some(Role::Agent) {
             tracing::debug!(author = %message.author.id, "discord: ignoring /maintenance text from someone not an agent");

@@ -4,8 +4,9 @@
 
 use lull_plugin::{Button, Reply, prompt::ButtonStyle as LullStyle};
 use serenity::all::{
-    ButtonStyle, CreateActionRow, CreateAllowedMentions, CreateButton, CreateInteractionResponseFollowup,
-    CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse,
+    ButtonStyle, CreateActionRow, CreateAllowedMentions, CreateButton,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
+    EditInteractionResponse,
 };
 
 use crate::chat::render::{Span, cut, spans};
@@ -46,14 +47,19 @@ pub fn content(reply: &Reply) -> String {
     out
 }
 
-/// Discord markdown's markers, made literal with a backslash.
+/// Discord markdown's markers, made literal with a backslash: emphasis, code, spoilers, quotes
+/// and masked links anywhere, headings and list items at the start of a line.
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut line_start = true;
     for c in text.chars() {
-        if matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '#' | '-' | '[' | ']') {
+        let marker = matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '[')
+            || (line_start && matches!(c, '#' | '-'));
+        if marker {
             out.push('\\');
         }
         out.push(c);
+        line_start = c == '\n' || (line_start && c == ' ');
     }
     out
 }
@@ -146,6 +152,12 @@ mod tests {
             "**Queued** `r7k2` by my\\_bot \\~x\\~ `a*b`"
         );
         assert_eq!(content(&Reply::markdown("2 * 3")), "2 \\* 3");
+        assert_eq!(
+            content(&Reply::markdown(
+                "# not a heading\n- not a list, [not](a link) --for"
+            )),
+            "\\# not a heading\n\\- not a list, \\[not](a link) --for"
+        );
     }
 
     #[test]
@@ -165,7 +177,12 @@ mod tests {
         let row = &json["components"][0];
         assert_eq!(row["type"], 1);
         assert_eq!(row["components"].as_array().unwrap().len(), 2);
-        assert!(row["components"][0]["custom_id"].as_str().unwrap().starts_with("lull:"));
+        assert!(
+            row["components"][0]["custom_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("lull:")
+        );
         assert_eq!(json["allowed_mentions"]["parse"], serde_json::json!([]));
         assert!(components(&[]).is_empty());
     }

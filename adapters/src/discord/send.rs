@@ -35,10 +35,7 @@ pub async fn send_reply(
         message = message.reference_message(MessageReference::from((channel, id)));
     }
     let send = || http.send_message(channel, Vec::new(), &message);
-    sitting_out_rate_limits(send, |error| {
-        reply_to.and(rate_limited(error))
-    })
-    .await
+    sitting_out_rate_limits(send, |error| reply_to.and(rate_limited(error))).await
 }
 
 /// The status of a REST error Discord answered.
@@ -89,7 +86,10 @@ impl NoticeSink for DiscordNotices {
             .filter(|id| *id > 0)
             .map(ChannelId::new)
             .ok_or_else(|| {
-                SendError::Permanent(format!("{:?} is not a Discord channel id", notice.chat.chat))
+                SendError::Permanent(format!(
+                    "{:?} is not a Discord channel id",
+                    notice.chat.chat
+                ))
             })?;
         send_reply(&self.http, channel, &notice.reply, None)
             .await

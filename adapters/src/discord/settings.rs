@@ -98,16 +98,19 @@ impl DiscordSettings {
             config.api_url.as_deref().unwrap_or(DEFAULT_API_URL),
             DEFAULT_API_URL,
         )?;
-        let delivery = match SECTION.choice("mode", config.mode.as_deref(), &["gateway", "interactions"])? {
-            "interactions" => interactions(config)?,
-            _ => Delivery::Gateway,
-        };
+        let delivery =
+            match SECTION.choice("mode", config.mode.as_deref(), &["gateway", "interactions"])? {
+                "interactions" => interactions(config)?,
+                _ => Delivery::Gateway,
+            };
         let snowflakes = |key, values: &[String]| SECTION.ids(key, values, snowflake);
         Ok(Self {
             token,
-            application_id: SECTION.id("application_id", config.application_id.as_deref(), |v| {
-                snowflake(v)?.parse::<u64>().map_err(|e| e.to_string())
-            })?,
+            application_id: SECTION.id(
+                "application_id",
+                config.application_id.as_deref(),
+                |v| snowflake(v)?.parse::<u64>().map_err(|e| e.to_string()),
+            )?,
             delivery,
             api_url,
             guild_id: SECTION.id("guild_id", config.guild_id.as_deref(), |v| {
@@ -193,7 +196,9 @@ mod tests {
     }
 
     fn error(config: &DiscordConfig) -> String {
-        DiscordSettings::from_config(config, env).unwrap_err().to_string()
+        DiscordSettings::from_config(config, env)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -210,9 +215,17 @@ mod tests {
             mode: Some("interactions".into()),
             ..DiscordConfig::default()
         };
-        assert!(error(&config).contains("interactions_listen"), "{}", error(&config));
+        assert!(
+            error(&config).contains("interactions_listen"),
+            "{}",
+            error(&config)
+        );
         config.interactions_listen = Some("127.0.0.1:0".into());
-        assert!(error(&config).contains("public_key: is required"), "{}", error(&config));
+        assert!(
+            error(&config).contains("public_key: is required"),
+            "{}",
+            error(&config)
+        );
         config.public_key = Some("abc".into());
         assert!(error(&config).contains("not an Ed25519 public key"));
         config.public_key = Some(KEY.into());
@@ -235,6 +248,9 @@ mod tests {
         let missing = DiscordSettings::from_config(&DiscordConfig::default(), |_| None)
             .unwrap_err()
             .to_string();
-        assert!(missing.contains("DISCORD_BOT_TOKEN holds no bot token"), "{missing}");
+        assert!(
+            missing.contains("DISCORD_BOT_TOKEN holds no bot token"),
+            "{missing}"
+        );
     }
 }

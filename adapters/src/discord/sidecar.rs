@@ -96,7 +96,12 @@ impl Connection for DiscordConnection {
         let user = http.get_current_user().await.map_err(attempt)?;
         let application = match self.settings.application_id {
             Some(id) => id,
-            None => http.get_current_application_info().await.map_err(attempt)?.id.get(),
+            None => http
+                .get_current_application_info()
+                .await
+                .map_err(attempt)?
+                .id
+                .get(),
         };
         // A bot user's id is its application's id.
         if self.settings.application_id.is_some() && user.id.get() != application {
@@ -130,16 +135,20 @@ impl Connection for DiscordConnection {
 
     async fn receive(
         &self,
-        identity: &Identity,
+        _identity: &Identity,
         stop: &CancellationToken,
     ) -> Result<(), Attempt<DiscordError>> {
         let tasks = TaskTracker::new();
         let result = match &self.settings.delivery {
-            Delivery::Gateway => self.gateway(identity, stop, &tasks).await,
+            Delivery::Gateway => self.gateway(stop, &tasks).await,
             Delivery::Interactions { listen, verifier } => {
                 let stopping = CancellationToken::new();
-                let router =
-                    endpoint::route(self.lull.clone(), verifier.clone(), stopping.clone(), tasks.clone());
+                let router = endpoint::route(
+                    self.lull.clone(),
+                    verifier.clone(),
+                    stopping.clone(),
+                    tasks.clone(),
+                );
                 let server = WebhookServer::start("Discord interactions", *listen, router)
                     .await
                     .map_err(|e| Attempt::Fatal(DiscordError::Listen(e)))?;
@@ -150,7 +159,10 @@ impl Connection for DiscordConnection {
             }
         };
         tasks.close();
-        if tokio::time::timeout(STOP_GRACE, tasks.wait()).await.is_err() {
+        if tokio::time::timeout(STOP_GRACE, tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("discord: interactions were still being handled when lull stopped");
         }
         result
@@ -160,7 +172,6 @@ impl Connection for DiscordConnection {
 impl DiscordConnection {
     async fn gateway(
         &self,
-        identity: &Identity,
         stop: &CancellationToken,
         tasks: &TaskTracker,
     ) -> Result<(), Attempt<DiscordError>> {
@@ -172,11 +183,12 @@ impl DiscordConnection {
         let intents = if self.settings.agents.is_empty() {
             GatewayIntents::GUILDS
         } else {
-            GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT
+            GatewayIntents::GUILDS
+                | GatewayIntents::GUILD_MESSAGES
+                | GatewayIntents::MESSAGE_CONTENT
         };
         let events = GatewayEvents {
             lull: self.lull.clone(),
-            me: identity.user.id,
             tasks: tasks.clone(),
         };
         let http = http(&self.settings);

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub mod fake_discord;
 pub mod fake_telegram;
 
 use std::path::{Path, PathBuf};
@@ -232,6 +233,21 @@ impl Home {
             })
     }
 
+    /// The audit, read from the store once the server has stopped.
+    pub fn audit(&self) -> Vec<lull_queue::AuditEntry> {
+        let store = lull_queue::Store::open(
+            self.profile_dir().join("state"),
+            lull_queue::QueueSettings::default(),
+        )
+        .unwrap();
+        store.audit(None).unwrap()
+    }
+
+    /// How many audit entries record `action`.
+    pub fn audited(&self, action: &str) -> usize {
+        self.audit().iter().filter(|e| e.action == action).count()
+    }
+
     pub fn marker_lines(&self) -> Vec<String> {
         std::fs::read_to_string(self.path().join("marker"))
             .unwrap_or_default()
@@ -328,8 +344,20 @@ restart = ["sh", "-c", "echo $LULL_REQUEST_ID >> {home}/marker"]
 /// returns the status and the whole answer. A server refusing a large body may answer and
 /// close before reading it all: the write can then fail, and the answer is still there to read.
 pub fn http(port: u16, request: &str) -> (u16, String) {
+    let answer = try_http(port, request).expect("nothing listens on the port");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {answer:?}"));
+    (status, answer)
+}
+
+/// [`http`]'s raw answer, or `None` when nothing listens (a server being killed); an answer cut
+/// off is whatever arrived, possibly empty.
+pub fn try_http(port: u16, request: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -339,11 +367,5 @@ pub fn http(port: u16, request: &str) -> (u16, String) {
     let _ = stream.write_all(request.as_bytes());
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {answer:?}"));
-    (status, answer)
+    Some(String::from_utf8_lossy(&answer).into_owned())
 }
