@@ -564,3 +564,104 @@ fn kill_9_during_a_stream_of_interactions_applies_every_acknowledged_command_exa
     );
     home.stop(server);
 }
+
+#[test]
+fn a_late_answer_is_deferred_then_follows_through_the_interactions_webhook() {
+    use lull_adapters::discord::respond::{Answer, Initial, Target, respond};
+    use lull_adapters::discord::{DiscordSettings, http};
+    use lull_plugin::Reply;
+
+    let fake = FakeDiscord::start();
+    let section = lull_adapters::config::DiscordConfig {
+        api_url: Some(fake.url()),
+        application_id: Some(common::fake_discord::APP_ID.to_string()),
+        ..Default::default()
+    };
+    let settings = DiscordSettings::from_config(&section, |_| Some(TOKEN.into())).unwrap();
+    let http = http(&settings);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = &fake;
+    let ids = [fake.next_id(), fake.next_id(), fake.next_id()];
+    // Each answer is ready only once Discord has seen the deferral.
+    let late = |id: u64, answer: Answer| async move {
+        for _ in 0..1500 {
+            if fake.callback(id).is_some() {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no deferral for {id}");
+    };
+    let token = |id: u64| format!("token-{id}");
+    let (t0, t1, t2) = (token(ids[0]), token(ids[1]), token(ids[2]));
+    let targets = [
+        Target {
+            id: ids[0].into(),
+            token: &t0,
+            component: false,
+        },
+        Target {
+            id: ids[1].into(),
+            token: &t1,
+            component: false,
+        },
+        Target {
+            id: ids[2].into(),
+            token: &t2,
+            component: true,
+        },
+    ];
+    runtime.block_on(async {
+        tokio::join!(
+            respond(
+                &http,
+                &targets[0],
+                Initial::Rest,
+                late(ids[0], Answer::Message(Reply::markdown("*Queued* r7k2"))),
+            ),
+            respond(
+                &http,
+                &targets[1],
+                Initial::Rest,
+                late(ids[1], Answer::Message(Reply::refusal("only you see this"))),
+            ),
+            respond(
+                &http,
+                &targets[2],
+                Initial::Rest,
+                late(ids[2], Answer::Update("prompt\n\napproved".into())),
+            ),
+        )
+    });
+    // A public answer: "thinking…", then that message edited into the answer.
+    assert_eq!(fake.callback(ids[0]).unwrap()["type"], 5);
+    let edits = fake.calls(&format!(
+        "PATCH /webhooks/{}/{t0}/messages/@original",
+        common::fake_discord::APP_ID
+    ));
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0].body["content"], "**Queued** r7k2");
+    // A private answer: the public "thinking…" removed, the answer sent privately.
+    assert_eq!(fake.callback(ids[1]).unwrap()["type"], 5);
+    assert_eq!(
+        fake.calls(&format!(
+            "DELETE /webhooks/{}/{t1}/messages/@original",
+            common::fake_discord::APP_ID
+        ))
+        .len(),
+        1
+    );
+    let followups = fake.calls(&format!(
+        "POST /webhooks/{}/{t1}",
+        common::fake_discord::APP_ID
+    ));
+    assert_eq!(followups.len(), 1);
+    assert_eq!(followups[0].body["flags"], 64);
+    // A click: acknowledged silently, then the prompt edited, its buttons removed.
+    assert_eq!(fake.callback(ids[2]).unwrap()["type"], 6);
+    let edits = fake.calls(&format!(
+        "PATCH /webhooks/{}/{t2}/messages/@original",
+        common::fake_discord::APP_ID
+    ));
+    assert_eq!(edits[0].body["components"], json!([]));
+}
