@@ -115,7 +115,11 @@ fn serve_refuses_self_missing_restart_and_bad_config_with_clear_messages() {
         ),
         (
             "[executor]\nrestart = [\"true\"]\n[discord]\nadmins = [\"1\"]\n",
-            "no discord adapter yet",
+            "DISCORD_BOT_TOKEN holds no bot token",
+        ),
+        (
+            "[executor]\nrestart = [\"true\"]\n[slack]\nadmins = [\"U1\"]\n",
+            "no slack adapter yet",
         ),
         (
             "[executor]\nrestart = [\"true\"]\n[api]\ntcp_listen = \"0.0.0.0:7878\"\n",

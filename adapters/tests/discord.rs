@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::fake_discord::{
@@ -390,8 +392,9 @@ fn interactions_config(fake: &FakeDiscord) -> String {
         fake,
         "",
         &format!(
-            "mode = \"interactions\"\ninteractions_listen = \"127.0.0.1:0\"\npublic_key = \"{}\"",
-            public_key()
+            "mode = \"interactions\"\ninteractions_listen = \"127.0.0.1:0\"\npublic_key = \"{}\"\nguild_id = \"{}\"",
+            public_key(),
+            common::fake_discord::GUILD
         ),
     )
 }
@@ -402,6 +405,18 @@ fn the_endpoint_answers_only_signed_posts_and_pings() {
     let home = home(&interactions_config(&fake));
     let server = home.serve();
     let port = home.logged_port("Discord interactions");
+    // With guild_id, the command is created in that guild only.
+    fake.wait_until("the registration", |f| {
+        !f.calls("POST /applications/").is_empty()
+    });
+    assert_eq!(
+        fake.calls("POST /applications/")[0].path,
+        format!(
+            "/applications/{}/guilds/{}/commands",
+            common::fake_discord::APP_ID,
+            common::fake_discord::GUILD
+        )
+    );
 
     let ping = json!({"id": "1", "application_id": common::fake_discord::APP_ID.to_string(), "type": 1, "token": "t", "version": 1}).to_string();
     let (status, answer) = post(port, &ping, Some(sign(&ping, now())));
@@ -472,8 +487,9 @@ fn kill_9_during_a_stream_of_interactions_applies_every_acknowledged_command_exa
         .collect();
     let mut acknowledged = std::collections::BTreeSet::new();
     for round in 0..KILLS {
+        let earlier = home.logged_ports("Discord interactions").len();
         let mut server = home.serve();
-        let port = home.logged_port("Discord interactions");
+        let port = home.logged_port_after("Discord interactions", earlier);
         let batch: Vec<(u64, String)> = askers
             .iter()
             .copied()
@@ -481,8 +497,12 @@ fn kill_9_during_a_stream_of_interactions_applies_every_acknowledged_command_exa
             .skip((round * ASKERS / KILLS) as usize)
             .take((ASKERS / KILLS) as usize)
             .collect();
-        // The batch posted at once, and lull killed somewhere in the middle of it.
+        // The batch posted at once, and lull killed somewhere in the middle of it: after the
+        // first answer (so that every round has acknowledged commands), at a random moment.
+        let answered = Arc::new(AtomicUsize::new(0));
+        let answered_by_posts = answered.clone();
         let posting = std::thread::spawn(move || {
+            let answered = &answered_by_posts;
             std::thread::scope(|scope| {
                 let posts: Vec<_> = batch
                     .iter()
@@ -494,6 +514,7 @@ fn kill_9_during_a_stream_of_interactions_applies_every_acknowledged_command_exa
                                 port,
                                 &signed_request(body, Some(sign(body, now()))),
                             )?;
+                            answered.fetch_add(1, Ordering::SeqCst);
                             (answer.starts_with("HTTP/1.1 200")
                                 && answer_body(&answer)["type"] == 4)
                                 .then_some(*asker)
@@ -506,7 +527,10 @@ fn kill_9_during_a_stream_of_interactions_applies_every_acknowledged_command_exa
                     .collect::<Vec<u64>>()
             })
         });
-        std::thread::sleep(Duration::from_millis(fastrand::u64(0..60)));
+        common::wait_for("a first answer", Duration::from_secs(30), || {
+            answered.load(Ordering::SeqCst) > 0
+        });
+        std::thread::sleep(Duration::from_millis(fastrand::u64(0..20)));
         server.kill().unwrap();
         server.wait().unwrap();
         acknowledged.extend(posting.join().unwrap());
@@ -517,8 +541,9 @@ fn kill_9_during_a_stream_of_interactions_applies_every_acknowledged_command_exa
     );
 
     // After the kills: every acknowledged command is there, once.
+    let earlier = home.logged_ports("Discord interactions").len();
     let server = home.serve();
-    let port = home.logged_port("Discord interactions");
+    let port = home.logged_port_after("Discord interactions", earlier);
     let requesters = |home: &Home| -> Vec<(u64, u64)> {
         let open = open(home);
         open.first().map_or_else(Vec::new, |request| {
@@ -664,4 +689,23 @@ fn a_late_answer_is_deferred_then_follows_through_the_interactions_webhook() {
         common::fake_discord::APP_ID
     ));
     assert_eq!(edits[0].body["components"], json!([]));
+}
+
+#[test]
+fn a_refused_token_stops_serve_with_a_clear_message() {
+    let fake = FakeDiscord::start();
+    fake.fail_next(
+        "GET /users/@me",
+        401,
+        json!({"message": "401: Unauthorized", "code": 0}),
+    );
+    let home = Home::new(&config(&fake, "", "")).with_env("DISCORD_BOT_TOKEN", "MTIz.wrong-token");
+    let out = home.lull(&["serve"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Discord refused the bot token"), "{stderr}");
+    assert!(
+        !stderr.contains("MTIz.wrong-token"),
+        "the token is not printed: {stderr}"
+    );
 }

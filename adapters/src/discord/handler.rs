@@ -247,7 +247,9 @@ impl DiscordLull {
     /// in a guild channel); `false` otherwise. Other bots and people are ignored: people use
     /// the slash command.
     pub async fn message(&self, message: &Message) -> bool {
-        // A bot user's id is its application's: lull's own messages are never commands.
+        // lull's own messages are never commands (a bot user's id is its application's for
+        // every application made since 2020; older ones are still safe, lull's bot not being an
+        // agent).
         let own = self.http.application_id().map(|id| id.get()) == Some(message.author.id.get());
         if own
             || message.guild_id.is_none()

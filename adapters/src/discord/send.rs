@@ -32,7 +32,10 @@ pub async fn send_reply(
 ) -> serenity::Result<Message> {
     let mut message = markup::message(reply);
     if let Some(id) = reply_to {
-        message = message.reference_message(MessageReference::from((channel, id)));
+        let mut reference = MessageReference::from((channel, id));
+        // The agent's message may be gone by now: the answer still belongs in the channel.
+        reference.fail_if_not_exists = Some(false);
+        message = message.reference_message(reference);
     }
     let send = || http.send_message(channel, Vec::new(), &message);
     sitting_out_rate_limits(send, |error| reply_to.and(rate_limited(error))).await

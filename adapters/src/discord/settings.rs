@@ -29,8 +29,9 @@ pub enum Delivery {
     Interactions {
         /// Where lull listens.
         listen: SocketAddr,
-        /// Checks each post's Ed25519 signature with the application's public key.
-        verifier: Verifier,
+        /// Checks each post's Ed25519 signature with the application's public key (boxed: it is
+        /// large beside the gateway variant).
+        verifier: Box<Verifier>,
     },
 }
 
@@ -167,7 +168,10 @@ fn interactions(config: &crate::config::DiscordConfig) -> Result<Delivery, Setti
             format!("{key:?} is not an Ed25519 public key; copy the Public Key (64 hex digits) from the General Information page of the developer portal"),
         )
     })?;
-    Ok(Delivery::Interactions { listen, verifier })
+    Ok(Delivery::Interactions {
+        listen,
+        verifier: Box::new(verifier),
+    })
 }
 
 /// The verifier for a key written as 64 hex digits, if it is a valid Ed25519 point.

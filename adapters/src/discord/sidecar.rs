@@ -25,16 +25,6 @@ pub enum DiscordError {
         "Discord refused the bot token (401 Unauthorized); check the variable named by [discord] token_env, or reset the token on the Bot page of the developer portal"
     )]
     TokenRefused,
-    /// The token belongs to another application than `application_id` says.
-    #[error(
-        "the bot token belongs to application {actual}, but [discord] application_id is {configured}; fix one of them"
-    )]
-    WrongApplication {
-        /// The configured id.
-        configured: u64,
-        /// The token's.
-        actual: u64,
-    },
     /// The gateway refused a privileged intent.
     #[error(
         "Discord refused the Message Content intent, which lull needs to read agents' /maintenance messages: turn on \"Message Content Intent\" on the Bot page of the developer portal (or remove [discord] agents)"
@@ -103,13 +93,6 @@ impl Connection for DiscordConnection {
                 .id
                 .get(),
         };
-        // A bot user's id is its application's id.
-        if self.settings.application_id.is_some() && user.id.get() != application {
-            return Err(Attempt::Fatal(DiscordError::WrongApplication {
-                configured: application,
-                actual: user.id.get(),
-            }));
-        }
         http.set_application_id(ApplicationId::new(application));
         Ok(Identity { user })
     }
@@ -145,7 +128,7 @@ impl Connection for DiscordConnection {
                 let stopping = CancellationToken::new();
                 let router = endpoint::route(
                     self.lull.clone(),
-                    verifier.clone(),
+                    (**verifier).clone(),
                     stopping.clone(),
                     tasks.clone(),
                 );

@@ -55,6 +55,7 @@ impl Home {
             .env_remove("LULL_IDLE_SECONDS")
             .env_remove("TELEGRAM_BOT_TOKEN")
             .env_remove("TELEGRAM_WEBHOOK_SECRET")
+            .env_remove("DISCORD_BOT_TOKEN")
             // Tests read info lines from the log (`logged_port`), whatever the caller's RUST_LOG.
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -173,22 +174,33 @@ impl Home {
     /// waiting (bounded) for the line. Tests configure port 0 and read the port the system
     /// chose: a port picked free beforehand may be taken by then.
     pub fn logged_port(&self, listener: &str) -> u16 {
+        self.logged_port_after(listener, 0)
+    }
+
+    /// The ports servers of this home logged for `listener` so far, in order.
+    pub fn logged_ports(&self, listener: &str) -> Vec<u16> {
         let prefix = format!("{listener} listening on ");
+        let log = std::fs::read_to_string(self.server_log_path()).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                let rest = &line[line.find(&prefix)? + prefix.len()..];
+                let address = rest.split_whitespace().next()?;
+                address
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .map(|a| a.port())
+            })
+            .collect()
+    }
+
+    /// [`Home::logged_port`], once more than `earlier` such lines were logged (a server started
+    /// after `earlier` were): the last one, since a retried start logs its new port after the
+    /// old one.
+    pub fn logged_port_after(&self, listener: &str, earlier: usize) -> u16 {
         let mut port = None;
-        wait_for(&prefix, Duration::from_secs(30), || {
-            let log = std::fs::read_to_string(self.server_log_path()).unwrap_or_default();
-            // The last such line: a retried start logs its new port after the old one.
-            port = log
-                .lines()
-                .filter_map(|line| {
-                    let rest = &line[line.find(&prefix)? + prefix.len()..];
-                    let address = rest.split_whitespace().next()?;
-                    address
-                        .parse::<std::net::SocketAddr>()
-                        .ok()
-                        .map(|a| a.port())
-                })
-                .next_back();
+        wait_for(listener, Duration::from_secs(30), || {
+            let ports = self.logged_ports(listener);
+            port = ports.last().copied().filter(|_| ports.len() > earlier);
             port.is_some()
         });
         port.unwrap()
