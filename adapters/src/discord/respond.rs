@@ -22,6 +22,7 @@ use serenity::all::{
 use tokio::sync::oneshot;
 
 use super::markup;
+use crate::chat::deadline::{Timely, within};
 
 /// How long the work may take before the interaction is deferred: well inside Discord's 3 s,
 /// leaving time for the response to travel.
@@ -66,13 +67,12 @@ pub async fn respond(
     initial: Initial,
     work: impl Future<Output = Answer>,
 ) {
-    tokio::pin!(work);
-    let answer = match tokio::time::timeout(DEFER_AFTER, &mut work).await {
-        Ok(answer) => {
+    let answer = match within(DEFER_AFTER, work).await {
+        Timely::Ready(answer) => {
             first(http, target, initial, response(answer)).await;
             return;
         }
-        Err(_) => {
+        Timely::Late(work) => {
             let deferral = if target.component {
                 CreateInteractionResponse::Acknowledge
             } else {
