@@ -13,6 +13,7 @@
 //! - [`supervisor`]: the connection's life — identity check, retries, notices, a bounded stop;
 //! - [`outbox`]: delivering the durable notices to one platform;
 //! - [`click`]: answering a click on a prompt's button and editing the prompt;
+//! - [`deadline`]: answering within a platform's deadline, or acknowledging and following up;
 //! - [`rate_limit`]: a direct reply sits out a short rate limit;
 //! - [`render`]: the reply's markdown subset as spans, and cutting to a platform's limit;
 //! - [`settings`]: reading a config section — secrets from the environment, URLs, addresses,
@@ -24,6 +25,7 @@
 pub mod acknowledge;
 pub mod backoff;
 pub mod click;
+pub mod deadline;
 pub mod inbox;
 pub mod once;
 pub mod outbox;
