@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use lull_adapters::chats::ChatAdapters;
 use lull_adapters::config::Config;
-use lull_adapters::discord::{DiscordLull, DiscordSettings, command};
+use lull_adapters::discord::{DiscordLull, DiscordSettings};
 use lull_adapters::serve::queue_settings;
 use lull_adapters::stack::{StackOptions, assemble};
 use lull_queue::{ActivityTracker, RestartAction, SourceMode, Store};
@@ -27,11 +27,9 @@ struct Gateway {
 
 #[async_trait]
 impl EventHandler for Gateway {
-    async fn ready(&self, ctx: Context, _ready: Ready) {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
         // The glue, 1/3: `/maintenance` created beside the host's commands (never replacing them).
-        if let Err(error) = command::register(&ctx.http, None).await {
-            tracing::warn!(%error, "could not register /maintenance");
-        }
+        self.lull.ready(&ready, None).await;
     }
 
     async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use common::fake_discord::{APP_ID, FakeDiscord, TOKEN, Who, command_json, user_json};
 use lull_adapters::chats::ChatAdapters;
 use lull_adapters::config::Config;
-use lull_adapters::discord::{self, DiscordLull, DiscordSettings, command};
+use lull_adapters::discord::{self, DiscordLull, DiscordSettings};
 use lull_adapters::serve::queue_settings;
 use lull_adapters::stack::{StackOptions, assemble};
 use lull_queue::{ActivityTracker, RestartAction, RunGuard, SourceMode, Store};
@@ -40,8 +40,8 @@ struct Host {
 
 #[async_trait]
 impl EventHandler for Host {
-    async fn ready(&self, ctx: Context, _ready: Ready) {
-        command::register(&ctx.http, None).await.unwrap();
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        self.lull.ready(&ready, None).await;
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
@@ -96,7 +96,7 @@ fn a_host_bot_keeps_its_commands_and_messages_and_lull_waits_for_its_runs() {
         &format!(
             "[maintenance]\nidle_seconds = 0\nlease_ttl_seconds = 1\ncooldown_seconds = 0\n\
              [executor]\nrestart = [\"true\"]\n\
-             [discord]\napi_url = \"{}\"\napplication_id = \"{APP_ID}\"\nadmins = [\"{}\"]\n",
+             [discord]\napi_url = \"{}\"\nadmins = [\"{}\"]\n",
             fake.url(),
             ADMIN.id
         ),
@@ -150,6 +150,11 @@ fn a_host_bot_keeps_its_commands_and_messages_and_lull_waits_for_its_runs() {
         !f.calls("POST /applications/").is_empty()
     });
     assert!(fake.calls("PUT ").is_empty(), "nothing bulk-overwritten");
+    // The application id came from READY (the config names none).
+    assert_eq!(
+        fake.calls("POST /applications/")[0].path,
+        format!("/applications/{APP_ID}/commands")
+    );
 
     // The host's own command and messages are the host's.
     let ask = fake.next_id();

@@ -55,6 +55,16 @@ impl ClickedPrompt for DiscordPrompt {
             Some(added) => format!("{}{}", self.content, markup::escape(added)),
             None => markup::escape(text),
         };
+        // A prompt near Discord's limit keeps the outcome, which is what matters now.
+        let content = if content.chars().count() <= markup::MAX_MESSAGE_CHARS {
+            content
+        } else {
+            markup::fit(
+                text.strip_prefix(self.content.as_str())
+                    .unwrap_or(text)
+                    .trim(),
+            )
+        };
         self.decide(Answer::Update(content));
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use lull_plugin::{Input, Invocation, Plugin, Reply, Sender, prompt};
 use lull_queue::Role;
 use serenity::all::{
-    CommandInteraction, ComponentInteraction, Http, Interaction, Member, Message, User,
+    CommandInteraction, ComponentInteraction, Http, Interaction, Member, Message, Ready, User,
 };
 
 use super::click::DiscordPrompt;
@@ -40,6 +40,8 @@ pub struct DiscordLull {
     plugin: Plugin,
     /// Each interaction and message handled once.
     once: Once,
+    /// Whether `/maintenance` was registered by [`DiscordLull::ready`].
+    registered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DiscordLull {
@@ -54,7 +56,12 @@ impl DiscordLull {
             SEEN_TTL,
             Redelivery::Never,
         );
-        Self { http, plugin, once }
+        Self {
+            http,
+            plugin,
+            once,
+            registered: Arc::default(),
+        }
     }
 
     /// The REST client.
@@ -65,6 +72,24 @@ impl DiscordLull {
     /// The command core.
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
+    }
+
+    /// For a host's `EventHandler::ready`: learns the application (for follow-ups, when
+    /// `[discord] application_id` is not set) and creates `/maintenance` beside the host's
+    /// commands — in `guild` only, if given — once per process, not at every reconnect.
+    pub async fn ready(&self, ready: &Ready, guild: Option<u64>) {
+        self.http.set_application_id(ready.application.id);
+        if self
+            .registered
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        if let Err(error) = command::register(&self.http, guild).await {
+            self.registered
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            tracing::warn!(%error, "discord: could not register the /maintenance command");
+        }
     }
 
     /// Whether `interaction` is lull's: the `maintenance` command (or its autocomplete), or a
@@ -276,19 +301,27 @@ impl DiscordLull {
             bot_username: None,
         };
         let id = format!("message:{}", message.id);
+        let answer = |reply: Reply| async move {
+            if let Err(error) =
+                send_reply(&self.http, message.channel_id, &reply, Some(message.id)).await
+            {
+                tracing::warn!(channel = %message.channel_id, %error, "discord: could not answer an agent's message");
+            }
+        };
         let handled = self
             .once
             .run(&id, async {
-                let reply = self.plugin.handle(invocation).await?;
-                if let Err(error) =
-                    send_reply(&self.http, message.channel_id, &reply, Some(message.id)).await
-                {
-                    tracing::warn!(channel = %message.channel_id, %error, "discord: could not answer an agent's message");
-                }
+                answer(self.plugin.handle(invocation).await?).await;
                 Some(())
             })
             .await;
-        !matches!(handled, Outcome::Ran(None))
+        match handled {
+            Outcome::Ran(None) => return false,
+            // Discord does not send the message again: the agent is told to try again.
+            Outcome::Unreadable { tell: Some(reply) } => answer(reply).await,
+            _ => {}
+        }
+        true
     }
 }
 

@@ -19,9 +19,6 @@ const MAX_BUTTONS: usize = 5;
 /// The reply's text as Discord markdown. Anything too long for one message is cut as plain
 /// text, so no marker is cut in half.
 pub fn content(reply: &Reply) -> String {
-    if reply.text.chars().count() > MAX_MESSAGE_CHARS - 100 {
-        return escape(&cut(&reply.plain, MAX_MESSAGE_CHARS - 100));
-    }
     let mut out = String::with_capacity(reply.text.len() + 16);
     for span in spans(&reply.text) {
         match span {
@@ -44,7 +41,25 @@ pub fn content(reply: &Reply) -> String {
             }
         }
     }
-    out
+    if out.chars().count() <= MAX_MESSAGE_CHARS {
+        out
+    } else {
+        fit(&reply.plain)
+    }
+}
+
+/// `plain` escaped and cut so that the escaped text fits one message. Cut before escaping, so
+/// no escape is split from its character.
+pub(crate) fn fit(plain: &str) -> String {
+    let mut keep = MAX_MESSAGE_CHARS - 1;
+    loop {
+        let escaped = escape(&cut(plain, keep));
+        let over = escaped.chars().count().saturating_sub(MAX_MESSAGE_CHARS);
+        if over == 0 {
+            return escaped;
+        }
+        keep = keep.saturating_sub(over.max(1));
+    }
 }
 
 /// Discord markdown's markers, made literal with a backslash: emphasis, code, spoilers, quotes
@@ -161,11 +176,20 @@ mod tests {
     }
 
     #[test]
-    fn long_replies_are_cut_as_plain_text() {
+    fn long_replies_are_cut_as_plain_text_that_fits_once_escaped() {
         let reply = Reply::markdown(format!("`{}`", "x".repeat(5000)));
         let text = content(&reply);
-        assert!(text.chars().count() < MAX_MESSAGE_CHARS);
+        assert!(text.chars().count() <= MAX_MESSAGE_CHARS);
         assert!(text.ends_with('…') && !text.contains('`'));
+        // Every character escaped doubles it: still one message, no escape split.
+        for markers in ["_".repeat(1950), "*".repeat(5000), "a_".repeat(990)] {
+            let text = content(&Reply::markdown(markers.clone()));
+            assert!(text.chars().count() <= MAX_MESSAGE_CHARS, "{}", text.len());
+            assert!(
+                !text.trim_end_matches('…').ends_with('\\'),
+                "an escape split"
+            );
+        }
     }
 
     #[test]

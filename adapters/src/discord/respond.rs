@@ -128,32 +128,65 @@ async fn first(
     }
 }
 
+/// What a deferred command's public "thinking…" becomes when the answer is only the sender's:
+/// the first follow-up after a deferral takes the deferral's (public) place, so the place is
+/// filled with this, and the answer follows privately.
+pub const ANSWERED_PRIVATELY: &str = "(answered privately)";
+
+/// How long a follow-up keeps trying while Discord does not know the deferral yet (interactions
+/// endpoint: the deferral travels as the answer to Discord's post, which can arrive after the
+/// follow-up).
+const UNKNOWN_FOR_AT_MOST: Duration = Duration::from_secs(3);
+
 /// Sends `answer` for a deferred interaction through its webhook.
 async fn after_deferral(http: &Http, target: &Target<'_>, answer: Answer) -> serenity::Result<()> {
     let token = target.token;
     match answer {
         Answer::Update(content) => {
-            http.edit_original_interaction_response(
-                token,
-                &markup::edit_replaced(content),
-                Vec::new(),
-            )
-            .await?;
+            let edit = markup::edit_replaced(content);
+            once_known(|| http.edit_original_interaction_response(token, &edit, Vec::new()))
+                .await?;
         }
         Answer::Message(reply) if reply.ephemeral || target.component => {
             if !target.component {
-                // A public "thinking…" cannot become private: remove it, answer privately.
-                http.delete_original_interaction_response(token).await?;
+                let placeholder = markup::edit(&Reply::markdown(ANSWERED_PRIVATELY));
+                let edited = once_known(|| {
+                    http.edit_original_interaction_response(token, &placeholder, Vec::new())
+                })
+                .await;
+                if let Err(error) = edited {
+                    // The private answer matters more than the placeholder.
+                    tracing::warn!(%error, "discord: could not fill a deferral's place");
+                }
             }
-            http.create_followup_message(token, &markup::followup(&reply), Vec::new())
-                .await?;
+            let followup = markup::followup(&reply);
+            once_known(|| http.create_followup_message(token, &followup, Vec::new())).await?;
         }
         Answer::Message(reply) => {
-            http.edit_original_interaction_response(token, &markup::edit(&reply), Vec::new())
+            let edit = markup::edit(&reply);
+            once_known(|| http.edit_original_interaction_response(token, &edit, Vec::new()))
                 .await?;
         }
         // Neither is ever deferred late: both are answered from memory.
         Answer::Choices(_) | Answer::Pong => {}
     }
     Ok(())
+}
+
+/// Runs `call` again while Discord answers 404 (the interaction's deferral not known yet), for
+/// at most [`UNKNOWN_FOR_AT_MOST`].
+async fn once_known<T, F: Future<Output = serenity::Result<T>>>(
+    mut call: impl FnMut() -> F,
+) -> serenity::Result<T> {
+    let deadline = tokio::time::Instant::now() + UNKNOWN_FOR_AT_MOST;
+    loop {
+        match call().await {
+            Err(serenity::Error::Http(serenity::all::HttpError::UnsuccessfulRequest(r)))
+                if r.status_code.as_u16() == 404 && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
 }

@@ -130,7 +130,14 @@ impl DiscordSettings {
 
     /// The secrets to keep out of output tails.
     pub fn secrets(&self) -> Vec<String> {
-        vec![self.token.expose().to_owned()]
+        let token = self.token.expose();
+        // With and without the `Bot ` prefix a token may be written with.
+        let bare = token.trim_start_matches("Bot ");
+        let mut secrets = vec![bare.to_owned()];
+        if bare != token {
+            secrets.push(token.to_owned());
+        }
+        secrets
     }
 
     /// Whether REST goes to Discord itself. Otherwise serenity sends it to `api_url` as a proxy,
