@@ -59,6 +59,8 @@ pub const PLATFORMS: &[Platform] = &[
     crate::telegram::PLATFORM_ENTRY,
     #[cfg(feature = "discord")]
     crate::discord::PLATFORM_ENTRY,
+    #[cfg(feature = "slack")]
+    crate::slack::PLATFORM_ENTRY,
     crate::relay::PLATFORM_ENTRY,
 ];
 

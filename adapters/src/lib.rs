@@ -6,6 +6,7 @@
 //! - [`chats`]: the platforms a config enables, behind one `ChatAdapter` abstraction;
 //! - `telegram`: the Telegram adapter (feature `telegram`), translation only;
 //! - `discord`: the Discord adapter (feature `discord`), translation only;
+//! - `slack`: the Slack adapter (feature `slack`), translation only;
 //! - [`relay`]: a host gateway in any language carries `/maintenance` and the notices;
 //! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
 //! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces;
@@ -23,6 +24,8 @@ pub mod discord;
 pub mod profile;
 pub mod relay;
 pub mod serve;
+#[cfg(feature = "slack")]
+pub mod slack;
 pub mod stack;
 #[cfg(feature = "telegram")]
 pub mod telegram;

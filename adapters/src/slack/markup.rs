@@ -44,9 +44,9 @@ pub(crate) fn escape(text: &str) -> String {
 
 /// The blocks of a message whose text is `mrkdwn` (already Slack mrkdwn), with `buttons`.
 pub fn blocks(mrkdwn: String, buttons: &[Button]) -> Vec<SlackBlock> {
-    let mut blocks = vec![SlackBlock::Section(
-        SlackSectionBlock::new().with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(mrkdwn))),
-    )];
+    let mut blocks = vec![SlackBlock::Section(SlackSectionBlock::new().with_text(
+        SlackBlockText::MarkDown(SlackBlockMarkDownText::new(mrkdwn)),
+    ))];
     if !buttons.is_empty() {
         let elements = buttons
             .iter()
@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(json["blocks"][0]["text"]["type"], "mrkdwn");
         let buttons = &json["blocks"][1]["elements"];
         assert_eq!(json["blocks"][1]["type"], "actions");
-        assert!(buttons[0]["value"].as_str().unwrap().starts_with("lull:a:"), "{buttons}");
+        assert!(
+            buttons[0]["value"].as_str().unwrap().starts_with("lull:a:"),
+            "{buttons}"
+        );
         assert_eq!(buttons[0]["action_id"], buttons[0]["value"]);
         assert_eq!(json["text"], "approve?");
     }

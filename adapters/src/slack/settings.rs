@@ -69,7 +69,11 @@ impl SlackSettings {
             "xoxb-",
             "the Bot User OAuth Token from OAuth & Permissions",
         )?;
-        let connection = match SECTION.choice("mode", config.mode.as_deref(), &["socket", "http"])? {
+        let connection = match SECTION.choice(
+            "mode",
+            config.mode.as_deref(),
+            &["socket", "http"],
+        )? {
             "http" => {
                 let listen =
                     SECTION.listen("listen", config.listen.as_deref(), "with mode = \"http\"")?;
@@ -108,11 +112,17 @@ impl SlackSettings {
             bot_token,
             connection,
             api_url,
-            admins: SECTION.ids("admins", &config.admins, |v| slack_id(v, &['U', 'W'], "user"))?,
-            agents: SECTION.ids("agents", &config.agents, |v| slack_id(v, &['U', 'W', 'B'], "user"))?,
-            notify_channel: SECTION.id("notify_channel", config.notify_channel.as_deref(), |v| {
-                slack_id(v, &['C', 'G', 'D'], "channel")
+            admins: SECTION.ids("admins", &config.admins, |v| {
+                slack_id(v, &['U', 'W'], "user")
             })?,
+            agents: SECTION.ids("agents", &config.agents, |v| {
+                slack_id(v, &['U', 'W', 'B'], "user")
+            })?,
+            notify_channel: SECTION.id(
+                "notify_channel",
+                config.notify_channel.as_deref(),
+                |v| slack_id(v, &['C', 'G', 'D'], "channel"),
+            )?,
         })
     }
 
@@ -178,7 +188,9 @@ mod tests {
     }
 
     fn error(config: &SlackConfig) -> String {
-        SlackSettings::from_config(config, env).unwrap_err().to_string()
+        SlackSettings::from_config(config, env)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -191,12 +203,19 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(missing.contains("SLACK_APP_TOKEN holds no token"), "{missing}");
+        assert!(
+            missing.contains("SLACK_APP_TOKEN holds no token"),
+            "{missing}"
+        );
         let config = SlackConfig {
             bot_token_env: Some("SLACK_APP_TOKEN".into()),
             ..SlackConfig::default()
         };
-        assert!(error(&config).contains("does not start with xoxb-"), "{}", error(&config));
+        assert!(
+            error(&config).contains("does not start with xoxb-"),
+            "{}",
+            error(&config)
+        );
     }
 
     #[test]
@@ -218,7 +237,11 @@ mod tests {
             admins: vec!["alice".into()],
             ..SlackConfig::default()
         };
-        assert!(error(&config).contains("\"alice\" is not a Slack user id"), "{}", error(&config));
+        assert!(
+            error(&config).contains("\"alice\" is not a Slack user id"),
+            "{}",
+            error(&config)
+        );
         let config = SlackConfig {
             notify_channel: Some("U0123".into()),
             ..SlackConfig::default()

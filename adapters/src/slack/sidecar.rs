@@ -1,0 +1,159 @@
+//! lull's own Slack app, the sidecar's, as a chat-kit [`Connection`]: `auth.test` checks the
+//! bot token, then events arrive through Socket Mode or on the HTTP request URLs. The kit's
+//! supervisor retries through network trouble, delivers notices and bounds the stop.
+
+use std::sync::Arc;
+
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::{PLATFORM, SlackLull};
+use super::settings::{Connection as Mode, SlackSettings};
+use super::{http, socket};
+use crate::chat::supervisor::{Attempt, Connection, STOP_GRACE, supervise};
+use crate::chat::webhook_server::{ListenError, WebhookServer};
+
+/// Why the Slack adapter cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    /// Slack refused a token.
+    #[error(
+        "Slack refused the {which} ({code}); check the variable named by [slack] {key}, or reinstall the app to get a new one"
+    )]
+    TokenRefused {
+        /// Which token.
+        which: &'static str,
+        /// The key naming its variable.
+        key: &'static str,
+        /// Slack's error code.
+        code: String,
+    },
+    /// The HTTP mode's address cannot be listened on.
+    #[error("[slack] listen: {0}")]
+    Listen(#[source] ListenError),
+    /// The HTTPS client cannot be built (no certificate store).
+    #[error("cannot build the HTTPS client for Slack: {0}")]
+    Client(#[source] std::io::Error),
+}
+
+/// Runs lull's own app until `stop` is cancelled.
+pub async fn run(
+    settings: SlackSettings,
+    plugin: lull_plugin::Plugin,
+    stop: CancellationToken,
+) -> Result<(), SlackError> {
+    let client = Arc::new(super::send::client(&settings.api_url).map_err(SlackError::Client)?);
+    let token = super::bot_token(&settings);
+    let lull = SlackLull::new(client, token, plugin);
+    supervise(SlackConnection { lull, settings }, stop).await
+}
+
+struct SlackConnection {
+    lull: SlackLull,
+    settings: SlackSettings,
+}
+
+/// Tokens Slack refuses for good.
+const REFUSED: [&str; 5] = [
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "account_inactive",
+    "not_allowed_token_type",
+];
+
+/// What a Web API error means for another attempt: a refused token is final.
+fn attempt(error: SlackClientError, which: &'static str, key: &'static str) -> Attempt<SlackError> {
+    match &error {
+        SlackClientError::ApiError(e) if REFUSED.contains(&e.code.as_str()) => {
+            Attempt::Fatal(SlackError::TokenRefused {
+                which,
+                key,
+                code: e.code.clone(),
+            })
+        }
+        _ => Attempt::Retry(error.to_string()),
+    }
+}
+
+impl Connection for SlackConnection {
+    type Identity = SlackApiAuthTestResponse;
+    type Fatal = SlackError;
+
+    fn platform(&self) -> &'static str {
+        PLATFORM
+    }
+
+    async fn identify(&self) -> Result<SlackApiAuthTestResponse, Attempt<SlackError>> {
+        self.lull
+            .client()
+            .open_session(self.lull.token())
+            .auth_test()
+            .await
+            .map_err(|e| attempt(e, "bot token", "bot_token_env"))
+    }
+
+    async fn prepare(&self, me: &SlackApiAuthTestResponse) {
+        let mode = match self.settings.connection {
+            Mode::Socket { .. } => "socket",
+            Mode::Http { .. } => "http",
+        };
+        tracing::info!(team = %me.team, bot = %me.user_id, mode, "slack: connected");
+    }
+
+    fn deliver_notices(
+        &self,
+        stop: CancellationToken,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let lull = self.lull.clone();
+        async move { lull.deliver_notices(stop.cancelled_owned()).await }
+    }
+
+    async fn receive(
+        &self,
+        _me: &SlackApiAuthTestResponse,
+        stop: &CancellationToken,
+    ) -> Result<(), Attempt<SlackError>> {
+        match &self.settings.connection {
+            Mode::Socket { app_token } => {
+                let environment =
+                    socket::environment(self.lull.client().clone(), self.lull.clone());
+                let listener = SlackClientSocketModeListener::new(
+                    &SlackClientSocketModeConfig::new(),
+                    environment,
+                    socket::callbacks(),
+                );
+                let token = SlackApiToken::new(app_token.expose().to_owned().into());
+                listener
+                    .listen_for(&token)
+                    .await
+                    .map_err(|e| attempt(e, "app-level token", "app_token_env"))?;
+                listener.start().await;
+                stop.cancelled().await;
+                if tokio::time::timeout(STOP_GRACE, listener.shutdown())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("slack: the Socket Mode connection did not close in time");
+                }
+                Ok(())
+            }
+            Mode::Http {
+                listen,
+                signing_secret,
+            } => {
+                let stopping = CancellationToken::new();
+                let routes =
+                    http::routes(self.lull.clone(), signing_secret.expose(), stopping.clone());
+                let server = WebhookServer::start("Slack HTTP", *listen, routes)
+                    .await
+                    .map_err(|e| Attempt::Fatal(SlackError::Listen(e)))?;
+                stop.cancelled().await;
+                stopping.cancel();
+                server.stop().await;
+                Ok(())
+            }
+        }
+    }
+}
