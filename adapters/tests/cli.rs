@@ -118,8 +118,8 @@ fn serve_refuses_self_missing_restart_and_bad_config_with_clear_messages() {
             "DISCORD_BOT_TOKEN holds no bot token",
         ),
         (
-            "[executor]\nrestart = [\"true\"]\n[slack]\nadmins = [\"U1\"]\n",
-            "no slack adapter yet",
+            "[executor]\nrestart = [\"true\"]\n[slack]\nadmins = [\"U0123\"]\n",
+            "SLACK_BOT_TOKEN holds no token",
         ),
         (
             "[executor]\nrestart = [\"true\"]\n[api]\ntcp_listen = \"0.0.0.0:7878\"\n",

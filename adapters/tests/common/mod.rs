@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 pub mod fake_discord;
+pub mod fake_slack;
 pub mod fake_telegram;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,9 @@ impl Home {
             .env_remove("TELEGRAM_BOT_TOKEN")
             .env_remove("TELEGRAM_WEBHOOK_SECRET")
             .env_remove("DISCORD_BOT_TOKEN")
+            .env_remove("SLACK_BOT_TOKEN")
+            .env_remove("SLACK_APP_TOKEN")
+            .env_remove("SLACK_SIGNING_SECRET")
             // Tests read info lines from the log (`logged_port`), whatever the caller's RUST_LOG.
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
