@@ -20,7 +20,12 @@ use slack_morphism::prelude::*;
 type Client = Arc<SlackClient<SlackClientHyperHttpsConnector>>;
 
 async fn lull(state: &SlackClientEventsUserState) -> SlackLull {
-    state.read().await.get_user_state::<SlackLull>().cloned().expect("lull is in the state")
+    state
+        .read()
+        .await
+        .get_user_state::<SlackLull>()
+        .cloned()
+        .expect("lull is in the state")
 }
 
 /// The host's command callback: `/maintenance` is lull's, the rest the host's.
@@ -32,7 +37,9 @@ async fn on_command(
     if event.command.value() == "/maintenance" {
         return Ok(lull(&state).await.command(event).await); // the glue, 1/3
     }
-    Ok(SlackCommandEventResponse::new(SlackMessageContent::new().with_text("(the host's answer)".into())))
+    Ok(SlackCommandEventResponse::new(
+        SlackMessageContent::new().with_text("(the host's answer)".into()),
+    ))
 }
 
 async fn on_interaction(
@@ -57,7 +64,10 @@ async fn on_push(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().init();
-    let config_path: PathBuf = std::env::args().nth(1).unwrap_or_else(|| "lull.toml".into()).into();
+    let config_path: PathBuf = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "lull.toml".into())
+        .into();
     let config = Config::load(&config_path)?;
     let chats = ChatAdapters::from_config(&config)?;
     let store = Store::open("gateway-lull.db", queue_settings(&config))?;
@@ -68,7 +78,12 @@ async fn main() -> anyhow::Result<()> {
         StackOptions {
             profile: "gateway".into(),
             mode: SourceMode::Embedded,
-            restart: RestartAction::Command(vec!["systemctl".into(), "--user".into(), "restart".into(), "my-gateway".into()]),
+            restart: RestartAction::Command(vec![
+                "systemctl".into(),
+                "--user".into(),
+                "restart".into(),
+                "my-gateway".into(),
+            ]),
         },
     )
     .await?;
@@ -82,17 +97,28 @@ async fn main() -> anyhow::Result<()> {
 
     // The host's client, and lull on it; the notices delivered through it.
     let client = Arc::new(slack::send::client(&settings.api_url)?);
-    let lull = SlackLull::new(client.clone(), slack::bot_token(settings), stack.plugin.clone());
+    let lull = SlackLull::new(
+        client.clone(),
+        slack::bot_token(settings),
+        stack.plugin.clone(),
+    );
     let notices = lull.clone();
     tokio::spawn(async move { notices.deliver_notices(std::future::pending()).await });
 
-    let environment = Arc::new(SlackClientEventsListenerEnvironment::new(client).with_user_state(lull));
+    let environment =
+        Arc::new(SlackClientEventsListenerEnvironment::new(client).with_user_state(lull));
     let callbacks = SlackSocketModeListenerCallbacks::new()
         .with_command_events(on_command)
         .with_interaction_events(on_interaction)
         .with_push_events(on_push);
-    let listener = SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), environment, callbacks);
-    listener.listen_for(&SlackApiToken::new(app_token.expose().to_owned().into())).await?;
+    let listener = SlackClientSocketModeListener::new(
+        &SlackClientSocketModeConfig::new(),
+        environment,
+        callbacks,
+    );
+    listener
+        .listen_for(&SlackApiToken::new(app_token.expose().to_owned().into()))
+        .await?;
     listener.serve().await;
     Ok(())
 }

@@ -25,7 +25,12 @@ async fn on_command(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     if event.command.value() == "/maintenance" {
-        let lull = state.read().await.get_user_state::<SlackLull>().cloned().unwrap();
+        let lull = state
+            .read()
+            .await
+            .get_user_state::<SlackLull>()
+            .cloned()
+            .unwrap();
         return Ok(lull.command(event).await);
     }
     Ok(SlackCommandEventResponse::new(
@@ -70,7 +75,11 @@ fn a_host_app_keeps_its_commands_and_lull_answers_maintenance_and_sends_notices(
         let scheduler = stack.plugin.scheduler().spawn();
         // The glue, as in examples/slack_embed.rs.
         let client = Arc::new(slack::send::client(&settings.api_url).unwrap());
-        let lull = SlackLull::new(client.clone(), slack::bot_token(&settings), stack.plugin.clone());
+        let lull = SlackLull::new(
+            client.clone(),
+            slack::bot_token(&settings),
+            stack.plugin.clone(),
+        );
         let notices = lull.clone();
         tokio::spawn(async move { notices.deliver_notices(std::future::pending()).await });
         let environment =
@@ -91,7 +100,13 @@ fn a_host_app_keeps_its_commands_and_lull_answers_maintenance_and_sends_notices(
 
     let send = |text: &str, command: &str| {
         let envelope = fake.next_id("env-");
-        let mut fields = command_fields("U0ADMIN", "C0OPS", text, &fake.next_id("trigger-"), &fake.response_url());
+        let mut fields = command_fields(
+            "U0ADMIN",
+            "C0OPS",
+            text,
+            &fake.next_id("trigger-"),
+            &fake.response_url(),
+        );
         fields["command"] = json!(command);
         fake.push_envelope(json!({
             "envelope_id": envelope, "type": "slash_commands", "accepts_response_payload": true,
@@ -103,7 +118,12 @@ fn a_host_app_keeps_its_commands_and_lull_answers_maintenance_and_sends_notices(
     assert_eq!(send("anything", "/ask")["text"], "host: hello");
     let queued = send("restart --idle 2h", "/maintenance");
     assert_eq!(queued["response_type"], "in_channel", "{queued}");
-    assert!(queued["text"].as_str().unwrap().contains("Queued"), "{queued}");
-    fake.wait_until("the notice through the host's app", |f| !f.posted_in("C0NOTIFY").is_empty());
+    assert!(
+        queued["text"].as_str().unwrap().contains("Queued"),
+        "{queued}"
+    );
+    fake.wait_until("the notice through the host's app", |f| {
+        !f.posted_in("C0NOTIFY").is_empty()
+    });
     runtime.block_on(listener.shutdown());
 }
