@@ -562,3 +562,32 @@ fn a_refused_token_stops_serve_with_a_clear_message() {
     );
     assert!(!stderr.contains(BOT_TOKEN), "{stderr}");
 }
+
+#[test]
+fn a_late_answer_is_acknowledged_as_working_then_sent_through_the_response_url() {
+    use lull_adapters::slack::handler::{WORKING, answer_in_time};
+    use lull_plugin::Reply;
+
+    let fake = FakeSlack::start();
+    let client = std::sync::Arc::new(
+        lull_adapters::slack::send::client(&fake.api_url().parse().unwrap()).unwrap(),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = fake.response_url();
+    let response_url = slack_morphism::prelude::SlackResponseUrl::new(url.parse().unwrap());
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let acknowledgement = runtime.block_on(answer_in_time(client, response_url, async move {
+        let _ = released.await;
+        Reply::markdown("*Queued* r7k2")
+    }));
+    let acknowledgement = serde_json::to_value(acknowledgement).unwrap();
+    assert_eq!(acknowledgement["response_type"], "ephemeral");
+    assert_eq!(acknowledgement["text"], WORKING);
+    assert!(fake.responses_to(&url).is_empty(), "nothing yet");
+    release.send(()).unwrap();
+    fake.wait_until("the late answer", |f| !f.responses_to(&url).is_empty());
+    let late = &fake.responses_to(&url)[0];
+    assert_eq!(late["response_type"], "in_channel", "{late}");
+    assert_eq!(late["replace_original"], false);
+    assert_eq!(text(late), "*Queued* r7k2");
+}

@@ -6,6 +6,7 @@
 //! in milliseconds and is the acknowledgement; when it is late, the acknowledgement says lull is
 //! working on it and the answer follows through the event's `response_url`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,20 +111,7 @@ impl SlackLull {
                 Outcome::Unreadable { tell } => tell.unwrap_or_else(|| Reply::refusal(UNREADABLE)),
             }
         };
-        match within(ANSWER_WITHIN, work).await {
-            Timely::Ready(reply) => response(&reply),
-            Timely::Late(work) => {
-                let client = self.client.clone();
-                tokio::spawn(async move {
-                    let reply = work.await;
-                    if let Err(error) = to_response_url(&client, &response_url, &reply, false).await
-                    {
-                        tracing::warn!(%error, "slack: could not send a late answer");
-                    }
-                });
-                response(&Reply::refusal(WORKING))
-            }
-        }
+        answer_in_time(self.client.clone(), response_url, work).await
     }
 
     /// Handles a click if it is on one of lull's buttons; the outcome goes through the event's
@@ -246,6 +234,27 @@ impl SlackLull {
                 Err("the store could not say whether the event was handled".into())
             }
             _ => Ok(()),
+        }
+    }
+}
+
+/// The response to acknowledge a slash command with: `work`'s answer when it is ready within
+/// [`ANSWER_WITHIN`]; otherwise [`WORKING`], and the answer through `response_url` once ready.
+pub async fn answer_in_time(
+    client: Arc<SlackApiClient>,
+    response_url: SlackResponseUrl,
+    work: impl Future<Output = Reply> + Send + 'static,
+) -> SlackCommandEventResponse {
+    match within(ANSWER_WITHIN, work).await {
+        Timely::Ready(reply) => response(&reply),
+        Timely::Late(work) => {
+            tokio::spawn(async move {
+                let reply = work.await;
+                if let Err(error) = to_response_url(&client, &response_url, &reply, false).await {
+                    tracing::warn!(%error, "slack: could not send a late answer");
+                }
+            });
+            response(&Reply::refusal(WORKING))
         }
     }
 }
