@@ -1,7 +1,7 @@
 //! An existing slack-morphism app (Socket Mode) that embeds lull: its own commands and agent
 //! keep working, and `/maintenance` (with lull's buttons and notices) works in the same app.
-//! Over HTTP instead, the host merges `lull_adapters::slack::http::routes(…)` into its axum
-//! router (`/slack/commands`, `/slack/interactions`, `/slack/events`).
+//! Over HTTP instead, the host's own signed-request handlers call the same three methods (or,
+//! for an app of lull's own, mount `lull_adapters::slack::http::routes(…)`).
 //!
 //! Run: `SLACK_BOT_TOKEN=xoxb-… SLACK_APP_TOKEN=xapp-… cargo run --example slack_embed -- lull.toml`
 //! (the `[slack]` section names admins and agents; see docs/slack.md).

@@ -4,10 +4,11 @@
 //! supervision and clicks.
 //!
 //! Two ways to run it. **Sidecar**: [`run`] drives lull's own app, through Socket Mode or the
-//! HTTP request URLs, until told to stop. **Embedded**: a host's slack-morphism app merges
-//! [`http::routes`] into its axum router (or, in Socket Mode, calls [`SlackLull::command`],
-//! [`SlackLull::interaction`] and [`SlackLull::push_event`] from its own listener callbacks)
-//! and spawns [`SlackLull::deliver_notices`]; see `adapters/examples/slack_embed.rs`.
+//! HTTP request URLs, until told to stop. **Embedded**: a host's slack-morphism app calls
+//! [`SlackLull::command`], [`SlackLull::interaction`] and [`SlackLull::push_event`] from its
+//! own listener callbacks or request handlers (or, for a separate app, mounts
+//! [`http::routes`]), spawns [`SlackLull::deliver_notices`] and awaits [`SlackLull::finish`]
+//! when it stops; see `adapters/examples/slack_embed.rs`.
 
 mod click;
 pub mod handler;

@@ -222,8 +222,8 @@ fn an_agents_message_queues_for_approval_and_clicks_are_authorized_again() {
         "{replaced}"
     );
     assert!(
-        replaced.contains(&format!("&lt;@{ADMIN}&gt;")) || replaced.contains(ADMIN),
-        "{replaced}"
+        replaced.contains(&format!("<@{ADMIN}>")),
+        "the clicker as a mention: {replaced}"
     );
     assert_eq!(open(&home)[0]["state"], "queued");
     home.stop(server);
@@ -389,7 +389,8 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
     assert_eq!(requesters[1]["count"], 1, "{requesters}");
     assert_eq!(fake.posted_in(CHANNEL).len(), 1, "one answer to the agent");
 
-    // A click posted as a form with a payload.
+    // A click posted as a form with a payload: a stranger's is refused privately.
+    let click_url = fake.response_url();
     let message = json!({"ts": "1.1", "text": "x", "user": "U0LULL"});
     let click = form(&[(
         "payload",
@@ -399,7 +400,7 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
             &message,
             &format!("lull:c:{short_id}"),
             "trig-c",
-            &fake.response_url(),
+            &click_url,
         )
         .to_string(),
     )]);
@@ -415,6 +416,10 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
     );
     assert_eq!(status, 200);
     assert_eq!(open(&home).len(), 1, "a stranger's click changes nothing");
+    fake.wait_until("the refusal", |f| !f.responses_to(&click_url).is_empty());
+    let refusal = &fake.responses_to(&click_url)[0];
+    assert_eq!(refusal["response_type"], "ephemeral", "{refusal}");
+    assert!(text(refusal).contains("not allowed"), "{refusal}");
     home.stop(server);
 }
 
@@ -576,10 +581,12 @@ fn a_late_answer_is_acknowledged_as_working_then_sent_through_the_response_url()
     let url = fake.response_url();
     let response_url = slack_morphism::prelude::SlackResponseUrl::new(url.parse().unwrap());
     let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let acknowledgement = runtime.block_on(answer_in_time(client, response_url, async move {
-        let _ = released.await;
-        Reply::markdown("*Queued* r7k2")
-    }));
+    let tasks = tokio_util::task::TaskTracker::new();
+    let acknowledgement =
+        runtime.block_on(answer_in_time(client, &tasks, response_url, async move {
+            let _ = released.await;
+            Reply::markdown("*Queued* r7k2")
+        }));
     let acknowledgement = serde_json::to_value(acknowledgement).unwrap();
     assert_eq!(acknowledgement["response_type"], "ephemeral");
     assert_eq!(acknowledgement["text"], WORKING);
@@ -590,4 +597,24 @@ fn a_late_answer_is_acknowledged_as_working_then_sent_through_the_response_url()
     assert_eq!(late["response_type"], "in_channel", "{late}");
     assert_eq!(late["replace_original"], false);
     assert_eq!(text(late), "*Queued* r7k2");
+}
+
+#[test]
+fn a_refused_app_token_stops_serve_with_a_clear_message() {
+    let fake = FakeSlack::start();
+    fake.fail_next(
+        "apps.connections.open",
+        200,
+        json!({"ok": false, "error": "invalid_auth"}),
+        None,
+    );
+    let home = home(&config(&fake, "", ""));
+    let out = home.lull(&["serve"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Slack refused the app-level token (invalid_auth)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(APP_TOKEN), "{stderr}");
 }

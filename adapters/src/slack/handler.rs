@@ -13,6 +13,7 @@ use std::time::Duration;
 use lull_plugin::{Input, Invocation, Plugin, Reply, Sender, prompt};
 use lull_queue::Role;
 use slack_morphism::prelude::*;
+use tokio_util::task::TaskTracker;
 
 use super::click::SlackPrompt;
 use super::markup;
@@ -48,6 +49,9 @@ pub struct SlackLull {
     commands: Once,
     /// Events API deliveries, which Slack retries until acknowledged.
     events: Once,
+    /// Work that goes on after Slack was answered (late answers, replies to agents, Socket Mode
+    /// callbacks): stopping waits for it.
+    tasks: TaskTracker,
 }
 
 impl SlackLull {
@@ -60,6 +64,7 @@ impl SlackLull {
             commands: Once::new(store.clone(), PLATFORM, SEEN_TTL, Redelivery::Never),
             events: Once::new(store, PLATFORM, SEEN_TTL, Redelivery::Redelivered),
             plugin,
+            tasks: TaskTracker::new(),
         }
     }
 
@@ -78,6 +83,24 @@ impl SlackLull {
         &self.plugin
     }
 
+    /// Work that goes on after Slack was answered.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// Lets work that goes on after Slack was answered finish, for at most `limit` (when lull
+    /// or its host stops).
+    pub async fn finish(&self, limit: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(limit, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("slack: answers were still being sent when lull stopped");
+        }
+        self.tasks.reopen();
+    }
+
     /// Answers a `/maintenance` slash command: the response to acknowledge it with. When the
     /// work is late, the response says so and the answer follows through `response_url`.
     pub async fn command(&self, event: SlackCommandEvent) -> SlackCommandEventResponse {
@@ -88,7 +111,7 @@ impl SlackLull {
                 sender: Sender::chat(
                     PLATFORM,
                     event.user_id.value(),
-                    &format!("<@{}>", event.user_id),
+                    &display(event.user_id.value()),
                 ),
                 chat: Some(event.channel_id.to_string()),
                 input: Input::Text(format!(
@@ -111,7 +134,7 @@ impl SlackLull {
                 Outcome::Unreadable { tell } => tell.unwrap_or_else(|| Reply::refusal(UNREADABLE)),
             }
         };
-        answer_in_time(self.client.clone(), response_url, work).await
+        answer_in_time(self.client.clone(), &self.tasks, response_url, work).await
     }
 
     /// Handles a click if it is on one of lull's buttons; the outcome goes through the event's
@@ -135,7 +158,7 @@ impl SlackLull {
         };
         let lull = self.clone();
         let work = async move {
-            let clicker = Sender::chat(PLATFORM, user.id.value(), &format!("<@{}>", user.id));
+            let clicker = Sender::chat(PLATFORM, user.id.value(), &display(user.id.value()));
             let prompt =
                 SlackPrompt::new(lull.client.clone(), response_url, event.message.as_ref());
             let invocation = Invocation {
@@ -165,7 +188,7 @@ impl SlackLull {
             }
         };
         if let Timely::Late(work) = within(ANSWER_WITHIN, work).await {
-            tokio::spawn(work);
+            self.tasks.spawn(work);
         }
     }
 
@@ -201,7 +224,7 @@ impl SlackLull {
             .flatten()
             .map(|id| Sender {
                 is_bot: message.sender.bot_id.is_some(),
-                ..Sender::chat(PLATFORM, &id, &format!("<@{id}>"))
+                ..Sender::chat(PLATFORM, &id, &display(&id))
             })
             .find(|s| policy.resolve(s) == Some(Role::Agent))
         else {
@@ -219,17 +242,18 @@ impl SlackLull {
             .clone()
             .unwrap_or(message.origin.ts.clone());
         let id = format!("event:{}", event.event_id);
-        let handled = self
-            .events
-            .run(&id, async {
-                let reply = self.plugin.handle(invocation).await?;
-                if let Err(error) = post_reply(self, &channel, &reply, Some(thread)).await {
-                    tracing::warn!(%channel, ?error, "slack: could not answer an agent's message");
-                }
-                Some(())
-            })
-            .await;
-        match handled {
+        match self.events.run(&id, self.plugin.handle(invocation)).await {
+            // The event is acknowledged once recorded; the answer follows on its own, so a slow
+            // or rate-limited post holds up no other event.
+            Outcome::Ran(Some(reply)) => {
+                let lull = self.clone();
+                self.tasks.spawn(async move {
+                    if let Err(error) = post_reply(&lull, &channel, &reply, Some(thread)).await {
+                        tracing::warn!(%channel, %error, "slack: could not answer an agent's message");
+                    }
+                });
+                Ok(())
+            }
             Outcome::Unreadable { .. } => {
                 Err("the store could not say whether the event was handled".into())
             }
@@ -238,17 +262,27 @@ impl SlackLull {
     }
 }
 
+/// How a Slack id is shown: a user as a mention (Slack shows the name), a bot id as itself.
+fn display(id: &str) -> String {
+    if id.starts_with(['U', 'W']) {
+        format!("<@{id}>")
+    } else {
+        id.to_owned()
+    }
+}
+
 /// The response to acknowledge a slash command with: `work`'s answer when it is ready within
 /// [`ANSWER_WITHIN`]; otherwise [`WORKING`], and the answer through `response_url` once ready.
 pub async fn answer_in_time(
     client: Arc<SlackApiClient>,
+    tasks: &TaskTracker,
     response_url: SlackResponseUrl,
     work: impl Future<Output = Reply> + Send + 'static,
 ) -> SlackCommandEventResponse {
     match within(ANSWER_WITHIN, work).await {
         Timely::Ready(reply) => response(&reply),
         Timely::Late(work) => {
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let reply = work.await;
                 if let Err(error) = to_response_url(&client, &response_url, &reply, false).await {
                     tracing::warn!(%error, "slack: could not send a late answer");

@@ -192,6 +192,12 @@ impl Inbox for SlackPosts {
     }
 
     fn overdue(&self) -> Response {
-        StatusCode::OK.into_response()
+        match self.kind {
+            // An event not yet recorded must come again: Slack retries a 503.
+            Kind::Event => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            // A command or click answers late through its response_url; never reached, as both
+            // answer within their deadline.
+            Kind::Command | Kind::Interaction => StatusCode::OK.into_response(),
+        }
     }
 }

@@ -13,9 +13,6 @@ pub const MAX_SECTION_CHARS: usize = 3000;
 /// The reply's text as Slack mrkdwn. Slack reads only `&`, `<` and `>` specially in text, so
 /// those are escaped; anything too long for one section is cut as plain text.
 pub fn mrkdwn(reply: &Reply) -> String {
-    if reply.text.chars().count() > MAX_SECTION_CHARS - 100 {
-        return escape(&cut(&reply.plain, MAX_SECTION_CHARS - 100));
-    }
     let mut out = String::with_capacity(reply.text.len() + 8);
     for span in spans(&reply.text) {
         match span {
@@ -32,14 +29,60 @@ pub fn mrkdwn(reply: &Reply) -> String {
             }
         }
     }
+    if out.chars().count() <= MAX_SECTION_CHARS {
+        out
+    } else {
+        fit(&reply.plain)
+    }
+}
+
+/// `plain` escaped and cut so that the escaped text fits one section. Cut before escaping, so
+/// no entity is split.
+pub(crate) fn fit(plain: &str) -> String {
+    let mut keep = MAX_SECTION_CHARS - 1;
+    loop {
+        let escaped = escape(&cut(plain, keep));
+        let over = escaped.chars().count().saturating_sub(MAX_SECTION_CHARS);
+        if over == 0 {
+            return escaped;
+        }
+        keep = keep.saturating_sub(over.max(1));
+    }
+}
+
+/// Slack's three special characters as entities, except in a user mention (`<@U0123ABC>`),
+/// which Slack shows as the person's name.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some(mention) = user_mention(rest) {
+            out.push_str(mention);
+            rest = &rest[mention.len()..];
+            continue;
+        }
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
     out
 }
 
-/// Slack's three special characters, as entities.
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// A user mention at the start of `text`: `<@`, a user id (`U…` or `W…`), `>`.
+fn user_mention(text: &str) -> Option<&str> {
+    let id = text.strip_prefix("<@")?;
+    let end = id.find('>')?;
+    let id_part = &id[..end];
+    let valid = id_part.len() >= 3
+        && id_part.starts_with(['U', 'W'])
+        && id_part
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    valid.then(|| &text[..end + 3])
 }
 
 /// The blocks of a message whose text is `mrkdwn` (already Slack mrkdwn), with `buttons`.
@@ -95,8 +138,18 @@ mod tests {
 
     #[test]
     fn code_and_bold_become_mrkdwn_and_entities_are_escaped() {
-        let reply = Reply::markdown("*Queued* `r7k2` <@U1> & more");
-        assert_eq!(mrkdwn(&reply), "*Queued* `r7k2` &lt;@U1&gt; &amp; more");
+        let reply = Reply::markdown("*Queued* `r7k2` by <@U0123ABC> <!channel> <@u1> & more");
+        assert_eq!(
+            mrkdwn(&reply),
+            "*Queued* `r7k2` by <@U0123ABC> &lt;!channel&gt; &lt;@u1&gt; &amp; more"
+        );
+        let long = Reply::markdown("<".repeat(5000));
+        let text = mrkdwn(&long);
+        assert!(text.chars().count() <= MAX_SECTION_CHARS, "{}", text.len());
+        assert!(
+            text.trim_end_matches('…').ends_with("&lt;"),
+            "no entity split"
+        );
     }
 
     #[test]

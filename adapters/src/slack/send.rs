@@ -4,6 +4,7 @@
 //! drives. Slack's `ratelimited` answers (429 with `Retry-After`) are honoured: slack-morphism
 //! reads the wait, and a direct reply sits it out when short.
 
+use std::future::Future;
 use std::time::Duration;
 
 use lull_plugin::{Notice, Reply};
@@ -32,8 +33,9 @@ pub fn client(api_url: &Url) -> std::io::Result<SlackApiClient> {
         .enable_http1()
         .enable_http2()
         .build();
-    let base = format!("{}/", api_url.as_str().trim_end_matches('/'));
-    let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(&base);
+    // slack-morphism joins the base and the method with a `/` of its own.
+    let base = api_url.as_str().trim_end_matches('/');
+    let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(base);
     Ok(SlackClient::new(connector))
 }
 
@@ -48,9 +50,28 @@ pub async fn post_reply(
     let request = SlackApiChatPostMessageRequest::new(channel.clone(), markup::content(reply))
         .opt_thread_ts(thread.clone());
     let session = lull.client().open_session(lull.token());
-    let send = || session.chat_post_message(&request);
+    let send = || within_call_timeout(session.chat_post_message(&request));
     sitting_out_rate_limits(send, |e| thread.as_ref().and(rate_limited(e))).await?;
     Ok(())
+}
+
+/// How long one Web API call may take: the client itself has no timeout.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `call`, or a timeout error after [`CALL_TIMEOUT`] (retried like network trouble).
+async fn within_call_timeout<T>(
+    call: impl Future<Output = Result<T, SlackClientError>>,
+) -> Result<T, SlackClientError> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(SlackClientError::SystemError(
+                slack_morphism::errors::SlackClientSystemError::new().with_message(format!(
+                    "no answer from Slack within {} s",
+                    CALL_TIMEOUT.as_secs()
+                )),
+            ))
+        })
 }
 
 /// A message to an event's `response_url`: slack-morphism's webhook request has no
@@ -115,11 +136,13 @@ async fn send_to_response_url(
         // The URL is a credential for the event: never logged.
         is_sensitive_url: true,
     };
-    let _: SlackApiPostWebhookMessageResponse = client
-        .http_api
-        .connector
-        .http_post_uri(response_url.value().clone(), &message, context)
-        .await?;
+    let _: SlackApiPostWebhookMessageResponse = within_call_timeout(
+        client
+            .http_api
+            .connector
+            .http_post_uri(response_url.value().clone(), &message, context),
+    )
+    .await?;
     Ok(())
 }
 

@@ -54,6 +54,10 @@ struct SlackConnection {
     settings: SlackSettings,
 }
 
+fn app_token_of(token: &crate::chat::settings::Secret) -> SlackApiToken {
+    SlackApiToken::new(token.expose().to_owned().into())
+}
+
 /// Tokens Slack refuses for good.
 const REFUSED: [&str; 5] = [
     "invalid_auth",
@@ -86,12 +90,24 @@ impl Connection for SlackConnection {
     }
 
     async fn identify(&self) -> Result<SlackApiAuthTestResponse, Attempt<SlackError>> {
-        self.lull
+        let me = self
+            .lull
             .client()
             .open_session(self.lull.token())
             .auth_test()
             .await
-            .map_err(|e| attempt(e, "bot token", "bot_token_env"))
+            .map_err(|e| attempt(e, "bot token", "bot_token_env"))?;
+        if let Mode::Socket { app_token } = &self.settings.connection {
+            // slack-morphism's listener only logs a refused app token and retries forever:
+            // checked here, so a wrong token stops lull with the reason.
+            self.lull
+                .client()
+                .open_session(&app_token_of(app_token))
+                .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+                .await
+                .map_err(|e| attempt(e, "app-level token", "app_token_env"))?;
+        }
+        Ok(me)
     }
 
     async fn prepare(&self, me: &SlackApiAuthTestResponse) {
@@ -124,19 +140,15 @@ impl Connection for SlackConnection {
                     environment,
                     socket::callbacks(),
                 );
-                let token = SlackApiToken::new(app_token.expose().to_owned().into());
                 listener
-                    .listen_for(&token)
+                    .listen_for(&app_token_of(app_token))
                     .await
                     .map_err(|e| attempt(e, "app-level token", "app_token_env"))?;
                 listener.start().await;
                 stop.cancelled().await;
-                if tokio::time::timeout(STOP_GRACE, listener.shutdown())
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!("slack: the Socket Mode connection did not close in time");
-                }
+                // Envelopes being handled are acknowledged before the connection closes.
+                self.lull.finish(STOP_GRACE).await;
+                listener.shutdown().await;
                 Ok(())
             }
             Mode::Http {
@@ -152,6 +164,7 @@ impl Connection for SlackConnection {
                 stop.cancelled().await;
                 stopping.cancel();
                 server.stop().await;
+                self.lull.finish(STOP_GRACE).await;
                 Ok(())
             }
         }

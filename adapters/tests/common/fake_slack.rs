@@ -154,7 +154,13 @@ impl FakeSlack {
             .rsplit_once('/')
             .map(|(_, n)| format!("response/{n}"))
             .unwrap();
-        self.calls(&path).into_iter().map(|c| c.body).collect()
+        self.with(|s| {
+            s.calls
+                .iter()
+                .filter(|c| c.method == path)
+                .map(|c| c.body.clone())
+                .collect()
+        })
     }
 
     /// Sends a Socket Mode envelope (now, or once a connection opens).
@@ -208,10 +214,15 @@ fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if uri.path().contains("//") {
+        // Slack answers such paths with an error; a client must never send them.
+        let error = json!({"ok": false, "error": "unknown_method"});
+        return (StatusCode::NOT_FOUND, axum::Json(error)).into_response();
+    }
     let method = uri
         .path()
-        .trim_start_matches("/api/")
-        .trim_start_matches('/')
+        .strip_prefix("/api/")
+        .unwrap_or(uri.path().trim_start_matches('/'))
         .to_owned();
     let form = headers.get("content-type").is_some_and(|t| {
         t.as_bytes()
