@@ -54,11 +54,12 @@ pub(crate) fn fit(plain: &str) -> String {
     let mut keep = MAX_MESSAGE_CHARS - 1;
     loop {
         let escaped = escape(&cut(plain, keep));
-        let over = escaped.chars().count().saturating_sub(MAX_MESSAGE_CHARS);
-        if over == 0 {
+        let len = escaped.chars().count();
+        if len <= MAX_MESSAGE_CHARS {
             return escaped;
         }
-        keep = keep.saturating_sub(over.max(1));
+        // Shrink in proportion to how much escaping grew the text (and by one at least).
+        keep = (keep * MAX_MESSAGE_CHARS / len).min(keep - 1);
     }
 }
 
@@ -189,6 +190,13 @@ mod tests {
                 !text.trim_end_matches('…').ends_with('\\'),
                 "an escape split"
             );
+            // (The stars alone are markup, with no text left to show.)
+            if Reply::markdown(markers.clone()).plain.chars().count() * 2 > MAX_MESSAGE_CHARS {
+                assert!(
+                    text.chars().count() > MAX_MESSAGE_CHARS - 10,
+                    "cut no more than needed"
+                );
+            }
         }
     }
 

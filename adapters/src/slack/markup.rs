@@ -42,11 +42,12 @@ pub(crate) fn fit(plain: &str) -> String {
     let mut keep = MAX_SECTION_CHARS - 1;
     loop {
         let escaped = escape(&cut(plain, keep));
-        let over = escaped.chars().count().saturating_sub(MAX_SECTION_CHARS);
-        if over == 0 {
+        let len = escaped.chars().count();
+        if len <= MAX_SECTION_CHARS {
             return escaped;
         }
-        keep = keep.saturating_sub(over.max(1));
+        // Shrink in proportion to how much escaping grew the text (and by one at least).
+        keep = (keep * MAX_SECTION_CHARS / len).min(keep - 1);
     }
 }
 
@@ -149,6 +150,10 @@ mod tests {
         assert!(
             text.trim_end_matches('…').ends_with("&lt;"),
             "no entity split"
+        );
+        assert!(
+            text.chars().count() > MAX_SECTION_CHARS - 10,
+            "cut no more than needed"
         );
     }
 
