@@ -1,0 +1,269 @@
+//! Chat paths: 500 concurrent signed Slack slash commands, 500 signed Discord interactions and
+//! 500 Telegram webhook updates against `lull serve` on loopback, each timed from connect to the
+//! whole answer (which lull gives once the command was handled); and the memory and idle CPU of
+//! that `lull serve`, with all three adapters configured against fakes.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::{Signer, SigningKey};
+use hmac::{KeyInit, Mac};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::Scale;
+use crate::server::{Serve, fake_platforms};
+use crate::stats::{Table, latencies, p99};
+
+const SLACK_SECRET: &str = "bench-signing-secret";
+const TELEGRAM_SECRET: &str = "bench_webhook_secret";
+const SEED: [u8; 32] = [9; 32];
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// One HTTP/1.1 POST; the time to the whole answer, if it was 200.
+async fn post(
+    port: u16,
+    path: &str,
+    headers: &str,
+    content_type: &str,
+    body: &str,
+) -> Option<Duration> {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.ok()?;
+    let took = started.elapsed();
+    answer.starts_with(b"HTTP/1.1 200").then_some(took)
+}
+
+/// Fires `requests` at once; their latencies, or how many failed.
+async fn burst(
+    requests: Vec<(u16, &'static str, String, &'static str, String)>,
+) -> Result<Vec<Duration>, String> {
+    let total = requests.len();
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|(port, path, headers, content_type, body)| {
+            tokio::spawn(async move { post(port, path, &headers, content_type, &body).await })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(total);
+    for task in tasks {
+        if let Some(took) = task.await.map_err(|e| e.to_string())? {
+            latencies.push(took);
+        }
+    }
+    if latencies.len() < total {
+        return Err(format!(
+            "{} of {total} requests failed",
+            total - latencies.len()
+        ));
+    }
+    Ok(latencies)
+}
+
+pub async fn run(
+    scale: Scale,
+    lull: &Path,
+    table: &mut Table,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let n = scale.pick(500, 50);
+    let idle = Duration::from_secs(scale.pick(60, 5) as u64);
+    let fake = fake_platforms().await?;
+    let key = SigningKey::from_bytes(&SEED);
+    let config = format!(
+        r#"[maintenance]
+[executor]
+restart = ["true"]
+[telegram]
+api_url = "http://{fake}"
+mode = "webhook"
+webhook_listen = "127.0.0.1:0"
+webhook_url = "https://bench.example.org/telegram/webhook"
+admins = [42]
+[discord]
+api_url = "http://{fake}"
+application_id = "800000000000000001"
+mode = "interactions"
+interactions_listen = "127.0.0.1:0"
+public_key = "{}"
+admins = ["111000000000000001"]
+[slack]
+api_url = "http://{fake}/api"
+mode = "http"
+listen = "127.0.0.1:0"
+admins = ["U0ADMIN"]
+"#,
+        hex(key.verifying_key().as_bytes())
+    );
+    let home = tempfile::Builder::new()
+        .prefix("lull-bench")
+        .tempdir_in("/tmp")?;
+    let env = [
+        ("TELEGRAM_BOT_TOKEN", "700001:BENCH-token_x"),
+        ("TELEGRAM_WEBHOOK_SECRET", TELEGRAM_SECRET),
+        ("DISCORD_BOT_TOKEN", "ODAw.bench-token"),
+        ("SLACK_BOT_TOKEN", "xoxb-bench"),
+        ("SLACK_SIGNING_SECRET", SLACK_SECRET),
+    ];
+    let (serve, _) = Serve::start(lull, home.path(), &config, &env).await?;
+    let telegram = serve.port("Telegram webhook").await?;
+    let discord = serve.port("Discord interactions").await?;
+    let slack = serve.port("Slack HTTP").await?;
+
+    // Idle: memory once started, and CPU time over the idle period.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss = serve.rss_mib();
+    let cpu_before = serve.cpu_seconds();
+    println!(
+        "idle lull serve: {rss:.1} MiB; measuring CPU over {} s",
+        idle.as_secs()
+    );
+    tokio::time::sleep(idle).await;
+    let idle_cpu = serve.cpu_seconds() - cpu_before;
+    table.add(
+        "idle lull serve, 3 adapters against fakes",
+        format!(
+            "RSS {rss:.1} MiB, CPU {idle_cpu:.3} s over {} s",
+            idle.as_secs()
+        ),
+        "—".into(),
+        "RSS ≤ 30 MB, CPU ≈ 0",
+    );
+
+    println!("chat paths: {n} concurrent commands per platform");
+    let slack_requests = (0..n)
+        .map(|i| {
+            let body = url_form(&[
+                ("team_id", "T1"),
+                ("channel_id", "C0OPS"),
+                ("user_id", "U0ADMIN"),
+                ("command", "/maintenance"),
+                ("text", "status"),
+                ("response_url", "https://hooks.slack.com/commands/T1/1/x"),
+                ("trigger_id", &format!("bench-trigger-{i}")),
+            ]);
+            let ts = now();
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SLACK_SECRET.as_bytes())
+                .expect("any key");
+            mac.update(format!("v0:{ts}:{body}").as_bytes());
+            let signature = hex(&mac.finalize().into_bytes());
+            let headers =
+                format!("X-Slack-Signature: v0={signature}\r\nX-Slack-Request-Timestamp: {ts}\r\n");
+            (
+                slack,
+                "/slack/commands",
+                headers,
+                "application/x-www-form-urlencoded",
+                body,
+            )
+        })
+        .collect();
+    let mut slack_latencies = burst(slack_requests).await?;
+
+    let discord_requests = (0..n)
+        .map(|i| {
+            let id = 1_200_000_000_000_000_000u64 + i as u64;
+            let body = json!({
+                "id": id.to_string(), "application_id": "800000000000000001", "type": 2,
+                "guild_id": "900000000000000001", "channel_id": "444000000000000001",
+                "member": {"user": {"id": "111000000000000001", "username": "admin", "discriminator": "0",
+                    "global_name": null, "avatar": null, "bot": false, "public_flags": 0},
+                    "roles": [], "joined_at": "2026-01-01T00:00:00.000000+00:00", "deaf": false,
+                    "mute": false, "flags": 0, "pending": false, "permissions": "0", "nick": null, "avatar": null},
+                "token": format!("token-{id}"), "version": 1, "app_permissions": "0", "locale": "en-US",
+                "guild_locale": "en-US", "entitlements": [], "authorizing_integration_owners": {},
+                "context": 0, "attachment_size_limit": 10_485_760,
+                "data": {"id": "810000000000000001", "name": "maintenance", "type": 1,
+                    "options": [{"name": "status", "type": 1, "options": []}]},
+            })
+            .to_string();
+            let ts = now().to_string();
+            let signature = hex(&key.sign(&[ts.as_bytes(), body.as_bytes()].concat()).to_bytes());
+            let headers = format!("X-Signature-Ed25519: {signature}\r\nX-Signature-Timestamp: {ts}\r\n");
+            (discord, "/discord/interactions", headers, "application/json", body)
+        })
+        .collect();
+    let mut discord_latencies = burst(discord_requests).await?;
+
+    let telegram_requests = (0..n)
+        .map(|i| {
+            let body = json!({
+                "update_id": 5000 + i,
+                "message": {"message_id": 10 + i, "date": 1_795_478_400,
+                    "chat": {"id": 42, "type": "private", "first_name": "Admin"},
+                    "from": {"id": 42, "is_bot": false, "first_name": "Admin"},
+                    "text": "/maintenance status"},
+            })
+            .to_string();
+            let headers = format!("X-Telegram-Bot-Api-Secret-Token: {TELEGRAM_SECRET}\r\n");
+            (
+                telegram,
+                "/telegram/webhook",
+                headers,
+                "application/json",
+                body,
+            )
+        })
+        .collect();
+    let mut telegram_latencies = burst(telegram_requests).await?;
+
+    for (name, samples) in [
+        ("Slack slash commands", &mut slack_latencies),
+        ("Discord interactions", &mut discord_latencies),
+        ("Telegram webhook updates", &mut telegram_latencies),
+    ] {
+        let worst = p99(samples);
+        table.add(
+            &format!("{n} concurrent {name} → response"),
+            latencies(samples),
+            "—".into(),
+            if worst <= Duration::from_millis(50) {
+                "p99 ≤ 50 ms (met)"
+            } else {
+                "p99 ≤ 50 ms (missed)"
+            },
+        );
+    }
+    drop(serve);
+    Ok(())
+}
+
+fn url_form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Form encoding of one value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

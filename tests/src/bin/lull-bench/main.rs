@@ -1,0 +1,66 @@
+//! `lull-bench`: lull's performance figures, each beside a reference measured in the same run
+//! on the same machine, so the ratio holds even on a noisy machine. Figures, not pass/fail.
+//!
+//! `cargo run --release -p lull-tests --bin lull-bench` (add `-- --quick` for a seconds-long
+//! smoke run). The chat, memory and recovery figures run the `lull` binary beside this one,
+//! building it first when it is missing.
+
+mod activity;
+mod chat;
+mod durable;
+mod eligible;
+mod recovery;
+mod server;
+mod stats;
+mod storm;
+
+use stats::Table;
+
+/// How much each section does: the full run, or a quick smoke run.
+#[derive(Clone, Copy)]
+pub struct Scale {
+    pub quick: bool,
+}
+
+impl Scale {
+    /// `full` in a full run, `quick` in a smoke run.
+    pub fn pick(self, full: usize, quick: usize) -> usize {
+        if self.quick { quick } else { full }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale = Scale { quick };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!("lull-bench{}", if quick { " --quick" } else { "" });
+    println!(
+        "cores: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "date: {}",
+        stats::command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+    );
+    println!(
+        "revision: {}",
+        stats::command_output("git", &["rev-parse", "--short", "HEAD"])
+    );
+    println!("cpu: {}", stats::cpu_model());
+    println!();
+    let mut table = Table::default();
+    let dir = tempfile::Builder::new()
+        .prefix("lull-bench")
+        .tempdir_in("/tmp")?;
+    runtime.block_on(eligible::run(scale, dir.path(), &mut table))?;
+    runtime.block_on(durable::run(scale, dir.path(), &mut table))?;
+    activity::run(scale, &mut table);
+    runtime.block_on(storm::run(scale, dir.path(), &mut table))?;
+    let lull = server::lull_binary()?;
+    runtime.block_on(chat::run(scale, &lull, &mut table))?;
+    runtime.block_on(recovery::run(scale, &lull, dir.path(), &mut table))?;
+    table.print();
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Recovery: the time from starting `lull serve` on a profile that holds many finished requests
+//! (retention lifted) to its control API answering; beside it, the same start on an empty profile.
+
+use std::path::Path;
+
+use lull_queue::{Actor, Origin, QueueSettings, Role, Store};
+
+use crate::Scale;
+use crate::eligible::ask;
+use crate::server::Serve;
+use crate::stats::Table;
+
+pub async fn run(
+    scale: Scale,
+    lull: &Path,
+    dir: &Path,
+    table: &mut Table,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let n = scale.pick(100_000, 2000);
+    let config = format!(
+        "[maintenance]\nhistory_limit = {}\n[executor]\nrestart = [\"true\"]\n",
+        n * 2
+    );
+    let empty = dir.join("recovery-empty");
+    let (serve, empty_ready) = Serve::start(lull, &empty, &config, &[]).await?;
+    drop(serve);
+
+    let full = dir.join("recovery-full");
+    let state = full.join("profiles/default/state");
+    println!("recovery: writing {n} finished requests…");
+    {
+        let settings = QueueSettings {
+            history_limit: n * 2,
+            ..QueueSettings::default()
+        };
+        let store = Store::open(&state, settings)?;
+        let admin = Actor {
+            platform: "bench".into(),
+            chat: None,
+            user_id: "admin".into(),
+            display: "admin".into(),
+            role: Role::Admin,
+            origin: Origin::Api,
+            via: None,
+        };
+        for _ in 0..n {
+            let asked = store.submit(ask("admin", 3600)).await?;
+            store
+                .cancel(&asked.request.id.to_string(), admin.clone())
+                .await?;
+        }
+    }
+    let (serve, full_ready) = Serve::start(lull, &full, &config, &[]).await?;
+    let bytes = dir_size(&state);
+    drop(serve);
+    table.add(
+        &format!("recovery: start to ready with {n} finished requests"),
+        format!(
+            "{:.2} s (store {:.1} MiB)",
+            full_ready.as_secs_f64(),
+            bytes as f64 / 1048576.0
+        ),
+        format!("empty profile: {:.2} s", empty_ready.as_secs_f64()),
+        "—",
+    );
+    Ok(())
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

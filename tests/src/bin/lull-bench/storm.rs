@@ -1,0 +1,70 @@
+//! Storm: 10 000 concurrent restart asks from distinct agents, and 10 000 repeats from one agent:
+//! the open requests and executions they lead to, the time to absorb them, and the bytes of the
+//! stored request.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lull_queue::QueueSettings;
+
+use crate::Scale;
+use crate::eligible::{ask, settled, stack};
+use crate::stats::Table;
+
+pub async fn run(
+    scale: Scale,
+    dir: &Path,
+    table: &mut Table,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let n = scale.pick(10_000, 1000);
+    for (label, distinct) in [("distinct agents", true), ("one agent repeating", false)] {
+        println!("storm: {n} asks from {label}");
+        let (store, tracker, scheduler, mut calls) = stack(
+            &dir.join(format!("storm-{distinct}")),
+            QueueSettings::default(),
+        )
+        .await?;
+        let _task = scheduler.spawn();
+        // A conversation is live while the storm arrives: nothing may run until it ends.
+        let run = tracker.begin_run("bench:chat")?;
+        let started = Instant::now();
+        let asks: Vec<_> = (0..n)
+            .map(|i| {
+                let store = store.clone();
+                let asker = if distinct {
+                    format!("agent-{i}")
+                } else {
+                    "agent".to_owned()
+                };
+                tokio::spawn(async move { store.submit(ask(&asker, 0)).await })
+            })
+            .collect();
+        for asked in asks {
+            asked.await??;
+        }
+        let absorbed = started.elapsed();
+        let open = usize::from(store.open_request()?.is_some());
+        let request = store
+            .open_request()?
+            .ok_or("no open request after the storm")?;
+        let bytes = serde_json::to_vec(&request)?.len();
+        drop(run);
+        settled(&store).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut executions = 0;
+        while calls.try_recv().is_ok() {
+            executions += 1;
+        }
+        table.add(
+            &format!("storm: {n} asks from {label}"),
+            format!(
+                "open requests {open}, executions {executions}, absorbed in {:.2} s ({:.0} asks/s), request {bytes} bytes as JSON",
+                absorbed.as_secs_f64(),
+                n as f64 / absorbed.as_secs_f64()
+            ),
+            "—".into(),
+            "1 open request, 1 execution",
+        );
+    }
+    Ok(())
+}
