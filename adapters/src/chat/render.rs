@@ -52,6 +52,21 @@ fn paired(text: &str, marker: char) -> Vec<String> {
     pieces
 }
 
+/// `plain` escaped by `escape` (which may lengthen it) and cut so that the escaped text is at
+/// most `max` characters. Cut before escaping, so no escape is split from what it escapes.
+pub fn fit(plain: &str, max: usize, escape: impl Fn(&str) -> String) -> String {
+    let mut keep = max.saturating_sub(1).max(1);
+    loop {
+        let escaped = escape(&cut(plain, keep));
+        let len = escaped.chars().count();
+        if len <= max || keep <= 1 {
+            return escaped;
+        }
+        // Shrink in proportion to how much escaping grew the text (and by one at least).
+        keep = (keep * max / len).min(keep - 1);
+    }
+}
+
 /// At most `max` characters, ending in `…` when cut.
 pub fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

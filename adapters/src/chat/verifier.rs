@@ -8,6 +8,7 @@
 //! nothing to refuse), then the raw body before it is parsed (a signature over it).
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
@@ -23,6 +24,36 @@ pub trait Verifier: Send + Sync + 'static {
         let _ = (headers, body);
         Ok(())
     }
+}
+
+/// The value of header `name` (lower case), present and not empty, or why not.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("missing {name}"))
+}
+
+/// Checks that header `name` holds Unix seconds within `max_skew` of now. A platform that signs
+/// its timestamp with the body (Discord, Slack) so has its posts refused once stale: a captured
+/// post cannot be replayed later.
+pub fn fresh_timestamp(headers: &HeaderMap, name: &str, max_skew: Duration) -> Result<(), String> {
+    let signed = header(headers, name)?
+        .parse::<u64>()
+        .map_err(|_| format!("{name} is not Unix seconds"))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let skew = now.abs_diff(signed);
+    if skew > max_skew.as_secs() {
+        return Err(format!(
+            "{name} is {skew} s from now; at most {} s is accepted",
+            max_skew.as_secs()
+        ));
+    }
+    Ok(())
 }
 
 /// A shared secret the platform repeats in a header, compared in constant time (Telegram's
@@ -60,6 +91,21 @@ impl Verifier for SecretHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timestamp_is_fresh_only_within_the_skew() {
+        let at = |seconds: u64| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-ts", seconds.to_string().parse().unwrap());
+            headers
+        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let skew = Duration::from_secs(300);
+        assert_eq!(fresh_timestamp(&at(now - 10), "x-ts", skew), Ok(()));
+        assert!(fresh_timestamp(&at(now - 600), "x-ts", skew).unwrap_err().contains("600 s from now"));
+        assert!(fresh_timestamp(&at(now + 600), "x-ts", skew).is_err());
+        assert_eq!(fresh_timestamp(&HeaderMap::new(), "x-ts", skew), Err("missing x-ts".into()));
+    }
 
     #[test]
     fn only_the_exact_secret_passes() {

@@ -8,7 +8,7 @@
 //! handing each interaction to its handling in a task of its own, so the post is answered as
 //! soon as the first response is ready (the answer, or a deferral) while the handling goes on.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +22,7 @@ use super::handler::{DiscordLull, PLATFORM};
 use super::respond::{DEFER_AFTER, Initial};
 use super::settings::INTERACTIONS_PATH;
 use crate::chat::inbox::{self, Inbox, Limits};
-use crate::chat::verifier::Verifier;
+use crate::chat::verifier::{Verifier, fresh_timestamp, header};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
@@ -57,33 +57,10 @@ pub fn route(
 /// The application's Ed25519 signature over `timestamp + body`.
 struct Signature(Ed25519Verifier);
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("missing {name}"))
-}
-
 impl Verifier for Signature {
     fn verify_headers(&self, headers: &HeaderMap) -> Result<(), String> {
         header(headers, SIGNATURE_HEADER)?;
-        let timestamp = header(headers, TIMESTAMP_HEADER)?;
-        let signed = timestamp
-            .parse::<u64>()
-            .map_err(|_| format!("{TIMESTAMP_HEADER} is not Unix seconds"))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        if now.abs_diff(signed) > MAX_SKEW.as_secs() {
-            return Err(format!(
-                "{TIMESTAMP_HEADER} is {} s from now; at most {} s is accepted",
-                now.abs_diff(signed),
-                MAX_SKEW.as_secs()
-            ));
-        }
-        Ok(())
+        fresh_timestamp(headers, TIMESTAMP_HEADER, MAX_SKEW)
     }
 
     fn verify_body(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {

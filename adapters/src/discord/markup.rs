@@ -51,16 +51,7 @@ pub fn content(reply: &Reply) -> String {
 /// `plain` escaped and cut so that the escaped text fits one message. Cut before escaping, so
 /// no escape is split from its character.
 pub(crate) fn fit(plain: &str) -> String {
-    let mut keep = MAX_MESSAGE_CHARS - 1;
-    loop {
-        let escaped = escape(&cut(plain, keep));
-        let len = escaped.chars().count();
-        if len <= MAX_MESSAGE_CHARS {
-            return escaped;
-        }
-        // Shrink in proportion to how much escaping grew the text (and by one at least).
-        keep = (keep * MAX_MESSAGE_CHARS / len).min(keep - 1);
-    }
+    crate::chat::render::fit(plain, MAX_MESSAGE_CHARS, escape)
 }
 
 /// Discord markdown's markers, made literal with a backslash: emphasis, code, spoilers, quotes

@@ -9,7 +9,7 @@
 //! lull recognises).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::handler::{ANSWER_WITHIN, PLATFORM, SlackLull};
 use super::settings::{COMMANDS_PATH, EVENTS_PATH, INTERACTIONS_PATH};
 use crate::chat::inbox::{self, Inbox, Limits};
-use crate::chat::verifier::Verifier;
+use crate::chat::verifier::{Verifier, fresh_timestamp, header};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
@@ -67,32 +67,10 @@ pub fn routes(lull: SlackLull, signing_secret: &str, stopping: CancellationToken
 /// The app's signature over timestamp and body.
 struct Signature(SlackEventSignatureVerifier);
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("missing {name}"))
-}
-
 impl Verifier for Signature {
     fn verify_headers(&self, headers: &HeaderMap) -> Result<(), String> {
         header(headers, SIGNATURE_HEADER)?;
-        let signed = header(headers, TIMESTAMP_HEADER)?
-            .parse::<u64>()
-            .map_err(|_| format!("{TIMESTAMP_HEADER} is not Unix seconds"))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        if now.abs_diff(signed) > MAX_SKEW.as_secs() {
-            return Err(format!(
-                "{TIMESTAMP_HEADER} is {} s from now; at most {} s is accepted",
-                now.abs_diff(signed),
-                MAX_SKEW.as_secs()
-            ));
-        }
-        Ok(())
+        fresh_timestamp(headers, TIMESTAMP_HEADER, MAX_SKEW)
     }
 
     fn verify_body(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {

@@ -39,16 +39,7 @@ pub fn mrkdwn(reply: &Reply) -> String {
 /// `plain` escaped and cut so that the escaped text fits one section. Cut before escaping, so
 /// no entity is split.
 pub(crate) fn fit(plain: &str) -> String {
-    let mut keep = MAX_SECTION_CHARS - 1;
-    loop {
-        let escaped = escape(&cut(plain, keep));
-        let len = escaped.chars().count();
-        if len <= MAX_SECTION_CHARS {
-            return escaped;
-        }
-        // Shrink in proportion to how much escaping grew the text (and by one at least).
-        keep = (keep * MAX_SECTION_CHARS / len).min(keep - 1);
-    }
+    crate::chat::render::fit(plain, MAX_SECTION_CHARS, escape)
 }
 
 /// Slack's three special characters as entities, except in a user mention (`<@U0123ABC>`),
