@@ -99,12 +99,22 @@ mod tests {
             headers.insert("x-ts", seconds.to_string().parse().unwrap());
             headers
         };
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let skew = Duration::from_secs(300);
         assert_eq!(fresh_timestamp(&at(now - 10), "x-ts", skew), Ok(()));
-        assert!(fresh_timestamp(&at(now - 600), "x-ts", skew).unwrap_err().contains("600 s from now"));
+        assert!(
+            fresh_timestamp(&at(now - 600), "x-ts", skew)
+                .unwrap_err()
+                .contains("600 s from now")
+        );
         assert!(fresh_timestamp(&at(now + 600), "x-ts", skew).is_err());
-        assert_eq!(fresh_timestamp(&HeaderMap::new(), "x-ts", skew), Err("missing x-ts".into()));
+        assert_eq!(
+            fresh_timestamp(&HeaderMap::new(), "x-ts", skew),
+            Err("missing x-ts".into())
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serenity::all::{
     EditInteractionResponse,
 };
 
-use crate::chat::render::{Span, cut, spans};
+use crate::chat::render::{Span, spans};
 
 /// Discord refuses longer message contents.
 pub const MAX_MESSAGE_CHARS: usize = 2000;

@@ -255,7 +255,11 @@ admins = ["U0ADMIN"]
         .map(str::to_owned)
         .collect();
     if !troubles.is_empty() {
-        println!("  lull serve warned during the chat paths: {} lines, first: {}", troubles.len(), troubles[0]);
+        println!(
+            "  lull serve warned during the chat paths: {} lines, first: {}",
+            troubles.len(),
+            troubles[0]
+        );
     }
     drop(serve);
     Ok(())
