@@ -30,13 +30,33 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// One HTTP/1.1 POST; the time to the whole answer, if it was 200.
+/// What counts as lull's answer to a command (not a deferral, not a refusal).
+type Answered = fn(&str) -> bool;
+
+/// One HTTP/1.1 POST, bounded at 30 s; the time to the whole answer, if it was 200 and
+/// `answered` accepts its body.
 async fn post(
     port: u16,
     path: &str,
     headers: &str,
     content_type: &str,
     body: &str,
+    answered: Answered,
+) -> Option<Duration> {
+    let sent = post_once(port, path, headers, content_type, body, answered);
+    tokio::time::timeout(Duration::from_secs(30), sent)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn post_once(
+    port: u16,
+    path: &str,
+    headers: &str,
+    content_type: &str,
+    body: &str,
+    answered: Answered,
 ) -> Option<Duration> {
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -50,18 +70,43 @@ async fn post(
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.ok()?;
     let took = started.elapsed();
-    answer.starts_with(b"HTTP/1.1 200").then_some(took)
+    let answer = String::from_utf8_lossy(&answer);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (answer.starts_with("HTTP/1.1 200") && answered(body)).then_some(took)
+}
+
+/// Slack: the status itself, in the channel (not "Working on it…", not a refusal).
+fn slack_answered(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| {
+        v["response_type"] == "in_channel"
+            && !v["text"].as_str().unwrap_or("").starts_with("Working")
+    })
+}
+
+/// Discord: a public message answer (type 4); not a deferral (type 5) or a refusal.
+fn discord_answered(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .is_ok_and(|v| v["type"] == 4 && v["data"]["flags"].as_u64().unwrap_or(0) & 64 == 0)
+}
+
+/// Telegram: the post is answered once the update was handled; the reply itself goes to the
+/// fake Bot API.
+fn telegram_answered(_body: &str) -> bool {
+    true
 }
 
 /// Fires `requests` at once; their latencies, or how many failed.
 async fn burst(
     requests: Vec<(u16, &'static str, String, &'static str, String)>,
+    answered: Answered,
 ) -> Result<Vec<Duration>, String> {
     let total = requests.len();
     let tasks: Vec<_> = requests
         .into_iter()
         .map(|(port, path, headers, content_type, body)| {
-            tokio::spawn(async move { post(port, path, &headers, content_type, &body).await })
+            tokio::spawn(
+                async move { post(port, path, &headers, content_type, &body, answered).await },
+            )
         })
         .collect();
     let mut latencies = Vec::with_capacity(total);
@@ -90,7 +135,7 @@ pub async fn run(
         .and_then(|v| v.parse().ok())
         .unwrap_or(scale.pick(500, 50));
     let idle = Duration::from_secs(scale.pick(60, 5) as u64);
-    let fake = fake_platforms().await?;
+    let fake = fake_platforms()?;
     let key = SigningKey::from_bytes(&SEED);
     let config = format!(
         r#"[maintenance]
@@ -180,7 +225,7 @@ admins = ["U0ADMIN"]
             )
         })
         .collect();
-    let mut slack_latencies = burst(slack_requests).await?;
+    let mut slack_latencies = burst(slack_requests, slack_answered).await?;
 
     let discord_requests = (0..n)
         .map(|i| {
@@ -205,7 +250,7 @@ admins = ["U0ADMIN"]
             (discord, "/discord/interactions", headers, "application/json", body)
         })
         .collect();
-    let mut discord_latencies = burst(discord_requests).await?;
+    let mut discord_latencies = burst(discord_requests, discord_answered).await?;
 
     let telegram_requests = (0..n)
         .map(|i| {
@@ -229,7 +274,7 @@ admins = ["U0ADMIN"]
             )
         })
         .collect();
-    let mut telegram_latencies = burst(telegram_requests).await?;
+    let mut telegram_latencies = burst(telegram_requests, telegram_answered).await?;
 
     for (name, samples) in [
         ("Slack slash commands", &mut slack_latencies),

@@ -132,7 +132,7 @@ pub async fn run(
     println!("eligible → execution start: {runs} runs");
     let (store, tracker, scheduler, mut calls) =
         stack(&dir.join("eligible"), QueueSettings::default()).await?;
-    let _task = scheduler.spawn();
+    let task = scheduler.spawn();
 
     let released: Arc<Mutex<Option<Instant>>> = Arc::default();
     let (seen, mut sightings) = mpsc::unbounded_channel::<Duration>();
@@ -202,6 +202,7 @@ pub async fn run(
         settled(&store).await?;
     }
     poller.abort();
+    task.shutdown().await;
     table.add(
         "eligible → execution start",
         latencies(&mut lull),

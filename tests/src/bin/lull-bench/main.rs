@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "revision: {}",
-        stats::command_output("git", &["rev-parse", "--short", "HEAD"])
+        stats::command_output("git", &["describe", "--always", "--dirty"])
     );
     println!("cpu: {}", stats::cpu_model());
     println!();

@@ -13,36 +13,58 @@ use axum::http::Uri;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-/// The `lull` binary beside this one (the same profile and target directory), built when
-/// missing.
+/// The `lull` binary beside this one (the same profile and target directory), built (or
+/// brought up to date: a no-op when it is) so that the figures are the checked-out code's.
 pub fn lull_binary() -> Result<PathBuf, Box<dyn std::error::Error>> {
     let me = std::env::current_exe()?;
     let dir = me.parent().ok_or("the bench has no directory")?;
-    let lull = dir.join("lull");
-    if !lull.exists() {
-        println!("building the lull binary beside the bench…");
-        let release = dir.ends_with("release");
-        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cargo.args(["build", "--locked", "-p", "lull-adapters", "--bin", "lull"]);
-        if release {
-            cargo.arg("--release");
-        }
-        if !cargo.status()?.success() {
-            return Err("building the lull binary failed".into());
-        }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace above lull-tests")?;
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.current_dir(workspace).args([
+        "build",
+        "--quiet",
+        "--locked",
+        "-p",
+        "lull-adapters",
+        "--bin",
+        "lull",
+    ]);
+    if dir.ends_with("release") {
+        cargo.arg("--release");
     }
-    Ok(lull)
+    if let Some(target) = dir.parent() {
+        cargo.env("CARGO_TARGET_DIR", target);
+    }
+    println!("building the lull binary beside the bench (a no-op when up to date)…");
+    if !cargo.status()?.success() {
+        return Err("building the lull binary failed".into());
+    }
+    Ok(dir.join("lull"))
 }
 
 /// A fake of the three platforms' REST APIs; answers what lull's start-up and replies call.
-pub async fn fake_platforms() -> Result<SocketAddr, Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// It runs on a thread and runtime of its own, so that the bench's client tasks do not slow it.
+pub fn fake_platforms() -> Result<SocketAddr, Box<dyn std::error::Error>> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
-    let app = axum::Router::new().fallback(|uri: Uri, body: Bytes| async move {
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        axum::Json(answer(uri.path(), &body)).into_response()
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the fake");
+        runtime.block_on(async move {
+            let listener =
+                tokio::net::TcpListener::from_std(listener).expect("the fake's listener");
+            let app = axum::Router::new().fallback(|uri: Uri, body: Bytes| async move {
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                axum::Json(answer(uri.path(), &body)).into_response()
+            });
+            let _ = axum::serve(listener, app).await;
+        });
     });
-    tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(address)
 }
 
@@ -113,7 +135,16 @@ impl Serve {
         std::fs::write(profile.join("lull.toml"), config)?;
         let log = std::fs::File::create(home.join("serve.log"))?;
         let started = Instant::now();
-        let child = Command::new(lull)
+        let mut command = Command::new(lull);
+        // SAFETY: prctl in the child before exec; it only asks the kernel to kill the child
+        // when the bench dies, so no `lull serve` outlives a killed bench.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command
             .arg("serve")
             .env("LULL_HOME", home)
             .env("RUST_LOG", "info")
@@ -122,7 +153,7 @@ impl Serve {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
-        let serve = Self {
+        let mut serve = Self {
             child,
             home: home.to_owned(),
         };
@@ -133,6 +164,9 @@ impl Serve {
                 .is_ok_and(|r| r.status == 200);
             if answered {
                 return Ok((serve, started.elapsed()));
+            }
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                return Err(format!("lull serve exited ({status}): {}", serve.log()).into());
             }
             if started.elapsed() > Duration::from_secs(600) {
                 return Err(format!("lull serve was not ready: {}", serve.log()).into());

@@ -24,7 +24,7 @@ pub async fn run(
             QueueSettings::default(),
         )
         .await?;
-        let _task = scheduler.spawn();
+        let task = scheduler.spawn();
         // A conversation is live while the storm arrives: nothing may run until it ends.
         let run = tracker.begin_run("bench:chat")?;
         let started = Instant::now();
@@ -36,18 +36,22 @@ pub async fn run(
                 } else {
                     "agent".to_owned()
                 };
-                tokio::spawn(async move { store.submit(ask(&asker, 0)).await })
+                let mut ask = ask(&asker, 0);
+                ask.actor.role = lull_queue::Role::Agent;
+                ask.actor.origin = lull_queue::Origin::Tool;
+                tokio::spawn(async move { store.submit(ask).await })
             })
             .collect();
         for asked in asks {
             asked.await??;
         }
         let absorbed = started.elapsed();
-        let open = usize::from(store.open_request()?.is_some());
+        let requests = store.all_requests()?;
+        let open = requests.iter().filter(|r| r.state.is_open()).count();
         let request = store
             .open_request()?
             .ok_or("no open request after the storm")?;
-        let bytes = serde_json::to_vec(&request)?.len();
+        let bytes = store.stored_size(request.id)?.unwrap_or(0);
         drop(run);
         settled(&store).await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -55,10 +59,11 @@ pub async fn run(
         while calls.try_recv().is_ok() {
             executions += 1;
         }
+        task.shutdown().await;
         table.add(
             &format!("storm: {n} asks from {label}"),
             format!(
-                "open requests {open}, executions {executions}, absorbed in {:.2} s ({:.0} asks/s), request {bytes} bytes as JSON",
+                "open requests {open}, executions {executions}, absorbed in {:.2} s ({:.0} asks/s), stored request {bytes} bytes",
                 absorbed.as_secs_f64(),
                 n as f64 / absorbed.as_secs_f64()
             ),
