@@ -424,27 +424,69 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
 }
 
 #[test]
-fn kill_9_during_a_stream_of_commands_applies_every_acknowledged_command_exactly_once() {
+fn kill_9_during_a_stream_of_commands_and_events_applies_every_acknowledged_one_exactly_once() {
     const ASKERS: usize = 120;
     const KILLS: usize = 6;
     let fake = FakeSlack::start();
-    let askers: Vec<String> = (0..ASKERS).map(|i| format!("U0ASK{i:03}")).collect();
-    let admins: Vec<String> = askers.iter().map(|a| format!("\"{a}\"")).collect();
-    let config = http_config(&fake).replace(
-        &format!("admins = [\"{ADMIN}\"]"),
-        &format!("admins = [\"{ADMIN}\", {}]", admins.join(", ")),
-    );
+    // Even askers are admins typing the slash command; odd ones agents posting the text form
+    // (an Events API message event, which Slack delivers again until it is acknowledged).
+    let askers: Vec<String> = (0..ASKERS)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("U0ASK{i:03}")
+            } else {
+                format!("U0AGT{i:03}")
+            }
+        })
+        .collect();
+    let quoted = |odd: usize| -> String {
+        askers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == odd)
+            .map(|(_, a)| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let config = http_config(&fake)
+        .replace(
+            &format!("admins = [\"{ADMIN}\"]"),
+            &format!("admins = [\"{ADMIN}\", {}]", quoted(0)),
+        )
+        .replace(
+            &format!("agents = [\"{AGENT_USER}\"]"),
+            &format!("agents = [\"{AGENT_USER}\", {}]", quoted(1)),
+        );
     let home = home(&config);
-    let bodies: Vec<String> = askers
+    // (asker, path, content type, body)
+    let posts: Vec<(String, &'static str, &'static str, String)> = askers
         .iter()
-        .map(|a| {
-            command_form(&command_fields(
-                a,
-                CHANNEL,
-                "restart",
-                &fake.next_id("trigger-"),
-                &fake.response_url(),
-            ))
+        .enumerate()
+        .map(|(i, a)| {
+            if i % 2 == 0 {
+                let fields = command_fields(
+                    a,
+                    CHANNEL,
+                    "restart",
+                    &fake.next_id("trigger-"),
+                    &fake.response_url(),
+                );
+                (a.clone(), "/slack/commands", FORM, command_form(&fields))
+            } else {
+                let event = message_event(
+                    &fake.next_id("Ev"),
+                    a,
+                    Some("B0AGT"),
+                    CHANNEL,
+                    "/maintenance restart",
+                );
+                (
+                    a.clone(),
+                    "/slack/events",
+                    "application/json",
+                    event.to_string(),
+                )
+            }
         })
         .collect();
     let mut acknowledged = BTreeSet::new();
@@ -452,41 +494,34 @@ fn kill_9_during_a_stream_of_commands_applies_every_acknowledged_command_exactly
         let earlier = home.logged_ports("Slack HTTP").len();
         let mut server = home.serve();
         let port = home.logged_port_after("Slack HTTP", earlier);
-        let batch: Vec<(String, String)> = askers
+        let batch: Vec<_> = posts
             .iter()
-            .cloned()
-            .zip(bodies.iter().cloned())
             .skip(round * ASKERS / KILLS)
             .take(ASKERS / KILLS)
+            .cloned()
             .collect();
         let answered = Arc::new(AtomicUsize::new(0));
         let counting = answered.clone();
         let posting = std::thread::spawn(move || {
             std::thread::scope(|scope| {
-                let posts: Vec<_> = batch
+                let sent: Vec<_> = batch
                     .iter()
-                    .map(|(asker, body)| {
+                    .map(|(asker, path, content_type, body)| {
                         let answered = &counting;
                         scope.spawn(move || {
-                            let answer = try_http(
-                                port,
-                                &request(
-                                    "/slack/commands",
-                                    FORM,
-                                    body,
-                                    Some(sign(body, now())),
-                                    "",
-                                ),
-                            )?;
+                            let request =
+                                request(path, content_type, body, Some(sign(body, now())), "");
+                            let answer = try_http(port, &request)?;
                             answered.fetch_add(1, Ordering::SeqCst);
-                            (answer.starts_with("HTTP/1.1 200")
-                                && body_of(&answer)["response_type"] == "in_channel")
-                                .then(|| asker.clone())
+                            // A command is acknowledged by its answer, an event by its 200.
+                            let taken = answer.starts_with("HTTP/1.1 200")
+                                && (*path == "/slack/events"
+                                    || body_of(&answer)["response_type"] == "in_channel");
+                            taken.then(|| asker.clone())
                         })
                     })
                     .collect();
-                posts
-                    .into_iter()
+                sent.into_iter()
                     .filter_map(|p| p.join().unwrap())
                     .collect::<Vec<String>>()
             })
@@ -499,7 +534,14 @@ fn kill_9_during_a_stream_of_commands_applies_every_acknowledged_command_exactly
         server.wait().unwrap();
         acknowledged.extend(posting.join().unwrap());
     }
-    assert!(!acknowledged.is_empty());
+    assert!(
+        acknowledged.iter().any(|a| a.starts_with("U0ASK")),
+        "{acknowledged:?}"
+    );
+    assert!(
+        acknowledged.iter().any(|a| a.starts_with("U0AGT")),
+        "{acknowledged:?}"
+    );
 
     let earlier = home.logged_ports("Slack HTTP").len();
     let server = home.serve();
@@ -531,16 +573,17 @@ fn kill_9_during_a_stream_of_commands_applies_every_acknowledged_command_exactly
         acknowledged.difference(&applied_ids).collect::<Vec<_>>()
     );
 
-    // Every command delivered again: none applied twice, and every one applied in the end.
-    for body in &bodies {
+    // Everything delivered again (Slack retries events it did not see acknowledged): none
+    // applied twice, and every one applied in the end.
+    for (_, path, content_type, body) in &posts {
         let (status, _) = http(
             port,
-            &request("/slack/commands", FORM, body, Some(sign(body, now())), ""),
+            &request(path, content_type, body, Some(sign(body, now())), ""),
         );
         assert_eq!(status, 200);
     }
     let after = requesters(&home);
-    assert_eq!(after.len(), ASKERS);
+    assert_eq!(after.len(), ASKERS, "{after:?}");
     assert!(
         after.iter().all(|(_, c)| *c == 1),
         "applied twice: {after:?}"
