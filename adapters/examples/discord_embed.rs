@@ -5,15 +5,13 @@
 //! Run: `DISCORD_BOT_TOKEN=… cargo run --example discord_embed -- path/to/lull.toml`
 //! (the `[discord]` section names the application, admins and agents; see docs/discord.md).
 
-use std::path::PathBuf;
+#[path = "shared/host.rs"]
+mod host;
+
 use std::sync::Arc;
 
-use lull_adapters::chats::ChatAdapters;
-use lull_adapters::config::Config;
 use lull_adapters::discord::{DiscordLull, DiscordSettings};
-use lull_adapters::serve::queue_settings;
-use lull_adapters::stack::{StackOptions, assemble};
-use lull_queue::{ActivityTracker, RestartAction, SourceMode, Store};
+use lull_queue::ActivityTracker;
 use serenity::all::{
     ClientBuilder, Context, EventHandler, GatewayIntents, Interaction, Message, Ready,
 };
@@ -70,40 +68,13 @@ impl EventHandler for Gateway {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().init();
-    let config_path: PathBuf = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "lull.toml".into())
-        .into();
-    let config = Config::load(&config_path)?;
-    let chats = ChatAdapters::from_config(&config)?;
-    let store = Store::open("gateway-lull.db", queue_settings(&config))?;
-    let lull = assemble(
-        store,
-        &config,
-        &chats,
-        StackOptions {
-            profile: "gateway".into(),
-            mode: SourceMode::Embedded,
-            // A gateway that can re-execute itself would use RestartAction::SelfExec.
-            restart: RestartAction::Command(vec![
-                "systemctl".into(),
-                "--user".into(),
-                "restart".into(),
-                "my-gateway".into(),
-            ]),
-        },
-    )
-    .await?;
-    let _scheduler = lull.plugin.scheduler().spawn();
+    let host = host::Host::start().await?;
     // The host's application; here built from `[discord]` (token, application id, api_url).
-    let settings = chats
-        .find::<DiscordSettings>()
-        .ok_or_else(|| anyhow::anyhow!("{} has no [discord] section", config_path.display()))?;
+    let settings = host.settings::<DiscordSettings>("discord")?;
     let http = lull_adapters::discord::http(settings);
     let discord = DiscordLull::new(
         Arc::new(lull_adapters::discord::http(settings)),
-        lull.plugin.clone(),
+        host.stack.plugin.clone(),
     );
     let notices = discord.clone();
     tokio::spawn(async move { notices.deliver_notices(std::future::pending()).await });
@@ -112,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
         GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT;
     let handler = Gateway {
         lull: discord,
-        tracker: lull.tracker.clone(),
+        tracker: host.stack.tracker.clone(),
     };
     ClientBuilder::new_with_http(http, intents)
         .event_handler(handler)

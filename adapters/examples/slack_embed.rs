@@ -6,15 +6,12 @@
 //! Run: `SLACK_BOT_TOKEN=xoxb-… SLACK_APP_TOKEN=xapp-… cargo run --example slack_embed -- lull.toml`
 //! (the `[slack]` section names admins and agents; see docs/slack.md).
 
-use std::path::PathBuf;
+#[path = "shared/host.rs"]
+mod host;
+
 use std::sync::Arc;
 
-use lull_adapters::chats::ChatAdapters;
-use lull_adapters::config::Config;
-use lull_adapters::serve::queue_settings;
 use lull_adapters::slack::{self, SlackLull, SlackSettings, settings::Connection};
-use lull_adapters::stack::{StackOptions, assemble};
-use lull_queue::{RestartAction, SourceMode, Store};
 use slack_morphism::prelude::*;
 
 type Client = Arc<SlackClient<SlackClientHyperHttpsConnector>>;
@@ -63,34 +60,8 @@ async fn on_push(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().init();
-    let config_path: PathBuf = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "lull.toml".into())
-        .into();
-    let config = Config::load(&config_path)?;
-    let chats = ChatAdapters::from_config(&config)?;
-    let store = Store::open("gateway-lull.db", queue_settings(&config))?;
-    let stack = assemble(
-        store,
-        &config,
-        &chats,
-        StackOptions {
-            profile: "gateway".into(),
-            mode: SourceMode::Embedded,
-            restart: RestartAction::Command(vec![
-                "systemctl".into(),
-                "--user".into(),
-                "restart".into(),
-                "my-gateway".into(),
-            ]),
-        },
-    )
-    .await?;
-    let _scheduler = stack.plugin.scheduler().spawn();
-    let settings = chats
-        .find::<SlackSettings>()
-        .ok_or_else(|| anyhow::anyhow!("{} has no [slack] section", config_path.display()))?;
+    let host = host::Host::start().await?;
+    let settings = host.settings::<SlackSettings>("slack")?;
     let Connection::Socket { app_token } = &settings.connection else {
         anyhow::bail!("this example uses Socket Mode");
     };
@@ -100,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let lull = SlackLull::new(
         client.clone(),
         slack::bot_token(settings),
-        stack.plugin.clone(),
+        host.stack.plugin.clone(),
     );
     let notices = lull.clone();
     tokio::spawn(async move { notices.deliver_notices(std::future::pending()).await });

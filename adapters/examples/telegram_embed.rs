@@ -4,52 +4,22 @@
 //! Run: `TELEGRAM_BOT_TOKEN=… cargo run --example telegram_embed -- path/to/lull.toml`
 //! (the `[telegram]` section names admins and agents; see docs/telegram.md).
 
-use std::path::PathBuf;
+#[path = "shared/host.rs"]
+mod host;
 
-use lull_adapters::chats::ChatAdapters;
-use lull_adapters::config::Config;
-use lull_adapters::serve::queue_settings;
-use lull_adapters::stack::{StackOptions, assemble};
 use lull_adapters::telegram::{TelegramLull, TelegramSettings, menu};
-use lull_queue::{ActivityTracker, RestartAction, SourceMode, Store};
+use lull_queue::ActivityTracker;
 use teloxide::prelude::*;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().init();
-    let config_path: PathBuf = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "lull.toml".into())
-        .into();
-    let config = Config::load(&config_path)?;
-    let chats = ChatAdapters::from_config(&config)?;
-    let store = Store::open("gateway-lull.db", queue_settings(&config))?;
-    let lull = assemble(
-        store,
-        &config,
-        &chats,
-        StackOptions {
-            profile: "gateway".into(),
-            mode: SourceMode::Embedded,
-            // A gateway that can re-execute itself would use RestartAction::SelfExec.
-            restart: RestartAction::Command(vec![
-                "systemctl".into(),
-                "--user".into(),
-                "restart".into(),
-                "my-gateway".into(),
-            ]),
-        },
-    )
-    .await?;
-    let _scheduler = lull.plugin.scheduler().spawn();
+    let host = host::Host::start().await?;
     // The host's bot; here built from `[telegram]` (token from TELEGRAM_BOT_TOKEN, api_url).
-    let settings = chats
-        .find::<TelegramSettings>()
-        .ok_or_else(|| anyhow::anyhow!("{} has no [telegram] section", config_path.display()))?;
+    let settings = host.settings::<TelegramSettings>("telegram")?;
     let bot = lull_adapters::telegram::bot(settings);
 
     // The glue: lull's branch first, the notice delivery, the menu merged with the host's.
-    let telegram = TelegramLull::new(bot.clone(), lull.plugin.clone());
+    let telegram = TelegramLull::new(bot.clone(), host.stack.plugin.clone());
     menu::merge(&bot).await?;
     let notices = telegram.clone();
     tokio::spawn(async move { notices.deliver_notices(std::future::pending()).await });
@@ -57,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
         .branch(telegram.branch())
         .branch(Update::filter_message().endpoint(agent_turn));
     Dispatcher::builder(bot, handler)
-        .dependencies(dptree::deps![lull.tracker.clone()])
+        .dependencies(dptree::deps![host.stack.tracker.clone()])
         .build()
         .dispatch()
         .await;
