@@ -219,6 +219,22 @@ fn describe(event: &QueueEvent, max_wait: Duration, now: Timestamp) -> Option<(A
                 human(now.saturating_since(*since))
             )),
         ),
+        QueueEvent::FleetSlotKept { reason } => (
+            Audience::NotifyOnly,
+            md(format!(
+                "⚠ This replica keeps its fleet slot: {reason}. Other replicas wait for it. Check the gateway, then `/maintenance release fleet`."
+            )),
+        ),
+        QueueEvent::FleetSlotLost { detail } => (
+            Audience::NotifyOnly,
+            md(format!("⚠ This replica lost its fleet slot: {detail}.")),
+        ),
+        QueueEvent::FleetSlotReleased { by } => (
+            Audience::NotifyOnly,
+            md(format!(
+                "The fleet slot of this replica was released ({by})."
+            )),
+        ),
         QueueEvent::Merged { .. }
         | QueueEvent::Withdrawn { .. }
         | QueueEvent::Waiting { .. }

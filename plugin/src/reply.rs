@@ -192,6 +192,27 @@ pub fn blocker_words(blocker: &Blocker, status: &Status, now: Timestamp) -> Stri
                 sessions.join(", ")
             )
         }
+        Blocker::FleetSlot { holders, detail } => {
+            let held: Vec<String> = holders
+                .iter()
+                .map(|h| match h.since {
+                    Some(since) => format!("replica {} restarting since {} ({} ago)", h.id, since, ago(now, since)),
+                    None => format!("replica {} restarting", h.id),
+                })
+                .collect();
+            let mut words = if held.is_empty() {
+                "waiting for a fleet slot: other replicas are restarting".to_owned()
+            } else {
+                format!("waiting for a fleet slot: {}", held.join(", "))
+            };
+            if let Some(detail) = detail {
+                words.push_str(&format!(" (the lock server says: {detail})"));
+            }
+            words
+        }
+        Blocker::FleetUnreachable { error } => format!(
+            "the fleet lock service is unreachable ({error}); lull never restarts without a slot, and tries again"
+        ),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::fleet::FleetHolder;
 use crate::timestamp::Timestamp;
 
 /// One unmet condition. Serialized as DESIGN.md's `{"kind": …, …details, "remaining_seconds"?}`.
@@ -87,6 +88,19 @@ pub enum Blocker {
         #[serde(skip_serializing_if = "Option::is_none")]
         remaining_seconds: Option<u64>,
     },
+    /// `[fleet]`: every slot of the group is held by other replicas restarting.
+    FleetSlot {
+        /// Who holds them, when the lock service tells (FleetLock does not).
+        holders: Vec<FleetHolder>,
+        /// What the lock service said, if anything (FleetLock's `kind: value`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// `[fleet]`: the lock service cannot be reached; lull waits rather than restart without a slot.
+    FleetUnreachable {
+        /// The error.
+        error: String,
+    },
 }
 
 impl Blocker {
@@ -106,6 +120,8 @@ impl Blocker {
             Blocker::AwaitingApproval { .. } => "awaiting_approval",
             Blocker::Wedged { .. } => "wedged",
             Blocker::OutsideWindow { .. } => "outside_window",
+            Blocker::FleetSlot { .. } => "fleet_slot",
+            Blocker::FleetUnreachable { .. } => "fleet_unreachable",
         }
     }
 
@@ -132,7 +148,9 @@ impl Blocker {
             | Blocker::ActivitySourceSilent { .. }
             | Blocker::Executing
             | Blocker::AwaitingApproval { .. }
-            | Blocker::Wedged { .. } => None,
+            | Blocker::Wedged { .. }
+            | Blocker::FleetSlot { .. }
+            | Blocker::FleetUnreachable { .. } => None,
         }
     }
 }

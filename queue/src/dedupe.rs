@@ -95,6 +95,7 @@ pub fn new_request(
         requested_by: vec![Requester::first_ask(&ask.actor)],
         phase: None,
         phase_since: None,
+        fencing_token: None,
         created_at: at,
         transitions: vec![Transition {
             state,

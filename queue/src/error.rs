@@ -87,6 +87,12 @@ pub enum Error {
     /// A cancel was refused.
     #[error(transparent)]
     Withdraw(#[from] WithdrawError),
+    /// `[fleet]`: there is no slot to act on (none held, or no `[fleet]` configured).
+    #[error("{0}")]
+    NoFleetSlot(String),
+    /// `[fleet]`: the lock service did not answer; asking again later may work.
+    #[error("{0}")]
+    FleetUnavailable(String),
 }
 
 /// What kind of refusal or failure an error is.
@@ -155,12 +161,12 @@ impl Error {
     /// What kind of refusal or failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::NotFound { .. } | Self::NoFleetSlot(_) => ErrorKind::NotFound,
             Self::Ambiguous { .. } => ErrorKind::Ambiguous,
             Self::Forbidden(_) | Self::Withdraw(WithdrawError::NotARequester { .. }) => {
                 ErrorKind::Forbidden
             }
-            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::Conflict(_) | Self::FleetUnavailable(_) => ErrorKind::Conflict,
             Self::Transition(_) | Self::Withdraw(_) => ErrorKind::InvalidState,
             Self::UpdateNotConfigured => ErrorKind::UpdateNotConfigured,
             Self::Open { .. }

@@ -142,6 +142,23 @@ pub enum QueueEvent {
         /// Who released it.
         by: String,
     },
+    /// `[fleet]`: this replica keeps its fleet slot after an execution that may have left the
+    /// gateway down (a failed health check, an interrupted run); the other replicas wait until
+    /// an admin looks and releases it. Repeated once per `max_wait` while kept.
+    FleetSlotKept {
+        /// Why it is kept.
+        reason: String,
+    },
+    /// `[fleet]`: a slot this replica held lapsed (its etcd lease expired while lull was away).
+    FleetSlotLost {
+        /// What was lost.
+        detail: String,
+    },
+    /// `[fleet]`: an admin released this replica's kept slot.
+    FleetSlotReleased {
+        /// Who released it.
+        by: String,
+    },
 }
 
 impl QueueEvent {
@@ -169,7 +186,10 @@ impl QueueEvent {
             | QueueEvent::LeaseExpired { .. }
             | QueueEvent::Wedged { .. }
             | QueueEvent::CrashLoop { .. }
-            | QueueEvent::Released { .. } => None,
+            | QueueEvent::Released { .. }
+            | QueueEvent::FleetSlotKept { .. }
+            | QueueEvent::FleetSlotLost { .. }
+            | QueueEvent::FleetSlotReleased { .. } => None,
         }
     }
 
@@ -182,7 +202,10 @@ impl QueueEvent {
     pub(crate) fn is_scheduler_report(&self) -> bool {
         matches!(
             self,
-            QueueEvent::Waiting { .. } | QueueEvent::Escalated { .. } | QueueEvent::Wedged { .. }
+            QueueEvent::Waiting { .. }
+                | QueueEvent::Escalated { .. }
+                | QueueEvent::Wedged { .. }
+                | QueueEvent::FleetSlotKept { .. }
         )
     }
 }

@@ -16,6 +16,10 @@
 //!    command, or a `"self"` re-exec), then the health check, and records the outcome.
 //! 5. **Recovery** ([`recover`]) settles at start-up whatever was running when lull stopped.
 //!
+//! With `[fleet]`, the restart step also holds a slot of a lock service the replicas share
+//! ([`FleetLock`]): taken with admission still open, verified once it is closed, persisted with
+//! the start, given back once healthy.
+//!
 //! # Layout
 //!
 //! | module | holds |
@@ -28,6 +32,7 @@
 //! | `eligibility`, `blocker`, `deadline`, `window` | whether a request may run now, why not, until when |
 //! | `scheduler` (`scheduler/`) | the one loop that executes, its memory, the restart step |
 //! | `executor` (`executor/`), `health` | running the commands, isolating them, `"self"` restarts |
+//! | `fleet` | the lock service a fleet's replicas share, as the scheduler sees it |
 //! | `pause`, `drain`, `escalation`, `restart_marker` | records that outlive a restart |
 //! | `recovery` | settling what was running |
 //! | `settings`, `status`, `clock`, `redact`, `error` | configuration, the status view, clocks, secrets out of output, errors |
@@ -47,6 +52,7 @@ mod error;
 mod escalation;
 mod events;
 mod executor;
+mod fleet;
 mod health;
 mod id;
 mod outbox;
@@ -81,6 +87,9 @@ pub use events::QueueEvent;
 pub use executor::{
     CommandExecutor, Executor, PendingExec, RESTART_TOKEN_ENV, RestartAction, SelfRestart,
     StartupBinary, StepFuture, StepOutcome, request_vars,
+};
+pub use fleet::{
+    Attempt, FENCING_TOKEN_ENV, FleetError, FleetFuture, FleetHold, FleetHolder, FleetLock,
 };
 pub use health::HealthCheck;
 pub use id::{RequestId, ShortId};

@@ -259,6 +259,10 @@ pub struct RunResult {
     /// nothing to do, and for anything that failed before its restart.
     #[serde(default)]
     pub restarted: bool,
+    /// The step's command could not even be started, so nothing went down (a fleet slot taken
+    /// for it is given back rather than kept).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_started: bool,
 }
 
 /// A durable maintenance request.
@@ -290,6 +294,9 @@ pub struct Request {
     /// When the current phase began (for the downtime of a restart lull did not survive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_since: Option<Timestamp>,
+    /// `[fleet]`: the fencing token of the slot its restart step holds (`LULL_FENCING_TOKEN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing_token: Option<u64>,
     /// When it was first asked for.
     pub created_at: Timestamp,
     /// Every state it entered.

@@ -12,16 +12,17 @@
 //! then runs the executor. This is the only code path that starts a request.
 
 mod execute;
+mod fleet_slot;
 mod memory;
 #[cfg(test)]
 mod mock_tests;
 mod restart_step;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -33,6 +34,7 @@ use crate::eligibility::{Evaluation, Facts, evaluate};
 use crate::error::Error;
 use crate::events::QueueEvent;
 use crate::executor::Executor;
+use crate::fleet::{FleetHold, FleetLock};
 use crate::health::HealthCheck;
 use crate::pause::Pause;
 use crate::request::Request;
@@ -41,6 +43,7 @@ use crate::status::{Status, WindowsStatus};
 use crate::store::Store;
 use crate::timestamp::Timestamp;
 use crate::window::Windows;
+use fleet_slot::Slot;
 use memory::Memory;
 
 /// How long the scheduler waits before looking again after the store failed.
@@ -64,6 +67,8 @@ struct Core {
     /// Set by `shutdown`: the loop starts nothing more, even when it would look again at once.
     stopping: AtomicBool,
     health: Option<HealthCheck>,
+    /// `[fleet]`: the lock service whose slot a restart step holds.
+    fleet: OnceLock<Arc<dyn FleetLock>>,
 }
 
 /// The running scheduler task.
@@ -133,8 +138,18 @@ impl Scheduler {
                 shutdown: Notify::new(),
                 stopping: AtomicBool::new(false),
                 health,
+                fleet: OnceLock::new(),
             }),
         })
+    }
+
+    /// With `[fleet]`: restart steps hold a slot of `fleet` (see [`crate::fleet`]). Set it
+    /// before [`Scheduler::spawn`]; a second call is refused.
+    pub fn set_fleet(&self, fleet: Arc<dyn FleetLock>) -> Result<(), Error> {
+        self.core
+            .fleet
+            .set(fleet)
+            .map_err(|_| Error::Conflict("the scheduler already has a fleet lock".into()))
     }
 
     /// Starts the scheduler task on the current tokio runtime.
@@ -171,6 +186,7 @@ impl Scheduler {
     }
 
     async fn run(self, mut events: broadcast::Receiver<QueueEvent>) {
+        let mut fleet_changes = self.fleet().map(|f| f.changes());
         loop {
             if self.core.stopping.load(Ordering::SeqCst) {
                 return;
@@ -189,7 +205,7 @@ impl Scheduler {
                 tokio::task::yield_now().await;
                 continue;
             }
-            if !self.wait(&mut events, next).await {
+            if !self.wait(&mut events, fleet_changes.as_mut(), next).await {
                 return;
             }
         }
@@ -199,6 +215,7 @@ impl Scheduler {
     async fn wait(
         &self,
         events: &mut broadcast::Receiver<QueueEvent>,
+        mut fleet_changes: Option<&mut watch::Receiver<u64>>,
         next: Option<Instant>,
     ) -> bool {
         loop {
@@ -212,6 +229,7 @@ impl Scheduler {
                     Err(broadcast::error::RecvError::Closed) => return false,
                 },
                 () = self.core.tracker.changed() => return true,
+                () = fleet_changed(fleet_changes.as_deref_mut()) => return true,
                 () = sleep_until_or_forever(next) => return true,
             }
         }
@@ -230,7 +248,13 @@ impl Scheduler {
         for report in self.wedged_runs(&look) {
             self.core.store.report(report).await?;
         }
+        let fleet_next = if look.running.is_none() {
+            self.settle_fleet_hold().await?
+        } else {
+            None
+        };
         let housekeeping = [
+            fleet_next,
             look.activity.next_lease_expiry,
             self.next_wedge(&look.activity),
             look.pause.as_ref().and_then(|(_, end)| *end),
@@ -242,18 +266,39 @@ impl Scheduler {
 
         let (Some(open), Some(evaluation)) = (&look.open, &look.evaluation) else {
             self.memory().last_waiting = None;
+            if look.running.is_none() {
+                self.return_unused_slot().await;
+            }
             return Ok(housekeeping);
         };
-        if evaluation.blockers.is_empty() {
-            self.start_if_unchanged(open.clone(), &look).await;
-            // Started, or something changed between the look and the close: look again.
-            return Ok(Some(Instant::now()));
+        let mut blockers = evaluation.blockers.clone();
+        let mut fleet_retry = None;
+        if blockers.is_empty() {
+            // The slot covers the restart step only: an update takes it after installing.
+            let slot = match open.kind {
+                crate::request::Kind::Restart => self.slot().await?,
+                crate::request::Kind::Update => Slot::Ready(None),
+            };
+            match slot {
+                Slot::Ready(hold) => {
+                    self.start_if_unchanged(open.clone(), &look, hold).await;
+                    // Started, or something changed between the look and the close: look again.
+                    return Ok(Some(Instant::now()));
+                }
+                // The facts may have changed while the lock service answered: look again.
+                Slot::Granted => return Ok(Some(Instant::now())),
+                Slot::Waiting(blocker, retry_at) => {
+                    blockers.push(blocker);
+                    fleet_retry = Some(retry_at);
+                }
+            }
+        } else if look.running.is_none() {
+            self.return_unused_slot().await;
         }
-        let escalate_at = self
-            .report_waiting(open, &evaluation.blockers, &look)
-            .await?;
+        let escalate_at = self.report_waiting(open, &blockers, &look).await?;
         Ok([
             housekeeping,
+            fleet_retry,
             evaluation.next_deadline,
             look.approval_deadline,
             Some(escalate_at),
@@ -292,18 +337,23 @@ impl Scheduler {
         Ok(false)
     }
 
-    /// Closes admission if nothing changed since `look` (no run began), then executes `open`.
-    async fn start_if_unchanged(&self, open: Request, look: &Look) {
-        if self
-            .core
-            .tracker
-            .gate()
-            .close_if_unchanged(look.activity.word)
-        {
-            // The store checks the window again as it records the start (windows are
-            // wall-clock hours), so a look a moment before a window's end cannot start after it.
-            self.execute(open).await;
+    /// Closes admission if nothing changed since `look` (no run began), verifies the fleet
+    /// slot (if any) with admission closed, then executes `open`.
+    async fn start_if_unchanged(&self, open: Request, look: &Look, hold: Option<FleetHold>) {
+        let gate = self.core.tracker.gate();
+        if !gate.close_if_unchanged(look.activity.word) {
+            return;
         }
+        if let Some(hold) = &hold
+            && !self.verify_slot(hold).await
+        {
+            // A failed verification reopens admission and starts nothing.
+            gate.reopen();
+            return;
+        }
+        // The store checks the window again as it records the start (windows are
+        // wall-clock hours), so a look a moment before a window's end cannot start after it.
+        self.execute(open, hold).await;
     }
 
     /// Reports why `open` waits when that changed, and escalates to the admins when it has
@@ -477,7 +527,18 @@ impl Scheduler {
     pub fn status(&self) -> Result<Status, Error> {
         let look = self.look()?;
         let last_finished = self.core.store.history(1)?.into_iter().next();
+        // The lock service's last answer stands until a try gets a slot (the retry may be
+        // due this instant).
+        let fleet_wait = self
+            .memory()
+            .fleet
+            .waiting
+            .as_ref()
+            .map(|(blocker, _, _)| blocker.clone());
         let (blockers, eta) = match look.evaluation {
+            Some(e) if e.blockers.is_empty() && fleet_wait.is_some() => {
+                (fleet_wait.into_iter().collect(), None)
+            }
             Some(e) => {
                 let eta = e.ready_at.map(|at| {
                     look.now_wall
@@ -578,6 +639,18 @@ impl Scheduler {
             .record(by, "released", detail, Some(event))
             .await?;
         Ok(released)
+    }
+}
+
+/// Returns when the fleet's holders may have changed; never without `[fleet]` (or once the
+/// backend stopped watching).
+async fn fleet_changed(changes: Option<&mut watch::Receiver<u64>>) {
+    let watching = match changes {
+        Some(changes) => changes.changed().await.is_ok(),
+        None => false,
+    };
+    if !watching {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -303,7 +303,7 @@ impl Store {
     /// [`Store::start_within`] with no maintenance windows (tests that start a request by hand).
     #[cfg(test)]
     pub(crate) async fn start(&self, checked: &Request) -> Result<Request, Error> {
-        self.start_within(checked, &crate::window::Windows::always())
+        self.start_within(checked, &crate::window::Windows::always(), None)
             .await
     }
 
@@ -315,11 +315,12 @@ impl Store {
         &self,
         checked: &Request,
         windows: &crate::window::Windows,
+        hold: Option<crate::fleet::FleetHold>,
     ) -> Result<Request, Error> {
         let checked = checked.clone();
         let windows = windows.clone();
         self.change(
-            move |w| changes::start(w, &checked, &windows),
+            move |w| changes::start(w, &checked, &windows, hold),
             |r: &Request| Some(QueueEvent::Starting { request: r.clone() }),
         )
         .await
@@ -352,10 +353,11 @@ impl Store {
         &self,
         id: RequestId,
         windows: &crate::window::Windows,
+        hold: Option<crate::fleet::FleetHold>,
     ) -> Result<Request, Error> {
         let windows = windows.clone();
         self.change(
-            move |w| changes::begin_restart(w, id, &windows),
+            move |w| changes::begin_restart(w, id, &windows, hold),
             |r: &Request| Some(QueueEvent::Restarting { request: r.clone() }),
         )
         .await
@@ -681,6 +683,45 @@ impl Store {
     ) -> Result<Option<T>, Error> {
         let bytes = self.tree(TreeId::Meta).get(key).map_err(|e| self.io(&e))?;
         bytes.map(|b| decode(self.path(), what, &b)).transpose()
+    }
+
+    /// The fleet slot this replica holds (persisted with the request it was taken for), if any.
+    pub fn fleet_hold(&self) -> Result<Option<crate::fleet::FleetHold>, Error> {
+        self.meta_record(layout::META_FLEET_HOLD, "the fleet hold")
+    }
+
+    /// Marks the persisted fleet hold as kept until an admin releases it, saying why; the
+    /// admins are told (`FleetSlotKept`). `None` if no hold is persisted.
+    pub(crate) async fn keep_fleet_hold(
+        &self,
+        reason: String,
+    ) -> Result<Option<crate::fleet::FleetHold>, Error> {
+        let told = reason.clone();
+        self.change(
+            move |w| changes::keep_fleet_hold(w, reason),
+            move |kept| {
+                kept.as_ref()
+                    .map(|_| QueueEvent::FleetSlotKept { reason: told })
+            },
+        )
+        .await
+    }
+
+    /// Forgets the persisted fleet hold with audit entry `action` (`fleet_slot_released`,
+    /// `fleet_slot_lost`), publishing `event` if there was one.
+    pub(crate) async fn clear_fleet_hold(
+        &self,
+        by: &str,
+        action: &str,
+        detail: String,
+        event: Option<QueueEvent>,
+    ) -> Result<Option<crate::fleet::FleetHold>, Error> {
+        let (by, action) = (by.to_owned(), action.to_owned());
+        self.change(
+            move |w| changes::clear_fleet_hold(w, &by, &action, detail),
+            move |cleared| cleared.as_ref().and(event),
+        )
+        .await
     }
 
     /// The current pause, if one was set (it may have ended by itself; see [`Pause::holds_at`]).

@@ -46,6 +46,7 @@ fn request(kind: Kind, state: State) -> Request {
         ],
         phase: None,
         phase_since: None,
+        fencing_token: None,
         created_at: at(720),
         transitions: vec![Transition {
             state,

@@ -52,6 +52,7 @@ impl CommandExecutor {
             exit_status: finished.exit_code,
             output_tail: (!tail.is_empty()).then_some(tail),
             message: Some(format!("`{}` {}", argv.join(" "), finished.describe())),
+            not_started: finished.spawn_error.is_some(),
             ..RunResult::default()
         }
     }
@@ -60,11 +61,15 @@ impl CommandExecutor {
 /// The variables every executor command gets about the request. The reason travels only here,
 /// never in argv.
 pub fn request_vars(request: &Request) -> Vec<(String, String)> {
-    vec![
+    let mut vars = vec![
         ("LULL_REQUEST_ID".into(), request.id.to_string()),
         ("LULL_REQUEST_KIND".into(), request.kind.to_string()),
         ("LULL_REASON".into(), request.reason.clone()),
-    ]
+    ];
+    if let Some(token) = request.fencing_token {
+        vars.push((crate::fleet::FENCING_TOKEN_ENV.into(), token.to_string()));
+    }
+    vars
 }
 
 impl Executor for CommandExecutor {

@@ -23,6 +23,7 @@ fn request(kind: Kind, reason: &str) -> Request {
         requested_by: Vec::new(),
         phase: None,
         phase_since: None,
+        fencing_token: None,
         created_at: crate::timestamp::Timestamp::from_unix_millis(0),
         transitions: Vec::new(),
         result: None,

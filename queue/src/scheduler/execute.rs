@@ -1,30 +1,41 @@
-//! Running a request the scheduler just admitted: persist it as running, run the executor's
-//! steps, and finish it. Admission is already closed when this starts.
+//! Running a request the scheduler just admitted: persist it as running (with the fleet slot
+//! its restart holds, in the same flush), run the executor's steps, and finish it. Admission is
+//! already closed when this starts. The slot is settled by the next look
+//! (`fleet_slot::settle_fleet_hold`): given back if healthy, kept otherwise.
 
 use tokio::time::Instant;
 
 use super::Scheduler;
 use crate::executor::StepOutcome;
+use crate::fleet::FleetHold;
 use crate::request::{Event, Kind, Request, RunResult};
 use crate::store::SCHEDULER;
 
 impl Scheduler {
-    pub(super) async fn execute(&self, request: Request) {
+    pub(super) async fn execute(&self, request: Request, hold: Option<FleetHold>) {
         let core = &self.core;
         let gate = core.tracker.gate();
         // The store re-checks what the look saw (and pause and drain) as it starts the request,
         // and derives the phase from the request as stored.
         let windows = self.windows_for(&request);
-        let started = match core.store.start_within(&request, windows).await {
+        let started = match core
+            .store
+            .start_within(&request, windows, hold.clone())
+            .await
+        {
             Ok(started) => started,
             Err(error) => {
                 // Changed, cancelled, paused or drained since the look, or the store failed:
                 // nothing ran; the scheduler looks again.
                 tracing::warn!(request = %request.short_id, %error, "could not start request");
                 gate.reopen();
+                self.unused_slot(hold);
                 return;
             }
         };
+        if hold.is_some() {
+            self.memory().fleet.resumed = true;
+        }
         tracing::info!(request = %started.short_id, kind = %started.kind, "maintenance starting");
         self.memory().executed(Instant::now());
 
@@ -76,6 +87,16 @@ impl Scheduler {
 }
 
 impl Scheduler {
+    /// A slot verified for a start that was then refused: the next look uses it if the request
+    /// is still eligible, or gives it back (a slot already persisted stays as it is).
+    pub(super) fn unused_slot(&self, hold: Option<FleetHold>) {
+        if let Some(hold) = hold
+            && self.core.store.fleet_hold().ok().flatten().is_none()
+        {
+            self.memory().fleet.granted = Some(hold);
+        }
+    }
+
     /// A successful restart counts only once the health check (if configured) passes.
     async fn checked(&self, restarted: StepOutcome) -> StepOutcome {
         let restarted = match restarted {

@@ -37,6 +37,28 @@ pub(crate) struct Memory {
     pub(crate) last_waiting: Option<(RequestId, Vec<&'static str>)>,
     /// Runs (session, since) already reported as wedged.
     pub(crate) wedged_reported: HashSet<(String, Timestamp)>,
+    /// `[fleet]`: what this process knows of its slot (see `fleet_slot.rs`).
+    pub(crate) fleet: FleetMemory,
+}
+
+/// What the scheduler remembers of its fleet slot between looks.
+#[derive(Debug, Default)]
+pub(crate) struct FleetMemory {
+    /// A slot granted for the open request that has not started yet.
+    pub(crate) granted: Option<crate::fleet::FleetHold>,
+    /// Why the last try got no slot, until when that answer stands, and the backend's change
+    /// counter then: a change (etcd's watch) or the time passing ends it.
+    pub(crate) waiting: Option<(crate::blocker::Blocker, Instant, u64)>,
+    /// The next retry's delay after a refusal or an unreachable service (bounded backoff).
+    pub(crate) backoff: Option<Duration>,
+    /// The persisted hold was taken up (or found lost) by this process.
+    pub(crate) resumed: bool,
+    /// A slot of this replica's id from a previous life was freed (or none was persisted).
+    pub(crate) stale_released: bool,
+    /// When the admins are next reminded of a kept slot.
+    pub(crate) kept_prompt_at: Option<Instant>,
+    /// When to retry giving back or taking up the persisted hold after the service failed.
+    pub(crate) settle_retry_at: Option<Instant>,
 }
 
 impl Memory {

@@ -32,6 +32,10 @@ struct TestExecutor {
     update_takes: Duration,
     /// Set while a restart runs.
     executing: std::sync::atomic::AtomicBool,
+    /// The restart's outcome when it is not the usual success.
+    restart_outcome: StdMutex<Option<StepOutcome>>,
+    /// The fencing token each restart saw.
+    tokens: StdMutex<Vec<Option<u64>>>,
 }
 
 impl TestExecutor {
@@ -78,6 +82,7 @@ impl Executor for TestExecutor {
                 .lock()
                 .unwrap()
                 .push((Instant::now(), request.kind, "restart"));
+            self.tokens.lock().unwrap().push(request.fencing_token);
             tokio::task::yield_now().await;
             assert_eq!(
                 self.tracker.live_runs(),
@@ -86,6 +91,9 @@ impl Executor for TestExecutor {
             );
             self.executing
                 .store(false, std::sync::atomic::Ordering::SeqCst);
+            if let Some(outcome) = self.restart_outcome.lock().unwrap().clone() {
+                return outcome;
+            }
             StepOutcome::Done(RunResult {
                 message: Some("restarted".into()),
                 ..RunResult::default()
@@ -158,6 +166,16 @@ impl Harness {
         store: Store,
         settings: (QueueSettings, TrackerSettings, SchedulerSettings),
     ) -> Self {
+        Self::boot_with_fleet(dir, clock, store, settings, None)
+    }
+
+    fn boot_with_fleet(
+        dir: tempfile::TempDir,
+        clock: TokioClock,
+        store: Store,
+        settings: (QueueSettings, TrackerSettings, SchedulerSettings),
+        fleet: Option<Arc<dyn crate::fleet::FleetLock>>,
+    ) -> Self {
         let tracker = ActivityTracker::new(settings.1, Arc::new(clock.clone()));
         let executor = Arc::new(TestExecutor {
             tracker: tracker.clone(),
@@ -165,6 +183,8 @@ impl Harness {
             update_outcome: StdMutex::new(None),
             update_takes: 10 * MIN,
             executing: std::sync::atomic::AtomicBool::new(false),
+            restart_outcome: StdMutex::new(None),
+            tokens: StdMutex::new(Vec::new()),
         });
         let scheduler = Scheduler::new(
             "test",
@@ -175,6 +195,9 @@ impl Harness {
             None,
         )
         .unwrap();
+        if let Some(fleet) = fleet {
+            scheduler.set_fleet(fleet).unwrap();
+        }
         let events = store.subscribe();
         let task = Some(scheduler.spawn());
         Self {
@@ -262,6 +285,7 @@ async fn pass(d: Duration) {
     tokio::time::sleep(d).await;
 }
 
+mod fleet;
 mod windows;
 
 #[tokio::test(start_paused = true)]

@@ -4,6 +4,10 @@
 //! atomically again, the store re-checks and records phase `restarting`, and the restart runs.
 //! The wait can last until the next window (days, with weekly windows), so it listens to the
 //! store (a pause, a resume, a drain), the tracker, its deadlines and to shutdown.
+//!
+//! With `[fleet]` the restart step waits for a slot like any restart: taken once nothing else
+//! holds the step back and no run is live (admission still open), verified once admission is
+//! closed, and persisted with the phase `restarting`.
 
 use std::time::Duration;
 
@@ -12,6 +16,7 @@ use tokio::time::Instant;
 
 use super::Scheduler;
 use super::execute::merge_results;
+use super::fleet_slot::Slot;
 use crate::deadline::later;
 use crate::eligibility::wake_for_edge;
 use crate::error::Error;
@@ -67,6 +72,7 @@ impl Scheduler {
         // Subscribed before the first look, so a pause or resume in between is not missed.
         let mut events = core.store.subscribe();
         let (mut told, mut audited_window_wait) = (false, false);
+        let mut fleet_changes = self.fleet().map(|f| f.changes());
         let failed = |error: Error| {
             tracing::error!(request = %request.short_id, %error, "could not record the restart step");
             Some(StepOutcome::Failed(RunResult {
@@ -86,13 +92,47 @@ impl Scheduler {
                 tracing::error!(%error, "could not read pause or drain; the restart step waits");
                 Hold::Unreadable(core.store.now().saturating_add(STORE_RETRY))
             });
-            if hold == Hold::Free && gate.close_if_idle() {
+            let mut fleet_retry = None;
+            let idle = core.tracker.snapshot(Instant::now()).word.live() == 0;
+            let slot = if hold == Hold::Free && idle {
+                match self.restart_slot().await {
+                    Ok(Slot::Ready(slot)) => Some(slot),
+                    Ok(Slot::Waiting(_, at)) => {
+                        fleet_retry = Some(at);
+                        None
+                    }
+                    Ok(Slot::Granted) => None,
+                    Err(error) => {
+                        tracing::error!(%error, "could not read the fleet hold; the restart step waits");
+                        fleet_retry = Some(later(Instant::now(), STORE_RETRY));
+                        None
+                    }
+                }
+            } else {
+                // Not free (any longer): a slot granted meanwhile goes back to the fleet.
+                self.return_unused_slot().await;
+                None
+            };
+            if let Some(slot) = slot
+                && gate.close_if_idle()
+            {
+                if let Some(fleet_hold) = &slot
+                    && !self.verify_slot(fleet_hold).await
+                {
+                    gate.reopen();
+                    continue;
+                }
                 // With admission closed, the store checks pause, drain and window again at the
                 // instant it records the restart step: the atomic step, as for a start.
-                match core.store.begin_restart(request.id, windows).await {
+                match core
+                    .store
+                    .begin_restart(request.id, windows, slot.clone())
+                    .await
+                {
                     Ok(restarting) => break restarting,
                     Err(error) => {
                         gate.reopen();
+                        self.unused_slot(slot);
                         // Refused for a hold the next look will see (a pause, a drain or the
                         // window's end just now): wait for it. Anything else is a failure.
                         if matches!(self.restart_hold(windows), Ok(Hold::Free)) {
@@ -145,6 +185,8 @@ impl Scheduler {
                     }
                 }
                 () = core.tracker.changed() => {}
+                () = super::fleet_changed(fleet_changes.as_mut()) => {}
+                () = super::sleep_until_or_forever(fleet_retry) => {}
                 () = super::sleep_until_or_forever(ends) => {}
                 () = super::sleep_until_or_forever(housekeeping) => {}
             }
@@ -157,6 +199,15 @@ impl Scheduler {
                 StepOutcome::Failed(merge_results(updated, restarted))
             }
         })
+    }
+
+    /// The slot for the restart step: a grant is used at once (the step's facts were read just
+    /// before), so it never goes back through a housekeeping look.
+    async fn restart_slot(&self) -> Result<Slot, Error> {
+        match self.slot().await? {
+            Slot::Granted => self.slot().await,
+            other => Ok(other),
+        }
     }
 
     /// One look of the scheduler from inside an execution: with a request running, the look

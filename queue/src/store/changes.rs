@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use super::layout::{
-    META_DRAIN, META_HEALTH_FAILURES, META_OPEN, META_PAUSE, META_RESTART_MARKER, META_RUNNING,
-    TreeId, audit_index_key, audit_owner, decode_request_id, decode_u64, encode, io_error,
-    request_key, u64_key,
+    META_DRAIN, META_FLEET_HOLD, META_HEALTH_FAILURES, META_OPEN, META_PAUSE, META_RESTART_MARKER,
+    META_RUNNING, TreeId, audit_index_key, audit_owner, decode_request_id, decode_u64, encode,
+    io_error, request_key, u64_key,
 };
 use super::lookup;
 use super::writer::{Tx, Writer};
@@ -13,6 +13,7 @@ use crate::audit::AuditNote;
 use crate::dedupe::{self, Ask, Merge, Withdrawal};
 use crate::drain::Drain;
 use crate::error::Error;
+use crate::fleet::FleetHold;
 use crate::id::RequestId;
 use crate::pause::Pause;
 use crate::request::{Event, Phase, Request, RunResult, State};
@@ -198,6 +199,7 @@ pub(crate) fn start(
     w: &mut Writer,
     checked: &Request,
     windows: &crate::window::Windows,
+    hold: Option<FleetHold>,
 ) -> Result<Request, Error> {
     let id = checked.id;
     if let Some(running) = lookup::running(&w.trees, w.path())? {
@@ -225,6 +227,10 @@ pub(crate) fn start(
     request.apply(Event::Start, tx.now, SCHEDULER)?;
     request.phase = Some(phase);
     request.phase_since = Some(tx.now);
+    request.fencing_token = None;
+    if let Some(hold) = hold {
+        put_hold(&mut tx, &mut request, hold);
+    }
     tx.put_request(&request);
     tx.remove(TreeId::Meta, META_OPEN);
     tx.put(TreeId::Meta, META_RUNNING, request_key(id));
@@ -269,10 +275,81 @@ pub(crate) fn begin_restart(
     w: &mut Writer,
     id: RequestId,
     windows: &crate::window::Windows,
+    hold: Option<FleetHold>,
 ) -> Result<Request, Error> {
     let now = w.begin().now;
     may_begin(w, now, windows)?;
-    set_phase(w, id, Phase::Restarting)
+    let mut request = existing(w, id)?;
+    if request.state != State::Running {
+        return Err(Error::Conflict(format!(
+            "request {} is {}, not running; it cannot begin its restart step",
+            request.short_id, request.state
+        )));
+    }
+    let mut tx = w.begin();
+    request.phase = Some(Phase::Restarting);
+    request.phase_since = Some(tx.now);
+    if let Some(hold) = hold {
+        put_hold(&mut tx, &mut request, hold);
+    }
+    tx.put_request(&request);
+    tx.audit(
+        SCHEDULER,
+        "phase",
+        Some(id),
+        format!("{:?}", Phase::Restarting),
+    );
+    w.commit(tx)?;
+    Ok(request)
+}
+
+/// Persists the fleet slot `hold` as taken for `request` (in the transaction that starts it),
+/// and gives the request its fencing token.
+fn put_hold(tx: &mut Tx, request: &mut Request, mut hold: FleetHold) {
+    hold.request = Some(request.id);
+    hold.kept = None;
+    request.fencing_token = hold.token;
+    let token = hold
+        .token
+        .map_or_else(|| "no token".to_owned(), |t| format!("token {t}"));
+    tx.audit(
+        SCHEDULER,
+        "fleet_slot_taken",
+        Some(request.id),
+        format!("{} in group {} ({token})", hold.key, hold.group),
+    );
+    tx.put(TreeId::Meta, META_FLEET_HOLD, encode(&hold));
+}
+
+/// Marks the persisted fleet hold as kept for an admin, saying why; audited.
+pub(crate) fn keep_fleet_hold(w: &mut Writer, reason: String) -> Result<Option<FleetHold>, Error> {
+    let Some(mut hold) = meta_record::<FleetHold>(w, META_FLEET_HOLD, "the fleet hold")? else {
+        return Ok(None);
+    };
+    let mut tx = w.begin();
+    hold.kept = Some(reason.clone());
+    tx.put(TreeId::Meta, META_FLEET_HOLD, encode(&hold));
+    tx.audit(SCHEDULER, "fleet_slot_kept", hold.request, reason);
+    w.commit(tx)?;
+    Ok(Some(hold))
+}
+
+/// Forgets the persisted fleet hold (released, or lost), with an audit entry `action` by `by`.
+pub(crate) fn clear_fleet_hold(
+    w: &mut Writer,
+    by: &str,
+    action: &str,
+    detail: String,
+) -> Result<Option<FleetHold>, Error> {
+    let hold = meta_record::<FleetHold>(w, META_FLEET_HOLD, "the fleet hold")?;
+    let Some(hold) = hold else {
+        return Ok(None);
+    };
+    let mut tx = w.begin();
+    tx.remove(TreeId::Meta, META_FLEET_HOLD);
+    tx.audit(by, action, hold.request, detail);
+    w.commit(tx)?;
+    Ok(Some(hold))
 }
 
 pub(crate) fn set_phase(w: &mut Writer, id: RequestId, phase: Phase) -> Result<Request, Error> {

@@ -84,6 +84,8 @@ pub(crate) const META_DRAIN: &[u8] = b"drain";
 pub(crate) const META_RESTART_MARKER: &[u8] = b"restart_marker";
 /// `meta`: when admins were last asked about a request waiting too long (JSON).
 pub(crate) const META_ESCALATION: &[u8] = b"last_escalation";
+/// `meta`: the fleet slot this replica holds, if any (JSON `FleetHold`).
+pub(crate) const META_FLEET_HOLD: &[u8] = b"fleet_hold";
 /// `meta`: failed health checks in a row (u64 BE).
 pub(crate) const META_HEALTH_FAILURES: &[u8] = b"health_failures";
 /// `meta`: next audit sequence number (u64 BE).

@@ -820,7 +820,11 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
     // The window is read at the instant the start is written: closed by then, nothing starts.
     // (The test clock reads 2026-11-24 00:00 UTC.)
     let nightly = crate::window::Windows::parse(&["02:00-05:00"], "UTC").unwrap();
-    let err = t.store.start_within(&current, &nightly).await.unwrap_err();
+    let err = t
+        .store
+        .start_within(&current, &nightly, None)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("window closed meanwhile"), "{err}");
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
     assert_eq!(t.store.open_request().unwrap(), Some(current.clone()));
@@ -833,7 +837,7 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
     // The restart step of the update re-checks the same way as it begins.
     let err = t
         .store
-        .begin_restart(started.id, &nightly)
+        .begin_restart(started.id, &nightly, None)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("window closed meanwhile"), "{err}");
@@ -844,7 +848,7 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
     let always = crate::window::Windows::always();
     let err = t
         .store
-        .begin_restart(started.id, &always)
+        .begin_restart(started.id, &always, None)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("paused"), "{err}");
@@ -853,7 +857,11 @@ async fn start_refuses_what_changed_since_the_scheduler_looked() {
         Some(Phase::Updating)
     );
     t.store.set_pause(None, "telegram:boss").await.unwrap();
-    let restarting = t.store.begin_restart(started.id, &always).await.unwrap();
+    let restarting = t
+        .store
+        .begin_restart(started.id, &always, None)
+        .await
+        .unwrap();
     assert_eq!(restarting.phase, Some(Phase::Restarting));
 }
 

@@ -1,0 +1,359 @@
+//! The scheduler's fleet slot (`[fleet]`, see [`crate::fleet`]): taking one for a locally
+//! eligible request while admission is still open, verifying it once admission is closed, and
+//! settling the persisted hold afterwards: given back once the gateway is healthy or nothing
+//! went down, kept (and the admins asked, once per `max_wait`) otherwise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Scheduler;
+use crate::blocker::Blocker;
+use crate::error::Error;
+use crate::events::QueueEvent;
+use crate::fleet::{Attempt, FleetError, FleetHold, FleetLock};
+use crate::request::State;
+
+/// The first retry after a refusal or an unreachable lock service; doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long a watched backend's "busy" stands without a change, in case a watch event was lost.
+const WATCHED_RECHECK: Duration = Duration::from_secs(30);
+/// The actor of the fleet changes lull makes on its own.
+const LULL: &str = "lull";
+
+/// Whether a locally eligible request may close admission as far as the fleet goes.
+pub(super) enum Slot {
+    /// Yes: with this hold (`None` without `[fleet]`).
+    Ready(Option<FleetHold>),
+    /// A slot was granted just now: look again with fresh facts before closing admission.
+    Granted,
+    /// No slot: why, and when to try again (a backend change also wakes the scheduler).
+    Waiting(Blocker, Instant),
+}
+
+impl Scheduler {
+    pub(super) fn fleet(&self) -> Option<&Arc<dyn FleetLock>> {
+        self.core.fleet.get()
+    }
+
+    /// The slot for the open request, which is locally eligible now. Never waits for one: a
+    /// busy fleet is a blocker like any other, and admission stays open meanwhile.
+    pub(super) async fn slot(&self) -> Result<Slot, Error> {
+        let Some(fleet) = self.fleet() else {
+            return Ok(Slot::Ready(None));
+        };
+        if let Some(granted) = self.memory().fleet.granted.clone() {
+            return Ok(Slot::Ready(Some(granted)));
+        }
+        // A slot this replica still holds (kept after a failed restart) is its own: a new
+        // request may use it, and gives it back once healthy.
+        if let Some(held) = self.core.store.fleet_hold()?
+            && self.memory().fleet.resumed
+        {
+            return Ok(Slot::Ready(Some(held)));
+        }
+        let now = Instant::now();
+        let changes = *fleet.changes().borrow();
+        if let Some((blocker, until, seen)) = &self.memory().fleet.waiting
+            && now < *until
+            && *seen == changes
+        {
+            return Ok(Slot::Waiting(blocker.clone(), *until));
+        }
+        if !self.memory().fleet.stale_released || self.core.store.fleet_hold()?.is_some() {
+            // Not settled yet (the service was unreachable at start-up): that comes first.
+            return Ok(self.fleet_waiting(
+                Blocker::FleetUnreachable {
+                    error: "settling this replica's slot from before".into(),
+                },
+                None,
+                changes,
+            ));
+        }
+        Ok(match fleet.try_acquire().await {
+            Ok(Attempt::Granted(hold)) => {
+                tracing::info!(key = %hold.key, token = ?hold.token, "fleet slot granted");
+                let mut memory = self.memory();
+                memory.fleet.granted = Some(hold);
+                memory.fleet.waiting = None;
+                memory.fleet.backoff = None;
+                Slot::Granted
+            }
+            Ok(Attempt::Busy {
+                holders,
+                detail,
+                retry_after,
+            }) => self.fleet_waiting(
+                Blocker::FleetSlot { holders, detail },
+                Some(retry_after.unwrap_or(WATCHED_RECHECK)),
+                changes,
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "could not ask the fleet lock service for a slot");
+                self.fleet_waiting(
+                    Blocker::FleetUnreachable {
+                        error: error.to_string(),
+                    },
+                    None,
+                    changes,
+                )
+            }
+        })
+    }
+
+    /// Remembers why there is no slot; `after` is the backend's own retry time, else the backoff.
+    fn fleet_waiting(&self, blocker: Blocker, after: Option<Duration>, changes: u64) -> Slot {
+        let mut memory = self.memory();
+        let after = after.unwrap_or_else(|| {
+            let next = memory
+                .fleet
+                .backoff
+                .map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
+            memory.fleet.backoff = Some(next);
+            next
+        });
+        let until = Instant::now() + after;
+        memory.fleet.waiting = Some((blocker.clone(), until, changes));
+        Slot::Waiting(blocker, until)
+    }
+
+    /// With admission closed: checks the hold is still ours. On failure the slot is given
+    /// back (nothing started) and the next try waits a backoff.
+    pub(super) async fn verify_slot(&self, hold: &FleetHold) -> bool {
+        let Some(fleet) = self.fleet() else {
+            return true;
+        };
+        match fleet.verify(hold).await {
+            Ok(()) => {
+                self.memory().fleet.granted = None;
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, key = %hold.key, "the fleet slot did not verify; not starting");
+                self.memory().fleet.granted = None;
+                let detail = format!("{} ({error}); nothing was started", hold.key);
+                if let Err(error) = self
+                    .core
+                    .store
+                    .record(LULL, "fleet_verify_failed", detail, None)
+                    .await
+                {
+                    tracing::warn!(%error, "could not audit the failed verification");
+                }
+                if self.core.store.fleet_hold().ok().flatten().is_none() {
+                    self.give_back(fleet, hold).await;
+                }
+                // Read after the give-back, so our own release does not count as news; the
+                // next try waits a backoff.
+                let changes = *fleet.changes().borrow();
+                let _ = self.fleet_waiting(
+                    Blocker::FleetUnreachable {
+                        error: error.to_string(),
+                    },
+                    None,
+                    changes,
+                );
+                false
+            }
+        }
+    }
+
+    /// The open request is no longer locally eligible (a run began, a pause…): a slot granted
+    /// for it and not yet used goes back, so other replicas are not held up by this one's wait.
+    pub(super) async fn return_unused_slot(&self) {
+        let Some(hold) = self.memory().fleet.granted.take() else {
+            return;
+        };
+        if let Some(fleet) = self.fleet() {
+            tracing::info!(key = %hold.key, "no longer eligible locally; giving the fleet slot back");
+            self.give_back(fleet, &hold).await;
+        }
+    }
+
+    async fn give_back(&self, fleet: &Arc<dyn FleetLock>, hold: &FleetHold) {
+        if let Err(error) = fleet.release(hold).await {
+            // etcd: the lease lapses by itself; FleetLock: the next start-up frees it.
+            tracing::warn!(%error, key = %hold.key, "could not give the unused fleet slot back");
+        }
+    }
+
+    /// Settles the persisted hold between executions: takes it up after a restart of lull,
+    /// gives it back once its request succeeded (or never started its command), keeps it for
+    /// an admin otherwise, and reminds the admins of a kept slot once per `max_wait`. Returns
+    /// when to look again.
+    pub(super) async fn settle_fleet_hold(&self) -> Result<Option<Instant>, Error> {
+        let Some(fleet) = self.fleet() else {
+            return Ok(None);
+        };
+        let now = Instant::now();
+        if let Some(at) = self.memory().fleet.settle_retry_at
+            && at > now
+        {
+            return Ok(Some(at));
+        }
+        let store = &self.core.store;
+        let Some(hold) = store.fleet_hold()? else {
+            if !self.memory().fleet.stale_released {
+                match fleet.release_stale().await {
+                    Ok(()) => self.memory().fleet.stale_released = true,
+                    Err(error) => return Ok(Some(self.settle_failed("free a stale slot", &error))),
+                }
+            }
+            return Ok(None);
+        };
+        self.memory().fleet.stale_released = true;
+        let running = store.running_request()?;
+        if hold.request.is_some() && running.as_ref().map(|r| r.id) == hold.request {
+            // Its execution is under way in this process.
+            return Ok(None);
+        }
+        if !self.memory().fleet.resumed {
+            match fleet.resume(&hold).await {
+                Ok(()) => self.memory().fleet.resumed = true,
+                Err(FleetError::Lost(why)) => {
+                    let detail = format!("{} in group {}: {why}", hold.key, hold.group);
+                    tracing::warn!("the fleet slot held before this start lapsed: {detail}");
+                    store
+                        .clear_fleet_hold(
+                            LULL,
+                            "fleet_slot_lost",
+                            detail.clone(),
+                            Some(QueueEvent::FleetSlotLost { detail }),
+                        )
+                        .await?;
+                    self.memory().fleet.resumed = true;
+                    return Ok(None);
+                }
+                Err(error) => return Ok(Some(self.settle_failed("take up the slot", &error))),
+            }
+        }
+        if let Some(reason) = &hold.kept {
+            return Ok(Some(self.remind_kept(reason).await?));
+        }
+        let request = match hold.request {
+            Some(id) => store.get(id)?,
+            None => None,
+        };
+        let healthy = request.as_ref().is_none_or(|r| {
+            r.state == State::Succeeded || r.result.as_ref().is_some_and(|res| res.not_started)
+        });
+        if healthy {
+            if let Err(error) = fleet.release(&hold).await {
+                return Ok(Some(self.settle_failed("give the slot back", &error)));
+            }
+            let detail = format!("{} in group {}", hold.key, hold.group);
+            tracing::info!("fleet slot given back: {detail}");
+            store
+                .clear_fleet_hold(LULL, "fleet_slot_released", detail, None)
+                .await?;
+            self.memory().fleet.settle_retry_at = None;
+            return Ok(None);
+        }
+        let reason = match &request {
+            Some(r) => match r.state {
+                State::Interrupted => format!(
+                    "request {} was interrupted mid-execution; the gateway may be down",
+                    r.short_id
+                ),
+                _ => format!(
+                    "request {} {}: {}",
+                    r.short_id,
+                    r.state,
+                    r.result
+                        .as_ref()
+                        .and_then(|res| res.message.clone())
+                        .unwrap_or_else(|| "no detail".into())
+                ),
+            },
+            None => "its request is gone".into(),
+        };
+        tracing::warn!(key = %hold.key, "keeping the fleet slot: {reason}");
+        store.keep_fleet_hold(reason).await?;
+        self.memory().fleet.kept_prompt_at = Some(super::later(now, self.core.settings.max_wait));
+        Ok(self.memory().fleet.kept_prompt_at)
+    }
+
+    /// Reminds the admins of a kept slot when a period passed; returns the next reminder.
+    async fn remind_kept(&self, reason: &str) -> Result<Instant, Error> {
+        let now = Instant::now();
+        let period = self.core.settings.max_wait;
+        let due = *self
+            .memory()
+            .fleet
+            .kept_prompt_at
+            .get_or_insert_with(|| super::later(now, period));
+        if due > now {
+            return Ok(due);
+        }
+        self.core
+            .store
+            .report(QueueEvent::FleetSlotKept {
+                reason: reason.to_owned(),
+            })
+            .await?;
+        let next = super::later(now, period);
+        self.memory().fleet.kept_prompt_at = Some(next);
+        Ok(next)
+    }
+
+    fn settle_failed(&self, what: &str, error: &FleetError) -> Instant {
+        tracing::warn!(%error, "could not {what} with the fleet lock service; retrying");
+        let mut memory = self.memory();
+        let next = memory
+            .fleet
+            .backoff
+            .map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
+        memory.fleet.backoff = Some(next);
+        let at = Instant::now() + next;
+        memory.fleet.settle_retry_at = Some(at);
+        at
+    }
+
+    /// An admin gives this replica's slot back (chat, CLI or API); audited. Refused while the
+    /// request it was taken for is executing.
+    pub async fn release_fleet_slot(&self, by: &str) -> Result<FleetHold, Error> {
+        let Some(fleet) = self.fleet() else {
+            return Err(Error::NoFleetSlot(
+                "there is no fleet slot to release: [fleet] is not configured here".into(),
+            ));
+        };
+        let store = &self.core.store;
+        let Some(hold) = store.fleet_hold()? else {
+            return Err(Error::NoFleetSlot(
+                "this replica holds no fleet slot; nothing to release".into(),
+            ));
+        };
+        if hold.kept.is_none()
+            && hold.request.is_some()
+            && store.running_request()?.map(|r| r.id) == hold.request
+        {
+            return Err(Error::Conflict(
+                "the fleet slot is in use by the request executing now; it is given back when the restart is healthy".into(),
+            ));
+        }
+        match fleet.release(&hold).await {
+            Ok(()) | Err(FleetError::Lost(_)) => {}
+            Err(error) => {
+                return Err(Error::FleetUnavailable(format!(
+                    "{error}; the slot is still held, try again"
+                )));
+            }
+        }
+        let detail = format!("{} in group {}", hold.key, hold.group);
+        store
+            .clear_fleet_hold(
+                by,
+                "fleet_slot_released",
+                detail,
+                Some(QueueEvent::FleetSlotReleased { by: by.to_owned() }),
+            )
+            .await?;
+        let mut memory = self.memory();
+        memory.fleet.kept_prompt_at = None;
+        memory.fleet.waiting = None;
+        Ok(hold)
+    }
+}
