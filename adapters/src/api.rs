@@ -45,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/pause"),
     ("POST", "/v1/resume"),
     ("POST", "/v1/release"),
+    ("POST", "/v1/fleet/release"),
     ("POST", "/v1/relay/commands"),
     ("GET", "/v1/relay/notices"),
     ("POST", "/v1/relay/notices/{id}/ack"),
@@ -333,6 +334,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/v1/pause", post(pause))
         .route("/v1/resume", post(resume))
         .route("/v1/release", post(release))
+        .route("/v1/fleet/release", post(release_fleet_slot))
         .route("/v1/relay/commands", post(relay::command))
         .route("/v1/relay/notices", get(relay::notices))
         .route("/v1/relay/notices/{id}/ack", post(relay::acknowledge))
@@ -777,6 +779,16 @@ async fn release(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> Api
         .release(&b.session, &caller.by())
         .await?;
     ok(json!({"released": released}))
+}
+
+async fn release_fleet_slot(State(s): State<ApiState>, caller: Caller) -> ApiResult {
+    caller.admin_only("releasing the fleet slot")?;
+    let hold = s
+        .plugin
+        .scheduler()
+        .release_fleet_slot(&caller.by())
+        .await?;
+    ok(json!({"released": hold}))
 }
 
 #[cfg(test)]

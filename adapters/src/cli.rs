@@ -95,6 +95,12 @@ pub enum Command {
     },
     /// Resume execution.
     Resume,
+    /// This replica's fleet slot ([fleet], docs/fleet.md).
+    Fleet {
+        /// What to do.
+        #[command(subcommand)]
+        action: FleetAction,
+    },
     /// Run the agent tool with this JSON and print its result.
     Tool {
         /// The agent's name (sets "agent" in the JSON).
@@ -120,6 +126,14 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// `lull fleet …`.
+#[derive(Debug, Subcommand)]
+pub enum FleetAction {
+    /// Give back the slot this replica keeps after a failed restart (audited); check the
+    /// gateway first: other replicas may restart as soon as it is free.
+    Release,
 }
 
 /// Arguments of restart and update.
@@ -486,6 +500,32 @@ async fn client_command(
             println!("maintenance resumed");
             Ok(())
         }
+        (
+            Command::Fleet {
+                action: FleetAction::Release,
+            },
+            Target::Server(socket),
+        ) => {
+            let answer = api(socket, "POST", "/v1/fleet/release", None).await?;
+            print_released_slot(&answer["released"]);
+            Ok(())
+        }
+        (
+            Command::Fleet {
+                action: FleetAction::Release,
+            },
+            Target::Direct(store, config),
+        ) => {
+            let plugin = crate::stack::offline(store.clone(), config)
+                .map_err(|e| Failure::new(EXIT_ERROR, format!("{e:#}")))?;
+            let hold = plugin
+                .scheduler()
+                .release_fleet_slot(&cli_actor().by())
+                .await
+                .map_err(queue_failure)?;
+            print_released_slot(&serde_json::to_value(hold).unwrap_or_default());
+            Ok(())
+        }
         (Command::Resume, Target::Direct(store, _)) => {
             store
                 .set_pause(None, &cli_actor().by())
@@ -632,6 +672,14 @@ async fn decide(verb: &str, args: IdArgs, target: &Target) -> Result<(), Failure
     Ok(())
 }
 
+fn print_released_slot(hold: &Value) {
+    println!(
+        "released the fleet slot {} of group {}; other replicas may restart now",
+        hold["key"].as_str().unwrap_or("?"),
+        hold["group"].as_str().unwrap_or("?")
+    );
+}
+
 fn print_pause(pause: &lull_queue::Pause) {
     match pause.until {
         Some(until) => println!("maintenance paused until {until}"),
@@ -667,5 +715,6 @@ fn offline_status(
         eta: None,
         last_finished: store.history(1)?.into_iter().next(),
         windows: lull_queue::WindowsStatus::of(windows, now),
+        fleet: None,
     })
 }

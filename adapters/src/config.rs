@@ -32,6 +32,8 @@ pub struct Config {
     pub slack: Option<SlackConfig>,
     /// `[relay]`; its presence enables the relay (docs/relay.md).
     pub relay: Option<RelayConfig>,
+    /// `[fleet]`; its presence makes restarts take a fleet slot (docs/fleet.md).
+    pub fleet: Option<FleetConfig>,
     /// Where the config was read from, for errors found after parsing.
     #[serde(skip)]
     pub source: Source,
@@ -274,6 +276,19 @@ pub struct RelayConfig {
     pub token_env: Option<String>,
     pub claim_seconds: Option<u64>,
     pub notice_expiry_seconds: Option<u64>,
+}
+
+/// `[fleet]`, as written; `fleet::FleetSettings` checks it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    pub backend: Option<String>,
+    pub endpoints: Option<Vec<String>>,
+    pub url: Option<String>,
+    pub group: Option<String>,
+    pub slots: Option<u64>,
+    pub id: Option<String>,
+    pub lock_ttl_seconds: Option<u64>,
 }
 
 /// A config file that cannot be used, with the path and (from the parser) the line and key.

@@ -8,6 +8,7 @@
 //! - `discord`: the Discord adapter (feature `discord`), translation only;
 //! - `slack`: the Slack adapter (feature `slack`), translation only;
 //! - [`relay`]: a host gateway in any language carries `/maintenance` and the notices;
+//! - [`fleet`]: `[fleet]`, the lock services replicas restart k at a time through;
 //! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
 //! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces;
 //! - [`config`], [`profile`]: where settings and state live; `terminal`: output for people.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod demo;
 #[cfg(feature = "discord")]
 pub mod discord;
+pub mod fleet;
 pub mod profile;
 pub mod relay;
 pub mod serve;

@@ -117,6 +117,8 @@ fn build(
         approval_expiry: Duration::from_secs(m.approval_expiry_seconds),
         windows: m.windows(),
     };
+    let fleet = crate::fleet::FleetSettings::from_config(config, &options.profile)
+        .map_err(|e| config.invalid(e))?;
     let scheduler = Scheduler::new(
         options.profile,
         store,
@@ -125,6 +127,11 @@ fn build(
         settings,
         health,
     )?;
+    if let Some(fleet) = fleet {
+        let lock = crate::fleet::connect(&fleet);
+        tracing::info!("fleet: restarts take a slot as {}", lock.describe());
+        scheduler.set_fleet(lock)?;
+    }
     let plugin = Plugin::new(
         scheduler,
         PluginConfig {

@@ -8,6 +8,10 @@ pub const MAX_REASON_CHARS: usize = 500;
 /// Longest idle window or pause accepted.
 pub const MAX_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// What `/maintenance release` takes to free this replica's kept fleet slot rather than a run
+/// (sessions are `platform:chat`, so no session is named this).
+pub const FLEET_SLOT: &str = "fleet";
+
 /// One `/maintenance` command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -31,7 +35,8 @@ pub enum Command {
     Pause(Option<Duration>),
     /// `/maintenance resume`.
     Resume,
-    /// `/maintenance release <session>`.
+    /// `/maintenance release <session>`, or `/maintenance release fleet` (this replica's
+    /// kept fleet slot).
     Release(String),
 }
 
@@ -68,7 +73,7 @@ pub fn usage(subcommand: &str) -> &'static str {
         "history" => "/maintenance history",
         "pause" => "/maintenance pause [--for 2h]",
         "resume" => "/maintenance resume",
-        "release" => "/maintenance release <session>",
+        "release" => "/maintenance release <session>|fleet",
         _ => {
             "/maintenance [help|status|restart|update|cancel|approve|reject|history|pause|resume|release]"
         }
@@ -259,7 +264,9 @@ fn parse_words(words: Vec<Word>) -> Result<Command, ParseError> {
                 _ => Command::Reject(id),
             })
         }
-        "release" => one_argument(&sub, rest, "session (platform:chat)").map(Command::Release),
+        "release" => {
+            one_argument(&sub, rest, "session (platform:chat), or `fleet`").map(Command::Release)
+        }
         "pause" => parse_pause(rest),
         _ => Err(unknown_subcommand(&first.text)),
     }

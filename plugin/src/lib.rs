@@ -280,6 +280,13 @@ impl Plugin {
                 scheduler.resume(&by).await?;
                 Reply::markdown("Maintenance resumed.")
             }
+            Command::Release(session) if session == command::FLEET_SLOT => {
+                let hold = scheduler.release_fleet_slot(&by).await?;
+                Reply::markdown(format!(
+                    "Released this replica's fleet slot ({} in group {}); other replicas may restart now.",
+                    hold.key, hold.group
+                ))
+            }
             Command::Release(session) => {
                 let released = scheduler.release(&session, &by).await?;
                 Reply::markdown(format!(

@@ -147,6 +147,6 @@ pub fn authorize(role: Role, command: &Command) -> Result<(), Refusal> {
         Command::Reject(_) => admin_only("reject requests"),
         Command::Pause(_) => admin_only("pause maintenance"),
         Command::Resume => admin_only("resume maintenance"),
-        Command::Release(_) => admin_only("release a run"),
+        Command::Release(_) => admin_only("release a run or the fleet slot"),
     }
 }

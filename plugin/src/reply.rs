@@ -330,10 +330,39 @@ pub fn status(status: &Status, now: Timestamp) -> Reply {
         });
     }
     lines.extend(windows_line(status));
+    lines.extend(fleet_line(status, now));
     if let Some(last) = &status.last_finished {
         lines.push(format!("*Last:* {}", outcome(last, now)));
     }
     Reply::markdown(lines.join("\n"))
+}
+
+/// `[fleet]`: the slot this replica holds, and whether it is kept for an admin.
+fn fleet_line(status: &Status, now: Timestamp) -> Option<String> {
+    let fleet = status.fleet.as_ref()?;
+    Some(match &fleet.hold {
+        None => format!("*Fleet:* {}; holds no slot.", fleet.replica),
+        Some(hold) => {
+            let token = hold
+                .token
+                .map(|t| format!(", token {t}"))
+                .unwrap_or_default();
+            match &hold.kept {
+                Some(reason) => format!(
+                    "*Fleet:* {} keeps its slot ({}{token}, since {} ago): {reason}. Other replicas wait; an admin can `/maintenance release fleet`.",
+                    fleet.replica,
+                    hold.key,
+                    ago(now, hold.since)
+                ),
+                None => format!(
+                    "*Fleet:* {} holds a slot ({}{token}, since {} ago).",
+                    fleet.replica,
+                    hold.key,
+                    ago(now, hold.since)
+                ),
+            }
+        }
+    })
 }
 
 /// `/maintenance history`.

@@ -100,7 +100,7 @@ pub use request::{Event, Kind, Phase, Request, RunResult, State, Transition};
 pub use requester::{Actor, Origin, Requester, Role};
 pub use scheduler::{Scheduler, SchedulerTask};
 pub use settings::{AgentRequests, QueueSettings, SchedulerSettings};
-pub use status::{Status, WindowsStatus};
+pub use status::{FleetStatus, Status, WindowsStatus};
 pub use store::{Cancelled, NoticeHook, Store, Submitted};
 pub use timestamp::Timestamp;
 pub use window::{WindowEntry, WindowState, Windows, WindowsError, Zone};

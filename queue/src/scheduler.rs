@@ -39,7 +39,7 @@ use crate::health::HealthCheck;
 use crate::pause::Pause;
 use crate::request::Request;
 use crate::settings::SchedulerSettings;
-use crate::status::{Status, WindowsStatus};
+use crate::status::{FleetStatus, Status, WindowsStatus};
 use crate::store::Store;
 use crate::timestamp::Timestamp;
 use crate::window::Windows;
@@ -578,6 +578,13 @@ impl Scheduler {
             eta,
             last_finished,
             windows: WindowsStatus::of(&self.core.settings.windows, look.now_wall),
+            fleet: match self.fleet() {
+                Some(fleet) => Some(FleetStatus {
+                    replica: fleet.describe(),
+                    hold: self.core.store.fleet_hold()?,
+                }),
+                None => None,
+            },
         })
     }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activity::{LiveRunInfo, SourceInfo};
 use crate::blocker::Blocker;
+use crate::fleet::FleetHold;
 use crate::request::Request;
 use crate::timestamp::Timestamp;
 use crate::window::{WindowState, Windows};
@@ -39,6 +40,18 @@ pub struct Status {
     /// The maintenance windows, if any are configured (`null`: always open).
     #[serde(default)]
     pub windows: Option<WindowsStatus>,
+    /// `[fleet]`: this replica and the slot it holds; absent without `[fleet]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStatus>,
+}
+
+/// This replica in its fleet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetStatus {
+    /// Its id, group and lock service.
+    pub replica: String,
+    /// The slot it holds (for a restart under way, or kept after a failed one), if any.
+    pub hold: Option<FleetHold>,
 }
 
 /// The configured maintenance windows and where the wall clock is among them.

@@ -66,6 +66,23 @@ pub(super) async fn metrics(
         "# HELP lull_notices_pending Notices in the outbox not yet delivered.\n# TYPE lull_notices_pending gauge\nlull_notices_pending {}",
         store.outbox_pending(usize::MAX)?.len()
     );
+    out.push_str("# HELP lull_blocker Why the open request waits now: 1 per blocker kind.\n# TYPE lull_blocker gauge\n");
+    for blocker in &status.blockers {
+        let _ = writeln!(out, "lull_blocker{{kind=\"{}\"}} 1", blocker.kind());
+    }
+    // Without [fleet] these are left out.
+    if let Some(fleet) = &status.fleet {
+        let _ = writeln!(
+            out,
+            "# HELP lull_fleet_slot_held Whether this replica holds a fleet slot.\n# TYPE lull_fleet_slot_held gauge\nlull_fleet_slot_held {}",
+            u8::from(fleet.hold.is_some())
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lull_fleet_slot_kept Whether this replica keeps its slot for an admin after a failed restart.\n# TYPE lull_fleet_slot_kept gauge\nlull_fleet_slot_kept {}",
+            u8::from(fleet.hold.as_ref().is_some_and(|h| h.kept.is_some()))
+        );
+    }
     // Without windows configured these are left out: "always open" has no next opening.
     if let Some(windows) = &status.windows {
         let _ = writeln!(

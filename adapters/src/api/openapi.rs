@@ -256,6 +256,20 @@ pub(crate) fn openapi() -> Value {
             }),
         ),
     );
+    add(
+        "/v1/fleet/release",
+        "post",
+        operation(
+            "[fleet]: give back this replica's kept fleet slot (after a failed restart); audited",
+            None,
+            json!({
+                "200": ok("{\"released\": the hold}"),
+                "403": admin_only(),
+                "404": error("not_found: this replica holds no fleet slot, or [fleet] is not configured"),
+                "409": error("conflict: the slot is in use by the executing request, or the lock service did not answer"),
+            }),
+        ),
+    );
     add_relay(&mut add);
     add(
         "/healthz",

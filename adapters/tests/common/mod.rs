@@ -2,7 +2,9 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub mod etcd;
 pub mod fake_discord;
+pub mod fake_fleetlock;
 pub mod fake_slack;
 pub mod fake_telegram;
 

@@ -192,7 +192,7 @@ fn refused_forms_say_what_is_wrong_and_show_the_usage() {
         ("/maintenance approve", "missing request id\nusage: /maintenance approve <id>".into()),
         ("/maintenance reject r7k2!", "\"r7k2!\" is not a request id (ids look like r7k2)\nusage: /maintenance reject <id>".into()),
         ("/maintenance cancel --all", "`cancel` has no option --all\nusage: /maintenance cancel <id>".into()),
-        ("/maintenance release", "missing session (platform:chat)\nusage: /maintenance release <session>".into()),
+        ("/maintenance release", "missing session (platform:chat), or `fleet`\nusage: /maintenance release <session>|fleet".into()),
         ("/maintenance pause 2h", "unexpected \"2h\"; accepted: --for <duration>\nusage: /maintenance pause [--for 2h]".into()),
         ("/maintenance pause --for", "--for needs a value\nusage: /maintenance pause [--for 2h]".into()),
         ("/maintenance pause --for 0s", "--for must be longer than 0s (resume with /maintenance resume)\nusage: /maintenance pause [--for 2h]".into()),

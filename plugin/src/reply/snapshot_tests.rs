@@ -88,6 +88,7 @@ fn status(blockers: Vec<Blocker>, eta: Option<Timestamp>) -> Status {
         eta,
         last_finished: None,
         windows: None,
+        fleet: None,
     }
 }
 
