@@ -239,6 +239,35 @@ fn a_failed_health_check_keeps_the_slot_until_an_admin_releases_it() {
         !lines(&log).iter().any(|l| l[1] == "c"),
         "c restarted while b keeps the slot"
     );
+    let metrics = |r: &Replica| {
+        r.home
+            .call("GET", "/metrics", None)
+            .body
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (b_metrics, c_metrics) = (metrics(&b), metrics(&c));
+    assert!(
+        b_metrics.contains("lull_fleet_slot_held 1")
+            && b_metrics.contains("lull_fleet_slot_kept 1"),
+        "{b_metrics}"
+    );
+    assert!(
+        c_metrics.contains("lull_blocker{kind=\"fleet_slot\"} 1")
+            && c_metrics.contains("lull_fleet_slot_held 0"),
+        "{c_metrics}"
+    );
+    let words = String::from_utf8_lossy(&c.home.lull(&["status"]).stdout).into_owned();
+    assert!(
+        words.contains("waiting for a fleet slot: replica b restarting since"),
+        "{words}"
+    );
+    let kept = String::from_utf8_lossy(&b.home.lull(&["status"]).stdout).into_owned();
+    assert!(
+        kept.contains("keeps its slot (lull/default/slots/0"),
+        "{kept}"
+    );
     // An admin looked at b's gateway and releases the slot.
     let out = b.home.lull(&["fleet", "release"]);
     assert!(

@@ -349,7 +349,7 @@ fn fleet_line(status: &Status, now: Timestamp) -> Option<String> {
                 .unwrap_or_default();
             match &hold.kept {
                 Some(reason) => format!(
-                    "*Fleet:* {} keeps its slot ({}{token}, since {} ago): {reason}. Other replicas wait; an admin can `/maintenance release fleet`.",
+                    "*Fleet:* {} keeps its slot ({}{token}, since {} ago): {reason}. Other replicas wait; an admin can `/maintenance release fleet` (`lull fleet release`).",
                     fleet.replica,
                     hold.key,
                     ago(now, hold.since)

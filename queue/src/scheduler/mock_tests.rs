@@ -214,7 +214,12 @@ impl Harness {
     }
 
     /// Stops everything and starts again on the same store: a restart of lull.
-    async fn restart(mut self) -> Self {
+    async fn restart(self) -> Self {
+        self.restart_with_fleet(None).await
+    }
+
+    /// [`Harness::restart`], the new scheduler with `fleet`.
+    async fn restart_with_fleet(mut self, fleet: Option<Arc<dyn crate::fleet::FleetLock>>) -> Self {
         self.task.take().unwrap().shutdown().await;
         let Self {
             _dir,
@@ -232,7 +237,7 @@ impl Harness {
             Store::open_with_clock(&path, settings.0, Arc::new(clock.clone()))
         })
         .unwrap();
-        Self::boot(_dir, clock, store, settings)
+        Self::boot_with_fleet(_dir, clock, store, settings, fleet)
     }
 
     async fn submit(&self, idle: Duration) -> Request {

@@ -386,24 +386,8 @@ async fn an_update_installs_without_a_slot_and_its_restart_waits_for_one() {
 }
 
 /// Stops lull and starts it again on the same store and the same fleet.
-async fn reboot(mut h: Harness, fleet: &Arc<FakeFleet>) -> Harness {
-    h.task.take().unwrap().shutdown().await;
-    let Harness {
-        _dir,
-        clock,
-        settings,
-        store,
-        scheduler,
-        ..
-    } = h;
-    let path = store.path().to_owned();
-    drop(scheduler);
-    drop(store);
-    let store = crate::test_support::while_locked(|| {
-        Store::open_with_clock(&path, settings.0, Arc::new(clock.clone()))
-    })
-    .unwrap();
-    Harness::boot_with_fleet(_dir, clock, store, settings, Some(fleet.clone()))
+async fn reboot(h: Harness, fleet: &Arc<FakeFleet>) -> Harness {
+    h.restart_with_fleet(Some(fleet.clone())).await
 }
 
 #[tokio::test(start_paused = true)]
