@@ -1,6 +1,6 @@
 //! Running a request the scheduler just admitted: persist it as running (with the fleet slot
 //! its restart holds, in the same flush), run the executor's steps, and finish it. Admission is
-//! already closed when this starts. The slot is settled by the next look
+//! already closed when this starts. The slot is settled once the outcome is recorded
 //! (`fleet_slot::settle_fleet_hold`): given back if healthy, kept otherwise.
 
 use tokio::time::Instant;
@@ -82,6 +82,12 @@ impl Scheduler {
         {
             // It stays `running` on disk; recovery on the next boot marks it interrupted.
             tracing::error!(request = %started.short_id, %error, "could not record the outcome");
+            return;
+        }
+        // Settled now rather than at the next look, which a shutdown right after the
+        // execution would skip: the slot goes back (or is kept) as soon as the outcome is known.
+        if let Err(error) = self.settle_fleet_hold().await {
+            tracing::error!(%error, "could not settle the fleet slot; the next look tries again");
         }
     }
 }

@@ -418,3 +418,14 @@ async fn a_kept_hold_is_taken_up_after_a_restart_of_lull_and_a_lapsed_one_is_rec
     assert_eq!(h.store.fleet_hold().unwrap(), None);
     assert!(h.actions().contains(&"fleet_slot_lost".to_owned()));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_right_after_a_healthy_restart_still_gives_the_slot_back() {
+    let fleet = FakeFleet::new(1, &[]);
+    let mut h = with_fleet(&fleet);
+    h.submit(20 * MIN).await;
+    h.succeeded().await;
+    h.task.take().unwrap().shutdown().await;
+    assert!(!fleet.holds(ME), "the slot outlived the execution");
+    assert_eq!(h.store.fleet_hold().unwrap(), None);
+}
