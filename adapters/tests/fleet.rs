@@ -198,6 +198,11 @@ fn a_killed_holder_frees_its_slot_after_the_ttl_and_its_request_is_interrupted()
             .all(|r| r.finished().as_deref() == Some("succeeded"))
     });
     let waited = killed_at.elapsed();
+    // The lease was renewed at most a third of the TTL (5 s) before the kill.
+    assert!(
+        waited >= Duration::from_secs(3),
+        "the others went on {waited:?} after the kill, before a's lease could expire"
+    );
     let lines = lines(&log);
     assert_eq!(most_at_once(&lines[1..]), 1, "{lines:?}");
     assert_eq!(lines[0][..2], ["start", "a"]);
@@ -340,7 +345,15 @@ async fn etcd_grants_k_slots_wakes_a_waiter_and_fences_a_lapsed_hold() {
     ids.sort();
     assert_eq!(ids, ["a", "b"]);
     a.verify(&hold_a).await.unwrap();
-    // a gives its slot back: c's watch fires, and c gets the slot.
+    // c's watch is open (opening it counts as a change, since it may have missed some)…
+    tokio::time::timeout(LIMIT, async {
+        while *changes.borrow() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    // …so the next change is a's release: c's watch fires, and c gets the slot.
     changes.borrow_and_update();
     a.release(&hold_a).await.unwrap();
     tokio::time::timeout(LIMIT, changes.changed())

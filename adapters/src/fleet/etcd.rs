@@ -63,8 +63,16 @@ impl EtcdLock {
         self.keepers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps `lease` alive (every third of the TTL) until it is released or found lapsed.
+    /// Keeps `lease` alive (every third of the TTL) until it is released or found lapsed; a
+    /// keeper already at work (not finished) is left as it is.
     fn keep_alive(&self, lease: i64) {
+        if self
+            .keepers()
+            .get(&lease)
+            .is_some_and(|keeper| !keeper.is_finished())
+        {
+            return;
+        }
         let gateway = self.gateway.clone();
         let every = self.ttl / 3;
         let task = tokio::spawn(async move {
@@ -88,6 +96,13 @@ impl EtcdLock {
 
     fn stop_keeping(&self, lease: i64) {
         self.keepers().remove(&lease);
+    }
+
+    /// Whether this process keeps `lease` alive (a slot of this life, not a stale one).
+    fn keeps(&self, lease: i64) -> bool {
+        self.keepers()
+            .get(&lease)
+            .is_some_and(|keeper| !keeper.is_finished())
     }
 
     fn holder(kv: &Kv) -> FleetHolder {
@@ -116,7 +131,7 @@ impl EtcdLock {
         let mut taken = Vec::new();
         for kv in &kvs {
             let holder = Self::holder(kv);
-            if holder.id == self.id && !self.keepers().contains_key(&kv.lease) {
+            if holder.id == self.id && !self.keeps(kv.lease) {
                 // Ours from a life that died before persisting it: free it.
                 self.gateway.revoke(kv.lease).await?;
                 continue;
@@ -188,6 +203,9 @@ impl EtcdLock {
                 hold.token.unwrap_or_default()
             )));
         }
+        // Held from here on: a hold taken up again (after a failed release, or a restart of
+        // lull) is renewed from now on too.
+        self.keep_alive(lease);
         Ok(())
     }
 
@@ -202,6 +220,9 @@ impl EtcdLock {
                 let mut backoff = Duration::from_secs(1);
                 loop {
                     match gateway.send("v3/watch", &body, None).await {
+                        Ok(response) if !response.status().is_success() => {
+                            tracing::warn!(status = %response.status(), "etcd refused to watch the fleet's slots; trying again");
+                        }
                         Ok(mut response) => {
                             changes.send_modify(|c| *c += 1);
                             while let Ok(Some(chunk)) = response.chunk().await {
@@ -246,22 +267,15 @@ impl FleetLock for EtcdLock {
     }
 
     fn resume<'a>(&'a self, hold: &'a FleetHold) -> FleetFuture<'a, Result<(), FleetError>> {
-        Box::pin(async move {
-            self.check(hold).await?;
-            if let Some(lease) = hold.lease
-                && !self.keepers().contains_key(&lease)
-            {
-                self.keep_alive(lease);
-            }
-            Ok(())
-        })
+        // The check renews the lease and keeps it alive from then on.
+        Box::pin(self.check(hold))
     }
 
     fn release_stale(&self) -> FleetFuture<'_, Result<(), FleetError>> {
         Box::pin(async move {
             let (kvs, _) = self.gateway.range_prefix(&self.prefix).await?;
             for kv in kvs {
-                if Self::holder(&kv).id == self.id && !self.keepers().contains_key(&kv.lease) {
+                if Self::holder(&kv).id == self.id && !self.keeps(kv.lease) {
                     tracing::info!(key = %kv.key, "freeing a fleet slot this replica took before it last stopped");
                     self.gateway.revoke(kv.lease).await?;
                 }

@@ -96,8 +96,9 @@ impl Scheduler {
     /// A slot verified for a start that was then refused: the next look uses it if the request
     /// is still eligible, or gives it back (a slot already persisted stays as it is).
     pub(super) fn unused_slot(&self, hold: Option<FleetHold>) {
+        // Only a slot certainly not persisted: a store that cannot be read keeps it as it is.
         if let Some(hold) = hold
-            && self.core.store.fleet_hold().ok().flatten().is_none()
+            && matches!(self.core.store.fleet_hold(), Ok(None))
         {
             self.memory().fleet.granted = Some(hold);
         }

@@ -24,6 +24,13 @@ const WATCHED_RECHECK: Duration = Duration::from_secs(30);
 /// The actor of the fleet changes lull makes on its own.
 const LULL: &str = "lull";
 
+/// The next delay of a bounded backoff: 1 s, doubling to a minute.
+fn next_backoff(backoff: &mut Option<Duration>) -> Duration {
+    let next = backoff.map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
+    *backoff = Some(next);
+    next
+}
+
 /// Whether a locally eligible request may close admission as far as the fleet goes.
 pub(super) enum Slot {
     /// Yes: with this hold (`None` without `[fleet]`).
@@ -48,30 +55,33 @@ impl Scheduler {
         if let Some(granted) = self.memory().fleet.granted.clone() {
             return Ok(Slot::Ready(Some(granted)));
         }
-        // A slot this replica still holds (kept after a failed restart) is its own: a new
-        // request may use it, and gives it back once healthy.
-        if let Some(held) = self.core.store.fleet_hold()?
-            && self.memory().fleet.resumed
-        {
-            return Ok(Slot::Ready(Some(held)));
-        }
         let now = Instant::now();
         let changes = *fleet.changes().borrow();
+        // What the previous process left (a slot to take up, or a stale one to free) is
+        // settled first; an update's restart step gets here while its request runs, so it
+        // settles here too rather than only between executions.
+        if !self.fleet_settled()? {
+            let retry = self.settle_fleet_hold().await?;
+            if !self.fleet_settled()? {
+                let until = retry.unwrap_or_else(|| super::later(now, FIRST_BACKOFF));
+                let blocker = Blocker::FleetUnreachable {
+                    error: "settling this replica's slot from before its last stop".into(),
+                };
+                self.memory().fleet.waiting = Some((blocker.clone(), until, changes));
+                return Ok(Slot::Waiting(blocker, until));
+            }
+            self.memory().fleet.waiting = None;
+        }
         if let Some((blocker, until, seen)) = &self.memory().fleet.waiting
             && now < *until
             && *seen == changes
         {
             return Ok(Slot::Waiting(blocker.clone(), *until));
         }
-        if !self.memory().fleet.stale_released || self.core.store.fleet_hold()?.is_some() {
-            // Not settled yet (the service was unreachable at start-up): that comes first.
-            return Ok(self.fleet_waiting(
-                Blocker::FleetUnreachable {
-                    error: "settling this replica's slot from before".into(),
-                },
-                None,
-                changes,
-            ));
+        // A slot this replica still holds (kept after a failed restart) is its own: a new
+        // request may use it, and gives it back once healthy. It is verified like a grant.
+        if let Some(held) = self.core.store.fleet_hold()? {
+            return Ok(Slot::Ready(Some(held)));
         }
         Ok(match fleet.try_acquire().await {
             Ok(Attempt::Granted(hold)) => {
@@ -93,6 +103,9 @@ impl Scheduler {
             ),
             Err(error) => {
                 tracing::warn!(%error, "could not ask the fleet lock service for a slot");
+                // The server may have granted it and the answer got lost (FleetLock has no
+                // TTL): free whatever this id may hold before the next try.
+                self.memory().fleet.stale_released = false;
                 self.fleet_waiting(
                     Blocker::FleetUnreachable {
                         error: error.to_string(),
@@ -104,61 +117,76 @@ impl Scheduler {
         })
     }
 
+    /// Whether what the previous process left is settled: a stale slot freed, and a persisted
+    /// hold taken up.
+    fn fleet_settled(&self) -> Result<bool, Error> {
+        let held = self.core.store.fleet_hold()?.is_some();
+        let memory = self.memory();
+        Ok(memory.fleet.stale_released && (!held || memory.fleet.resumed))
+    }
+
     /// Remembers why there is no slot; `after` is the backend's own retry time, else the backoff.
     fn fleet_waiting(&self, blocker: Blocker, after: Option<Duration>, changes: u64) -> Slot {
         let mut memory = self.memory();
-        let after = after.unwrap_or_else(|| {
-            let next = memory
-                .fleet
-                .backoff
-                .map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
-            memory.fleet.backoff = Some(next);
-            next
-        });
+        let after = after.unwrap_or_else(|| next_backoff(&mut memory.fleet.backoff));
         let until = Instant::now() + after;
         memory.fleet.waiting = Some((blocker.clone(), until, changes));
         Slot::Waiting(blocker, until)
     }
 
-    /// With admission closed: checks the hold is still ours. On failure the slot is given
-    /// back (nothing started) and the next try waits a backoff.
+    /// With admission closed: checks the hold is still ours. On failure nothing starts: a
+    /// granted slot is given back, a persisted one found lost is forgotten (recorded
+    /// `fleet_slot_lost`), and the next try waits a backoff.
     pub(super) async fn verify_slot(&self, hold: &FleetHold) -> bool {
         let Some(fleet) = self.fleet() else {
             return true;
         };
-        match fleet.verify(hold).await {
+        let error = match fleet.verify(hold).await {
             Ok(()) => {
                 self.memory().fleet.granted = None;
-                true
+                return true;
             }
-            Err(error) => {
-                tracing::warn!(%error, key = %hold.key, "the fleet slot did not verify; not starting");
-                self.memory().fleet.granted = None;
-                let detail = format!("{} ({error}); nothing was started", hold.key);
-                if let Err(error) = self
-                    .core
-                    .store
-                    .record(LULL, "fleet_verify_failed", detail, None)
+            Err(error) => error,
+        };
+        tracing::warn!(%error, key = %hold.key, "the fleet slot did not verify; not starting");
+        self.memory().fleet.granted = None;
+        let store = &self.core.store;
+        let detail = format!("{} ({error}); nothing was started", hold.key);
+        if let Err(error) = store
+            .record(LULL, "fleet_verify_failed", detail, None)
+            .await
+        {
+            tracing::warn!(%error, "could not audit the failed verification");
+        }
+        match store.fleet_hold() {
+            Ok(None) => self.give_back(fleet, hold).await,
+            Ok(Some(stored)) if stored.key == hold.key && matches!(error, FleetError::Lost(_)) => {
+                let detail = format!("{} in group {}: {error}", hold.key, hold.group);
+                if let Err(error) = store
+                    .clear_fleet_hold(
+                        LULL,
+                        "fleet_slot_lost",
+                        detail.clone(),
+                        Some(QueueEvent::FleetSlotLost { detail }),
+                    )
                     .await
                 {
-                    tracing::warn!(%error, "could not audit the failed verification");
+                    tracing::warn!(%error, "could not forget the lost fleet slot");
                 }
-                if self.core.store.fleet_hold().ok().flatten().is_none() {
-                    self.give_back(fleet, hold).await;
-                }
-                // Read after the give-back, so our own release does not count as news; the
-                // next try waits a backoff.
-                let changes = *fleet.changes().borrow();
-                let _ = self.fleet_waiting(
-                    Blocker::FleetUnreachable {
-                        error: error.to_string(),
-                    },
-                    None,
-                    changes,
-                );
-                false
             }
+            // Unreachable, or the store unreadable: the persisted hold stays as it is.
+            _ => {}
         }
+        // Read after the give-back, so our own release does not count as news.
+        let changes = *fleet.changes().borrow();
+        let _ = self.fleet_waiting(
+            Blocker::FleetUnreachable {
+                error: error.to_string(),
+            },
+            None,
+            changes,
+        );
+        false
     }
 
     /// The open request is no longer locally eligible (a run began, a pause…): a slot granted
@@ -173,10 +201,12 @@ impl Scheduler {
         }
     }
 
+    /// Gives an unused slot back; if the service did not answer, freeing this id's slots is
+    /// retried (with a backoff) before the next try, since FleetLock's never lapse.
     async fn give_back(&self, fleet: &Arc<dyn FleetLock>, hold: &FleetHold) {
         if let Err(error) = fleet.release(hold).await {
-            // etcd: the lease lapses by itself; FleetLock: the next start-up frees it.
-            tracing::warn!(%error, key = %hold.key, "could not give the unused fleet slot back");
+            tracing::warn!(%error, key = %hold.key, "could not give the unused fleet slot back; trying again");
+            self.memory().fleet.stale_released = false;
         }
     }
 
@@ -198,7 +228,10 @@ impl Scheduler {
         let Some(hold) = store.fleet_hold()? else {
             if !self.memory().fleet.stale_released {
                 match fleet.release_stale().await {
-                    Ok(()) => self.memory().fleet.stale_released = true,
+                    Ok(()) => {
+                        self.settled_once();
+                        self.memory().fleet.stale_released = true;
+                    }
                     Err(error) => return Ok(Some(self.settle_failed("free a stale slot", &error))),
                 }
             }
@@ -212,8 +245,12 @@ impl Scheduler {
         }
         if !self.memory().fleet.resumed {
             match fleet.resume(&hold).await {
-                Ok(()) => self.memory().fleet.resumed = true,
+                Ok(()) => {
+                    self.settled_once();
+                    self.memory().fleet.resumed = true;
+                }
                 Err(FleetError::Lost(why)) => {
+                    self.settled_once();
                     let detail = format!("{} in group {}: {why}", hold.key, hold.group);
                     tracing::warn!("the fleet slot held before this start lapsed: {detail}");
                     store
@@ -249,7 +286,7 @@ impl Scheduler {
             store
                 .clear_fleet_hold(LULL, "fleet_slot_released", detail, None)
                 .await?;
-            self.memory().fleet.settle_retry_at = None;
+            self.settled_once();
             return Ok(None);
         }
         let reason = match &request {
@@ -302,14 +339,16 @@ impl Scheduler {
     fn settle_failed(&self, what: &str, error: &FleetError) -> Instant {
         tracing::warn!(%error, "could not {what} with the fleet lock service; retrying");
         let mut memory = self.memory();
-        let next = memory
-            .fleet
-            .backoff
-            .map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
-        memory.fleet.backoff = Some(next);
-        let at = Instant::now() + next;
+        let at = Instant::now() + next_backoff(&mut memory.fleet.settle_backoff);
         memory.fleet.settle_retry_at = Some(at);
         at
+    }
+
+    /// The lock service answered a settling call: its backoff starts over.
+    fn settled_once(&self) {
+        let mut memory = self.memory();
+        memory.fleet.settle_backoff = None;
+        memory.fleet.settle_retry_at = None;
     }
 
     /// An admin gives this replica's slot back (chat, CLI or API); audited. Refused while the

@@ -59,6 +59,8 @@ pub(crate) struct FleetMemory {
     pub(crate) kept_prompt_at: Option<Instant>,
     /// When to retry giving back or taking up the persisted hold after the service failed.
     pub(crate) settle_retry_at: Option<Instant>,
+    /// The backoff of those retries.
+    pub(crate) settle_backoff: Option<Duration>,
 }
 
 impl Memory {

@@ -229,7 +229,7 @@ pub(crate) fn start(
     request.phase_since = Some(tx.now);
     request.fencing_token = None;
     if let Some(hold) = hold {
-        put_hold(&mut tx, &mut request, hold);
+        put_hold(w, &mut tx, &mut request, hold)?;
     }
     tx.put_request(&request);
     tx.remove(TreeId::Meta, META_OPEN);
@@ -290,7 +290,7 @@ pub(crate) fn begin_restart(
     request.phase = Some(Phase::Restarting);
     request.phase_since = Some(tx.now);
     if let Some(hold) = hold {
-        put_hold(&mut tx, &mut request, hold);
+        put_hold(w, &mut tx, &mut request, hold)?;
     }
     tx.put_request(&request);
     tx.audit(
@@ -304,8 +304,26 @@ pub(crate) fn begin_restart(
 }
 
 /// Persists the fleet slot `hold` as taken for `request` (in the transaction that starts it),
-/// and gives the request its fencing token.
-fn put_hold(tx: &mut Tx, request: &mut Request, mut hold: FleetHold) {
+/// and gives the request its fencing token. Refused if the persisted hold changed since the
+/// scheduler verified `hold` (an admin released it meanwhile): nothing starts without a slot.
+fn put_hold(
+    w: &Writer,
+    tx: &mut Tx,
+    request: &mut Request,
+    mut hold: FleetHold,
+) -> Result<(), Error> {
+    let stored = meta_record::<FleetHold>(w, META_FLEET_HOLD, "the fleet hold")?;
+    let unchanged = match &stored {
+        Some(s) => s.key == hold.key && s.lease == hold.lease && s.token == hold.token,
+        // A fresh grant is never persisted before its start; a persisted one must still be.
+        None => hold.request.is_none(),
+    };
+    if !unchanged {
+        return Err(Error::Conflict(
+            "the fleet slot was released or replaced since it was verified; nothing was started"
+                .into(),
+        ));
+    }
     hold.request = Some(request.id);
     hold.kept = None;
     request.fencing_token = hold.token;
@@ -319,6 +337,7 @@ fn put_hold(tx: &mut Tx, request: &mut Request, mut hold: FleetHold) {
         format!("{} in group {} ({token})", hold.key, hold.group),
     );
     tx.put(TreeId::Meta, META_FLEET_HOLD, encode(&hold));
+    Ok(())
 }
 
 /// Marks the persisted fleet hold as kept for an admin, saying why; audited.

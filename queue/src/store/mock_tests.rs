@@ -899,3 +899,74 @@ async fn notices_are_flushed_with_the_change_that_caused_them() {
         .collect();
     assert_eq!(states, ["queued", "cancelled"]);
 }
+
+#[tokio::test]
+async fn a_start_records_its_fleet_hold_in_the_same_flush_and_refuses_one_released_meanwhile() {
+    let t = TestStore::new(settings());
+    let hold = crate::fleet::FleetHold {
+        backend: "etcd".into(),
+        group: "default".into(),
+        id: "a".into(),
+        key: "lull/default/slots/0".into(),
+        lease: Some(7),
+        token: Some(42),
+        since: t.store.now(),
+        request: None,
+        kept: None,
+    };
+    let always = crate::window::Windows::always();
+    let open = t
+        .store
+        .submit(ask(Kind::Restart, "boss", Role::Admin))
+        .await
+        .unwrap()
+        .request;
+    let started = t
+        .store
+        .start_within(&open, &always, Some(hold.clone()))
+        .await
+        .unwrap();
+    assert_eq!(started.fencing_token, Some(42));
+    let stored = t.store.fleet_hold().unwrap().unwrap();
+    assert_eq!((stored.request, stored.token), (Some(open.id), Some(42)));
+    // Reopened (a crash right after the start): both are there.
+    let t = t.reopen(settings());
+    assert_eq!(
+        t.store.running_request().unwrap().unwrap().fencing_token,
+        Some(42)
+    );
+    assert!(t.store.fleet_hold().unwrap().is_some());
+    t.store
+        .finish(
+            open.id,
+            crate::request::Event::Fail,
+            RunResult::default(),
+            SCHEDULER,
+        )
+        .await
+        .unwrap();
+    // The stored hold was released by an admin after the scheduler verified it: the next
+    // start with it is refused, and nothing is recorded running.
+    t.store
+        .clear_fleet_hold("telegram:boss", "fleet_slot_released", String::new(), None)
+        .await
+        .unwrap();
+    let next = t
+        .store
+        .submit(ask(Kind::Restart, "boss", Role::Admin))
+        .await
+        .unwrap()
+        .request;
+    let err = t
+        .store
+        .start_within(&next, &always, Some(stored))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("released or replaced since it was verified"),
+        "{err}"
+    );
+    assert_eq!(t.store.running_request().unwrap(), None);
+    assert_eq!(t.store.fleet_hold().unwrap(), None);
+}

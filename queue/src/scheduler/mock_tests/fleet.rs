@@ -332,8 +332,10 @@ async fn a_command_that_never_started_gives_the_slot_back() {
 #[tokio::test(start_paused = true)]
 async fn an_unreachable_lock_service_holds_the_request_and_says_so() {
     let fleet = FakeFleet::new(1, &[]);
-    fleet.state().reachable = false;
     let mut h = with_fleet(&fleet);
+    // Reachable at start-up (settled), then gone when the request asks for a slot.
+    pass(Duration::from_secs(1)).await;
+    fleet.state().reachable = false;
     h.submit(20 * MIN).await;
     pass(HOUR).await;
     assert!(h.executor.starts().is_empty(), "ran without a slot");
@@ -428,4 +430,50 @@ async fn a_shutdown_right_after_a_healthy_restart_still_gives_the_slot_back() {
     h.task.take().unwrap().shutdown().await;
     assert!(!fleet.holds(ME), "the slot outlived the execution");
     assert_eq!(h.store.fleet_hold().unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kept_slot_that_lapsed_is_forgotten_at_the_next_start_and_a_fresh_one_taken() {
+    let fleet = FakeFleet::new(1, &[]);
+    let mut h = with_fleet(&fleet);
+    *h.executor.restart_outcome.lock().unwrap() = Some(StepOutcome::Failed(RunResult {
+        exit_status: Some(1),
+        ..RunResult::default()
+    }));
+    h.submit(20 * MIN).await;
+    h.event(|e| matches!(e, QueueEvent::FleetSlotKept { .. }).then_some(()))
+        .await;
+    // The kept slot lapses behind lull's back (an admin revoked it with the service's tools).
+    fleet.leaves(ME);
+    *h.executor.restart_outcome.lock().unwrap() = None;
+    h.submit(20 * MIN).await;
+    let (_, request) = h.succeeded().await;
+    let actions = h.actions();
+    let count = |a: &str| actions.iter().filter(|x| *x == a).count();
+    assert_eq!(
+        count("fleet_verify_failed"),
+        1,
+        "retried at once: {actions:?}"
+    );
+    assert_eq!(count("fleet_slot_lost"), 1, "{actions:?}");
+    assert_eq!(request.fencing_token, Some(102), "a fresh grant");
+    until(|| !fleet.holds(ME)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_started_before_the_fleet_settled_restarts_once_the_service_answers() {
+    let fleet = FakeFleet::new(1, &[]);
+    fleet.state().reachable = false;
+    let mut h = with_fleet(&fleet);
+    let mut a = ask(Kind::Update, "boss", Role::Admin);
+    a.idle_seconds = 60;
+    h.store.submit(a).await.unwrap();
+    h.event(|e| matches!(e, QueueEvent::Starting { .. }).then_some(()))
+        .await;
+    pass(HOUR).await;
+    assert_eq!(h.executor.steps(), ["update"], "restarted without a slot");
+    fleet.state().reachable = true;
+    h.succeeded().await;
+    assert_eq!(h.executor.steps(), ["update", "restart"]);
+    until(|| !fleet.holds(ME)).await;
 }
