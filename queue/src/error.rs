@@ -93,6 +93,10 @@ pub enum Error {
     /// `[fleet]`: the lock service did not answer; asking again later may work.
     #[error("{0}")]
     FleetUnavailable(String),
+    /// `[fleet]`: the persisted slot was released or replaced after the scheduler verified it;
+    /// nothing started.
+    #[error("the fleet slot was released or replaced since it was verified; nothing was started")]
+    FleetSlotChanged,
 }
 
 /// What kind of refusal or failure an error is.
@@ -166,7 +170,9 @@ impl Error {
             Self::Forbidden(_) | Self::Withdraw(WithdrawError::NotARequester { .. }) => {
                 ErrorKind::Forbidden
             }
-            Self::Conflict(_) | Self::FleetUnavailable(_) => ErrorKind::Conflict,
+            Self::Conflict(_) | Self::FleetUnavailable(_) | Self::FleetSlotChanged => {
+                ErrorKind::Conflict
+            }
             Self::Transition(_) | Self::Withdraw(_) => ErrorKind::InvalidState,
             Self::UpdateNotConfigured => ErrorKind::UpdateNotConfigured,
             Self::Open { .. }

@@ -69,6 +69,9 @@ struct Core {
     health: Option<HealthCheck>,
     /// `[fleet]`: the lock service whose slot a restart step holds.
     fleet: OnceLock<Arc<dyn FleetLock>>,
+    /// Held from a slot's verification to the start it records, and by an admin's release,
+    /// so a release never lands between the two.
+    fleet_starts: tokio::sync::Mutex<()>,
 }
 
 /// The running scheduler task.
@@ -139,6 +142,7 @@ impl Scheduler {
                 stopping: AtomicBool::new(false),
                 health,
                 fleet: OnceLock::new(),
+                fleet_starts: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -277,7 +281,11 @@ impl Scheduler {
             // The slot covers the restart step only: an update takes it after installing.
             let slot = match open.kind {
                 crate::request::Kind::Restart => self.slot().await?,
-                crate::request::Kind::Update => Slot::Ready(None),
+                crate::request::Kind::Update => {
+                    // A restart upgraded to an update meanwhile: its slot is not needed yet.
+                    self.return_unused_slot().await;
+                    Slot::Ready(None)
+                }
             };
             match slot {
                 Slot::Ready(hold) => {
@@ -340,8 +348,18 @@ impl Scheduler {
     /// Closes admission if nothing changed since `look` (no run began), verifies the fleet
     /// slot (if any) with admission closed, then executes `open`.
     async fn start_if_unchanged(&self, open: Request, look: &Look, hold: Option<FleetHold>) {
+        // Taken before admission closes, so waiting for an admin's release never keeps it closed.
+        let starting = match &hold {
+            Some(_) => Some(self.core.fleet_starts.lock().await),
+            None => None,
+        };
+        if hold.as_ref().is_some_and(|h| !self.still_persisted(h)) {
+            // An admin released the kept slot meanwhile: the next look asks for a fresh one.
+            return;
+        }
         let gate = self.core.tracker.gate();
         if !gate.close_if_unchanged(look.activity.word) {
+            self.unused_slot(hold);
             return;
         }
         if let Some(hold) = &hold
@@ -353,7 +371,7 @@ impl Scheduler {
         }
         // The store checks the window again as it records the start (windows are
         // wall-clock hours), so a look a moment before a window's end cannot start after it.
-        self.execute(open, hold).await;
+        self.execute(open, hold, starting).await;
     }
 
     /// Reports why `open` waits when that changed, and escalates to the admins when it has
@@ -534,7 +552,7 @@ impl Scheduler {
             .fleet
             .waiting
             .as_ref()
-            .map(|(blocker, _, _)| blocker.clone());
+            .map(|wait| wait.blocker.clone());
         let (blockers, eta) = match look.evaluation {
             Some(e) if e.blockers.is_empty() && fleet_wait.is_some() => {
                 (fleet_wait.into_iter().collect(), None)

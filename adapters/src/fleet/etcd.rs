@@ -192,16 +192,23 @@ impl EtcdLock {
                 "its lease has only {left} s left (less than {margin} s)"
             )));
         }
-        let kv = self.gateway.held(&hold.key, lease).await?.ok_or_else(|| {
-            FleetError::Lost(format!("{} is no longer under its lease", hold.key))
-        })?;
-        if hold.token.is_some_and(|t| t != kv.mod_revision) {
-            return Err(FleetError::Lost(format!(
+        let lost = match self.gateway.held(&hold.key, lease).await? {
+            None => Some(format!("{} is no longer under its lease", hold.key)),
+            Some(kv) if hold.token.is_some_and(|t| t != kv.mod_revision) => Some(format!(
                 "{} was written again (revision {}, the grant was {})",
                 hold.key,
                 kv.mod_revision,
                 hold.token.unwrap_or_default()
-            )));
+            )),
+            Some(_) => None,
+        };
+        if let Some(lost) = lost {
+            // The lease lives on without the slot: let it go rather than keep renewing it.
+            self.stop_keeping(lease);
+            if let Err(error) = self.gateway.revoke(lease).await {
+                tracing::warn!(%error, lease, "could not revoke the lease of a lost fleet slot");
+            }
+            return Err(FleetError::Lost(lost));
         }
         // Held from here on: a hold taken up again (after a failed release, or a restart of
         // lull) is renewed from now on too.

@@ -12,7 +12,13 @@ use crate::request::{Event, Kind, Request, RunResult};
 use crate::store::SCHEDULER;
 
 impl Scheduler {
-    pub(super) async fn execute(&self, request: Request, hold: Option<FleetHold>) {
+    /// `starting`: the fleet's start lock, held until the start (with its hold) is recorded.
+    pub(super) async fn execute(
+        &self,
+        request: Request,
+        hold: Option<FleetHold>,
+        starting: Option<tokio::sync::MutexGuard<'_, ()>>,
+    ) {
         let core = &self.core;
         let gate = core.tracker.gate();
         // The store re-checks what the look saw (and pause and drain) as it starts the request,
@@ -33,6 +39,7 @@ impl Scheduler {
                 return;
             }
         };
+        drop(starting);
         if hold.is_some() {
             self.memory().fleet.resumed = true;
         }
@@ -93,17 +100,6 @@ impl Scheduler {
 }
 
 impl Scheduler {
-    /// A slot verified for a start that was then refused: the next look uses it if the request
-    /// is still eligible, or gives it back (a slot already persisted stays as it is).
-    pub(super) fn unused_slot(&self, hold: Option<FleetHold>) {
-        // Only a slot certainly not persisted: a store that cannot be read keeps it as it is.
-        if let Some(hold) = hold
-            && matches!(self.core.store.fleet_hold(), Ok(None))
-        {
-            self.memory().fleet.granted = Some(hold);
-        }
-    }
-
     /// A successful restart counts only once the health check (if configured) passes.
     async fn checked(&self, restarted: StepOutcome) -> StepOutcome {
         let restarted = match restarted {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Scheduler;
+use super::memory::FleetWait;
 use crate::blocker::Blocker;
 use crate::error::Error;
 use crate::events::QueueEvent;
@@ -47,7 +48,8 @@ impl Scheduler {
     }
 
     /// The slot for the open request, which is locally eligible now. Never waits for one: a
-    /// busy fleet is a blocker like any other, and admission stays open meanwhile.
+    /// busy fleet is a blocker like any other, and admission stays open meanwhile. Every call
+    /// to the lock service here happens with admission open.
     pub(super) async fn slot(&self) -> Result<Slot, Error> {
         let Some(fleet) = self.fleet() else {
             return Ok(Slot::Ready(None));
@@ -64,24 +66,43 @@ impl Scheduler {
             let retry = self.settle_fleet_hold().await?;
             if !self.fleet_settled()? {
                 let until = retry.unwrap_or_else(|| super::later(now, FIRST_BACKOFF));
+                let error = self.memory().fleet.settle_error.clone().unwrap_or_default();
                 let blocker = Blocker::FleetUnreachable {
-                    error: "settling this replica's slot from before its last stop".into(),
+                    error: format!(
+                        "settling this replica's slot from before its last stop: {error}"
+                    ),
                 };
-                self.memory().fleet.waiting = Some((blocker.clone(), until, changes));
+                self.memory().fleet.waiting = Some(FleetWait {
+                    blocker: blocker.clone(),
+                    until,
+                    seen: None,
+                    settling: true,
+                });
                 return Ok(Slot::Waiting(blocker, until));
             }
-            self.memory().fleet.waiting = None;
         }
-        if let Some((blocker, until, seen)) = &self.memory().fleet.waiting
-            && now < *until
-            && *seen == changes
+        if let Some(wait) = &self.memory().fleet.waiting
+            && !wait.settling
+            && now < wait.until
+            && wait.seen.is_none_or(|seen| seen == changes)
         {
-            return Ok(Slot::Waiting(blocker.clone(), *until));
+            return Ok(Slot::Waiting(wait.blocker.clone(), wait.until));
         }
         // A slot this replica still holds (kept after a failed restart) is its own: a new
-        // request may use it, and gives it back once healthy. It is verified like a grant.
+        // request may use it and gives it back once healthy. It is checked here, with
+        // admission open, then verified again once admission is closed, like a grant.
         if let Some(held) = self.core.store.fleet_hold()? {
-            return Ok(Slot::Ready(Some(held)));
+            return Ok(match fleet.verify(&held).await {
+                Ok(()) => Slot::Ready(Some(held)),
+                Err(error) => {
+                    self.slot_failed(fleet, &held, &error).await;
+                    let wait = self.memory().fleet.waiting.clone();
+                    match wait {
+                        Some(wait) => Slot::Waiting(wait.blocker, wait.until),
+                        None => Slot::Granted,
+                    }
+                }
+            });
         }
         Ok(match fleet.try_acquire().await {
             Ok(Attempt::Granted(hold)) => {
@@ -99,7 +120,7 @@ impl Scheduler {
             }) => self.fleet_waiting(
                 Blocker::FleetSlot { holders, detail },
                 Some(retry_after.unwrap_or(WATCHED_RECHECK)),
-                changes,
+                Some(changes),
             ),
             Err(error) => {
                 tracing::warn!(%error, "could not ask the fleet lock service for a slot");
@@ -111,7 +132,7 @@ impl Scheduler {
                         error: error.to_string(),
                     },
                     None,
-                    changes,
+                    None,
                 )
             }
         })
@@ -125,72 +146,111 @@ impl Scheduler {
         Ok(memory.fleet.stale_released && (!held || memory.fleet.resumed))
     }
 
-    /// Remembers why there is no slot; `after` is the backend's own retry time, else the backoff.
-    fn fleet_waiting(&self, blocker: Blocker, after: Option<Duration>, changes: u64) -> Slot {
+    /// Remembers why there is no slot; `after` is the backend's own retry time, else the
+    /// backoff. `seen`: the change counter that a change ends the wait against (`None`: only
+    /// time ends it).
+    fn fleet_waiting(&self, blocker: Blocker, after: Option<Duration>, seen: Option<u64>) -> Slot {
         let mut memory = self.memory();
         let after = after.unwrap_or_else(|| next_backoff(&mut memory.fleet.backoff));
         let until = Instant::now() + after;
-        memory.fleet.waiting = Some((blocker.clone(), until, changes));
+        memory.fleet.waiting = Some(FleetWait {
+            blocker: blocker.clone(),
+            until,
+            seen,
+            settling: false,
+        });
         Slot::Waiting(blocker, until)
     }
 
-    /// With admission closed: checks the hold is still ours. On failure nothing starts: a
-    /// granted slot is given back, a persisted one found lost is forgotten (recorded
-    /// `fleet_slot_lost`), and the next try waits a backoff.
+    /// With admission closed and the fleet's lock taken: checks the hold is still ours. On
+    /// failure nothing starts.
     pub(super) async fn verify_slot(&self, hold: &FleetHold) -> bool {
         let Some(fleet) = self.fleet() else {
             return true;
         };
-        let error = match fleet.verify(hold).await {
-            Ok(()) => {
-                self.memory().fleet.granted = None;
-                return true;
-            }
-            Err(error) => error,
-        };
-        tracing::warn!(%error, key = %hold.key, "the fleet slot did not verify; not starting");
         self.memory().fleet.granted = None;
-        let store = &self.core.store;
-        let detail = format!("{} ({error}); nothing was started", hold.key);
-        if let Err(error) = store
-            .record(LULL, "fleet_verify_failed", detail, None)
-            .await
-        {
-            tracing::warn!(%error, "could not audit the failed verification");
-        }
-        match store.fleet_hold() {
-            Ok(None) => self.give_back(fleet, hold).await,
-            Ok(Some(stored)) if stored.key == hold.key && matches!(error, FleetError::Lost(_)) => {
-                let detail = format!("{} in group {}: {error}", hold.key, hold.group);
-                if let Err(error) = store
-                    .clear_fleet_hold(
-                        LULL,
-                        "fleet_slot_lost",
-                        detail.clone(),
-                        Some(QueueEvent::FleetSlotLost { detail }),
-                    )
+        match fleet.verify(hold).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, key = %hold.key, "the fleet slot did not verify; not starting");
+                let detail = format!("{} ({error}); nothing was started", hold.key);
+                if let Err(error) = self
+                    .core
+                    .store
+                    .record(LULL, "fleet_verify_failed", detail, None)
                     .await
                 {
-                    tracing::warn!(%error, "could not forget the lost fleet slot");
+                    tracing::warn!(%error, "could not audit the failed verification");
                 }
+                self.slot_failed(fleet, hold, &error).await;
+                false
             }
-            // Unreachable, or the store unreadable: the persisted hold stays as it is.
-            _ => {}
         }
-        // Read after the give-back, so our own release does not count as news.
-        let changes = *fleet.changes().borrow();
-        let _ = self.fleet_waiting(
-            Blocker::FleetUnreachable {
-                error: error.to_string(),
-            },
-            None,
-            changes,
-        );
-        false
     }
 
-    /// The open request is no longer locally eligible (a run began, a pause…): a slot granted
-    /// for it and not yet used goes back, so other replicas are not held up by this one's wait.
+    /// A hold could not be used: a fresh grant goes back; a persisted one found lost is
+    /// forgotten (recorded `fleet_slot_lost`); one the service did not answer about stays. The
+    /// next try waits a backoff whatever the watch says (our own give-back is news to it).
+    async fn slot_failed(&self, fleet: &Arc<dyn FleetLock>, hold: &FleetHold, error: &FleetError) {
+        let persisted = hold.request.is_some();
+        if !persisted {
+            self.give_back(fleet, hold).await;
+        } else if let FleetError::Lost(why) = error {
+            let detail = format!("{} in group {}: {why}", hold.key, hold.group);
+            tracing::warn!("the fleet slot this replica kept is gone: {detail}");
+            if let Err(error) = self
+                .core
+                .store
+                .clear_fleet_hold(
+                    LULL,
+                    "fleet_slot_lost",
+                    detail.clone(),
+                    Some(QueueEvent::FleetSlotLost { detail }),
+                )
+                .await
+            {
+                tracing::warn!(%error, "could not forget the lost fleet slot");
+            }
+            // Nothing to wait for: the next look asks for a fresh slot.
+            self.memory().fleet.waiting = None;
+            return;
+        }
+        let blocker = match error {
+            FleetError::Lost(why) => Blocker::FleetSlot {
+                holders: Vec::new(),
+                detail: Some(format!("the slot granted was lost before the start: {why}")),
+            },
+            FleetError::Unreachable(e) => Blocker::FleetUnreachable { error: e.clone() },
+        };
+        let _ = self.fleet_waiting(blocker, None, None);
+    }
+
+    /// Whether `hold` may still be used: a fresh grant always; a persisted one only while the
+    /// store still has it (an admin may have released it). A store that cannot be read says no.
+    pub(super) fn still_persisted(&self, hold: &FleetHold) -> bool {
+        if hold.request.is_none() {
+            return true;
+        }
+        matches!(
+            self.core.store.fleet_hold(),
+            Ok(Some(stored)) if stored.key == hold.key && stored.lease == hold.lease && stored.token == hold.token
+        )
+    }
+
+    /// A slot verified for a start that was then refused: a fresh grant waits for the next
+    /// look (which uses it if the request is still eligible, or gives it back); a persisted
+    /// hold stays where it is, in the store.
+    pub(super) fn unused_slot(&self, hold: Option<FleetHold>) {
+        if let Some(hold) = hold
+            && hold.request.is_none()
+        {
+            self.memory().fleet.granted = Some(hold);
+        }
+    }
+
+    /// The open request is no longer locally eligible (a run began, a pause, it became an
+    /// update…): a slot granted for it and not yet used goes back, so other replicas are not
+    /// held up by this one's wait.
     pub(super) async fn return_unused_slot(&self) {
         let Some(hold) = self.memory().fleet.granted.take() else {
             return;
@@ -339,6 +399,7 @@ impl Scheduler {
     fn settle_failed(&self, what: &str, error: &FleetError) -> Instant {
         tracing::warn!(%error, "could not {what} with the fleet lock service; retrying");
         let mut memory = self.memory();
+        memory.fleet.settle_error = Some(error.to_string());
         let at = Instant::now() + next_backoff(&mut memory.fleet.settle_backoff);
         memory.fleet.settle_retry_at = Some(at);
         at
@@ -349,6 +410,10 @@ impl Scheduler {
         let mut memory = self.memory();
         memory.fleet.settle_backoff = None;
         memory.fleet.settle_retry_at = None;
+        memory.fleet.settle_error = None;
+        if memory.fleet.waiting.as_ref().is_some_and(|w| w.settling) {
+            memory.fleet.waiting = None;
+        }
     }
 
     /// An admin gives this replica's slot back (chat, CLI or API); audited. Refused while the
@@ -359,6 +424,8 @@ impl Scheduler {
                 "there is no fleet slot to release: [fleet] is not configured here".into(),
             ));
         };
+        // Never between the scheduler's verification of this hold and the start it records.
+        let _starting = self.core.fleet_starts.lock().await;
         let store = &self.core.store;
         let Some(hold) = store.fleet_hold()? else {
             return Err(Error::NoFleetSlot(
@@ -377,7 +444,7 @@ impl Scheduler {
             Ok(()) | Err(FleetError::Lost(_)) => {}
             Err(error) => {
                 return Err(Error::FleetUnavailable(format!(
-                    "{error}; the slot is still held, try again"
+                    "{error}; the slot was not released, try again"
                 )));
             }
         }

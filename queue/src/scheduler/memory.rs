@@ -46,9 +46,8 @@ pub(crate) struct Memory {
 pub(crate) struct FleetMemory {
     /// A slot granted for the open request that has not started yet.
     pub(crate) granted: Option<crate::fleet::FleetHold>,
-    /// Why the last try got no slot, until when that answer stands, and the backend's change
-    /// counter then: a change (etcd's watch) or the time passing ends it.
-    pub(crate) waiting: Option<(crate::blocker::Blocker, Instant, u64)>,
+    /// Why the last try got no slot, and until when that answer stands.
+    pub(crate) waiting: Option<FleetWait>,
     /// The next retry's delay after a refusal or an unreachable service (bounded backoff).
     pub(crate) backoff: Option<Duration>,
     /// The persisted hold was taken up (or found lost) by this process.
@@ -61,6 +60,22 @@ pub(crate) struct FleetMemory {
     pub(crate) settle_retry_at: Option<Instant>,
     /// The backoff of those retries.
     pub(crate) settle_backoff: Option<Duration>,
+    /// What the lock service said when settling last failed, for status.
+    pub(crate) settle_error: Option<String>,
+}
+
+/// Why the last try got no slot, until when that answer stands.
+#[derive(Clone, Debug)]
+pub(crate) struct FleetWait {
+    /// The blocker status shows.
+    pub(crate) blocker: crate::blocker::Blocker,
+    /// When to try again.
+    pub(crate) until: Instant,
+    /// The backend's change counter then: a change (etcd's watch) ends the wait early.
+    /// `None`: only the time does (a backoff after a failure).
+    pub(crate) seen: Option<u64>,
+    /// It waits for what the previous process left to be settled.
+    pub(crate) settling: bool,
 }
 
 impl Memory {

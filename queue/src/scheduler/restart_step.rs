@@ -113,34 +113,54 @@ impl Scheduler {
                 self.return_unused_slot().await;
                 None
             };
-            if let Some(slot) = slot
-                && gate.close_if_idle()
-            {
-                if let Some(fleet_hold) = &slot
-                    && !self.verify_slot(fleet_hold).await
-                {
-                    gate.reopen();
+            if let Some(slot) = slot {
+                // Taken before admission closes; held until the restart step is recorded.
+                let starting = match &slot {
+                    Some(_) => Some(core.fleet_starts.lock().await),
+                    None => None,
+                };
+                if slot.as_ref().is_some_and(|h| !self.still_persisted(h)) {
+                    // An admin released the kept slot meanwhile: ask for a fresh one.
                     continue;
                 }
-                // With admission closed, the store checks pause, drain and window again at the
-                // instant it records the restart step: the atomic step, as for a start.
-                match core
-                    .store
-                    .begin_restart(request.id, windows, slot.clone())
-                    .await
-                {
-                    Ok(restarting) => break restarting,
-                    Err(error) => {
+                if gate.close_if_idle() {
+                    if let Some(fleet_hold) = &slot
+                        && !self.verify_slot(fleet_hold).await
+                    {
                         gate.reopen();
-                        self.unused_slot(slot);
-                        // Refused for a hold the next look will see (a pause, a drain or the
-                        // window's end just now): wait for it. Anything else is a failure.
-                        if matches!(self.restart_hold(windows), Ok(Hold::Free)) {
-                            return failed(error);
-                        }
                         continue;
                     }
+                    // With admission closed, the store checks pause, drain and window again
+                    // at the instant it records the restart step: the atomic step, as for a
+                    // start.
+                    match core
+                        .store
+                        .begin_restart(request.id, windows, slot.clone())
+                        .await
+                    {
+                        Ok(restarting) => {
+                            drop(starting);
+                            if slot.is_some() {
+                                self.memory().fleet.resumed = true;
+                            }
+                            break restarting;
+                        }
+                        Err(error) => {
+                            gate.reopen();
+                            drop(starting);
+                            self.unused_slot(slot);
+                            // Refused for a hold the next look will see (a pause, a drain or
+                            // the window's end just now), or a slot released meanwhile: wait
+                            // for it. Anything else is a failure.
+                            let free = matches!(self.restart_hold(windows), Ok(Hold::Free));
+                            if free && !matches!(error, Error::FleetSlotChanged) {
+                                return failed(error);
+                            }
+                            continue;
+                        }
+                    }
                 }
+                self.unused_slot(slot);
             }
             if !told {
                 // Said once: what it waits for may change (the window opens, runs are still

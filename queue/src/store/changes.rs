@@ -319,10 +319,7 @@ fn put_hold(
         None => hold.request.is_none(),
     };
     if !unchanged {
-        return Err(Error::Conflict(
-            "the fleet slot was released or replaced since it was verified; nothing was started"
-                .into(),
-        ));
+        return Err(Error::FleetSlotChanged);
     }
     hold.request = Some(request.id);
     hold.kept = None;
