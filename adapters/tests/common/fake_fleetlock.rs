@@ -133,7 +133,7 @@ async fn pre_reboot(
 ) -> Answer {
     let id = match client_id(&headers, &body) {
         Ok(id) => id,
-        Err(answer) => return record(&state, "pre-reboot", "", answer),
+        Err(refused) => return record(&state, "pre-reboot", "", refused),
     };
     let answer = {
         let mut s = state.lock().unwrap();

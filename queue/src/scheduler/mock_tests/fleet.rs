@@ -191,6 +191,15 @@ impl Harness {
     }
 }
 
+/// The harness's restart commands exit 1 from now on (the gateway may be down).
+fn restarts_fail(h: &Harness) {
+    *h.executor.restart_outcome.lock().unwrap() = Some(StepOutcome::Failed(RunResult {
+        exit_status: Some(1),
+        message: Some("`restart` exited 1".into()),
+        ..RunResult::default()
+    }));
+}
+
 /// Runs paused time forward until `done` holds; panics after a (paused) day.
 async fn until(mut done: impl FnMut() -> bool) {
     for _ in 0..86_400 {
@@ -270,11 +279,7 @@ async fn a_hold_that_lapsed_before_the_start_starts_nothing() {
 async fn a_failed_restart_keeps_the_slot_until_an_admin_releases_it() {
     let fleet = FakeFleet::new(1, &[]);
     let mut h = with_fleet(&fleet);
-    *h.executor.restart_outcome.lock().unwrap() = Some(StepOutcome::Failed(RunResult {
-        exit_status: Some(1),
-        message: Some("`restart` exited 1".into()),
-        ..RunResult::default()
-    }));
+    restarts_fail(&h);
     h.submit(20 * MIN).await;
     let reason = h
         .event(|e| match e {
@@ -396,10 +401,7 @@ async fn reboot(h: Harness, fleet: &Arc<FakeFleet>) -> Harness {
 async fn a_kept_hold_is_taken_up_after_a_restart_of_lull_and_a_lapsed_one_is_recorded_lost() {
     let fleet = FakeFleet::new(1, &[]);
     let mut h = with_fleet(&fleet);
-    *h.executor.restart_outcome.lock().unwrap() = Some(StepOutcome::Failed(RunResult {
-        exit_status: Some(1),
-        ..RunResult::default()
-    }));
+    restarts_fail(&h);
     h.submit(20 * MIN).await;
     h.event(|e| matches!(e, QueueEvent::FleetSlotKept { .. }).then_some(()))
         .await;
@@ -436,10 +438,7 @@ async fn a_shutdown_right_after_a_healthy_restart_still_gives_the_slot_back() {
 async fn a_kept_slot_that_lapsed_is_found_lost_with_admission_open_and_a_fresh_one_taken() {
     let fleet = FakeFleet::new(1, &[]);
     let mut h = with_fleet(&fleet);
-    *h.executor.restart_outcome.lock().unwrap() = Some(StepOutcome::Failed(RunResult {
-        exit_status: Some(1),
-        ..RunResult::default()
-    }));
+    restarts_fail(&h);
     h.submit(20 * MIN).await;
     h.event(|e| matches!(e, QueueEvent::FleetSlotKept { .. }).then_some(()))
         .await;
