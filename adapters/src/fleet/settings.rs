@@ -108,7 +108,12 @@ impl FleetSettings {
                 }
                 let endpoints = endpoints
                     .iter()
-                    .map(|e| FLEET.http_url("endpoints", e, "http://127.0.0.1:2379"))
+                    .map(|e| {
+                        without_credentials(
+                            "endpoints",
+                            FLEET.http_url("endpoints", e, "http://127.0.0.1:2379")?,
+                        )
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 let slots = fleet.slots.unwrap_or(1);
                 if !(1..=MAX_SLOTS).contains(&slots) {
@@ -157,7 +162,10 @@ impl FleetSettings {
                     )
                 })?;
                 Backend::FleetLock {
-                    url: FLEET.http_url("url", url, "http://fleetlock.example:8080")?,
+                    url: without_credentials(
+                        "url",
+                        FLEET.http_url("url", url, "http://fleetlock.example:8080")?,
+                    )?,
                 }
             }
         };
@@ -188,6 +196,18 @@ fn check_ttl_covers_self_restart(ttl: u64, config: &Config) -> Result<(), Settin
         ));
     }
     Ok(())
+}
+
+/// A URL without a user name or password: lull sends none, and a secret in the file would end
+/// up in logs and errors that name the URL.
+fn without_credentials(key: &'static str, url: Url) -> Result<Url, SettingError> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FLEET.error(
+            key,
+            "must not carry a user name or password: lull sends no credentials to the lock service (keep it on a private network, or behind a local proxy that adds them)",
+        ));
+    }
+    Ok(url)
 }
 
 /// This machine's host name, for the default replica id.
@@ -279,6 +299,10 @@ mod tests {
             (
                 "[fleet]\nendpoints = [\"http://e:2379\"]\nid = \"\"\n",
                 "[fleet] id (line 3): \"\" is not a replica id",
+            ),
+            (
+                "[fleet]\nendpoints = [\"http://root:secret@e:2379\"]\n",
+                "[fleet] endpoints (line 2): must not carry a user name or password",
             ),
         ];
         for (text, expected) in cases {
