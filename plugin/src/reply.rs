@@ -291,6 +291,14 @@ pub fn status(status: &Status, now: Timestamp) -> Reply {
                 "  the restart waits for the next opening: {opening}"
             ));
         }
+        if running.phase == Some(Phase::AwaitingRestart)
+            && let Some(waiting) = status.fleet.as_ref().and_then(|f| f.waiting.as_ref())
+        {
+            lines.push(format!(
+                "  the restart waits: {}",
+                blocker_words(waiting, status, now)
+            ));
+        }
     }
     match status.open.first() {
         None => lines.push("*Queue:* nothing is waiting.".into()),

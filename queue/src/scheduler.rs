@@ -553,6 +553,7 @@ impl Scheduler {
             .waiting
             .as_ref()
             .map(|wait| wait.blocker.clone());
+        let fleet_waiting = fleet_wait.clone();
         let (blockers, eta) = match look.evaluation {
             Some(e) if e.blockers.is_empty() && fleet_wait.is_some() => {
                 (fleet_wait.into_iter().collect(), None)
@@ -600,6 +601,7 @@ impl Scheduler {
                 Some(fleet) => Some(FleetStatus {
                     replica: fleet.describe(),
                     hold: self.core.store.fleet_hold()?,
+                    waiting: fleet_waiting,
                 }),
                 None => None,
             },

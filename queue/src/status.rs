@@ -52,6 +52,11 @@ pub struct FleetStatus {
     pub replica: String,
     /// The slot it holds (for a restart under way, or kept after a failed one), if any.
     pub hold: Option<FleetHold>,
+    /// Why the last try got no slot (`fleet_slot`, `fleet_unreachable`), while a restart step
+    /// waits for one: the open request's wait is also among `blockers`, an updated request's
+    /// restart step (`awaiting_restart`) only here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Blocker>,
 }
 
 /// The configured maintenance windows and where the wall clock is among them.

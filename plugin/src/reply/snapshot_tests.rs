@@ -374,3 +374,77 @@ fn durations_read_at_a_glance() {
         "▓▓▓▓▓▓▓▓ 0s / 0s"
     );
 }
+
+#[test]
+fn fleet_slot_names_the_holders_and_the_fleet_line_the_slot() {
+    let mut s = status(
+        vec![Blocker::FleetSlot {
+            holders: vec![lull_queue::FleetHolder {
+                id: "gw-b".into(),
+                since: Some(at(120)),
+            }],
+            detail: None,
+        }],
+        None,
+    );
+    s.fleet = Some(lull_queue::FleetStatus {
+        replica: "replica gw-a of group default (etcd, 1 slot)".into(),
+        hold: None,
+        waiting: s.blockers.first().cloned(),
+    });
+    let short = s.open[0].short_id.to_string();
+    assert_eq!(
+        super::status(&s, NOW).text,
+        format!(
+            "{}  • waiting for a fleet slot: replica gw-b restarting since 2026-11-23T23:58:00.000Z (2m ago)\n{UNKNOWN}\n*Fleet:* replica gw-a of group default (etcd, 1 slot); holds no slot.",
+            HEAD.replace("{short}", &short)
+        )
+    );
+    // FleetLock tells no holders, only its words; an unreachable service says so.
+    let words = |blocker: Blocker| blocker_words(&blocker, &s, NOW);
+    assert_eq!(
+        words(Blocker::FleetSlot {
+            holders: Vec::new(),
+            detail: Some("failed_lock_semaphore_full: all slots are locked".into()),
+        }),
+        "waiting for a fleet slot: other replicas are restarting (the lock server says: failed_lock_semaphore_full: all slots are locked)"
+    );
+    assert_eq!(
+        words(Blocker::FleetUnreachable {
+            error: "connection refused".into()
+        }),
+        "the fleet lock service is unreachable (connection refused); lull never restarts without a slot, and tries again"
+    );
+    // An updated request's restart step waiting for a slot says so under "Now".
+    let mut running = request(Kind::Update, State::Running);
+    running.phase = Some(Phase::AwaitingRestart);
+    s.running = Some(running);
+    let plain = super::status(&s, NOW).plain;
+    assert!(
+        plain.contains("its restart still to begin (since 12m ago)\n  the restart waits: waiting for a fleet slot: replica gw-b"),
+        "{plain}"
+    );
+    // A kept slot says why, and how to give it back.
+    s.fleet = Some(lull_queue::FleetStatus {
+        replica: "replica gw-a of group default (etcd, 1 slot)".into(),
+        hold: Some(lull_queue::FleetHold {
+            backend: "etcd".into(),
+            group: "default".into(),
+            id: "gw-a".into(),
+            key: "lull/default/slots/0".into(),
+            lease: Some(7),
+            token: Some(42),
+            since: at(600),
+            request: None,
+            kept: Some("request r7k2 failed: the health check failed".into()),
+        }),
+        waiting: None,
+    });
+    assert!(
+        super::status(&s, NOW).text.ends_with(
+            "*Fleet:* replica gw-a of group default (etcd, 1 slot) keeps its slot (lull/default/slots/0, token 42, since 10m ago): request r7k2 failed: the health check failed. Other replicas wait; an admin can `/maintenance release fleet` (`lull fleet release`)."
+        ),
+        "{}",
+        super::status(&s, NOW).text
+    );
+}

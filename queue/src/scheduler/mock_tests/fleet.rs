@@ -382,6 +382,11 @@ async fn an_update_installs_without_a_slot_and_its_restart_waits_for_one() {
         h.store.running_request().unwrap().unwrap().phase,
         Some(Phase::AwaitingRestart)
     );
+    let status = h.scheduler.status().unwrap();
+    assert!(
+        matches!(&status.fleet.unwrap().waiting, Some(Blocker::FleetSlot { holders, .. }) if holders[0].id == "b"),
+        "status says what the restart step waits for"
+    );
     assert!(!h.tracker.gate().load().closed());
     let freed = Instant::now();
     fleet.leaves("b");
