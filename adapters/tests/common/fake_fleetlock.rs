@@ -126,18 +126,31 @@ fn record(state: &Mutex<Semaphore>, operation: &'static str, id: &str, answer: A
     answer
 }
 
+/// Answers one operation for the caller `handle` accepts (the protocol's checks first), and
+/// records it.
+fn answer(
+    state: &Mutex<Semaphore>,
+    operation: &'static str,
+    headers: &HeaderMap,
+    body: &Value,
+    handle: impl FnOnce(&mut Semaphore, &str) -> Answer,
+) -> Answer {
+    match client_id(headers, body) {
+        Ok(id) => {
+            let answer = handle(&mut state.lock().unwrap(), &id);
+            record(state, operation, &id, answer)
+        }
+        Err(refused) => record(state, operation, "", refused),
+    }
+}
+
 async fn pre_reboot(
     State(state): State<Arc<Mutex<Semaphore>>>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Answer {
-    let id = match client_id(&headers, &body) {
-        Ok(id) => id,
-        Err(refused) => return record(&state, "pre-reboot", "", refused),
-    };
-    let answer = {
-        let mut s = state.lock().unwrap();
-        if s.holders.contains(&id) {
+    answer(&state, "pre-reboot", &headers, &body, |s, id| {
+        if s.holders.iter().any(|h| h == id) {
             // Recursive: the holder is granted again.
             (StatusCode::OK, Json(json!({})))
         } else if s.holders.len() >= s.slots {
@@ -147,11 +160,10 @@ async fn pre_reboot(
                 "semaphore currently full, all slots are locked already",
             )
         } else {
-            s.holders.push(id.clone());
+            s.holders.push(id.to_owned());
             (StatusCode::OK, Json(json!({})))
         }
-    };
-    record(&state, "pre-reboot", &id, answer)
+    })
 }
 
 async fn steady_state(
@@ -159,15 +171,8 @@ async fn steady_state(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Answer {
-    let id = match client_id(&headers, &body) {
-        Ok(id) => id,
-        Err(answer) => return record(&state, "steady-state", "", answer),
-    };
-    state.lock().unwrap().holders.retain(|h| *h != id);
-    record(
-        &state,
-        "steady-state",
-        &id,
-        (StatusCode::OK, Json(json!({}))),
-    )
+    answer(&state, "steady-state", &headers, &body, |s, id| {
+        s.holders.retain(|h| h != id);
+        (StatusCode::OK, Json(json!({})))
+    })
 }

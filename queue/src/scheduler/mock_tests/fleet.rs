@@ -200,6 +200,24 @@ fn restarts_fail(h: &Harness) {
     }));
 }
 
+/// An admin's update starts (idle 60 s) and its install step ended an hour ago.
+async fn update_installed_an_hour_ago(h: &mut Harness) {
+    let mut a = ask(Kind::Update, "boss", Role::Admin);
+    a.idle_seconds = 60;
+    h.store.submit(a).await.unwrap();
+    h.event(|e| matches!(e, QueueEvent::Starting { .. }).then_some(()))
+        .await;
+    pass(HOUR).await;
+}
+
+/// A restart that exits 1 runs; the slot is kept (and restarts fail from now on).
+async fn keep_after_a_failed_restart(h: &mut Harness) {
+    restarts_fail(h);
+    h.submit(20 * MIN).await;
+    h.event(|e| matches!(e, QueueEvent::FleetSlotKept { .. }).then_some(()))
+        .await;
+}
+
 /// Runs paused time forward until `done` holds; panics after a (paused) day.
 async fn until(mut done: impl FnMut() -> bool) {
     for _ in 0..86_400 {
@@ -371,12 +389,7 @@ async fn a_replica_no_longer_eligible_when_granted_gives_the_slot_back() {
 async fn an_update_installs_without_a_slot_and_its_restart_waits_for_one() {
     let fleet = FakeFleet::new(1, &["b"]);
     let mut h = with_fleet(&fleet);
-    let mut a = ask(Kind::Update, "boss", Role::Admin);
-    a.idle_seconds = 60;
-    h.store.submit(a).await.unwrap();
-    h.event(|e| matches!(e, QueueEvent::Starting { .. }).then_some(()))
-        .await;
-    pass(HOUR).await;
+    update_installed_an_hour_ago(&mut h).await;
     assert_eq!(h.executor.steps(), ["update"], "installed while b restarts");
     assert_eq!(
         h.store.running_request().unwrap().unwrap().phase,
@@ -406,10 +419,7 @@ async fn reboot(h: Harness, fleet: &Arc<FakeFleet>) -> Harness {
 async fn a_kept_hold_is_taken_up_after_a_restart_of_lull_and_a_lapsed_one_is_recorded_lost() {
     let fleet = FakeFleet::new(1, &[]);
     let mut h = with_fleet(&fleet);
-    restarts_fail(&h);
-    h.submit(20 * MIN).await;
-    h.event(|e| matches!(e, QueueEvent::FleetSlotKept { .. }).then_some(()))
-        .await;
+    keep_after_a_failed_restart(&mut h).await;
     let h = reboot(h, &fleet).await;
     pass(HOUR).await;
     assert!(fleet.holds(ME), "still kept after the restart");
@@ -443,10 +453,7 @@ async fn a_shutdown_right_after_a_healthy_restart_still_gives_the_slot_back() {
 async fn a_kept_slot_that_lapsed_is_found_lost_with_admission_open_and_a_fresh_one_taken() {
     let fleet = FakeFleet::new(1, &[]);
     let mut h = with_fleet(&fleet);
-    restarts_fail(&h);
-    h.submit(20 * MIN).await;
-    h.event(|e| matches!(e, QueueEvent::FleetSlotKept { .. }).then_some(()))
-        .await;
+    keep_after_a_failed_restart(&mut h).await;
     // The kept slot lapses behind lull's back (an admin revoked it with the service's tools).
     fleet.leaves(ME);
     *h.executor.restart_outcome.lock().unwrap() = None;
@@ -466,12 +473,7 @@ async fn an_update_started_before_the_fleet_settled_restarts_once_the_service_an
     let fleet = FakeFleet::new(1, &[]);
     fleet.state().reachable = false;
     let mut h = with_fleet(&fleet);
-    let mut a = ask(Kind::Update, "boss", Role::Admin);
-    a.idle_seconds = 60;
-    h.store.submit(a).await.unwrap();
-    h.event(|e| matches!(e, QueueEvent::Starting { .. }).then_some(()))
-        .await;
-    pass(HOUR).await;
+    update_installed_an_hour_ago(&mut h).await;
     assert_eq!(h.executor.steps(), ["update"], "restarted without a slot");
     fleet.state().reachable = true;
     h.succeeded().await;
