@@ -18,12 +18,10 @@
 //! - [`render`]: the reply's markdown subset as spans, and cutting to a platform's limit;
 //! - [`settings`]: reading a config section — secrets from the environment, URLs, addresses,
 //!   ids — with errors that name the key;
-//! - [`backoff`]: the wait between attempts at something that may pass.
 //!
 //! `docs/adapters.md` lists what a new platform implements, in the order a reader meets it.
 
 pub mod acknowledge;
-pub mod backoff;
 pub mod click;
 pub mod deadline;
 pub mod inbox;

@@ -35,13 +35,14 @@
 //! | `fleet` | the lock service a fleet's replicas share, as the scheduler sees it |
 //! | `pause`, `drain`, `escalation`, `restart_marker` | records that outlive a restart |
 //! | `recovery` | settling what was running |
-//! | `settings`, `status`, `clock`, `redact`, `error` | configuration, the status view, clocks, secrets out of output, errors |
+//! | `settings`, `status`, `clock`, `backoff`, `redact`, `error` | configuration, the status view, clocks, waits between retries, secrets out of output, errors |
 //!
 //! Modules are private; what callers use is re-exported here.
 
 mod activity;
 mod admission;
 mod audit;
+mod backoff;
 mod blocker;
 mod clock;
 mod deadline;
@@ -78,6 +79,7 @@ pub use activity::{
 };
 pub use admission::Executing;
 pub use audit::{AuditEntry, AuditNote};
+pub use backoff::{Backoff, FIRST_BACKOFF, MAX_BACKOFF};
 pub use blocker::Blocker;
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use dedupe::{Ask, Merge, WithdrawError, Withdrawal};

@@ -13,7 +13,7 @@ use std::time::Duration;
 use lull_plugin::Notice;
 use lull_queue::{OutboxEntry, Store};
 
-use crate::chat::backoff::Backoff;
+use lull_queue::Backoff;
 
 /// Why a platform did not take a notice.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::{Backoff, MAX_BACKOFF};
+use lull_queue::{Backoff, MAX_BACKOFF};
 
 /// How long stopping waits for events being handled, and notices being sent, to finish.
 pub const STOP_GRACE: Duration = Duration::from_secs(15);

@@ -12,15 +12,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use lull_queue::{Attempt, FleetError, FleetFuture, FleetHold, FleetHolder, FleetLock, Timestamp};
+use lull_queue::{
+    Attempt, Backoff, FleetError, FleetFuture, FleetHold, FleetHolder, FleetLock, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::task::AbortOnDropHandle;
 
 use gateway::{Gateway, Kv};
-
-/// The longest wait between two tries to re-open a broken watch.
-const WATCH_MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What a slot key holds: who took it and when.
 #[derive(Debug, Serialize, Deserialize)]
@@ -224,7 +223,7 @@ impl EtcdLock {
             let changes = self.changes.clone();
             let body = Gateway::watch_body(&self.prefix);
             AbortOnDropHandle::new(tokio::spawn(async move {
-                let mut backoff = Duration::from_secs(1);
+                let mut backoff = Backoff::default();
                 loop {
                     match gateway.send("v3/watch", &body, None).await {
                         Ok(response) if !response.status().is_success() => {
@@ -233,7 +232,7 @@ impl EtcdLock {
                         Ok(mut response) => {
                             changes.send_modify(|c| *c += 1);
                             while let Ok(Some(chunk)) = response.chunk().await {
-                                backoff = Duration::from_secs(1);
+                                backoff.reset();
                                 if chunk.windows(8).any(|w| w == b"\"events\"") {
                                     changes.send_modify(|c| *c += 1);
                                 }
@@ -244,8 +243,7 @@ impl EtcdLock {
                             tracing::warn!(%error, "could not watch the fleet's slots; trying again");
                         }
                     }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(WATCH_MAX_BACKOFF);
+                    tokio::time::sleep(backoff.next_wait()).await;
                     changes.send_modify(|c| *c += 1);
                 }
             }))

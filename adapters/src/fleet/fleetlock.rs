@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use lull_queue::{Attempt, FleetError, FleetFuture, FleetHold, FleetLock, Timestamp};
+use lull_queue::{Attempt, Backoff, FleetError, FleetFuture, FleetHold, FleetLock, Timestamp};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
@@ -20,10 +20,6 @@ use url::Url;
 
 /// Longest one request may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// The first retry after a denial; doubled up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// The longest wait between two tries.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A replica's client of a FleetLock server.
 pub struct FleetLockClient {
@@ -31,7 +27,8 @@ pub struct FleetLockClient {
     base: Url,
     group: String,
     id: String,
-    backoff: Mutex<Option<Duration>>,
+    /// The wait before asking again after a denial.
+    backoff: Mutex<Backoff>,
     /// Never changes: the protocol cannot be watched.
     changes: watch::Sender<u64>,
 }
@@ -62,7 +59,7 @@ impl FleetLockClient {
             base,
             group: group.to_owned(),
             id: id.to_owned(),
-            backoff: Mutex::new(None),
+            backoff: Mutex::new(Backoff::default()),
             changes: watch::channel(0).0,
         }
     }
@@ -104,11 +101,8 @@ impl FleetLockClient {
         }
     }
 
-    fn next_backoff(&self) -> Duration {
-        let mut backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        let next = backoff.map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
-        *backoff = Some(next);
-        next
+    fn backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        self.backoff.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn hold(&self) -> FleetHold {
@@ -140,13 +134,13 @@ impl FleetLock for FleetLockClient {
         Box::pin(async move {
             match self.call("pre-reboot", &self.id).await? {
                 Answer::Granted => {
-                    *self.backoff.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    self.backoff().reset();
                     Ok(Attempt::Granted(self.hold()))
                 }
                 Answer::Denied(why) => Ok(Attempt::Busy {
                     holders: Vec::new(),
                     detail: Some(why),
-                    retry_after: Some(self.next_backoff()),
+                    retry_after: Some(self.backoff().next_wait()),
                 }),
             }
         })

@@ -19,7 +19,7 @@ use teloxide::types::{AllowedUpdate, UpdateId, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 
 use crate::chat::acknowledge::Handling;
-use crate::chat::backoff::Backoff;
+use lull_queue::Backoff;
 
 /// Long polling that asks past a batch of updates only once all of them were handled. Updates
 /// of one batch are handled concurrently (one chat does not wait for another); teloxide's own

@@ -10,27 +10,17 @@ use tokio::time::Instant;
 
 use super::Scheduler;
 use super::memory::FleetWait;
+use crate::backoff::FIRST_BACKOFF;
 use crate::blocker::Blocker;
 use crate::error::Error;
 use crate::events::QueueEvent;
 use crate::fleet::{Attempt, FleetError, FleetHold, FleetLock};
 use crate::request::State;
 
-/// The first retry after a refusal or an unreachable lock service; doubled up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// The longest wait between retries.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long a watched backend's "busy" stands without a change, in case a watch event was lost.
 const WATCHED_RECHECK: Duration = Duration::from_secs(30);
 /// The actor of the fleet changes lull makes on its own.
 const LULL: &str = "lull";
-
-/// The next delay of a bounded backoff: 1 s, doubling to a minute.
-fn next_backoff(backoff: &mut Option<Duration>) -> Duration {
-    let next = backoff.map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
-    *backoff = Some(next);
-    next
-}
 
 /// Whether a locally eligible request may close admission as far as the fleet goes.
 pub(super) enum Slot {
@@ -110,7 +100,7 @@ impl Scheduler {
                 let mut memory = self.memory();
                 memory.fleet.granted = Some(hold);
                 memory.fleet.waiting = None;
-                memory.fleet.backoff = None;
+                memory.fleet.backoff.reset();
                 Slot::Granted
             }
             Ok(Attempt::Busy {
@@ -151,7 +141,7 @@ impl Scheduler {
     /// time ends it).
     fn fleet_waiting(&self, blocker: Blocker, after: Option<Duration>, seen: Option<u64>) -> Slot {
         let mut memory = self.memory();
-        let after = after.unwrap_or_else(|| next_backoff(&mut memory.fleet.backoff));
+        let after = after.unwrap_or_else(|| memory.fleet.backoff.next_wait());
         let until = Instant::now() + after;
         memory.fleet.waiting = Some(FleetWait {
             blocker: blocker.clone(),
@@ -400,7 +390,7 @@ impl Scheduler {
         tracing::warn!(%error, "could not {what} with the fleet lock service; retrying");
         let mut memory = self.memory();
         memory.fleet.settle_error = Some(error.to_string());
-        let at = Instant::now() + next_backoff(&mut memory.fleet.settle_backoff);
+        let at = Instant::now() + memory.fleet.settle_backoff.next_wait();
         memory.fleet.settle_retry_at = Some(at);
         at
     }
@@ -408,7 +398,7 @@ impl Scheduler {
     /// The lock service answered a settling call: its backoff starts over.
     fn settled_once(&self) {
         let mut memory = self.memory();
-        memory.fleet.settle_backoff = None;
+        memory.fleet.settle_backoff.reset();
         memory.fleet.settle_retry_at = None;
         memory.fleet.settle_error = None;
         if memory.fleet.waiting.as_ref().is_some_and(|w| w.settling) {

@@ -49,7 +49,7 @@ pub(crate) struct FleetMemory {
     /// Why the last try got no slot, and until when that answer stands.
     pub(crate) waiting: Option<FleetWait>,
     /// The next retry's delay after a refusal or an unreachable service (bounded backoff).
-    pub(crate) backoff: Option<Duration>,
+    pub(crate) backoff: crate::backoff::Backoff,
     /// The persisted hold was taken up (or found lost) by this process.
     pub(crate) resumed: bool,
     /// A slot of this replica's id from a previous life was freed (or none was persisted).
@@ -59,7 +59,7 @@ pub(crate) struct FleetMemory {
     /// When to retry giving back or taking up the persisted hold after the service failed.
     pub(crate) settle_retry_at: Option<Instant>,
     /// The backoff of those retries.
-    pub(crate) settle_backoff: Option<Duration>,
+    pub(crate) settle_backoff: crate::backoff::Backoff,
     /// What the lock service said when settling last failed, for status.
     pub(crate) settle_error: Option<String>,
 }

@@ -9,7 +9,7 @@ use lull_queue::{Actor, Ask, Kind, Origin, QueueSettings, Role, Store};
 use tokio::time::Instant;
 
 use super::*;
-use crate::chat::backoff::FIRST_BACKOFF;
+use lull_queue::FIRST_BACKOFF;
 
 /// Answers each send with the next scripted outcome (success when the script is empty) and
 /// records what it was asked to send, and when.

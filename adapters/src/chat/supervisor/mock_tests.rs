@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use super::*;
-use crate::chat::backoff::FIRST_BACKOFF;
+use lull_queue::FIRST_BACKOFF;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("token refused")]

@@ -1,5 +1,5 @@
 //! The wait between attempts at something that failed for a reason that may pass (the network,
-//! a platform's server): 1 s, doubling up to a minute.
+//! a platform's server, a fleet's lock service): 1 s, doubling up to a minute.
 
 use std::time::Duration;
 
