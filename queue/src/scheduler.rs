@@ -294,7 +294,7 @@ impl Scheduler {
                     return Ok(Some(Instant::now()));
                 }
                 // The facts may have changed while the lock service answered: look again.
-                Slot::Granted => return Ok(Some(Instant::now())),
+                Slot::LookAgain => return Ok(Some(Instant::now())),
                 Slot::Waiting(blocker, retry_at) => {
                     blockers.push(blocker);
                     fleet_retry = Some(retry_at);

@@ -26,8 +26,9 @@ const LULL: &str = "lull";
 pub(super) enum Slot {
     /// Yes: with this hold (`None` without `[fleet]`).
     Ready(Option<FleetHold>),
-    /// A slot was granted just now: look again with fresh facts before closing admission.
-    Granted,
+    /// The facts changed while the lock service answered (a slot was granted, or a kept one
+    /// found lost): look again with fresh facts before closing admission.
+    LookAgain,
     /// No slot: why, and when to try again (a backend change also wakes the scheduler).
     Waiting(Blocker, Instant),
 }
@@ -89,7 +90,7 @@ impl Scheduler {
                     let wait = self.memory().fleet.waiting.clone();
                     match wait {
                         Some(wait) => Slot::Waiting(wait.blocker, wait.until),
-                        None => Slot::Granted,
+                        None => Slot::LookAgain,
                     }
                 }
             });
@@ -101,7 +102,7 @@ impl Scheduler {
                 memory.fleet.granted = Some(hold);
                 memory.fleet.waiting = None;
                 memory.fleet.backoff.reset();
-                Slot::Granted
+                Slot::LookAgain
             }
             Ok(Attempt::Busy {
                 holders,

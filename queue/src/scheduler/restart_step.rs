@@ -101,7 +101,7 @@ impl Scheduler {
                         fleet_retry = Some(at);
                         None
                     }
-                    Ok(Slot::Granted) => None,
+                    Ok(Slot::LookAgain) => None,
                     Err(error) => {
                         tracing::error!(%error, "could not read the fleet hold; the restart step waits");
                         fleet_retry = Some(later(Instant::now(), STORE_RETRY));
@@ -222,10 +222,11 @@ impl Scheduler {
     }
 
     /// The slot for the restart step: a grant is used at once (the step's facts were read just
-    /// before), so it never goes back through a housekeeping look.
+    /// before), so it never goes back through a housekeeping look; a kept slot found lost is
+    /// replaced by a fresh try.
     async fn restart_slot(&self) -> Result<Slot, Error> {
         match self.slot().await? {
-            Slot::Granted => self.slot().await,
+            Slot::LookAgain => self.slot().await,
             other => Ok(other),
         }
     }
