@@ -553,10 +553,9 @@ impl Scheduler {
             .waiting
             .as_ref()
             .map(|wait| wait.blocker.clone());
-        let fleet_waiting = fleet_wait.clone();
         let (blockers, eta) = match look.evaluation {
             Some(e) if e.blockers.is_empty() && fleet_wait.is_some() => {
-                (fleet_wait.into_iter().collect(), None)
+                (fleet_wait.iter().cloned().collect(), None)
             }
             Some(e) => {
                 let eta = e.ready_at.map(|at| {
@@ -601,7 +600,7 @@ impl Scheduler {
                 Some(fleet) => Some(FleetStatus {
                     replica: fleet.describe(),
                     hold: self.core.store.fleet_hold()?,
-                    waiting: fleet_waiting,
+                    waiting: fleet_wait,
                 }),
                 None => None,
             },
