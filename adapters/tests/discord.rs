@@ -377,24 +377,13 @@ fn signed_request(body: &str, signature: Option<(String, String)>) -> String {
     let headers = signature
         .map(|(sig, ts)| format!("X-Signature-Ed25519: {sig}\r\nX-Signature-Timestamp: {ts}\r\n"))
         .unwrap_or_default();
-    format!(
-        "POST /discord/interactions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-fn answer_body(answer: &str) -> Value {
-    answer
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null)
+    common::post_request("/discord/interactions", "application/json", &headers, body)
 }
 
 /// Posts `body` to lull's interactions endpoint, signed (or not) as given; the status and body.
 fn post(port: u16, body: &str, signature: Option<(String, String)>) -> (u16, Value) {
     let (status, answer) = http(port, &signed_request(body, signature));
-    (status, answer_body(&answer))
+    (status, common::json_body(&answer))
 }
 
 fn interactions_config(fake: &FakeDiscord) -> String {
@@ -526,7 +515,7 @@ fn kill_9_during_a_stream_of_interactions_applies_every_acknowledged_command_exa
                             )?;
                             answered.fetch_add(1, Ordering::SeqCst);
                             (answer.starts_with("HTTP/1.1 200")
-                                && answer_body(&answer)["type"] == 4)
+                                && common::json_body(&answer)["type"] == 4)
                                 .then_some(*asker)
                         })
                     })

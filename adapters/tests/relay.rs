@@ -609,9 +609,11 @@ fn with_a_relay_token_every_relay_call_needs_it_and_it_opens_nothing_else() {
     let post = |path: &str, token: &str, body: &str| {
         http(
             port,
-            &format!(
-                "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
+            &common::post_request(
+                path,
+                "application/json",
+                &format!("Authorization: Bearer {token}\r\n"),
+                body,
             ),
         )
     };

@@ -283,18 +283,7 @@ fn request(
     let headers = signature
         .map(|(sig, ts)| format!("X-Slack-Signature: {sig}\r\nX-Slack-Request-Timestamp: {ts}\r\n"))
         .unwrap_or_default();
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n{headers}{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-fn body_of(answer: &str) -> Value {
-    answer
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null)
+    common::post_request(path, content_type, &format!("{headers}{extra}"), body)
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -318,7 +307,7 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
         ),
     );
     assert_eq!(
-        (status, body_of(&answer)),
+        (status, common::json_body(&answer)),
         (200, json!({"challenge": "c-123"}))
     );
 
@@ -354,7 +343,7 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
         ),
     );
     assert_eq!(status, 200);
-    let answer = body_of(&answer);
+    let answer = common::json_body(&answer);
     assert_eq!(answer["response_type"], "in_channel", "{answer}");
     let short_id = open(&home)[0]["short_id"].as_str().unwrap().to_owned();
     assert!(text(&answer).contains(&short_id), "{answer}");
@@ -516,7 +505,7 @@ fn kill_9_during_a_stream_of_commands_and_events_applies_every_acknowledged_one_
                             // A command is acknowledged by its answer, an event by its 200.
                             let taken = answer.starts_with("HTTP/1.1 200")
                                 && (*path == "/slack/events"
-                                    || body_of(&answer)["response_type"] == "in_channel");
+                                    || common::json_body(&answer)["response_type"] == "in_channel");
                             taken.then(|| asker.clone())
                         })
                     })

@@ -88,16 +88,13 @@ impl Etcd {
     }
 
     fn try_call(&self, path: &str, body: &Value) -> Option<Value> {
-        let body = body.to_string();
-        let answer = super::try_http(
-            self.port,
-            &format!(
-                "POST /{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            ),
-        )?;
-        let (_, body) = answer.split_once("\r\n\r\n")?;
-        serde_json::from_str(body.trim()).ok()
+        let request = super::post_request(
+            &format!("/{path}"),
+            "application/json",
+            "",
+            &body.to_string(),
+        );
+        Some(super::json_body(&super::try_http(self.port, &request)?)).filter(|v| !v.is_null())
     }
 
     /// One call of etcd's JSON gateway (`v3/lease/revoke`, …); its answer.

@@ -371,6 +371,24 @@ pub fn http(port: u16, request: &str) -> (u16, String) {
     (status, answer)
 }
 
+/// A whole HTTP/1.1 POST of `body` to `path` with `Connection: close`; `headers` are extra
+/// header lines, each ending in `\r\n`.
+pub fn post_request(path: &str, content_type: &str, headers: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The JSON body of a raw HTTP answer ([`http`]), or null when it has none.
+pub fn json_body(answer: &str) -> Value {
+    answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b.trim()).ok())
+        .unwrap_or(Value::Null)
+}
+
 /// [`http`]'s raw answer, or `None` when nothing listens (a server being killed); an answer cut
 /// off is whatever arrived, possibly empty.
 pub fn try_http(port: u16, request: &str) -> Option<String> {
