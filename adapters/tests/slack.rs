@@ -580,11 +580,12 @@ fn kill_9_during_a_stream_of_commands_and_events_applies_every_acknowledged_one_
     home.stop(server);
 }
 
-#[test]
-fn a_refused_token_stops_serve_with_a_clear_message() {
+/// `lull serve` stops when Slack refuses `method` with `invalid_auth`, saying `said` and never
+/// showing `token`.
+fn serve_stops_when_refused(method: &str, said: &str, token: &str) {
     let fake = FakeSlack::start();
     fake.fail_next(
-        "auth.test",
+        method,
         200,
         json!({"ok": false, "error": "invalid_auth"}),
         None,
@@ -593,11 +594,17 @@ fn a_refused_token_stops_serve_with_a_clear_message() {
     let out = home.lull(&["serve"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("Slack refused the bot token (invalid_auth)"),
-        "{stderr}"
+    assert!(stderr.contains(said), "{stderr}");
+    assert!(!stderr.contains(token), "{stderr}");
+}
+
+#[test]
+fn a_refused_token_stops_serve_with_a_clear_message() {
+    serve_stops_when_refused(
+        "auth.test",
+        "Slack refused the bot token (invalid_auth)",
+        BOT_TOKEN,
     );
-    assert!(!stderr.contains(BOT_TOKEN), "{stderr}");
 }
 
 #[test]
@@ -633,20 +640,9 @@ fn a_late_answer_is_acknowledged_as_working_then_sent_through_the_response_url()
 
 #[test]
 fn a_refused_app_token_stops_serve_with_a_clear_message() {
-    let fake = FakeSlack::start();
-    fake.fail_next(
+    serve_stops_when_refused(
         "apps.connections.open",
-        200,
-        json!({"ok": false, "error": "invalid_auth"}),
-        None,
+        "Slack refused the app-level token (invalid_auth)",
+        APP_TOKEN,
     );
-    let home = home(&config(&fake, "", ""));
-    let out = home.lull(&["serve"]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("Slack refused the app-level token (invalid_auth)"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains(APP_TOKEN), "{stderr}");
 }
