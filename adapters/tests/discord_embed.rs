@@ -12,9 +12,7 @@ use common::fake_discord::{APP_ID, FakeDiscord, TOKEN, Who, command_json, user_j
 use lull_adapters::chats::ChatAdapters;
 use lull_adapters::config::Config;
 use lull_adapters::discord::{self, DiscordLull, DiscordSettings};
-use lull_adapters::serve::queue_settings;
-use lull_adapters::stack::{StackOptions, assemble};
-use lull_queue::{ActivityTracker, RestartAction, RunGuard, SourceMode, Store};
+use lull_queue::{ActivityTracker, RunGuard};
 use serde_json::Value;
 use serenity::all::{
     ClientBuilder, Context, CreateInteractionResponse, CreateInteractionResponseMessage,
@@ -109,20 +107,7 @@ fn a_host_bot_keeps_its_commands_and_messages_and_lull_waits_for_its_runs() {
     let held: Arc<Mutex<Option<RunGuard>>> = Arc::default();
 
     let (shards, _scheduler) = runtime.block_on(async {
-        let store = Store::open(dir.path().join("db"), queue_settings(&config)).unwrap();
-        let lull = assemble(
-            store,
-            &config,
-            &chats,
-            StackOptions {
-                profile: "host".into(),
-                mode: SourceMode::Embedded,
-                restart: RestartAction::Command(vec!["true".into()]),
-            },
-        )
-        .await
-        .unwrap();
-        let scheduler = lull.plugin.scheduler().spawn();
+        let (lull, scheduler) = common::embedded(dir.path(), &config, &chats).await;
 
         // The glue, as in examples/discord_embed.rs.
         let discord = DiscordLull::new(Arc::new(discord::http(&settings)), lull.plugin.clone());

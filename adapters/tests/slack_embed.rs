@@ -10,10 +10,7 @@ use std::sync::Arc;
 use common::fake_slack::{APP_TOKEN, BOT_TOKEN, FakeSlack, command_fields};
 use lull_adapters::chats::ChatAdapters;
 use lull_adapters::config::Config;
-use lull_adapters::serve::queue_settings;
 use lull_adapters::slack::{self, SlackLull, SlackSettings};
-use lull_adapters::stack::{StackOptions, assemble};
-use lull_queue::{RestartAction, SourceMode, Store};
 use serde_json::json;
 use slack_morphism::prelude::*;
 
@@ -59,20 +56,7 @@ fn a_host_app_keeps_its_commands_and_lull_answers_maintenance_and_sends_notices(
     let settings = chats.find::<SlackSettings>().unwrap().clone();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (listener, _scheduler) = runtime.block_on(async {
-        let store = Store::open(dir.path().join("db"), queue_settings(&config)).unwrap();
-        let stack = assemble(
-            store,
-            &config,
-            &chats,
-            StackOptions {
-                profile: "host".into(),
-                mode: SourceMode::Embedded,
-                restart: RestartAction::Command(vec!["true".into()]),
-            },
-        )
-        .await
-        .unwrap();
-        let scheduler = stack.plugin.scheduler().spawn();
+        let (stack, scheduler) = common::embedded(dir.path(), &config, &chats).await;
         // The glue, as in examples/slack_embed.rs.
         let client = Arc::new(slack::send::client(&settings.api_url).unwrap());
         let lull = SlackLull::new(

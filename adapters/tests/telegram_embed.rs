@@ -10,10 +10,8 @@ use std::sync::{Arc, Mutex};
 use common::fake_telegram::{FakeTelegram, TOKEN};
 use lull_adapters::chats::ChatAdapters;
 use lull_adapters::config::Config;
-use lull_adapters::serve::queue_settings;
-use lull_adapters::stack::{StackOptions, assemble};
 use lull_adapters::telegram::{self, TelegramLull, TelegramSettings, menu};
-use lull_queue::{ActivityTracker, RestartAction, RunGuard, SourceMode, Store};
+use lull_queue::{ActivityTracker, RunGuard};
 use serde_json::json;
 use teloxide::prelude::*;
 
@@ -68,20 +66,7 @@ fn a_host_bot_keeps_its_commands_and_messages_and_lull_waits_for_its_runs() {
     let held: Arc<Mutex<Option<RunGuard>>> = Arc::default();
 
     let (shutdown, _scheduler) = runtime.block_on(async {
-        let store = Store::open(dir.path().join("db"), queue_settings(&config)).unwrap();
-        let lull = assemble(
-            store,
-            &config,
-            &chats,
-            StackOptions {
-                profile: "host".into(),
-                mode: SourceMode::Embedded,
-                restart: RestartAction::Command(vec!["true".into()]),
-            },
-        )
-        .await
-        .unwrap();
-        let scheduler = lull.plugin.scheduler().spawn();
+        let (lull, scheduler) = common::embedded(dir.path(), &config, &chats).await;
         let bot = telegram::bot(&settings);
 
         // The glue, as in examples/telegram_embed.rs.

@@ -300,6 +300,33 @@ pub fn venv_tool(var: &str, name: &str, tool: &str) -> PathBuf {
     path
 }
 
+/// lull assembled for an embedded host gateway, as a host's start-up does (its store in `dir`,
+/// restarts by `true`), with its scheduler running.
+pub async fn embedded(
+    dir: &Path,
+    config: &lull_adapters::config::Config,
+    chats: &lull_adapters::chats::ChatAdapters,
+) -> (lull_adapters::stack::Stack, lull_queue::SchedulerTask) {
+    use lull_adapters::stack::{StackOptions, assemble};
+    let store =
+        lull_queue::Store::open(dir.join("db"), lull_adapters::serve::queue_settings(config))
+            .unwrap();
+    let stack = assemble(
+        store,
+        config,
+        chats,
+        StackOptions {
+            profile: "host".into(),
+            mode: lull_queue::SourceMode::Embedded,
+            restart: lull_queue::RestartAction::Command(vec!["true".into()]),
+        },
+    )
+    .await
+    .unwrap();
+    let scheduler = stack.plugin.scheduler().spawn();
+    (stack, scheduler)
+}
+
 /// Waits (bounded) for `condition`.
 pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
