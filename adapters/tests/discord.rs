@@ -52,20 +52,6 @@ fn home(config: &str) -> Home {
     Home::new(config).with_env("DISCORD_BOT_TOKEN", TOKEN)
 }
 
-fn status(home: &Home) -> Value {
-    let out = home.lull(&["status", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn open(home: &Home) -> Vec<Value> {
-    status(home)["open"].as_array().cloned().unwrap_or_default()
-}
-
 /// Sends `/maintenance <sub>` through the gateway and waits for its first response.
 fn invoke(fake: &FakeDiscord, who: Who<'_>, sub: &str, options: &[(&str, &str)]) -> Value {
     let id = fake.next_id();
@@ -138,7 +124,7 @@ fn the_gateway_registers_the_command_and_answers_admins_by_id_or_role_and_refuse
         ephemeral(&answer) && content(&answer).contains("not allowed"),
         "{answer}"
     );
-    assert!(open(&home).is_empty());
+    assert!(home.open_requests().is_empty());
 
     // An admin's restart: public, and the answer names the short id.
     let answer = invoke(
@@ -149,7 +135,7 @@ fn the_gateway_registers_the_command_and_answers_admins_by_id_or_role_and_refuse
     );
     assert_eq!(answer["type"], 4, "{answer}");
     assert!(!ephemeral(&answer), "{answer}");
-    let open_now = open(&home);
+    let open_now = home.open_requests();
     let short_id = open_now[0]["short_id"].as_str().unwrap();
     assert!(content(&answer).contains(short_id), "{answer}");
     assert_eq!(open_now[0]["idle_seconds"], 1200);
@@ -158,7 +144,7 @@ fn the_gateway_registers_the_command_and_answers_admins_by_id_or_role_and_refuse
     // An admin by role.
     let answer = invoke(&fake, MODERATOR, "restart", &[]);
     assert!(!ephemeral(&answer), "{answer}");
-    let requesters = open(&home)[0]["requested_by"].clone();
+    let requesters = home.open_requests()[0]["requested_by"].clone();
     assert_eq!(
         requesters[1]["user_id"],
         MODERATOR.id.to_string(),
@@ -170,7 +156,7 @@ fn the_gateway_registers_the_command_and_answers_admins_by_id_or_role_and_refuse
     let answer = invoke(&fake, STRANGER, "cancel", &[("id", short_id)]);
     assert!(ephemeral(&answer), "{answer}");
     assert!(content(&answer).contains("not allowed"), "{answer}");
-    assert_eq!(open(&home).len(), 1);
+    assert_eq!(home.open_requests().len(), 1);
 
     // A bad option is the sender's mistake: told privately, with the usage.
     let answer = invoke(&fake, ADMIN, "pause", &[("for", "soon")]);
@@ -202,7 +188,10 @@ fn autocomplete_suggests_the_open_id_and_a_replayed_interaction_acts_once() {
     let restart = command_json(id, ADMIN, CHANNEL, "restart", &[("reason", "once")]);
     fake.dispatch("INTERACTION_CREATE", restart.clone());
     fake.wait_for_callback(id);
-    let short_id = open(&home)[0]["short_id"].as_str().unwrap().to_owned();
+    let short_id = home.open_requests()[0]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // The same interaction again (a replay after a reconnect): nothing changes.
     fake.dispatch("INTERACTION_CREATE", restart);
@@ -213,7 +202,7 @@ fn autocomplete_suggests_the_open_id_and_a_replayed_interaction_acts_once() {
         .body
         .clone();
     assert!(content(&replayed).contains("already handled"), "{replayed}");
-    assert_eq!(open(&home)[0]["requested_by"][0]["count"], 1);
+    assert_eq!(home.open_requests()[0]["requested_by"][0]["count"], 1);
 
     let typed = &short_id[..2];
     let id = fake.next_id();
@@ -266,7 +255,7 @@ fn an_agents_message_queues_for_approval_and_the_prompt_is_clicked_by_a_non_admi
         answer["message_reference"]["message_id"].is_string(),
         "{answer}"
     );
-    let open_now = open(&home);
+    let open_now = home.open_requests();
     assert_eq!(open_now.len(), 1);
     let requesters = open_now[0]["requested_by"].as_array().unwrap();
     assert_eq!(
@@ -309,7 +298,7 @@ fn an_agents_message_queues_for_approval_and_the_prompt_is_clicked_by_a_non_admi
     let refused = fake.wait_for_callback(id);
     assert_eq!(refused["type"], 4, "{refused}");
     assert!(ephemeral(&refused), "{refused}");
-    assert_eq!(open(&home)[0]["state"], "awaiting_approval");
+    assert_eq!(home.open_requests()[0]["state"], "awaiting_approval");
 
     // An admin's click: the prompt is replaced by its text and the outcome, without buttons.
     let id = fake.next_id();
@@ -326,7 +315,7 @@ fn an_agents_message_queues_for_approval_and_the_prompt_is_clicked_by_a_non_admi
         "{text}"
     );
     assert!(text.contains("@alice"), "{text}");
-    assert_eq!(open(&home)[0]["state"], "queued");
+    assert_eq!(home.open_requests()[0]["state"], "queued");
     home.stop(server);
 }
 
@@ -352,7 +341,10 @@ fn a_notice_refused_with_429_is_delivered_once_after_waiting() {
         posts[1].at.duration_since(posts[0].at) >= Duration::from_millis(900),
         "waited after the 429"
     );
-    let short_id = open(&home)[0]["short_id"].as_str().unwrap().to_owned();
+    let short_id = home.open_requests()[0]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
         posts[1].body["content"]
             .as_str()
@@ -440,7 +432,7 @@ fn the_endpoint_answers_only_signed_posts_and_pings() {
         post(port, &restart, Some(sign(&restart, now() - 600))).0,
         401
     );
-    assert!(open(&home).is_empty());
+    assert!(home.open_requests().is_empty());
 
     let (status, answer) = post(port, &restart, Some(sign(&restart, now())));
     assert_eq!(
@@ -448,13 +440,16 @@ fn the_endpoint_answers_only_signed_posts_and_pings() {
         (200, json!(4)),
         "{answer}"
     );
-    let short_id = open(&home)[0]["short_id"].as_str().unwrap().to_owned();
+    let short_id = home.open_requests()[0]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(content(&answer).contains(&short_id), "{answer}");
     // The same post again (a replay): answered, applied once.
     let (status, again) = post(port, &restart, Some(sign(&restart, now())));
     assert_eq!(status, 200);
     assert!(content(&again).contains("already handled"), "{again}");
-    assert_eq!(open(&home)[0]["requested_by"][0]["count"], 1);
+    assert_eq!(home.open_requests()[0]["requested_by"][0]["count"], 1);
     home.stop(server);
 }
 
@@ -544,7 +539,7 @@ fn kill_9_during_a_stream_of_interactions_applies_every_acknowledged_command_exa
     let server = home.serve();
     let port = home.logged_port_after("Discord interactions", earlier);
     let requesters = |home: &Home| -> Vec<(u64, u64)> {
-        let open = open(home);
+        let open = home.open_requests();
         open.first().map_or_else(Vec::new, |request| {
             request["requested_by"]
                 .as_array()

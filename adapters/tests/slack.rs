@@ -41,17 +41,6 @@ fn home(config: &str) -> Home {
         .with_env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
 }
 
-fn open(home: &Home) -> Vec<Value> {
-    let out = home.lull(&["status", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    status["open"].as_array().cloned().unwrap_or_default()
-}
-
 /// Sends `/maintenance <text>` from `user` over Socket Mode; the acknowledgement's payload.
 fn command(fake: &FakeSlack, user: &str, text: &str) -> Value {
     let envelope = fake.next_id("env-");
@@ -89,11 +78,14 @@ fn socket_mode_answers_in_the_acknowledgement_and_refuses_strangers() {
     let refused = command(&fake, STRANGER, "restart please");
     assert_eq!(refused["response_type"], "ephemeral", "{refused}");
     assert!(text(&refused).contains("not allowed"), "{refused}");
-    assert!(open(&home).is_empty(), "nothing queued");
+    assert!(home.open_requests().is_empty(), "nothing queued");
 
     let queued = command(&fake, ADMIN, "restart installed a tool");
     assert_eq!(queued["response_type"], "in_channel", "{queued}");
-    let short_id = open(&home)[0]["short_id"].as_str().unwrap().to_owned();
+    let short_id = home.open_requests()[0]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(text(&queued).contains(&short_id), "{queued}");
 
     let status = command(&fake, ADMIN, "status");
@@ -155,7 +147,7 @@ fn an_agents_message_queues_for_approval_and_clicks_are_authorized_again() {
         "{answers:#?}"
     );
     assert_eq!(answers[0]["thread_ts"], "1700000002.000100");
-    let open_now = open(&home);
+    let open_now = home.open_requests();
     let requesters = open_now[0]["requested_by"].as_array().unwrap();
     assert_eq!(requesters.len(), 1, "{requesters:?}");
     assert_eq!(requesters[0]["user_id"], AGENT_USER);
@@ -195,7 +187,7 @@ fn an_agents_message_queues_for_approval_and_clicks_are_authorized_again() {
     assert_eq!(refusal.len(), 1, "{refusal:?}");
     assert_eq!(refusal[0]["response_type"], "ephemeral");
     assert_eq!(refusal[0]["replace_original"], false);
-    assert_eq!(open(&home)[0]["state"], "awaiting_approval");
+    assert_eq!(home.open_requests()[0]["state"], "awaiting_approval");
 
     // An admin's click: the prompt replaced by its text and the outcome, without buttons.
     let taken_url = fake.response_url();
@@ -225,7 +217,7 @@ fn an_agents_message_queues_for_approval_and_clicks_are_authorized_again() {
         replaced.contains(&format!("<@{ADMIN}>")),
         "the clicker as a mention: {replaced}"
     );
-    assert_eq!(open(&home)[0]["state"], "queued");
+    assert_eq!(home.open_requests()[0]["state"], "queued");
     home.stop(server);
 }
 
@@ -254,7 +246,10 @@ fn a_notice_reaches_the_notify_channel_once_after_a_rate_limit() {
         posts[1].at.duration_since(posts[0].at) >= Duration::from_secs(2),
         "Retry-After honoured"
     );
-    let short_id = open(&home)[0]["short_id"].as_str().unwrap().to_owned();
+    let short_id = home.open_requests()[0]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(posts[1].body["text"].as_str().unwrap().contains(&short_id));
     command(&fake, ADMIN, "status");
     assert_eq!(fake.posted_in(NOTIFY).len(), 2, "delivered once");
@@ -330,7 +325,7 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
         );
         assert_eq!(status, 401, "{why}");
     }
-    assert!(open(&home).is_empty(), "nothing changed");
+    assert!(home.open_requests().is_empty(), "nothing changed");
 
     let (status, answer) = http(
         port,
@@ -345,7 +340,10 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
     assert_eq!(status, 200);
     let answer = common::json_body(&answer);
     assert_eq!(answer["response_type"], "in_channel", "{answer}");
-    let short_id = open(&home)[0]["short_id"].as_str().unwrap().to_owned();
+    let short_id = home.open_requests()[0]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(text(&answer).contains(&short_id), "{answer}");
 
     // An agent's message event, then Slack's retry of it (same event_id): handled once.
@@ -373,7 +371,7 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
         );
         assert_eq!(status, 200);
     }
-    let requesters = open(&home)[0]["requested_by"].clone();
+    let requesters = home.open_requests()[0]["requested_by"].clone();
     assert_eq!(requesters.as_array().unwrap().len(), 2, "{requesters}");
     assert_eq!(requesters[1]["count"], 1, "{requesters}");
     assert_eq!(fake.posted_in(CHANNEL).len(), 1, "one answer to the agent");
@@ -404,7 +402,11 @@ fn http_requests_are_checked_before_parsing_and_a_retried_event_is_handled_once(
         ),
     );
     assert_eq!(status, 200);
-    assert_eq!(open(&home).len(), 1, "a stranger's click changes nothing");
+    assert_eq!(
+        home.open_requests().len(),
+        1,
+        "a stranger's click changes nothing"
+    );
     fake.wait_until("the refusal", |f| !f.responses_to(&click_url).is_empty());
     let refusal = &fake.responses_to(&click_url)[0];
     assert_eq!(refusal["response_type"], "ephemeral", "{refusal}");
@@ -536,7 +538,7 @@ fn kill_9_during_a_stream_of_commands_and_events_applies_every_acknowledged_one_
     let server = home.serve();
     let port = home.logged_port_after("Slack HTTP", earlier);
     let requesters = |home: &Home| -> Vec<(String, u64)> {
-        open(home).first().map_or_else(Vec::new, |r| {
+        home.open_requests().first().map_or_else(Vec::new, |r| {
             r["requested_by"]
                 .as_array()
                 .unwrap()

@@ -28,16 +28,6 @@ fn home(config: &str) -> Home {
     Home::new(config).with_env("TELEGRAM_BOT_TOKEN", TOKEN)
 }
 
-fn status(home: &Home) -> Value {
-    let out = home.lull(&["status", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn text(message: &Value) -> &str {
     message["text"].as_str().unwrap_or_default()
 }
@@ -64,7 +54,7 @@ fn commands_are_routed_authorized_and_answered_in_the_same_chat() {
     fake.send_unknown_kind();
     let update = fake.send_text(ADMIN, ADMIN, "/maintenance restart installed a tool");
     let reply = fake.wait_for_message(ADMIN, "Queued");
-    let open = status(&home)["open"].clone();
+    let open = home.status_json()["open"].clone();
     let short_id = open[0]["short_id"].as_str().unwrap().to_owned();
     assert!(text(&reply).contains(&short_id), "{reply}");
     let to_admin: Vec<_> = fake
@@ -85,7 +75,7 @@ fn commands_are_routed_authorized_and_answered_in_the_same_chat() {
     fake.send_text(STRANGER, STRANGER, "/maintenance restart please");
     let refusal = fake.wait_for_message(STRANGER, "not allowed");
     assert!(text(&refusal).contains(&STRANGER.to_string()), "{refusal}");
-    let open = status(&home)["open"].clone();
+    let open = home.status_json()["open"].clone();
     assert_eq!(open.as_array().unwrap().len(), 1);
     assert_eq!(open[0]["requested_by"].as_array().unwrap().len(), 1);
 
@@ -112,7 +102,7 @@ fn commands_are_routed_authorized_and_answered_in_the_same_chat() {
         .filter(|m| !text(m).contains("queued") && !text(m).contains("as yourself"))
         .collect();
     assert_eq!(replies_in_group.len(), 1, "{replies_in_group:#?}");
-    assert_eq!(status(&home)["open"][0]["state"], "queued");
+    assert_eq!(home.status_json()["open"][0]["state"], "queued");
     home.stop(server);
 }
 
@@ -141,7 +131,7 @@ fn an_approval_prompt_is_answered_by_an_admins_click_and_edited() {
         answer["text"].as_str().unwrap().contains("not allowed"),
         "{answer}"
     );
-    assert_eq!(status(&home)["open"][0]["state"], "awaiting_approval");
+    assert_eq!(home.status_json()["open"][0]["state"], "awaiting_approval");
     fake.click(AGENT, prompt_id, &approve);
     fake.wait_until("the agent's refusal", |f| {
         f.calls("answerCallbackQuery").len() == 2
@@ -172,7 +162,7 @@ fn an_approval_prompt_is_answered_by_an_admins_click_and_edited() {
         edited.get("reply_markup").is_none(),
         "buttons removed: {edited}"
     );
-    assert_eq!(status(&home)["open"][0]["state"], "queued");
+    assert_eq!(home.status_json()["open"][0]["state"], "queued");
     home.stop(server);
 }
 
@@ -194,7 +184,7 @@ fn an_update_is_confirmed_only_after_it_was_handled_and_a_redelivery_after_kill_
         fake.highest_offset() <= update,
         "not confirmed to Telegram while it is being handled"
     );
-    assert_eq!(status(&home)["open"].as_array().unwrap().len(), 1);
+    assert_eq!(home.status_json()["open"].as_array().unwrap().len(), 1);
     server.kill().unwrap();
     server.wait().unwrap();
     fake.release("sendMessage");
@@ -207,7 +197,7 @@ fn an_update_is_confirmed_only_after_it_was_handled_and_a_redelivery_after_kill_
     fake.wait_until("the redelivered update confirmed once handled", |f| {
         f.highest_offset() > update
     });
-    let open = status(&home)["open"].clone();
+    let open = home.status_json()["open"].clone();
     assert_eq!(open.as_array().unwrap().len(), 1);
     assert_eq!(open[0]["requested_by"][0]["count"], 1, "{open}");
     let joined = fake
@@ -276,7 +266,7 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
         "a prefix of it"
     );
     assert_eq!(
-        status(&home)["open"],
+        home.status_json()["open"],
         json!([]),
         "nothing queued by a refused post"
     );
@@ -303,7 +293,7 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
     // Telegram retries a post it thinks failed: the same update_id is not applied twice.
     assert_eq!(post(port, Some("right_secret-1"), &update), 200);
     settle_webhook(&fake, port);
-    let open = status(&home)["open"].clone();
+    let open = home.status_json()["open"].clone();
     assert_eq!(open[0]["requested_by"][0]["count"], 1, "{open}");
     assert!(fake.calls("deleteWebhook").is_empty());
     home.stop(server);
@@ -463,7 +453,7 @@ fn an_escalation_prompt_offers_keep_waiting_and_cancel() {
         kept.contains("Still waiting") && kept.contains("@user42"),
         "{kept}"
     );
-    assert_eq!(status(&home)["open"][0]["state"], "queued");
+    assert_eq!(home.status_json()["open"][0]["state"], "queued");
 
     fake.click(
         ADMIN,
@@ -473,7 +463,7 @@ fn an_escalation_prompt_offers_keep_waiting_and_cancel() {
     fake.wait_until("the cancelled prompt", |f| {
         f.calls("editMessageText").len() == 2
     });
-    assert_eq!(status(&home)["open"], json!([]));
+    assert_eq!(home.status_json()["open"], json!([]));
     fake.wait_for_message(ADMIN, "was cancelled");
     home.stop(server);
 }
@@ -521,7 +511,7 @@ fn kill_9_at_random_moments_loses_no_command_and_applies_none_twice() {
         f.highest_offset() > last_update
     });
     settle(&fake, ADMIN);
-    let open = status(&home)["open"].clone();
+    let open = home.status_json()["open"].clone();
     assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
     let requesters = open[0]["requested_by"].as_array().unwrap();
     let mut ids: Vec<i64> = requesters

@@ -251,6 +251,25 @@ impl Home {
             })
     }
 
+    /// `lull status --json`, which must succeed.
+    pub fn status_json(&self) -> Value {
+        let out = self.lull(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The open requests, from [`Home::status_json`].
+    pub fn open_requests(&self) -> Vec<Value> {
+        self.status_json()["open"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The audit, read from the store once the server has stopped.
     pub fn audit(&self) -> Vec<lull_queue::AuditEntry> {
         let store = lull_queue::Store::open(
