@@ -63,6 +63,15 @@ def make_gateway(monkeypatch, tmp_path):
     runner._gateway_loop = loop
     runner._running = True  # as once `start()` connected the adapters
     yield runner, adapter, loop
+    runner._running = False  # no supervised task is started again
+
+    async def cancel_all():
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
 
@@ -233,18 +242,164 @@ def test_with_intercept_restart_hermes_restart_becomes_a_queued_request(gateway,
     assert (request["kind"], request["requested_by"][0]["user_id"]) == ("restart", "telegram:1")
 
 
-def test_background_work_is_a_run_and_hermes_draining_is_reported(gateway, plugin, lull, monkeypatch):
-    runner, _, _ = gateway
-    busy = {"now": True}
-    monkeypatch.setattr(runner, "_scale_to_zero_has_live_background_work", lambda: busy["now"])
+def on_loop(gateway, make):
+    """Runs ``make()`` on the gateway's event loop (where Hermes creates its tasks)."""
+    _, _, loop = gateway
+
+    async def call():
+        return make()
+
+    return asyncio.run_coroutine_threadsafe(call(), loop).result(10)
+
+
+def ticks(plugin, lull, count: int = 2) -> None:
+    """Waits until the plugin's thread has ticked ``count`` more times (each tick announces the
+    source)."""
+    for _ in range(count):
+        before = [s["last_seen"] for s in lull.status()["sources"] if s["name"] == plugin.source]
+        wait_until("a tick", lambda: [s["last_seen"] for s in lull.status()["sources"] if s["name"] == plugin.source] != before)
+
+
+def test_hermes_permanent_watchers_are_no_background_work_but_other_tasks_are(gateway, plugin, lull):
+    """The gateway's own supervised watchers and loop heartbeat, started by its real
+    ``_spawn_supervised`` as ``start()`` does, live as long as the gateway: they never hold
+    maintenance back. A task that is not one of them (a resumed turn, a process watcher) does,
+    until it ends."""
+    from gateway.shutdown_watchdog import loop_heartbeat_forever
+
+    runner = gateway[0]
+    watchers = [
+        "_session_expiry_watcher",
+        "_kanban_notifier_watcher",
+        "_kanban_dispatcher_watcher",
+        "_platform_reconnect_watcher",
+        "_handoff_watcher",
+        "_async_delegation_watcher",
+        "_drain_control_watcher",
+    ]
+
+    def start_watchers():
+        for name in watchers:
+            runner._spawn_supervised(getattr(runner, name), name)
+        heartbeat = asyncio.get_running_loop().create_task(loop_heartbeat_forever(interval_s=1.0, start_time=0.0))
+        runner._background_tasks.add(heartbeat)
+        heartbeat.add_done_callback(runner._background_tasks.discard)
+
+    on_loop(gateway, start_watchers)
+    assert len([t for t in runner._background_tasks if not t.done()]) >= len(watchers)
+    # Hermes's own check says busy forever: the reason lull cannot use it.
+    assert runner._scale_to_zero_has_live_background_work()
     sessions = lambda: [r["session"] for r in lull.status()["live_runs"]]  # noqa: E731
+    ticks(plugin, lull)
+    assert "hermes:background" not in sessions()
+    work = on_loop(gateway, lambda: runner._spawn_supervised(lambda: asyncio.sleep(3600), "resumed turn", restart=False))
     wait_until("the background lease", lambda: sessions() == ["hermes:background"])
-    busy["now"] = False
+    on_loop(gateway, work.cancel)
     wait_until("its end", lambda: sessions() == [])
+
+
+def test_hermes_draining_is_reported(gateway, plugin, lull):
+    runner = gateway[0]
     runner._draining = True
     wait_until("the drain", lambda: lull.status()["host_draining"])
     runner._draining = False
     wait_until("the drain's end", lambda: not lull.status()["host_draining"])
+
+
+class LiveAgent:
+    """What Hermes keeps for a chat whose turn runs; records an interruption."""
+
+    def __init__(self) -> None:
+        self.interrupted: list[str] = []
+
+    def interrupt(self, *args, **kwargs) -> None:
+        self.interrupted.append(str(args))
+
+
+def make_busy(gateway, chat: str, user: str) -> LiveAgent:
+    """Puts a chat in the state Hermes's adapter and runner keep while its turn runs: the
+    adapter's session guard with its owner task alive, and the runner's running agent."""
+    runner, adapter, _ = gateway
+    agent = LiveAgent()
+    source = message("hello", user=user, chat=chat).source
+    key = runner._session_key_for_source(source)
+
+    def install():
+        adapter._active_sessions[key] = asyncio.Event()
+        adapter._session_tasks[key] = asyncio.get_running_loop().create_task(asyncio.sleep(3600))
+        runner._running_agents[key] = agent
+
+    on_loop(gateway, install)
+    return agent
+
+
+def test_maintenance_in_a_chat_whose_turn_is_live_is_answered_without_interrupting_it(gateway, lull):
+    """Hermes's busy-chat guard lets only built-in commands through; a plugin command would be
+    a new prompt that interrupts the turn. lull's command passes the guard and is answered in
+    the chat by the plugin, the turn untouched."""
+    from lull_hermes import busy_chat
+
+    runner, adapter, loop = gateway
+    assert busy_chat.not_installed is None, busy_chat.not_installed
+    # As the runner wires its adapters.
+    adapter.set_busy_session_handler(runner._handle_active_session_busy_message)
+    agent = make_busy(gateway, chat="-100", user="1")
+    event = message("/maintenance restart installed jq", user="1", chat="-100", message_id="80")
+    asyncio.run_coroutine_threadsafe(adapter.handle_message(event), loop).result(30)
+    wait_until("the answer", lambda: any("Queued restart" in t for t in sent_to(adapter, "-100")))
+    assert agent.interrupted == []
+    assert not any("Interrupting" in t for t in sent_to(adapter, "-100")), adapter.sent
+    assert adapter._pending_messages == {}, "not queued as the turn's next prompt"
+    assert lull.status()["open"][0]["requested_by"][0]["chat"] == "telegram:-100"
+    # Another plugin's or an unknown command is still Hermes's to judge.
+    from hermes_cli.commands import should_bypass_active_session
+
+    assert should_bypass_active_session("maintenance") and should_bypass_active_session("maintenancerestart")
+    assert not should_bypass_active_session("maintenancex") and not should_bypass_active_session("nosuchcommand")
+    assert should_bypass_active_session("stop")
+
+
+def test_the_bypass_changes_nothing_in_a_hermes_whose_guard_differs(monkeypatch, caplog):
+    from gateway.platforms import base
+    from hermes_cli import commands
+    from lull_hermes import busy_chat
+
+    original = commands.should_bypass_active_session
+    monkeypatch.setattr(commands, "should_bypass_active_session", getattr(original, "__wrapped__", original))
+    unpatched = commands.should_bypass_active_session
+
+    async def handle_message(self, event):  # a Hermes that no longer asks the function
+        return None
+
+    monkeypatch.setattr(base.BasePlatformAdapter, "handle_message", handle_message)
+    with caplog.at_level("WARNING", logger="lull_hermes"):
+        assert busy_chat.install() is False
+    assert commands.should_bypass_active_session is unpatched
+    assert "no longer imports should_bypass_active_session" in caplog.text
+    assert "left to Hermes unchanged" in caplog.text
+    monkeypatch.setattr(busy_chat, "not_installed", None)
+
+
+def test_maintenance_with_the_bots_mention_in_a_telegram_group_is_lulls_command(gateway, lull):
+    """Hermes's Telegram adapter makes `/maintenance@bot restart jq` `/maintenancerestart jq`
+    (it removes the mention and the space after it); the platform's message still has what was
+    typed."""
+    from types import SimpleNamespace
+
+    event = message("/maintenancerestart jq", user="1", chat="-100", message_id="90")
+    event.raw_message = SimpleNamespace(text="/maintenance@lull_test_bot restart jq")
+    reply = handle(gateway, event)
+    assert reply and "Queued restart" in reply, reply
+    assert lull.status()["open"][0]["reason"] == "jq"
+    # In a busy chat too: through the guard, answered by the plugin.
+    runner, adapter, loop = gateway
+    adapter.set_busy_session_handler(runner._handle_active_session_busy_message)
+    agent = make_busy(gateway, chat="-100", user="1")
+    event = message("/maintenancestatus", user="1", chat="-100", message_id="91")
+    event.raw_message = SimpleNamespace(text="/maintenance@lull_test_bot status")
+    asyncio.run_coroutine_threadsafe(adapter.handle_message(event), loop).result(30)
+    wait_until("the status", lambda: any("restart" in t.lower() for t in sent_to(adapter, "-100")))
+    assert agent.interrupted == [] and adapter._pending_messages == {}
 
 
 def test_only_authorized_messages_for_the_agent_are_activity(gateway, plugin, lull, monkeypatch):

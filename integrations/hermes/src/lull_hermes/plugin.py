@@ -26,7 +26,7 @@ import time
 from importlib import resources
 from typing import Any
 
-from . import relay
+from . import background, busy_chat, relay
 from .client import THROTTLED, Lull, Unavailable
 from .runs import Runs
 
@@ -167,6 +167,11 @@ class LullPlugin:
             _, gateway, event = job
             if authorized(gateway, event):
                 self.lull.call("POST", "/v1/activity", {"source": self.source})
+        elif isinstance(job, tuple) and job[0] == "busy command":
+            # Hermes would have dropped a sender it does not authorize: so does the plugin.
+            _, gateway, event, relayed = job
+            if authorized(gateway, event):
+                threading.Thread(target=relay.answer, args=(self.lull, relayed), daemon=True).start()
         elif isinstance(job, relay.Relayed):
             # Its own thread: a relayed answer (up to 10 s for lull, 30 s to send) must not hold
             # back the ticks.
@@ -177,13 +182,16 @@ class LullPlugin:
 
     def _hold_background(self, runner: Any) -> None:
         """Holds the `hermes:background` lease while Hermes has live background work that a
-        restart would kill: what its own scale-to-zero check counts (delegated agents,
-        background processes and their watchers, its background tasks)."""
+        restart would kill (:mod:`lull_hermes.background`: delegated agents, background
+        processes and their watchers, background tasks other than Hermes's permanent ones)."""
         try:
-            busy = bool(runner._scale_to_zero_has_live_background_work())
-        except Exception:  # noqa: BLE001 - read from another thread, it can trip on a set in
-            # flux: keep what holds now, and look again next tick.
+            work = background.live_work(runner)
+        except Exception:  # noqa: BLE001 - read from another thread, Hermes's state can trip
+            # the read: keep what holds now, and look again next tick.
             return
+        busy = bool(work)
+        if busy != (self.background_lease is not None):
+            log.info("lull: Hermes background work %s", ", ".join(work) if work else "ended")
         body = {"session": "hermes:background", "source": self.source}
         if busy and self.background_lease is None:
             answer = self.lull.call("POST", "/v1/runs", body)
@@ -245,6 +253,16 @@ class LullPlugin:
         if self.intercept_restart and (asked := relay.restart_asked(text)):
             self.jobs.put(relay.Relayed(speaker, f"/maintenance {asked}", reply_to_lull=False))
             return {"action": "skip"}
+        if (typed := relay.maintenance_text(event)) is not None:
+            if busy_chat.chat_is_busy(gateway, event):
+                # Hermes would interrupt the chat's live turn further on (plugin commands are
+                # not among its mid-turn commands): answered from the plugin's thread instead.
+                self.jobs.put(("busy command", gateway, event, relay.Relayed(speaker, typed, speaker.reply_to_lull)))
+                return {"action": "skip", "reason": "lull answers /maintenance in a chat whose turn is live"}
+            if typed != text:
+                # `/maintenance@bot restart` that Hermes's Telegram adapter made `/maintenancerestart`.
+                return {"action": "rewrite", "text": typed}
+            return None
         if not text.lstrip().startswith("/"):
             # Whether Hermes authorizes the sender is read from its files: checked off the loop.
             self.jobs.put(("activity", gateway, event))
@@ -336,6 +354,7 @@ def register(ctx: Any) -> None:
         _plugin.stop()
     plugin = LullPlugin()
     _plugin = plugin
+    busy_chat.install()
     ctx.register_hook("pre_llm_call", _safe(plugin.pre_llm_call))
     ctx.register_hook("on_session_end", _safe(plugin.on_session_end))
     ctx.register_hook("pre_gateway_dispatch", _safe(plugin.pre_gateway_dispatch))

@@ -42,6 +42,28 @@ def is_maintenance(text: str) -> bool:
     return bool(COMMAND.match(text))
 
 
+#: A command's name with the bot's mention Telegram groups add (``/maintenance@my_bot``).
+MENTIONED = re.compile(r"^(\s*/maintenance)@\S*", re.IGNORECASE)
+
+
+def maintenance_text(event: Any) -> str | None:
+    """The ``/maintenance`` command a message carries, as its speaker typed it (without a bot
+    mention), or ``None`` when it carries none.
+
+    Hermes's Telegram adapter removes ``@bot`` and the space after it before the plugin sees the
+    text, so ``/maintenance@bot restart jq`` arrives as ``/maintenancerestart jq``: the platform's
+    own message (``raw_message``) still has what was typed."""
+    text = getattr(event, "text", "") or ""
+    if is_maintenance(text):
+        return MENTIONED.sub(r"\1", text, count=1)
+    if not text.lstrip().lower().startswith("/maintenance"):
+        return None
+    raw = getattr(getattr(event, "raw_message", None), "text", None)
+    if isinstance(raw, str) and is_maintenance(raw):
+        return MENTIONED.sub(r"\1", raw, count=1)
+    return None
+
+
 def is_answer(text: str) -> bool:
     """Whether a message is an answer to one of lull's prompts (``approve r7k2``)."""
     return bool(ANSWER.match(text))
