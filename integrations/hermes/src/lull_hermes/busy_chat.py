@@ -93,19 +93,27 @@ def install() -> bool:
     should_bypass_active_session.lull_bypass = True  # type: ignore[attr-defined]
     commands.should_bypass_active_session = should_bypass_active_session
     not_installed = None
-    log.info("lull: /maintenance passes Hermes's busy-chat guard, so it never interrupts a live turn")
     return True
 
 
 def _refuse(why: str) -> bool:
     global not_installed
     not_installed = why
-    log.warning(
-        "lull: %s; /maintenance in a chat whose turn is live would interrupt that turn, so it is "
-        "left to Hermes unchanged: use it in an idle chat, or `lull` on the host",
-        why,
-    )
+    report()
     return False
+
+
+def report() -> None:
+    """Logs whether the bypass is installed. The plugin calls it again once the gateway runs:
+    plugins load before Hermes's gateway sets up its log, which would lose a line logged then."""
+    if not_installed is None:
+        log.info("lull: /maintenance passes Hermes's busy-chat guard, so it never interrupts a live turn")
+    else:
+        log.warning(
+            "lull: %s; /maintenance in a chat whose turn is live would interrupt that turn, so it is "
+            "left to Hermes unchanged: use it in an idle chat, or `lull` on the host",
+            not_installed,
+        )
 
 
 def chat_is_busy(gateway: Any, event: Any) -> bool:

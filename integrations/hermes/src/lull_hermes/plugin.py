@@ -95,6 +95,8 @@ class LullPlugin:
         self.background_lease: str | None = None
         #: Whether this plugin told lull the host drains.
         self.draining_reported = False
+        #: Whether the gateway's log was told how `/maintenance` fares in busy chats.
+        self.bypass_reported = False
         #: Why the plugin refused to work in this gateway (proxy mode), once it knows.
         self.refused: str | None = None
         self.jobs: queue.Queue = queue.Queue()
@@ -153,6 +155,9 @@ class LullPlugin:
         self.runs.tend()
         if runner is not None:
             relay.lift_orphaned_drain()
+            if not self.bypass_reported:
+                busy_chat.report()
+                self.bypass_reported = True
         # Announced only once the gateway runs (its adapters connected), so `lull-hermes health`
         # does not take a starting gateway for a healthy one.
         if runner is not None and getattr(runner, "_running", True):

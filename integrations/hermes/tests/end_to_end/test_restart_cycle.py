@@ -238,6 +238,8 @@ def test_a_restart_queued_in_a_busy_chat_waits_for_the_turn_then_restarts_the_ga
     step(world, "the turn's live run", lambda: "telegram:111" in live())
     # Found through Hermes's real run_conversation frame, not the thread fallback.
     assert "no run_conversation frame" not in world.gateway_log(), explain(world)
+    # The plugin checked this Hermes and says, in the gateway's log, that the guard lets it by.
+    assert "/maintenance passes Hermes's busy-chat guard" in world.gateway_log(), explain(world)
 
     # `/maintenance restart` typed in that busy chat: answered with the short id, the turn goes on.
     world.telegram.post_message("/maintenance restart installed jq", ADMIN, DM)
