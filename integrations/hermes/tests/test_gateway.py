@@ -286,12 +286,14 @@ def test_hermes_permanent_watchers_are_no_background_work_but_other_tasks_are(ga
         heartbeat.add_done_callback(runner._background_tasks.discard)
 
     on_loop(gateway, start_watchers)
-    assert len([t for t in runner._background_tasks if not t.done()]) >= len(watchers)
+    running = lambda: {t.get_coro().__name__ for t in list(runner._background_tasks) if not t.done()}  # noqa: E731
+    assert set(watchers) <= running(), running()
     # Hermes's own check says busy forever: the reason lull cannot use it.
     assert runner._scale_to_zero_has_live_background_work()
     sessions = lambda: [r["session"] for r in lull.status()["live_runs"]]  # noqa: E731
     ticks(plugin, lull)
     assert "hermes:background" not in sessions()
+    assert set(watchers) <= running(), "the watchers still run: they were judged, not gone"
     work = on_loop(gateway, lambda: runner._spawn_supervised(lambda: asyncio.sleep(3600), "resumed turn", restart=False))
     wait_until("the background lease", lambda: sessions() == ["hermes:background"])
     on_loop(gateway, work.cancel)
@@ -347,6 +349,7 @@ def test_maintenance_in_a_chat_whose_turn_is_live_is_answered_without_interrupti
     event = message("/maintenance restart installed jq", user="1", chat="-100", message_id="80")
     asyncio.run_coroutine_threadsafe(adapter.handle_message(event), loop).result(30)
     wait_until("the answer", lambda: any("Queued restart" in t for t in sent_to(adapter, "-100")))
+    assert len([t for t in sent_to(adapter, "-100") if "Queued restart" in t]) == 1, adapter.sent
     assert agent.interrupted == []
     assert not any("Interrupting" in t for t in sent_to(adapter, "-100")), adapter.sent
     assert adapter._pending_messages == {}, "not queued as the turn's next prompt"
@@ -364,6 +367,7 @@ def test_the_bypass_changes_nothing_in_a_hermes_whose_guard_differs(monkeypatch,
     from hermes_cli import commands
     from lull_hermes import busy_chat
 
+    monkeypatch.setattr(busy_chat, "not_installed", busy_chat.not_installed)  # restored after
     original = commands.should_bypass_active_session
     monkeypatch.setattr(commands, "should_bypass_active_session", getattr(original, "__wrapped__", original))
     unpatched = commands.should_bypass_active_session
@@ -377,7 +381,6 @@ def test_the_bypass_changes_nothing_in_a_hermes_whose_guard_differs(monkeypatch,
     assert commands.should_bypass_active_session is unpatched
     assert "no longer imports should_bypass_active_session" in caplog.text
     assert "left to Hermes unchanged" in caplog.text
-    monkeypatch.setattr(busy_chat, "not_installed", None)
 
 
 def test_maintenance_with_the_bots_mention_in_a_telegram_group_is_lulls_command(gateway, lull):
@@ -398,8 +401,17 @@ def test_maintenance_with_the_bots_mention_in_a_telegram_group_is_lulls_command(
     event = message("/maintenancestatus", user="1", chat="-100", message_id="91")
     event.raw_message = SimpleNamespace(text="/maintenance@lull_test_bot status")
     asyncio.run_coroutine_threadsafe(adapter.handle_message(event), loop).result(30)
-    wait_until("the status", lambda: any("restart" in t.lower() for t in sent_to(adapter, "-100")))
+    is_status = lambda t: "is waiting (asked" in t  # noqa: E731 - only the status reply says so
+    wait_until("the status", lambda: any(is_status(t) for t in sent_to(adapter, "-100")))
+    assert len([t for t in sent_to(adapter, "-100") if is_status(t)]) == 1, adapter.sent
     assert agent.interrupted == [] and adapter._pending_messages == {}
+
+
+def test_maintenance_for_another_bot_in_a_telegram_group_is_not_run_here(gateway, lull):
+    """Hermes's Telegram adapter removes only its own bot's mention: `/maintenance@other_bot`
+    is for another gateway, and Hermes would otherwise run it here too."""
+    assert handle(gateway, message("/maintenance@other_bot restart", user="1", chat="-100", message_id="95")) is None
+    assert lull.status()["open"] == []
 
 
 def test_only_authorized_messages_for_the_agent_are_activity(gateway, plugin, lull, monkeypatch):

@@ -14,6 +14,7 @@ plugin's log names the task), never restart over live work.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -49,33 +50,46 @@ def task_name(task: Any) -> str:
     return str(getattr(coro, "__name__", "") or "")
 
 
-def _unfinished_tasks(runner: Any) -> list[Any]:
-    """The runner's unfinished background tasks. Read from the plugin's thread while Hermes's
-    loop may change the set: a copy that trips on a change is taken again."""
-    tasks = getattr(runner, "_background_tasks", None) or ()
+#: Work Hermes starts outside ``_background_tasks`` (a bare ``create_task`` on its loop): the
+#: watcher of a background process started during a turn, which delivers its completion.
+WORK_OUTSIDE_THE_SET = frozenset({"_run_process_watcher"})
+
+
+def _copy(tasks: Any) -> list[Any]:
+    """A copy of a set of tasks that Hermes's loop may change meanwhile (read from the plugin's
+    thread): a copy that trips on a change is taken again."""
     for _ in range(5):
         try:
-            return [task for task in list(tasks) if not task.done()]
+            return list(tasks)
         except RuntimeError:  # the set changed size while copied
             continue
-    raise RuntimeError("the gateway's background tasks kept changing while read")
+    raise RuntimeError("the gateway's tasks kept changing while read")
 
 
 def live_work(runner: Any) -> list[str]:
     """What background work the gateway has now that a restart would kill, by name (empty when
-    none). Raises when Hermes's state could not be read (the caller keeps what it holds)."""
+    none). A part that cannot be read counts as work (named so): lull then waits, and the log
+    says why, rather than restart over work it could not see."""
     work = [
         f"task {task_name(task) or 'unnamed'}"
-        for task in _unfinished_tasks(runner)
-        if task_name(task) not in PERMANENT_TASKS
+        for task in _copy(getattr(runner, "_background_tasks", None) or ())
+        if not task.done() and task_name(task) not in PERMANENT_TASKS
     ]
+    loop = getattr(runner, "_gateway_loop", None)
+    if loop is not None:
+        try:
+            outside = [t for t in asyncio.all_tasks(loop) if not t.done() and task_name(t) in WORK_OUTSIDE_THE_SET]
+        except Exception as error:  # noqa: BLE001
+            work.append(f"unknown (the gateway's tasks could not be read: {error})")
+        else:
+            work.extend(f"task {task_name(task)}" for task in outside)
     try:
         from tools.async_delegation import active_count
 
         if (delegations := active_count()) > 0:
             work.append(f"{delegations} delegated agent(s)")
-    except ImportError:
-        pass
+    except Exception as error:  # noqa: BLE001 - a Hermes that changed: not known to be idle
+        work.append(f"unknown (delegations could not be read: {error})")
     try:
         from tools.process_registry import process_registry
 
@@ -83,6 +97,6 @@ def live_work(runner: Any) -> list[str]:
             work.append("background processes")
         if process_registry.pending_watchers:
             work.append("background process watchers")
-    except ImportError:
-        pass
+    except Exception as error:  # noqa: BLE001
+        work.append(f"unknown (background processes could not be read: {error})")
     return work

@@ -36,20 +36,7 @@ log = logging.getLogger("lull_hermes")
 COMMAND = "maintenance"
 #: lull's verbs, for the name Hermes's Telegram adapter makes of ``/maintenance@bot restart``
 #: (it removes the mention and the space after it).
-VERBS = (
-    "status",
-    "restart",
-    "update",
-    "cancel",
-    "approve",
-    "reject",
-    "history",
-    "pause",
-    "resume",
-    "release",
-    "drain",
-    "help",
-)
+VERBS = ("help", "status", "restart", "update", "cancel", "approve", "reject", "history", "pause", "resume", "release")
 
 #: Why the bypass is not installed (``None`` once it is).
 not_installed: str | None = "not tried"
@@ -124,3 +111,29 @@ def chat_is_busy(gateway: Any, event: Any) -> bool:
         return key in gateway._running_agents
     except Exception:  # noqa: BLE001 - an older or newer Hermes: not known to be busy
         return False
+
+
+def reply_route(event: Any) -> tuple[str | None, dict | None]:
+    """Where Hermes would answer ``event`` (the message to reply to, and the thread or topic),
+    by its own helpers; ``(None, None)`` when they cannot be used. No I/O."""
+    try:
+        from gateway.platforms.base import _reply_anchor_for_event, _thread_metadata_for_source
+
+        anchor = _reply_anchor_for_event(event)
+        return (str(anchor) if anchor else None), _thread_metadata_for_source(event.source, anchor)
+    except Exception:  # noqa: BLE001
+        return None, None
+
+
+def refusal(gateway: Any, event: Any) -> str | None:
+    """Hermes's slash-command policy's refusal of ``/maintenance`` for this sender (``None``
+    when it allows it, or has none): the check Hermes makes on its own path in an idle chat.
+    Reads Hermes's config: off the event loop."""
+    check = getattr(gateway, "_check_slash_access", None)
+    if check is None:
+        return None
+    try:
+        denied = check(event.source, COMMAND)
+    except Exception:  # noqa: BLE001
+        return None
+    return str(denied) if denied else None

@@ -93,6 +93,8 @@ class LullPlugin:
         self.intercept_restart = (os.environ.get("LULL_INTERCEPT_RESTART") or "").lower() in ("1", "true", "yes")
         #: The `hermes:background` lease while Hermes has background work a restart would kill.
         self.background_lease: str | None = None
+        #: That work, as last logged.
+        self.background_work: list[str] = []
         #: Whether this plugin told lull the host drains.
         self.draining_reported = False
         #: Whether the gateway's log was told how `/maintenance` fares in busy chats.
@@ -173,10 +175,20 @@ class LullPlugin:
             if authorized(gateway, event):
                 self.lull.call("POST", "/v1/activity", {"source": self.source})
         elif isinstance(job, tuple) and job[0] == "busy command":
-            # Hermes would have dropped a sender it does not authorize: so does the plugin.
+            # Hermes's own checks, as on its path in an idle chat: a sender it does not
+            # authorize is dropped; one its slash-command policy refuses is told so.
             _, gateway, event, relayed = job
-            if authorized(gateway, event):
-                threading.Thread(target=relay.answer, args=(self.lull, relayed), daemon=True).start()
+            if not authorized(gateway, event):
+                return
+            refusal = busy_chat.refusal(gateway, event)
+            target = relay.answer if refusal is None else relay.say
+            args = (self.lull, relayed) if refusal is None else (relayed, refusal)
+            threading.Thread(target=target, args=args, daemon=True).start()
+        elif isinstance(job, tuple) and job[0] == "say":
+            _, event, text = job
+            source = event.source
+            platform = getattr(getattr(source, "platform", None), "value", None) or str(source.platform)
+            threading.Thread(target=relay.send, args=(platform, str(source.chat_id), text), daemon=True).start()
         elif isinstance(job, relay.Relayed):
             # Its own thread: a relayed answer (up to 10 s for lull, 30 s to send) must not hold
             # back the ticks.
@@ -195,8 +207,9 @@ class LullPlugin:
             # the read: keep what holds now, and look again next tick.
             return
         busy = bool(work)
-        if busy != (self.background_lease is not None):
-            log.info("lull: Hermes background work %s", ", ".join(work) if work else "ended")
+        if work != self.background_work:
+            log.info("lull: Hermes background work: %s", ", ".join(work) if work else "none")
+            self.background_work = work
         body = {"session": "hermes:background", "source": self.source}
         if busy and self.background_lease is None:
             answer = self.lull.call("POST", "/v1/runs", body)
@@ -247,9 +260,17 @@ class LullPlugin:
         plugin's thread; reports an authorized message for the agent as activity."""
         if event is None or getattr(event, "internal", False) or self.refused is not None:
             return None
+        if relay.for_another_bot(event):
+            # `/maintenance@other_bot …` in a group: Hermes's Telegram adapter removes only its own
+            # bot's mention, and would run the command here too.
+            return {"action": "skip", "reason": "/maintenance for another bot"}
         speaker = relay.Speaker.of(event)
         relay.SPEAKER.set(speaker)
         if speaker is None:
+            if busy_chat.is_lulls(command_of(event)) and busy_chat.chat_is_busy(gateway, event):
+                # Not relayed (lull needs to know who asks), and not left to interrupt the turn.
+                self.jobs.put(("say", event, relay.NO_SPEAKER))
+                return {"action": "skip", "reason": "lull cannot tell who sent /maintenance"}
             return None
         text = getattr(event, "text", "") or ""
         if relay.is_answer(text) and relay.replies_to_lull(event, speaker):
@@ -261,8 +282,11 @@ class LullPlugin:
         if (typed := relay.maintenance_text(event)) is not None:
             if busy_chat.chat_is_busy(gateway, event):
                 # Hermes would interrupt the chat's live turn further on (plugin commands are
-                # not among its mid-turn commands): answered from the plugin's thread instead.
-                self.jobs.put(("busy command", gateway, event, relay.Relayed(speaker, typed, speaker.reply_to_lull)))
+                # not among its mid-turn commands): answered from the plugin's thread instead,
+                # in the thread or topic Hermes would have answered in.
+                reply_to, metadata = busy_chat.reply_route(event)
+                relayed = relay.Relayed(speaker, typed, speaker.reply_to_lull, reply_to, metadata)
+                self.jobs.put(("busy command", gateway, event, relayed))
                 return {"action": "skip", "reason": "lull answers /maintenance in a chat whose turn is live"}
             if typed != text:
                 # `/maintenance@bot restart` that Hermes's Telegram adapter made `/maintenancerestart`.
@@ -316,6 +340,14 @@ class LullPlugin:
                 }
             )
         return json.dumps(answer.body)
+
+
+def command_of(event: Any) -> str | None:
+    """The command name Hermes reads in a message (``None`` for none)."""
+    try:
+        return event.get_command()
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def authorized(gateway: Any, event: Any) -> bool:

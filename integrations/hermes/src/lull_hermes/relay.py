@@ -161,13 +161,33 @@ class Relayed:
     speaker: "Speaker"
     text: str
     reply_to_lull: bool
+    #: The message the answer replies to, and its thread or topic (Hermes's own routing).
+    reply_to: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+#: The answer to ``/maintenance`` from a sender the platform does not name.
+NO_SPEAKER = "lull needs to know who is asking, and Hermes did not say: /maintenance works from a user's own account."
 
 
 def answer(lull: Lull, job: Relayed) -> None:
     """Relays ``job`` and sends lull's reply into its chat through the gateway's adapter."""
     reply = command(lull, job.speaker, job.text, job.reply_to_lull)
     if reply:
-        send(job.speaker.platform, job.speaker.chat_id, reply)
+        say(job, reply)
+
+
+def say(job: Relayed, text: str) -> None:
+    """Sends ``text`` as the answer to ``job``'s message."""
+    send(job.speaker.platform, job.speaker.chat_id, text, job.reply_to, job.metadata)
+
+
+def for_another_bot(event: Any) -> bool:
+    """``/maintenance@other_bot …`` in Telegram: Hermes's Telegram adapter removes its own
+    bot's mention before the plugin sees the text, so a mention left is another bot's."""
+    source = getattr(event, "source", None)
+    platform = getattr(getattr(source, "platform", None), "value", None)
+    return platform == "telegram" and bool(MENTIONED.match(getattr(event, "text", "") or ""))
 
 
 @dataclass(frozen=True)
@@ -350,9 +370,16 @@ class UnknownPlatform(Exception):
     """A chat on a platform this Hermes does not have."""
 
 
-def send(platform_name: str, chat_id: str, text: str) -> bool:
+def send(
+    platform_name: str,
+    chat_id: str,
+    text: str,
+    reply_to: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> bool:
     """Sends ``text`` through the running gateway's adapter for ``platform_name``, on the
-    gateway's event loop; ``True`` once the platform took it. Called from the plugin's threads."""
+    gateway's event loop (replying to ``reply_to``, in the thread ``metadata`` names, when
+    given); ``True`` once the platform took it. Called from the plugin's threads."""
     from .plugin import gateway_runner
 
     runner = gateway_runner()
@@ -373,7 +400,8 @@ def send(platform_name: str, chat_id: str, text: str) -> bool:
             raise UnknownPlatform(platform_name)
         # Configured but not connected (starting, or reconnecting): later.
         return False
-    future = asyncio.run_coroutine_threadsafe(adapter.send(chat_id, text), loop)
+    routing = {k: v for k, v in (("reply_to", reply_to), ("metadata", metadata)) if v}
+    future = asyncio.run_coroutine_threadsafe(adapter.send(chat_id, text, **routing), loop)
     try:
         result = future.result(timeout=30)
     except Exception as error:  # noqa: BLE001

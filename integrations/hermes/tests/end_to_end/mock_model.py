@@ -31,6 +31,8 @@ class MockModel:
         self.holding = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self.tool_results: list[str] = []
+        #: The last user message of every request, in order.
+        self.prompts: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -56,6 +58,8 @@ class MockModel:
         messages = body.get("messages") or []
         last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
         text = _text(last_user.get("content"))
+        with self.lock:
+            self.prompts.append(text)
         tools = [t.get("function", {}).get("name") for t in body.get("tools") or []]
         if "SLOW" in text:
             self.holding.set()
