@@ -98,14 +98,19 @@ def start_lull(lease_ttl: int = 90) -> Server:
     return server
 
 
-def stop_lull(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
+def stop_process(process: subprocess.Popen) -> None:
+    """Stops a process as a service manager would: SIGTERM, then SIGKILL after 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
         try:
-            server.process.wait(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+            process.kill()
+            process.wait()
+
+
+def stop_lull(server: Server) -> None:
+    stop_process(server.process)
     shutil.rmtree(server.home, ignore_errors=True)
 
 

@@ -268,6 +268,8 @@ def test_hermes_permanent_watchers_are_no_background_work_but_other_tasks_are(ga
     from gateway.shutdown_watchdog import loop_heartbeat_forever
 
     runner = gateway[0]
+    # Named here, not taken from background.PERMANENT_TASKS: the gateway's own methods, started
+    # as its start() does, are the evidence, whatever the plugin's list says.
     watchers = [
         "_session_expiry_watcher",
         "_kanban_notifier_watcher",

@@ -14,9 +14,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+import loopback
+from loopback import LoopbackServer
 
 BOT = {
     "id": 7000001,
@@ -42,7 +44,7 @@ class Sent:
     edits: list[str] = field(default_factory=list)
 
 
-class FakeTelegram:
+class FakeTelegram(LoopbackServer):
     """The fake Bot API and what went through it. Thread-safe."""
 
     def __init__(self, token: str):
@@ -53,22 +55,11 @@ class FakeTelegram:
         self.next_message = 100
         self.sent: list[Sent] = []
         self.calls: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/bot"
-
-    def start(self) -> "FakeTelegram":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     # -- what the test does ----------------------------------------------------------------
 
@@ -160,24 +151,14 @@ class FakeTelegram:
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def handle(self) -> None:
-                try:
-                    super().handle()
-                except (BrokenPipeError, ConnectionResetError):
-                    # The gateway went away mid-poll (it was stopped).
-                    pass
-
+        class Handler(loopback.Handler):
             def do_GET(self) -> None:
                 self.do_POST()
 
             def do_POST(self) -> None:
                 prefix = f"/bot{fake.token}/"
                 if not self.path.startswith(prefix):
-                    self._reply(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+                    self.send_json({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
                     return
                 method = self.path[len(prefix) :].split("?", 1)[0]
                 length = int(self.headers.get("Content-Length") or 0)
@@ -187,15 +168,7 @@ class FakeTelegram:
                     status, body = fake._answer(method, params)
                 except Exception as error:  # noqa: BLE001 - answered as Telegram would
                     status, body = 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {error}"}
-                self._reply(status, body)
-
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(body, status)
 
         return Handler
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import loopback
+from loopback import LoopbackServer
 
 #: What the tool call asks, and what the agent answers once it has the result.
 TOOL_REASON = "installed jq for the user"
@@ -21,7 +23,7 @@ TOOL_REASON = "installed jq for the user"
 HELD_AT_MOST = 120.0
 
 
-class MockModel:
+class MockModel(LoopbackServer):
     """The mock model and what it was asked. Thread-safe."""
 
     def __init__(self) -> None:
@@ -33,23 +35,15 @@ class MockModel:
         self.tool_results: list[str] = []
         #: The last user message of every request, in order.
         self.prompts: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> "MockModel":
-        self.thread.start()
-        return self
-
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
 
     def _reply(self, body: dict[str, Any]) -> dict[str, Any]:
         """The assistant message for a request: ``{"content": …}`` or ``{"tool_call": …}``."""
@@ -78,44 +72,26 @@ class MockModel:
     def _handler(self):
         model = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(loopback.Handler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def handle(self) -> None:
-                try:
-                    super().handle()
-                except (BrokenPipeError, ConnectionResetError):
-                    # Hermes went away mid-answer (an interrupted turn, a gateway stopping).
-                    pass
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._json({"object": "list", "data": [{"id": "mock", "object": "model", "owned_by": "test", "context_length": 128000}]})
+                    self.send_json({"object": "list", "data": [{"id": "mock", "object": "model", "owned_by": "test", "context_length": 128000}]})
                 else:
-                    self._json({"error": {"message": "not found"}}, 404)
+                    self.send_json({"error": {"message": "not found"}}, 404)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._json({"error": {"message": f"no route {self.path}"}}, 404)
+                    self.send_json({"error": {"message": f"no route {self.path}"}}, 404)
                     return
                 reply = model._reply(body)
                 if body.get("stream"):
                     self._stream(body, reply)
                 else:
-                    self._json(_completion(body, reply))
-
-            def _json(self, body: dict[str, Any], status: int = 200) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                    self.send_json(_completion(body, reply))
 
             def _stream(self, body: dict[str, Any], reply: dict[str, Any]) -> None:
                 self.send_response(200)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,10 +23,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Server, wait_until
+from conftest import Server, stop_process, wait_until
 
 from fake_telegram import BOT, FakeTelegram
-from mock_model import TOOL_REASON, MockModel
+from mock_model import MockModel
 
 HERE = Path(__file__).resolve().parent
 PLUGIN_SRC = HERE.parents[1] / "src"
@@ -171,12 +170,8 @@ class World:
             self.systemctl("stop", UNIT)
         except Exception:  # noqa: BLE001 - best effort; the pid below is killed anyway
             pass
-        if self.lull is not None and self.lull.process.poll() is None:
-            self.lull.process.send_signal(signal.SIGTERM)
-            try:
-                self.lull.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.lull.process.kill()
+        if self.lull is not None:
+            stop_process(self.lull.process)
         self.telegram.stop()
         self.model.stop()
         shutil.rmtree(self.home, ignore_errors=True)
@@ -188,10 +183,9 @@ def world():
     world.write_files()
     try:
         yield world
-    except BaseException:
-        raise
     finally:
         if os.environ.get("LULL_E2E_KEEP"):
+            # For a look afterwards: the gateway and lull go on running; stop them by hand.
             print(f"kept {world.home}")
         else:
             world.stop()
