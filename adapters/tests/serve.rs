@@ -266,3 +266,32 @@ fn kill_9_at_random_moments_loses_nothing_acknowledged_and_runs_nothing_twice() 
     assert!(!submitted.is_empty());
     home.stop(server);
 }
+
+#[test]
+fn a_restart_command_sees_the_user_sessions_bus_as_systemctl_user_needs() {
+    let home = Home::new(&MARKER_CONFIG.replace(
+        "echo $LULL_REQUEST_ID",
+        "echo \\\"$XDG_RUNTIME_DIR|$DBUS_SESSION_BUS_ADDRESS|$LULL_TEST_SECRET\\\"",
+    ))
+    .with_env("XDG_RUNTIME_DIR", "/run/user/4242")
+    .with_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/4242/bus")
+    .with_env("LULL_TEST_SECRET", "not for commands");
+    let server = home.serve();
+    let beat = home.call("POST", "/v1/heartbeat", Some(json!({"source": "gw"})));
+    assert_eq!(beat.status, 200, "{:?}", beat.body);
+    let out = home.lull(&["restart", "--idle-seconds", "0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the restart to run", Duration::from_secs(30), || {
+        home.call("GET", "/v1/status", None).body["last_finished"]["state"] == "succeeded"
+    });
+    assert_eq!(
+        home.marker_lines(),
+        ["/run/user/4242|unix:path=/run/user/4242/bus|"],
+        "the session's variables pass; nothing else of lull's environment does"
+    );
+    home.stop(server);
+}

@@ -19,8 +19,16 @@ pub const OUTPUT_TAIL_BYTES: usize = 4096;
 /// keeps the pipes open.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
 
-/// Environment variables every command may see (besides `LULL_REQUEST_*` and `pass_env`).
-const BASE_ENV: [&str; 3] = ["PATH", "HOME", "LANG"];
+/// Environment variables every command may see (besides `LULL_REQUEST_*` and `pass_env`). The
+/// user session's two let `systemctl --user restart …`, the usual restart command, reach the
+/// user's service manager: without them it fails with "Failed to connect to bus".
+const BASE_ENV: [&str; 5] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "XDG_RUNTIME_DIR",
+    "DBUS_SESSION_BUS_ADDRESS",
+];
 
 /// A command and the environment it runs with.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -106,6 +106,8 @@ async fn commands_see_only_the_allowlisted_environment() {
             "PATH",
             "HOME",
             "LANG",
+            "XDG_RUNTIME_DIR",
+            "DBUS_SESSION_BUS_ADDRESS",
             "LULL_REQUEST_ID",
             "LULL_REQUEST_KIND",
             "LULL_REASON",
