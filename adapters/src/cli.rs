@@ -81,8 +81,11 @@ pub enum Command {
     Approve(IdArgs),
     /// Reject an open request.
     Reject(IdArgs),
-    /// Recently finished requests.
+    /// Recently finished requests, newest first.
     History {
+        /// How many (1 to 10000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -92,9 +95,26 @@ pub enum Command {
         /// For how long (e.g. 2h); without it, until `lull resume`.
         #[arg(long = "for", value_parser = humantime::parse_duration)]
         duration: Option<Duration>,
+        /// Why (shown in status and the audit).
+        #[arg(long, default_value = "")]
+        reason: String,
     },
     /// Resume execution.
     Resume,
+    /// End the live runs of a session that will never end them (a wedged run; audited).
+    Release {
+        /// The session, as status shows it (e.g. telegram:-100123).
+        session: String,
+    },
+    /// Tell lull the gateway is draining (no restart starts meanwhile), or that it no longer is.
+    Drain {
+        /// `on` or `off`.
+        #[arg(value_enum)]
+        state: DrainState,
+        /// How long the drain holds unless ended before (default 15m; at most 7 days).
+        #[arg(long, value_parser = whole_duration, value_name = "DURATION")]
+        ttl: Option<Duration>,
+    },
     /// This replica's fleet slot ([fleet], docs/fleet.md).
     Fleet {
         /// What to do.
@@ -128,6 +148,31 @@ pub enum Command {
     },
 }
 
+/// `lull drain on|off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DrainState {
+    /// The gateway drains: no restart starts until it ends or its TTL runs out.
+    On,
+    /// The drain is over.
+    Off,
+}
+
+/// How long `lull drain on` holds without `--ttl`.
+const DEFAULT_DRAIN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A duration as chat takes it: whole seconds (`1200`) or humantime (`20m`, `1h30m`).
+fn whole_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration: give whole seconds or e.g. 20m, 1h30m, 90s");
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let parsed = humantime::parse_duration(text).map_err(|_| bad())?;
+    if parsed.subsec_nanos() != 0 {
+        return Err(format!("{text:?} is not whole seconds"));
+    }
+    Ok(parsed)
+}
+
 /// `lull fleet …`.
 #[derive(Debug, Subcommand)]
 pub enum FleetAction {
@@ -142,9 +187,12 @@ pub struct AskArgs {
     /// Why.
     #[arg(long, default_value = "")]
     pub reason: String,
-    /// The idle window (default: maintenance.idle_seconds).
-    #[arg(long)]
+    /// The idle window in seconds (default: maintenance.idle_seconds).
+    #[arg(long, conflicts_with = "idle")]
     pub idle_seconds: Option<u64>,
+    /// The idle window as chat takes it: 20m, 1h30m, 90s.
+    #[arg(long, value_parser = whole_duration, value_name = "DURATION")]
+    pub idle: Option<Duration>,
     /// `any`: this request may start outside the maintenance windows (admins only; audited).
     #[arg(long, value_name = "any", value_parser = ["any"])]
     pub window: Option<String>,
@@ -401,12 +449,24 @@ fn init(profile: &Profile, force: bool) -> Result<(), Failure> {
 /// Refuses bad arguments before anything is sent or opened.
 fn check_arguments(command: &Command) -> Result<(), Failure> {
     match command {
-        Command::Pause { duration: Some(d) }
+        Command::Pause {
+            duration: Some(d), ..
+        } if d.as_secs() == 0 || *d > lull_plugin::command::MAX_IDLE => Err(Failure::new(
+            EXIT_USAGE,
+            "--for must be from 1s to 7 days; without it the pause lasts until `lull resume`",
+        )),
+        Command::Drain { ttl: Some(d), .. }
             if d.as_secs() == 0 || *d > lull_plugin::command::MAX_IDLE =>
         {
             Err(Failure::new(
                 EXIT_USAGE,
-                "--for must be from 1s to 7 days; without it the pause lasts until `lull resume`",
+                "--ttl must be from 1s to 7 days (default 15m)",
+            ))
+        }
+        Command::Release { session } if session.trim().is_empty() || session.len() > 200 => {
+            Err(Failure::new(
+                EXIT_USAGE,
+                "give the session as status shows it (1 to 200 characters), e.g. telegram:-100123",
             ))
         }
         Command::Cancel(args) | Command::Approve(args) | Command::Reject(args)
@@ -444,7 +504,8 @@ async fn client_command(
         (Command::Cancel(args), target) => decide("cancel", args, target).await,
         (Command::Approve(args), target) => decide("approve", args, target).await,
         (Command::Reject(args), target) => decide("reject", args, target).await,
-        (Command::History { json }, target) => {
+        (Command::History { limit, json }, target) => {
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
             let requests: Vec<lull_queue::Request> = match target {
                 Target::Server(socket) => {
                     let body = api(socket, "GET", "/v1/requests", None).await?;
@@ -452,10 +513,10 @@ async fn client_command(
                         serde_json::from_value(body["requests"].clone()).unwrap_or_default();
                     all.retain(|r| r.state.is_finished());
                     all.sort_by_key(|r| std::cmp::Reverse(r.state_since()));
-                    all.truncate(20);
+                    all.truncate(limit);
                     all
                 }
-                Target::Direct(store, _) => store.history(20).map_err(queue_failure)?,
+                Target::Direct(store, _) => store.history(limit).map_err(queue_failure)?,
             };
             if json {
                 print_json(&json!({"requests": requests}));
@@ -471,22 +532,22 @@ async fn client_command(
             }
             Ok(())
         }
-        (Command::Pause { duration }, Target::Server(socket)) => {
-            let body = json!({"for_seconds": duration.map(|d| d.as_secs())});
+        (Command::Pause { duration, reason }, Target::Server(socket)) => {
+            let body = json!({"for_seconds": duration.map(|d| d.as_secs()), "reason": reason});
             let answer = api(socket, "POST", "/v1/pause", Some(body)).await?;
             let pause: lull_queue::Pause = serde_json::from_value(answer["pause"].clone())
                 .map_err(|e| Failure::new(EXIT_ERROR, format!("unexpected answer: {e}")))?;
             print_pause(&pause);
             Ok(())
         }
-        (Command::Pause { duration }, Target::Direct(store, _)) => {
+        (Command::Pause { duration, reason }, Target::Direct(store, _)) => {
             let since = store.now();
             let by = cli_actor().by();
             let pause = lull_queue::Pause {
                 since,
                 until: duration.map(|d| since.saturating_add(d)),
                 by: by.clone(),
-                reason: String::new(),
+                reason,
             };
             store
                 .set_pause(Some(pause.clone()), &by)
@@ -495,6 +556,28 @@ async fn client_command(
             print_pause(&pause);
             Ok(())
         }
+        (Command::Release { session }, Target::Server(socket)) => {
+            let answer = api(
+                socket,
+                "POST",
+                "/v1/release",
+                Some(json!({"session": session})),
+            )
+            .await?;
+            println!(
+                "released {} live run(s) of {session}; they no longer hold maintenance back",
+                answer["released"].as_u64().unwrap_or(0)
+            );
+            Ok(())
+        }
+        (Command::Release { session }, Target::Direct(..)) => Err(Failure::new(
+            EXIT_NOT_FOUND,
+            format!(
+                "no live run in session {session}: lull serve is not running for profile {:?}, and runs live only while it does",
+                profile.name
+            ),
+        )),
+        (Command::Drain { state, ttl }, target) => drain(state, ttl, target).await,
         (Command::Resume, Target::Server(socket)) => {
             api(socket, "POST", "/v1/resume", None).await?;
             println!("maintenance resumed");
@@ -594,7 +677,41 @@ async fn client_command(
     }
 }
 
-async fn ask(kind: Kind, args: AskArgs, target: &Target) -> Result<(), Failure> {
+async fn drain(state: DrainState, ttl: Option<Duration>, target: &Target) -> Result<(), Failure> {
+    let ttl = ttl.unwrap_or(DEFAULT_DRAIN_TTL);
+    match (state, target) {
+        (DrainState::On, Target::Server(socket)) => {
+            let body = json!({"ttl_seconds": ttl.as_secs()});
+            api(socket, "POST", "/v1/drain", Some(body)).await?;
+        }
+        (DrainState::Off, Target::Server(socket)) => {
+            api(socket, "DELETE", "/v1/drain", None).await?;
+        }
+        (state, Target::Direct(store, _)) => {
+            let since = store.now();
+            let by = cli_actor().by();
+            let drain = (state == DrainState::On).then(|| lull_queue::Drain {
+                since,
+                until: since.saturating_add(ttl),
+                by: by.clone(),
+            });
+            store.set_drain(drain, &by).await.map_err(queue_failure)?;
+        }
+    }
+    match state {
+        DrainState::On => println!(
+            "the gateway drains: no restart starts for {} unless `lull drain off` comes first",
+            humantime::format_duration(ttl)
+        ),
+        DrainState::Off => println!("the drain is over"),
+    }
+    Ok(())
+}
+
+async fn ask(kind: Kind, mut args: AskArgs, target: &Target) -> Result<(), Failure> {
+    if let Some(idle) = args.idle {
+        args.idle_seconds = Some(idle.as_secs());
+    }
     lull_plugin::check_ask(&args.reason, args.idle_seconds.map(Duration::from_secs))
         .map_err(|e| Failure::new(EXIT_USAGE, e.message))?;
     let (request, deduplicated) = match target {
@@ -681,9 +798,14 @@ fn print_released_slot(hold: &Value) {
 }
 
 fn print_pause(pause: &lull_queue::Pause) {
+    let why = if pause.reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", pause.reason)
+    };
     match pause.until {
-        Some(until) => println!("maintenance paused until {until}"),
-        None => println!("maintenance paused until `lull resume`"),
+        Some(until) => println!("maintenance paused until {until}{why}"),
+        None => println!("maintenance paused until `lull resume`{why}"),
     }
 }
 

@@ -681,3 +681,94 @@ fn serve_error_messages_end_with_a_newline() {
         "{err:?}"
     );
 }
+
+#[test]
+fn the_cli_has_the_chats_commands_through_the_server() {
+    let home = Home::new(MARKER_CONFIG);
+    let server = home.serve();
+    // --idle as chat takes it.
+    let asked = home.lull(&["restart", "--idle", "20m", "--json"]);
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let asked: Value = serde_json::from_slice(&asked.stdout).unwrap();
+    assert_eq!(asked["request"]["idle_seconds"], 1200);
+    assert_eq!(
+        home.lull(&["restart", "--idle", "1.5s"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        home.lull(&["restart", "--idle", "5m", "--idle-seconds", "300"])
+            .status
+            .code(),
+        Some(2),
+        "one idle window"
+    );
+    // release: a wedged run's hold ended by an admin.
+    let lease = home.call(
+        "POST",
+        "/v1/runs",
+        Some(json!({"session": "telegram:-100123", "source": "gw"})),
+    );
+    assert_eq!(lease.status, 200, "{:?}", lease.body);
+    let released = home.lull(&["release", "telegram:-100123"]);
+    assert!(released.status.success(), "{}", stderr(&released));
+    assert!(
+        stdout(&released).contains("released 1 live run"),
+        "{}",
+        stdout(&released)
+    );
+    assert_eq!(
+        home.call("GET", "/v1/status", None).body["live_runs"],
+        json!([])
+    );
+    assert_eq!(
+        home.lull(&["release", "telegram:-100123"]).status.code(),
+        Some(3),
+        "nothing left to release"
+    );
+    // drain on|off.
+    let on = home.lull(&["drain", "on", "--ttl", "10m"]);
+    assert!(on.status.success(), "{}", stderr(&on));
+    assert_eq!(
+        home.call("GET", "/v1/status", None).body["host_draining"],
+        true
+    );
+    assert_eq!(
+        home.lull(&["drain", "on", "--ttl", "8d"]).status.code(),
+        Some(2)
+    );
+    assert!(home.lull(&["drain", "off"]).status.success());
+    assert_eq!(
+        home.call("GET", "/v1/status", None).body["host_draining"],
+        false
+    );
+    // pause --reason, kept with the pause.
+    let paused = home.lull(&["pause", "--for", "1h", "--reason", "deploy freeze"]);
+    assert!(paused.status.success(), "{}", stderr(&paused));
+    // As the server stored it (the CLI prints the pause the server answers with).
+    assert!(
+        stdout(&paused).contains("(deploy freeze)"),
+        "{}",
+        stdout(&paused)
+    );
+    assert_eq!(home.call("GET", "/v1/status", None).body["paused"], true);
+    assert!(home.lull(&["resume"]).status.success());
+    // history --limit: three finished, two shown.
+    let id = asked["request"]["short_id"].as_str().unwrap().to_owned();
+    assert!(home.lull(&["cancel", &id]).status.success());
+    for _ in 0..2 {
+        let out = home.lull(&["restart", "--json"]);
+        let request: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let id = request["request"]["short_id"].as_str().unwrap().to_owned();
+        assert!(home.lull(&["cancel", &id]).status.success());
+    }
+    let history = home.lull(&["history", "--limit", "2", "--json"]);
+    let history: Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(
+        history["requests"].as_array().map(Vec::len),
+        Some(2),
+        "{history}"
+    );
+    let all: Value = serde_json::from_slice(&home.lull(&["history", "--json"]).stdout).unwrap();
+    assert_eq!(all["requests"].as_array().map(Vec::len), Some(3), "{all}");
+    home.stop(server);
+}
