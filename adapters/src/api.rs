@@ -488,6 +488,15 @@ fn default_source() -> String {
     "default".into()
 }
 
+fn yes() -> bool {
+    true
+}
+
+/// The source a run's call marks alive, unless the call says the run is no source's.
+fn announced(source: &str, announce: bool) -> Option<&str> {
+    announce.then_some(source)
+}
+
 /// A count of seconds as a whole JSON number: `20`, or `20.0` (JSON does not tell them apart,
 /// and neither does JSON Schema's `integer`), or `null`.
 fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -518,6 +527,10 @@ struct RunBody {
     #[serde(default = "default_source")]
     #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     source: String,
+    /// `false`: this run is no activity source's (a script's, `lull hold`'s): `source` is not
+    /// recorded as alive, so its silence once the run ends blocks nothing.
+    #[serde(default = "yes")]
+    announce_source: bool,
     #[serde(default)]
     #[allow(
         dead_code,
@@ -590,7 +603,7 @@ async fn begin_run(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiRes
         .plugin
         .scheduler()
         .tracker()
-        .begin_lease(&b.session, &b.source)
+        .begin_lease(&b.session, announced(&b.source, b.announce_source))
         .map_err(|_| ApiError::executing())?;
     ok(json!({"lease": grant.lease, "ttl_seconds": grant.ttl.as_secs()}))
 }
@@ -603,6 +616,9 @@ struct HeartbeatBody {
     #[serde(default = "default_source")]
     #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     source: String,
+    /// As when the run began.
+    #[serde(default = "yes")]
+    announce_source: bool,
 }
 
 async fn heartbeat_run(
@@ -618,7 +634,11 @@ async fn heartbeat_run(
         check_session(session)?;
     }
     let tracker = s.plugin.scheduler().tracker();
-    match tracker.heartbeat(&lease, b.session.as_deref(), &b.source) {
+    match tracker.heartbeat(
+        &lease,
+        b.session.as_deref(),
+        announced(&b.source, b.announce_source),
+    ) {
         Ok(beat) => ok(json!({
             "lease": lease,
             "ttl_seconds": tracker.settings().lease_ttl.as_secs(),
@@ -639,6 +659,9 @@ struct SourceBody {
     #[serde(default = "default_source")]
     #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     source: String,
+    /// As when the run began.
+    #[serde(default = "yes")]
+    announce_source: bool,
 }
 
 async fn end_run(
@@ -650,7 +673,11 @@ async fn end_run(
     let b: SourceBody = body(&bytes)?;
     check_lease(&lease)?;
     check_source(&b.source)?;
-    let ended = s.plugin.scheduler().tracker().end_lease(&lease, &b.source);
+    let ended = s
+        .plugin
+        .scheduler()
+        .tracker()
+        .end_lease(&lease, announced(&b.source, b.announce_source));
     ok(json!({"ended": ended}))
 }
 

@@ -115,6 +115,27 @@ pub enum Command {
         #[arg(long, value_parser = whole_duration, value_name = "DURATION")]
         ttl: Option<Duration>,
     },
+    /// Run a command as a live run: maintenance waits while it runs (like systemd-inhibit).
+    /// Exits with the command's status.
+    Hold {
+        /// The session it shows as in status (default hold:<program>).
+        #[arg(long)]
+        session: Option<String>,
+        /// Announce this activity source while it runs (default: none, so its end leaves
+        /// nothing behind that could block maintenance).
+        #[arg(long)]
+        source: Option<String>,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Announce an activity source once ("the gateway is connected"); repeat it at least every
+    /// maintenance.source_ttl_seconds.
+    Heartbeat {
+        /// The source's name (as the gateway's runs name it).
+        #[arg(long)]
+        source: String,
+    },
     /// This replica's fleet slot ([fleet], docs/fleet.md).
     Fleet {
         /// What to do.
@@ -335,6 +356,18 @@ pub async fn run(profile: &Profile, command: Command) -> Result<(), Failure> {
             Err(Failure::new(EXIT_USAGE, "not a client command"))
         }
         Command::Status { json, watch: true } => watch_status(profile, json).await,
+        Command::Hold {
+            session,
+            source,
+            command,
+        } => {
+            let hold = crate::hold::Hold::new(session, source, command)?;
+            match crate::hold::run(&profile.socket_path(), hold).await? {
+                0 => Ok(()),
+                code => Err(Failure::new(code, "")),
+            }
+        }
+        Command::Heartbeat { source } => heartbeat(profile, &source).await,
         Command::Completions { shell } => {
             let mut cli = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cli, "lull", &mut std::io::stdout());
@@ -671,10 +704,40 @@ async fn client_command(
             | Command::RelayGrammar
             | Command::Init { .. }
             | Command::Completions { .. }
+            | Command::Hold { .. }
+            | Command::Heartbeat { .. }
             | Command::Man,
             _,
         ) => Err(Failure::new(EXIT_USAGE, "not a client command")),
     }
+}
+
+/// `lull heartbeat --source NAME`: a source lives only in a running server.
+async fn heartbeat(profile: &Profile, source: &str) -> Result<(), Failure> {
+    if source.trim().is_empty() || source.chars().count() > 100 {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "--source must be 1 to 100 characters, e.g. my-gateway",
+        ));
+    }
+    let Target::Server(socket) = target(profile).await? else {
+        return Err(Failure::new(
+            EXIT_ERROR,
+            format!(
+                "lull serve is not running for profile {:?}: a source is announced to a running server",
+                profile.name
+            ),
+        ));
+    };
+    api(
+        &socket,
+        "POST",
+        "/v1/heartbeat",
+        Some(json!({"source": source})),
+    )
+    .await?;
+    println!("source {source} announced; announce it again within maintenance.source_ttl_seconds");
+    Ok(())
 }
 
 async fn drain(state: DrainState, ttl: Option<Duration>, target: &Target) -> Result<(), Failure> {

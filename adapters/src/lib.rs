@@ -10,7 +10,8 @@
 //! - [`relay`]: a host gateway in any language carries `/maintenance` and the notices;
 //! - [`fleet`]: `[fleet]`, the lock services replicas restart k at a time through;
 //! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
-//! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces;
+//! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces; `hold`: `lull hold`,
+//!   a command run as a live run;
 //! - [`config`], [`profile`]: where settings and state live; `terminal`: output for people.
 
 pub mod api;
@@ -23,6 +24,7 @@ pub mod demo;
 #[cfg(feature = "discord")]
 pub mod discord;
 pub mod fleet;
+mod hold;
 pub mod profile;
 pub mod relay;
 pub mod serve;

@@ -293,8 +293,14 @@ impl ActivityTracker {
         }
     }
 
-    /// Begins an external run: a lease the runtime heartbeats and ends. Marks `source` alive.
-    pub fn begin_lease(&self, session: &str, source: &str) -> Result<LeaseGrant, Executing> {
+    /// Begins an external run: a lease the runtime heartbeats and ends. Marks `source` alive
+    /// (`None`: a run of no activity source, such as `lull hold`'s, whose silence afterwards
+    /// must block nothing).
+    pub fn begin_lease(
+        &self,
+        session: &str,
+        source: Option<&str>,
+    ) -> Result<LeaseGrant, Executing> {
         let lease = uuid::Uuid::new_v4().simple().to_string();
         let mut state = self.state();
         self.mark_source(&mut state, source);
@@ -311,7 +317,7 @@ impl ActivityTracker {
         &self,
         lease: &str,
         session: Option<&str>,
-        source: &str,
+        source: Option<&str>,
     ) -> Result<Heartbeat, LeaseError> {
         let mut state = self.state();
         self.mark_source(&mut state, source);
@@ -332,7 +338,7 @@ impl ActivityTracker {
     }
 
     /// Ends a lease; `false` if lull did not know it (already ended, expired, or from before a restart).
-    pub fn end_lease(&self, lease: &str, source: &str) -> bool {
+    pub fn end_lease(&self, lease: &str, source: Option<&str>) -> bool {
         let run = {
             let mut state = self.state();
             self.mark_source(&mut state, source);
@@ -352,9 +358,7 @@ impl ActivityTracker {
     /// Records an inbound chat message addressed to the agent (from `source`, if sidecar).
     pub fn note_activity(&self, source: Option<&str>) {
         let mut state = self.state();
-        if let Some(source) = source {
-            self.mark_source(&mut state, source);
-        }
+        self.mark_source(&mut state, source);
         state.last_activity = (Instant::now(), self.inner.wall.now());
         self.inner.gate.touch();
     }
@@ -362,10 +366,13 @@ impl ActivityTracker {
     /// Records that a source is alive, without activity.
     pub fn source_heartbeat(&self, source: &str) {
         let mut state = self.state();
-        self.mark_source(&mut state, source);
+        self.mark_source(&mut state, Some(source));
     }
 
-    fn mark_source(&self, state: &mut State, source: &str) {
+    fn mark_source(&self, state: &mut State, source: Option<&str>) {
+        let Some(source) = source else {
+            return;
+        };
         let now = Instant::now();
         let revived = match state.sources.get(source) {
             None => true,

@@ -55,11 +55,11 @@ async fn a_run_holds_until_its_guard_drops_and_its_end_is_activity() {
 #[tokio::test(start_paused = true)]
 async fn a_lease_lives_by_heartbeat_and_is_refused_once_expired() {
     let tracker = tracker(SourceMode::Sidecar);
-    let grant = tracker.begin_lease("discord:9", "gw").unwrap();
+    let grant = tracker.begin_lease("discord:9", Some("gw")).unwrap();
     assert_eq!(grant.ttl, TTL);
     tokio::time::advance(TTL - Duration::from_secs(1)).await;
     assert_eq!(
-        tracker.heartbeat(&grant.lease, None, "gw"),
+        tracker.heartbeat(&grant.lease, None, Some("gw")),
         Ok(Heartbeat::Renewed)
     );
     tokio::time::advance(TTL - Duration::from_secs(1)).await;
@@ -79,11 +79,11 @@ async fn a_lease_lives_by_heartbeat_and_is_refused_once_expired() {
     );
     assert_eq!(tracker.live_runs(), 0);
     assert_eq!(
-        tracker.heartbeat(&grant.lease, Some("discord:9"), "gw"),
+        tracker.heartbeat(&grant.lease, Some("discord:9"), Some("gw")),
         Err(LeaseError::Expired(grant.lease.clone())),
         "a late heartbeat must begin the run again"
     );
-    assert!(!tracker.end_lease(&grant.lease, "gw"));
+    assert!(!tracker.end_lease(&grant.lease, Some("gw")));
 }
 
 #[tokio::test(start_paused = true)]
@@ -91,7 +91,7 @@ async fn an_unknown_lease_is_registered_again_and_a_release_ends_a_sessions_hold
     let tracker = tracker(SourceMode::Sidecar);
     // A lease from before lull restarted: the runtime still holds the run.
     assert_eq!(
-        tracker.heartbeat("from-before", Some("slack:C1"), "gw"),
+        tracker.heartbeat("from-before", Some("slack:C1"), Some("gw")),
         Ok(Heartbeat::Reregistered)
     );
     let _guard = tracker.begin_run("slack:C1").unwrap();
@@ -100,7 +100,7 @@ async fn an_unknown_lease_is_registered_again_and_a_release_ends_a_sessions_hold
     assert_eq!(tracker.release("slack:C1"), 2);
     assert_eq!(tracker.live_runs(), 1);
     assert!(matches!(
-        tracker.heartbeat("from-before", None, "gw"),
+        tracker.heartbeat("from-before", None, Some("gw")),
         Err(LeaseError::Expired(_))
     ));
     let sources = tracker.snapshot(Instant::now()).sources;
@@ -114,7 +114,7 @@ async fn nothing_begins_while_admission_is_closed() {
     let word = closed.snapshot(Instant::now()).word;
     assert!(closed.gate().close_if_unchanged(word));
     assert!(closed.begin_run("telegram:1").is_err());
-    assert!(closed.begin_lease("telegram:1", "gw").is_err());
+    assert!(closed.begin_lease("telegram:1", Some("gw")).is_err());
     assert_eq!(closed.live_runs(), 0);
 
     // A run that began after the look makes the close fail instead.

@@ -509,7 +509,7 @@ async fn an_expired_lease_is_audited_and_counts_as_activity() {
         scheduler_settings(),
     );
     let mut h = Harness::new(settings.0, settings.1, settings.2);
-    let lease = h.tracker.begin_lease("telegram:9", "hermes").unwrap();
+    let lease = h.tracker.begin_lease("telegram:9", Some("hermes")).unwrap();
     let granted = Instant::now();
     // The gateway keeps its source alive but forgets this run's heartbeats.
     let tracker = h.tracker.clone();
@@ -532,7 +532,7 @@ async fn an_expired_lease_is_audited_and_counts_as_activity() {
     );
     assert_eq!(
         h.tracker
-            .heartbeat(&lease.lease, Some("telegram:9"), "hermes"),
+            .heartbeat(&lease.lease, Some("telegram:9"), Some("hermes")),
         Err(LeaseError::Expired(lease.lease.clone()))
     );
     h.succeeded().await;
@@ -557,18 +557,18 @@ async fn a_heartbeat_after_lull_restarted_re_registers_the_run() {
         scheduler_settings(),
     );
     let h = Harness::new(settings.0, settings.1, settings.2);
-    let lease = h.tracker.begin_lease("slack:C7", "hermes").unwrap();
+    let lease = h.tracker.begin_lease("slack:C7", Some("hermes")).unwrap();
     let mut h = h.restart().await;
     assert_eq!(h.tracker.live_runs(), 0);
     assert_eq!(
         h.tracker
-            .heartbeat(&lease.lease, Some("slack:C7"), "hermes"),
+            .heartbeat(&lease.lease, Some("slack:C7"), Some("hermes")),
         Ok(crate::activity::Heartbeat::Reregistered)
     );
     h.submit(MIN).await;
     pass(MIN).await;
     assert_eq!(
-        h.tracker.heartbeat(&lease.lease, None, "hermes"),
+        h.tracker.heartbeat(&lease.lease, None, Some("hermes")),
         Ok(crate::activity::Heartbeat::Renewed)
     );
     pass(MIN).await;
@@ -582,7 +582,7 @@ async fn a_heartbeat_after_lull_restarted_re_registers_the_run() {
         status.live_runs[0].lease.as_deref(),
         Some(lease.lease.as_str())
     );
-    assert!(h.tracker.end_lease(&lease.lease, "hermes"));
+    assert!(h.tracker.end_lease(&lease.lease, Some("hermes")));
     let ended = Instant::now();
     h.succeeded().await;
     assert_eq!(h.executor.starts(), [ended + MIN]);

@@ -1,0 +1,262 @@
+//! `lull hold -- COMMAND…`: runs a command as a live run, the way `systemd-inhibit` holds a
+//! shutdown. A backup, a cron job or a deploy script keeps maintenance back while it runs: the
+//! run begins before the command starts, is heartbeaten while it runs, and ends when it exits;
+//! the command's exit status is passed through.
+//!
+//! Decisions, for a job that must not be cut and must not be stopped by lull either:
+//! - lull not running: the command runs anyway (no restart can happen without `lull serve`), and
+//!   the hold is taken as soon as a server answers, so one started meanwhile is held back too.
+//! - maintenance running now: the command waits until it is over before it starts (it would
+//!   otherwise run during the restart it was meant to avoid), saying so once.
+//! - a lease lull forgot (lull restarted): begun again at the next heartbeat.
+//! - SIGTERM or SIGHUP to `lull hold` reach the command; Ctrl-C reaches it from the terminal.
+//! - Without `--source` the run is no activity source's: its silence afterwards blocks nothing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::{EXIT_ERROR, EXIT_USAGE, Failure};
+use crate::client::{self, ClientError};
+
+/// The source named in the calls when `--source` is not given (not announced: see above).
+const UNANNOUNCED_SOURCE: &str = "lull-hold";
+/// How often a hold without a lease tries to begin one (lull down, or maintenance running).
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// Shortest time between heartbeats, whatever the lease TTL.
+const SHORTEST_BEAT: Duration = Duration::from_secs(1);
+
+/// What to hold, and how it is named in status.
+pub struct Hold {
+    /// The session the run is shown as (default `hold:<program>`).
+    pub session: String,
+    /// The activity source it announces, if any.
+    pub source: Option<String>,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+}
+
+impl Hold {
+    /// Checks the arguments as the server would, before anything runs.
+    pub fn new(
+        session: Option<String>,
+        source: Option<String>,
+        command: Vec<String>,
+    ) -> Result<Self, Failure> {
+        let Some(program) = command.first() else {
+            return Err(usage(
+                "give the command to run after --, e.g. lull hold -- ./backup.sh",
+            ));
+        };
+        let session = session.unwrap_or_else(|| {
+            let name = Path::new(program)
+                .file_name()
+                .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
+            format!("hold:{name}")
+        });
+        if session.trim().is_empty() || session.chars().count() > 200 {
+            return Err(usage("--session must be 1 to 200 characters, e.g. backup"));
+        }
+        if source
+            .as_ref()
+            .is_some_and(|s| s.trim().is_empty() || s.chars().count() > 100)
+        {
+            return Err(usage(
+                "--source must be 1 to 100 characters, e.g. my-gateway",
+            ));
+        }
+        Ok(Self {
+            session,
+            source,
+            command,
+        })
+    }
+
+    fn body(&self) -> Value {
+        json!({
+            "session": self.session,
+            "source": self.source.as_deref().unwrap_or(UNANNOUNCED_SOURCE),
+            "announce_source": self.source.is_some(),
+        })
+    }
+}
+
+fn usage(message: &str) -> Failure {
+    Failure {
+        code: EXIT_USAGE,
+        message: message.into(),
+    }
+}
+
+/// What a try to begin the run came to.
+enum Begun {
+    /// Held: the lease and how often to heartbeat it.
+    Lease(String, Duration),
+    /// Maintenance runs now: the run cannot begin until it is over.
+    Executing,
+    /// No server answers (or it cannot be reached): nothing to hold against now.
+    NoServer(String),
+}
+
+async fn begin(socket: &Path, hold: &Hold) -> Begun {
+    match client::call(socket, "POST", "/v1/runs", Some(&hold.body())).await {
+        Ok(answer) if answer.status == 200 => {
+            let lease = answer.body["lease"].as_str().unwrap_or_default().to_owned();
+            let ttl = Duration::from_secs(answer.body["ttl_seconds"].as_u64().unwrap_or(90));
+            Begun::Lease(lease, (ttl / 3).max(SHORTEST_BEAT))
+        }
+        Ok(answer) if answer.body["error"]["code"] == "executing" => Begun::Executing,
+        Ok(answer) => Begun::NoServer(format!(
+            "lull refused the run: {}",
+            answer.body["error"]["message"]
+                .as_str()
+                .map_or_else(|| answer.body.to_string(), str::to_owned)
+        )),
+        Err(error) => Begun::NoServer(describe(&error)),
+    }
+}
+
+fn describe(error: &ClientError) -> String {
+    match error {
+        ClientError::NotRunning(_) => "lull serve is not running for this profile".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Runs the hold: returns the command's exit status (128 + the signal that killed it; 127 when
+/// it cannot be found, 126 when it cannot be run).
+pub async fn run(socket: &Path, hold: Hold) -> Result<i32, Failure> {
+    let mut lease = None;
+    let mut said_executing = false;
+    let mut said_no_server = false;
+    // Before the command starts: held, or lull is down, but never during maintenance.
+    loop {
+        match begin(socket, &hold).await {
+            Begun::Lease(id, beat) => {
+                lease = Some((id, beat));
+                break;
+            }
+            Begun::Executing => {
+                if !said_executing {
+                    eprintln!(
+                        "lull hold: maintenance is running now; {} starts once it is over",
+                        hold.command[0]
+                    );
+                    said_executing = true;
+                }
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
+            Begun::NoServer(why) => {
+                eprintln!(
+                    "lull hold: {why}; running {} without a hold (taken as soon as lull answers)",
+                    hold.command[0]
+                );
+                said_no_server = true;
+                break;
+            }
+        }
+    }
+    let mut child = match tokio::process::Command::new(&hold.command[0])
+        .args(&hold.command[1..])
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) => {
+            end(socket, &hold, lease.as_ref()).await;
+            let code = if error.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            eprintln!("lull hold: cannot run {}: {error}", hold.command[0]);
+            return Ok(code);
+        }
+    };
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(term), Ok(hup)) => (term, hup),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = child.kill().await;
+            end(socket, &hold, lease.as_ref()).await;
+            return Err(Failure {
+                code: EXIT_ERROR,
+                message: format!("cannot watch for signals to pass on: {e}"),
+            });
+        }
+    };
+    let status = loop {
+        let wait = lease.as_ref().map_or(RETRY_EVERY, |(_, beat)| *beat);
+        tokio::select! {
+            status = child.wait() => break status,
+            () = tokio::time::sleep(wait) => {
+                lease = tend(socket, &hold, lease.take(), &mut said_no_server).await;
+            }
+            _ = term.recv() => forward(&child, libc::SIGTERM),
+            _ = hup.recv() => forward(&child, libc::SIGHUP),
+        }
+    };
+    end(socket, &hold, lease.as_ref()).await;
+    let status = status.map_err(|e| Failure {
+        code: EXIT_ERROR,
+        message: format!("lost track of {}: {e}", hold.command[0]),
+    })?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(EXIT_ERROR))
+}
+
+/// One heartbeat (or, without a lease, one try to begin).
+async fn tend(
+    socket: &Path,
+    hold: &Hold,
+    lease: Option<(String, Duration)>,
+    said_no_server: &mut bool,
+) -> Option<(String, Duration)> {
+    if let Some((id, beat)) = lease {
+        let path = format!("/v1/runs/{id}/heartbeat");
+        match client::call(socket, "POST", &path, Some(&hold.body())).await {
+            Ok(answer) if answer.status == 200 => return Some((id, beat)),
+            // Forgotten (expired while lull was busy or down, or released by an admin):
+            // begun again below. Unreachable: kept, and tried again.
+            Ok(_) => {}
+            Err(_) => return Some((id, beat)),
+        }
+    }
+    match begin(socket, hold).await {
+        Begun::Lease(id, beat) => {
+            if *said_no_server {
+                eprintln!("lull hold: lull answers now; the run is held");
+                *said_no_server = false;
+            }
+            Some((id, beat))
+        }
+        Begun::Executing | Begun::NoServer(_) => None,
+    }
+}
+
+async fn end(socket: &Path, hold: &Hold, lease: Option<&(String, Duration)>) {
+    if let Some((id, _)) = lease {
+        let path = format!("/v1/runs/{id}");
+        let body = json!({
+            "source": hold.source.as_deref().unwrap_or(UNANNOUNCED_SOURCE),
+            "announce_source": hold.source.is_some(),
+        });
+        // A lease that cannot be ended expires after lull's lease TTL.
+        let _ = client::call(socket, "DELETE", &path, Some(&body)).await;
+    }
+}
+
+fn forward(child: &tokio::process::Child, signal: libc::c_int) {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) with a pid of our own child (not yet reaped) and a valid signal.
+        unsafe {
+            libc::kill(pid as libc::pid_t, signal);
+        }
+    }
+}
