@@ -192,6 +192,9 @@ pub struct ApiConfig {
     pub admin_token_env: String,
     /// Variable holding the agent bearer token.
     pub agent_token_env: String,
+    /// A group whose members may use the control socket too (socket 0660, profile directory
+    /// 0750); without it the owner only (0600, 0700).
+    pub socket_group: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -200,6 +203,7 @@ impl Default for ApiConfig {
             tcp_listen: None,
             admin_token_env: "LULL_ADMIN_TOKEN".into(),
             agent_token_env: "LULL_AGENT_TOKEN".into(),
+            socket_group: None,
         }
     }
 }

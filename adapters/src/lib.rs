@@ -12,8 +12,10 @@
 //! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
 //! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces; `hold`: `lull hold`,
 //!   a command run as a live run;
-//! - [`config`], [`profile`]: where settings and state live; `terminal`: output for people.
+//! - [`config`], [`profile`]: where settings and state live; `access`: who may reach the
+//!   control socket; `terminal`: output for people.
 
+mod access;
 pub mod api;
 pub mod chat;
 pub mod chats;

@@ -3,7 +3,6 @@
 //! cleanly on SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use lull_queue::{QueueSettings, RestartAction, SourceMode, Store};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::SocketAccess;
 use crate::api::{self, Access, ApiState};
 use crate::chats::{ChatAdapters, first_failure};
 use crate::client::Probe;
@@ -42,11 +42,16 @@ pub fn queue_settings(config: &Config) -> QueueSettings {
 pub(crate) async fn open_store(profile: &Profile, config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&profile.dir)
         .with_context(|| format!("cannot create {}", profile.dir.display()))?;
-    let _ = std::fs::set_permissions(&profile.dir, std::fs::Permissions::from_mode(0o700));
+    let access = SocketAccess::of(config.api.socket_group.as_deref())?;
+    access.apply_to_profile(&profile.dir, &profile.store_path())?;
     let mut attempt = 0;
     loop {
         match Store::open(profile.store_path(), queue_settings(config)) {
-            Ok(store) => return Ok(store),
+            Ok(store) => {
+                // A store made just now gets its mode too.
+                access.apply_to_profile(&profile.dir, &profile.store_path())?;
+                return Ok(store);
+            }
             Err(lull_queue::Error::Open { message, .. })
                 if message.contains("lock") && attempt < STORE_OPEN_RETRIES =>
             {
@@ -81,7 +86,7 @@ fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
 
 /// Binds the control socket: refuses a path too long for a Unix socket, refuses when a server
 /// already answers, and removes a stale socket file only when nothing answers on it.
-pub(crate) async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+pub(crate) async fn bind_socket(path: &Path, access: SocketAccess) -> anyhow::Result<UnixListener> {
     check_socket(path).await?;
     if path.exists() {
         std::fs::remove_file(path)
@@ -89,7 +94,7 @@ pub(crate) async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     }
     let listener =
         UnixListener::bind(path).with_context(|| format!("cannot bind {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    access.apply_to_socket(path)?;
     Ok(listener)
 }
 
@@ -247,7 +252,11 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
     let plugin = stack.plugin;
     let scheduler = plugin.scheduler().clone();
     let signalled = shutdown_signal();
-    let unix = bind_socket(&socket).await?;
+    let unix = bind_socket(
+        &socket,
+        SocketAccess::of(config.api.socket_group.as_deref())?,
+    )
+    .await?;
     let tcp = bind_tcp(&config).await?;
     let task = scheduler.spawn();
     tracing::info!(profile = %profile.name, socket = %socket.display(), "lull serve is ready");

@@ -126,6 +126,10 @@ fn serve_refuses_self_missing_restart_and_bad_config_with_clear_messages() {
             "not a loopback address",
         ),
         (
+            "[executor]\nrestart = [\"true\"]\n[api]\nsocket_group = \"no-such-group-lull\"\n",
+            "no such group on this system",
+        ),
+        (
             "[maintenance]\nwindows = [\"Mon-Fri 02:00-05:00\", \"Mon-Fry 02:00-05:00\"]\n",
             "line 2",
         ),
@@ -771,4 +775,55 @@ fn the_cli_has_the_chats_commands_through_the_server() {
     let all: Value = serde_json::from_slice(&home.lull(&["history", "--json"]).stdout).unwrap();
     assert_eq!(all["requests"].as_array().map(Vec::len), Some(3), "{all}");
     home.stop(server);
+}
+
+/// The name of this process's group: one it may always give its files to.
+fn my_group() -> (String, u32) {
+    // SAFETY: getgrgid returns a pointer into static storage, read at once, in one thread here.
+    unsafe {
+        let gid = libc::getgid();
+        let group = libc::getgrgid(gid);
+        assert!(!group.is_null(), "this process's group has no name");
+        let name = std::ffi::CStr::from_ptr((*group).gr_name);
+        (name.to_string_lossy().into_owned(), gid)
+    }
+}
+
+#[test]
+fn socket_group_shares_the_socket_with_a_group_and_is_kept_across_restarts() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    // Without it: the owner only.
+    let home = Home::new(MARKER_CONFIG);
+    let server = home.serve();
+    assert_eq!(
+        (mode(&home.profile_dir()), mode(&home.socket())),
+        (0o700, 0o600)
+    );
+    home.stop(server);
+    // With it: the group too, on the socket and the directory; the store stays the owner's.
+    let (group, gid) = my_group();
+    let home = Home::new(&format!(
+        "{MARKER_CONFIG}[api]\nsocket_group = \"{group}\"\n"
+    ));
+    let server = home.serve();
+    let shared = |home: &Home| {
+        (
+            mode(&home.profile_dir()),
+            mode(&home.socket()),
+            mode(&home.profile_dir().join("state")),
+            std::fs::metadata(home.profile_dir()).unwrap().gid(),
+            std::fs::metadata(home.socket()).unwrap().gid(),
+        )
+    };
+    assert_eq!(shared(&home), (0o750, 0o660, 0o700, gid, gid));
+    home.stop(server);
+    // Changed by hand, put back at the next start.
+    std::fs::set_permissions(home.profile_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let server = home.serve();
+    assert_eq!(shared(&home), (0o750, 0o660, 0o700, gid, gid));
+    // The CLI on the store keeps it as well.
+    home.stop(server);
+    assert!(home.lull(&["status"]).status.success());
+    assert_eq!(mode(&home.profile_dir()), 0o750);
 }

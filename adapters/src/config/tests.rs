@@ -40,6 +40,7 @@ fn the_template_names_every_key() {
         "tcp_listen",
         "admin_token_env",
         "agent_token_env",
+        "socket_group",
         "token_env",
         "api_url",
         "mode",
