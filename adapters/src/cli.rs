@@ -161,6 +161,21 @@ pub enum Command {
     },
     /// Print lull's man page (roff), e.g. `lull man > lull.1`.
     Man,
+    /// Print (or write, with --install) a systemd unit that runs this profile's `lull serve`.
+    Service {
+        /// A user unit (the default): lull runs as you, beside your gateway.
+        #[arg(long, conflicts_with = "system")]
+        user: bool,
+        /// A system unit (/etc/systemd/system; root to install).
+        #[arg(long)]
+        system: bool,
+        /// Write it where the service manager reads it, and say how to enable it.
+        #[arg(long)]
+        install: bool,
+        /// Replace a unit that differs.
+        #[arg(long, requires = "install")]
+        force: bool,
+    },
     /// Write a fully commented lull.toml for this profile.
     Init {
         /// Overwrite an existing file.
@@ -352,6 +367,19 @@ pub async fn run(profile: &Profile, command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Init { force } => init(profile, force),
+        Command::Service {
+            system,
+            install,
+            force,
+            ..
+        } => {
+            let scope = if system {
+                crate::service::Scope::System
+            } else {
+                crate::service::Scope::User
+            };
+            crate::service::run(profile, scope, install, force)
+        }
         Command::Serve | Command::Demo { .. } => {
             Err(Failure::new(EXIT_USAGE, "not a client command"))
         }
@@ -705,6 +733,7 @@ async fn client_command(
             | Command::Init { .. }
             | Command::Completions { .. }
             | Command::Hold { .. }
+            | Command::Service { .. }
             | Command::Heartbeat { .. }
             | Command::Man,
             _,

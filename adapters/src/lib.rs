@@ -30,6 +30,7 @@ mod hold;
 pub mod profile;
 pub mod relay;
 pub mod serve;
+mod service;
 #[cfg(feature = "slack")]
 pub mod slack;
 pub mod stack;

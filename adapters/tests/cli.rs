@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Home, MARKER_CONFIG, Server, http, wait_exit, wait_for};
@@ -826,4 +827,96 @@ fn socket_group_shares_the_socket_with_a_group_and_is_kept_across_restarts() {
     home.stop(server);
     assert!(home.lull(&["status"]).status.success());
     assert_eq!(mode(&home.profile_dir()), 0o750);
+}
+
+#[test]
+fn service_prints_a_unit_systemd_accepts_and_installs_it_for_the_profile() {
+    let home = Home::new(MARKER_CONFIG);
+    let out = home.lull(&["service"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let unit = stdout(&out);
+    let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_lull")).unwrap();
+    let exec = format!(
+        "ExecStart={} --home {} --profile default serve",
+        binary.display(),
+        home.path().display()
+    );
+    assert!(unit.contains(&exec), "{unit}");
+    for line in [
+        "Restart=on-failure",
+        "WantedBy=default.target",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing:\n{unit}");
+    }
+    // Nothing that would keep the restart command from working: no read-only system, no
+    // hidden home, no private users (a user unit's `systemctl --user` needs the session bus).
+    for forbidden in [
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateUsers",
+        "DynamicUser",
+    ] {
+        assert!(!unit.contains(forbidden), "{forbidden} in:\n{unit}");
+    }
+    let system = stdout(&home.lull(&["service", "--system"]));
+    assert!(system.contains("WantedBy=multi-user.target"), "{system}");
+    // systemd itself reads both, where it is installed.
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        for text in [&unit, &system] {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("lull.service");
+            std::fs::write(&file, text).unwrap();
+            let verified = Command::new("systemd-analyze")
+                .args(["verify"])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                verified.status.success() && verified.stderr.is_empty(),
+                "systemd-analyze verify: {}\n{text}",
+                String::from_utf8_lossy(&verified.stderr)
+            );
+        }
+    }
+    // --install writes the user unit where the user's manager reads it.
+    let user_home = tempfile::tempdir().unwrap();
+    let install = |args: &[&str]| {
+        home.command()
+            .args(args)
+            .env("HOME", user_home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .unwrap()
+    };
+    let installed = install(&["service", "--install"]);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let path = user_home.path().join(".config/systemd/user/lull.service");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), unit);
+    assert!(stdout(&installed).contains("systemctl --user enable --now lull.service"));
+    std::fs::write(&path, "[Unit]\n").unwrap();
+    assert_eq!(
+        install(&["service", "--install"]).status.code(),
+        Some(4),
+        "differs"
+    );
+    assert!(
+        install(&["service", "--install", "--force"])
+            .status
+            .success()
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), unit);
+    let other = install(&["--profile", "night", "service", "--install"]);
+    assert!(other.status.success(), "{}", stderr(&other));
+    let night = std::fs::read_to_string(
+        user_home
+            .path()
+            .join(".config/systemd/user/lull-night.service"),
+    )
+    .unwrap();
+    assert!(night.contains("--profile night serve"), "{night}");
 }

@@ -1,0 +1,208 @@
+//! `lull service [--user|--system] [--install]`: a systemd unit that runs this profile's
+//! `lull serve`, printed or written.
+//!
+//! The unit runs this very binary (its absolute path) with this profile's `--home` and
+//! `--profile`, restarts it on failure, reads the tokens from an optional environment file
+//! beside the config (`lull.env`, never from the unit itself), and carries the hardening that
+//! still lets the restart command work: lull must be able to run the gateway's restart and
+//! update commands, so nothing that makes the file system read-only or hides `/home`, and no
+//! private user namespace that would cut a user unit off from its own service manager
+//! (`systemctl --user` needs the session's bus, which the user manager gives its units).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{EXIT_ERROR, EXIT_REFUSED, Failure};
+use crate::profile::Profile;
+
+/// Which service manager runs lull.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The user's own manager (`systemctl --user`): lull runs as the user, as the gateway does.
+    User,
+    /// The system manager (`/etc/systemd/system`, root to install).
+    System,
+}
+
+impl Scope {
+    fn systemctl(self) -> &'static str {
+        match self {
+            Self::User => "systemctl --user",
+            Self::System => "sudo systemctl",
+        }
+    }
+}
+
+/// The unit's name for a profile: `lull.service`, or `lull-<profile>.service`.
+pub fn unit_name(profile: &Profile) -> String {
+    if profile.name == "default" {
+        "lull.service".into()
+    } else {
+        format!("lull-{}.service", profile.name)
+    }
+}
+
+/// Where `--install` writes the unit.
+fn unit_path(scope: Scope, name: &str) -> Result<PathBuf, Failure> {
+    match scope {
+        Scope::System => Ok(Path::new("/etc/systemd/system").join(name)),
+        Scope::User => {
+            let base = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .ok_or_else(|| {
+                    failure(
+                        EXIT_ERROR,
+                        "HOME is not set: cannot tell where user units live",
+                    )
+                })?;
+            Ok(base.join("systemd/user").join(name))
+        }
+    }
+}
+
+fn failure(code: i32, message: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The unit's text.
+pub fn unit(profile: &Profile, binary: &Path, scope: Scope) -> String {
+    let home = profile
+        .dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(&profile.dir);
+    let home = std::path::absolute(home).unwrap_or_else(|_| home.to_owned());
+    let mut text = String::new();
+    let _ = writeln!(text, "# Written by `lull service`; see docs/sidecar.md.");
+    let _ = writeln!(text, "[Unit]");
+    let _ = writeln!(
+        text,
+        "Description=lull: gateway maintenance when the chats are quiet (profile {})",
+        profile.name
+    );
+    let _ = writeln!(text, "After=network-online.target");
+    let _ = writeln!(text, "Wants=network-online.target");
+    let _ = writeln!(text);
+    let _ = writeln!(text, "[Service]");
+    let _ = writeln!(text, "Type=simple");
+    let _ = writeln!(
+        text,
+        "ExecStart={} --home {} --profile {} serve",
+        quote(binary),
+        quote(&home),
+        profile.name
+    );
+    if scope == Scope::System
+        && let Some(user) = this_user().filter(|u| u != "root")
+    {
+        let _ = writeln!(text, "User={user}");
+    }
+    let _ = writeln!(
+        text,
+        "# Tokens (TELEGRAM_BOT_TOKEN=…, LULL_ADMIN_TOKEN=…): one per line, mode 0600."
+    );
+    let _ = writeln!(
+        text,
+        "EnvironmentFile=-{}",
+        quote(&std::path::absolute(profile.dir.join("lull.env")).unwrap_or_default())
+    );
+    let _ = writeln!(text, "Restart=on-failure");
+    let _ = writeln!(text, "RestartSec=5");
+    let _ = writeln!(
+        text,
+        "# lull ends a running command's process group itself, within its grace, before it exits."
+    );
+    let _ = writeln!(text, "TimeoutStopSec=30");
+    let _ = writeln!(text, "UMask=0077");
+    let _ = writeln!(text, "NoNewPrivileges=yes");
+    let _ = writeln!(text, "LockPersonality=yes");
+    let _ = writeln!(text, "RestrictRealtime=yes");
+    let _ = writeln!(text, "RestrictSUIDSGID=yes");
+    if scope == Scope::System {
+        let _ = writeln!(text, "PrivateTmp=yes");
+        let _ = writeln!(text, "ProtectKernelTunables=yes");
+        let _ = writeln!(text, "ProtectKernelModules=yes");
+        let _ = writeln!(text, "ProtectControlGroups=yes");
+    }
+    let _ = writeln!(text);
+    let _ = writeln!(text, "[Install]");
+    let _ = writeln!(
+        text,
+        "WantedBy={}",
+        match scope {
+            Scope::User => "default.target",
+            Scope::System => "multi-user.target",
+        }
+    );
+    text
+}
+
+/// A path as systemd reads it in `ExecStart=`: quoted when it has a space.
+fn quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.contains(char::is_whitespace) {
+        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        text
+    }
+}
+
+fn this_user() -> Option<String> {
+    std::env::var("USER").ok().filter(|u| !u.is_empty())
+}
+
+/// Prints the unit, or writes it (`install`) and says how to enable it.
+pub fn run(profile: &Profile, scope: Scope, install: bool, force: bool) -> Result<(), Failure> {
+    let binary = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| {
+            failure(
+                EXIT_ERROR,
+                format!("cannot tell where this lull binary is: {e}"),
+            )
+        })?;
+    let text = unit(profile, &binary, scope);
+    let name = unit_name(profile);
+    if !install {
+        print!("{text}");
+        return Ok(());
+    }
+    let path = unit_path(scope, &name)?;
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing != text
+        && !force
+    {
+        return Err(failure(
+            EXIT_REFUSED,
+            format!(
+                "{} exists and differs; pass --force to replace it (or compare with `lull service`)",
+                path.display()
+            ),
+        ));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| failure(EXIT_ERROR, format!("cannot create {}: {e}", dir.display())))?;
+    }
+    std::fs::write(&path, &text)
+        .map_err(|e| failure(EXIT_ERROR, format!("cannot write {}: {e}", path.display())))?;
+    let systemctl = scope.systemctl();
+    println!("wrote {}", path.display());
+    println!("enable and start it:  {systemctl} daemon-reload && {systemctl} enable --now {name}");
+    if scope == Scope::User {
+        println!(
+            "keep it running while you are logged out:  loginctl enable-linger {}",
+            this_user().unwrap_or_else(|| "$USER".into())
+        );
+    }
+    println!(
+        "its log:  journalctl {}-u {name} -f",
+        if scope == Scope::User { "--user " } else { "" }
+    );
+    Ok(())
+}
