@@ -161,6 +161,16 @@ pub enum Command {
     },
     /// Print lull's man page (roff), e.g. `lull man > lull.1`.
     Man,
+    /// Check that this profile will work: config, executor commands, socket, tokens, server,
+    /// activity sources, windows, fleet. A fix for each failing line; exit 1 if any fails.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also ask each chat platform whether it takes the token.
+        #[arg(long)]
+        online: bool,
+    },
     /// Print (or write, with --install) a systemd unit that runs this profile's `lull serve`.
     Service {
         /// A user unit (the default): lull runs as you, beside your gateway.
@@ -396,6 +406,7 @@ pub async fn run(profile: &Profile, command: Command) -> Result<(), Failure> {
             }
         }
         Command::Heartbeat { source } => heartbeat(profile, &source).await,
+        Command::Doctor { json, online } => crate::doctor::run(profile, json, online).await,
         Command::Completions { shell } => {
             let mut cli = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cli, "lull", &mut std::io::stdout());
@@ -734,6 +745,7 @@ async fn client_command(
             | Command::Completions { .. }
             | Command::Hold { .. }
             | Command::Service { .. }
+            | Command::Doctor { .. }
             | Command::Heartbeat { .. }
             | Command::Man,
             _,

@@ -25,6 +25,7 @@ pub mod config;
 pub mod demo;
 #[cfg(feature = "discord")]
 pub mod discord;
+mod doctor;
 pub mod fleet;
 mod hold;
 pub mod profile;
