@@ -482,6 +482,31 @@ fn a_bot_api_that_cannot_be_reached_at_start_is_waited_for() {
 }
 
 #[test]
+fn an_answer_lull_cannot_read_is_logged_as_such_naming_the_field_not_as_unreachable() {
+    let fake = FakeTelegram::start();
+    // A Bot API look-alike whose getMe lacks a field lull needs, once.
+    fake.fail_next(
+        "getMe",
+        200,
+        json!({"ok": true, "result": {"id": 1, "is_bot": true}}),
+    );
+    let home = home(&config(&fake, "", ""));
+    let server = home.serve();
+    fake.send_text(ADMIN, ADMIN, "/maintenance status");
+    fake.wait_for_message(ADMIN, "nothing is waiting");
+    let log = home.server_log();
+    assert!(
+        log.contains("the platform answered something lull cannot read")
+            && log.contains("getMe: result: missing field")
+            && log.contains("check api_url"),
+        "{log}"
+    );
+    assert!(!log.contains("cannot reach the platform"), "{log}");
+    assert!(!log.contains(TOKEN), "the token is not logged");
+    home.stop(server);
+}
+
+#[test]
 fn kill_9_at_random_moments_loses_no_command_and_applies_none_twice() {
     const ASKERS: i64 = 120;
     const KILLS: usize = 12;

@@ -23,6 +23,10 @@ pub const STOP_GRACE: Duration = Duration::from_secs(15);
 pub enum Attempt<F> {
     /// Worth another attempt after a while (the platform could not be reached).
     Retry(String),
+    /// The platform (or whatever answers at its address) answered something lull cannot read:
+    /// the call and the field that was missing or wrong. Tried again too, since a proxy or an
+    /// outage page can pass, but logged for what it is: most often a wrong `api_url`.
+    Unreadable(String),
     /// Not worth it: waiting will not fix it (a refused token, an address lull cannot bind).
     Fatal(F),
 }
@@ -80,6 +84,11 @@ pub async fn supervise<C: Connection>(
                     return Ok(());
                 }
             }
+            Err(Attempt::Unreadable(what)) => {
+                if !wait_to_retry(platform, &unreadable(&what), &mut backoff, &stop).await {
+                    return Ok(());
+                }
+            }
         }
     };
     tokio::select! {
@@ -108,6 +117,11 @@ pub async fn supervise<C: Connection>(
                     break Ok(());
                 }
             }
+            Err(Attempt::Unreadable(what)) => {
+                if !wait_to_retry(platform, &unreadable(&what), &mut backoff, &stop).await {
+                    break Ok(());
+                }
+            }
         }
     };
     notices_stop.cancel();
@@ -119,6 +133,13 @@ pub async fn supervise<C: Connection>(
         notices.abort();
     }
     result
+}
+
+/// What the log says of an answer lull cannot read.
+fn unreadable(what: &str) -> String {
+    format!(
+        "the platform answered something lull cannot read ({what}); check api_url: it must be the platform's API, or a proxy that passes it through unchanged"
+    )
 }
 
 /// Logs `why` and sleeps the backoff's next wait; `false` if `stop` was cancelled meanwhile.

@@ -69,6 +69,7 @@ fn attempt(error: serenity::Error) -> Attempt<DiscordError> {
         serenity::Error::Gateway(
             GatewayError::DisallowedGatewayIntents | GatewayError::InvalidGatewayIntents,
         ) => Attempt::Fatal(DiscordError::IntentDisallowed),
+        serenity::Error::Json(e) => Attempt::Unreadable(format!("a REST answer: {e}")),
         _ => Attempt::Retry(error.to_string()),
     }
 }

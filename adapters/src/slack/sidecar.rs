@@ -77,6 +77,9 @@ fn attempt(error: SlackClientError, which: &'static str, key: &'static str) -> A
                 code: e.code.clone(),
             })
         }
+        SlackClientError::ProtocolError(e) => {
+            Attempt::Unreadable(format!("a Web API answer: {}", e.json_error))
+        }
         _ => Attempt::Retry(error.to_string()),
     }
 }

@@ -76,6 +76,9 @@ impl Connection for TelegramConnection {
             Err(RequestError::Api(ApiError::Unknown(d))) if d == "Not Found" => Err(
                 Attempt::Fatal(TelegramError::NotFound(bot.api_url().to_string())),
             ),
+            Err(RequestError::InvalidJson { raw, .. }) => {
+                Err(Attempt::Unreadable(unreadable_get_me(&raw)))
+            }
             Err(error) => Err(attempt(error)),
         }
     }
@@ -115,10 +118,29 @@ impl Connection for TelegramConnection {
     }
 }
 
+/// What in a `getMe` answer lull cannot read, naming the field: teloxide's own error only says
+/// that no variant of its response type matched. Never the raw text (a proxy's whole page).
+fn unreadable_get_me(raw: &str) -> String {
+    let Ok(answer) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return "getMe: the answer is not JSON".into();
+    };
+    if answer.get("ok").and_then(serde_json::Value::as_bool) != Some(true) {
+        return "getMe: the answer has no \"ok\": true".into();
+    }
+    match serde_json::from_value::<Me>(answer["result"].clone()) {
+        Err(error) => format!("getMe: result: {error}"),
+        Ok(_) => "getMe: the answer does not fit the Bot API's".into(),
+    }
+}
+
 /// What a Bot API error means for another attempt: a refused token is final.
 fn attempt(error: RequestError) -> Attempt<TelegramError> {
     match error {
         RequestError::Api(ApiError::InvalidToken) => Attempt::Fatal(TelegramError::TokenRefused),
+        // Only the parser's words (they name the field): the raw answer can be a whole page.
+        RequestError::InvalidJson { source, .. } => {
+            Attempt::Unreadable(format!("a Bot API answer: {source}"))
+        }
         other => Attempt::Retry(other.to_string()),
     }
 }
