@@ -492,7 +492,30 @@ async fn status_text(profile: &Profile, target: &Target, json: bool) -> Result<S
     }
     let now = lull_queue::Timestamp::from_system_time(std::time::SystemTime::now());
     text.push_str(&reply::status(&status, now).plain);
+    if matches!(target, Target::Server(_)) {
+        text.push_str(&sources_line(&status, now));
+    }
     Ok(text)
+}
+
+/// The activity sources and when each was last heard: what tells an operator the gateway is
+/// connected (chat replies leave it out; the CLI is the operator's view).
+fn sources_line(status: &Status, now: lull_queue::Timestamp) -> String {
+    if status.sources.is_empty() {
+        return "\nSources: none has reported (requests wait on no_activity_source; `lull doctor` says more)".into();
+    }
+    let heard: Vec<String> = status
+        .sources
+        .iter()
+        .map(|s| {
+            format!(
+                "{} ({}s ago)",
+                s.name,
+                now.saturating_since(s.last_seen).as_secs()
+            )
+        })
+        .collect();
+    format!("\nSources: {}", heard.join(", "))
 }
 
 fn init(profile: &Profile, force: bool) -> Result<(), Failure> {
