@@ -17,7 +17,14 @@ fn a_held_command_holds_a_queued_restart_until_it_exits_and_passes_its_status_th
     // A lease TTL of 2 s: the command runs several TTLs, so only heartbeats keep the run live.
     let home = Home::new(&MARKER_CONFIG.replace("lease_ttl_seconds = 1", "lease_ttl_seconds = 2"));
     let server = home.serve();
+    let status_text = || String::from_utf8_lossy(&home.lull(&["status"]).stdout).into_owned();
+    assert!(
+        status_text().contains("Sources: none has reported"),
+        "{}",
+        status_text()
+    );
     let announced = home.lull(&["heartbeat", "--source", "gw"]);
+    assert!(status_text().contains("Sources: gw ("), "{}", status_text());
     assert!(
         announced.status.success(),
         "{}",
