@@ -75,18 +75,28 @@ impl SocketAccess {
 /// The id of the group `name`.
 fn gid_of(name: &str) -> anyhow::Result<libc::gid_t> {
     let c_name = CString::new(name).context("[api] socket_group has a NUL byte")?;
+    // SAFETY: a plain C struct of pointers and integers, for getgrnam_r to fill.
     let mut group: libc::group = unsafe { std::mem::zeroed() };
     let mut found: *mut libc::group = std::ptr::null_mut();
-    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: every pointer is valid for the call; the buffer's length is passed with it.
-    let error = unsafe {
-        libc::getgrnam_r(
-            c_name.as_ptr(),
-            &mut group,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        )
+    let mut size = 16 * 1024;
+    let error = loop {
+        let mut buffer = vec![0 as libc::c_char; size];
+        // SAFETY: every pointer is valid for the call; the buffer's length is passed with it.
+        let error = unsafe {
+            libc::getgrnam_r(
+                c_name.as_ptr(),
+                &mut group,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut found,
+            )
+        };
+        // A group with many members needs a larger buffer.
+        if error == libc::ERANGE && size < 1 << 20 {
+            size *= 4;
+            continue;
+        }
+        break error;
     };
     if error != 0 {
         bail!(

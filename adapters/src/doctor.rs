@@ -206,23 +206,24 @@ fn check_argv(name: &str, argv: &[String], list: &mut Checklist) {
         .file_name()
         .is_some_and(|n| n == "systemctl");
     if is_systemctl && argv.iter().any(|a| a == "--user") {
-        let missing: Vec<&str> = ["XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"]
-            .into_iter()
-            .filter(|v| std::env::var_os(v).is_none())
-            .collect();
-        if missing.is_empty() {
-            list.ok(
-                &format!("{name} session"),
-                "systemctl --user has XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS",
+        // systemctl --user reaches the user manager through $XDG_RUNTIME_DIR/systemd/private;
+        // the bus address is what other user-session tools use.
+        let check = format!("{name} session");
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            list.fail(
+                &check,
+                "systemctl --user needs XDG_RUNTIME_DIR and lull's environment lacks it: it would fail with \"Failed to connect to bus\"",
+                "run lull as a user service (`lull service --install`), which has it; or start it with XDG_RUNTIME_DIR=/run/user/$(id -u) (and DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$(id -u)/bus)",
+            );
+        } else if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+            list.info(
+                &check,
+                "systemctl --user has XDG_RUNTIME_DIR; DBUS_SESSION_BUS_ADDRESS is not set (systemctl does without it)",
             );
         } else {
-            list.fail(
-                &format!("{name} session"),
-                format!(
-                    "systemctl --user needs {} and lull's environment lacks it: it would fail with \"Failed to connect to bus\"",
-                    missing.join(" and ")
-                ),
-                "run lull as a user service (`lull service --install`), which has them; or start it with XDG_RUNTIME_DIR=/run/user/$(id -u) DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$(id -u)/bus",
+            list.ok(
+                &check,
+                "systemctl --user has XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS",
             );
         }
     }
@@ -273,7 +274,15 @@ fn check_modes(profile: &Profile, config: &Config, list: &mut Checklist) {
         let mode = meta.permissions().mode() & 0o777;
         // SAFETY: geteuid cannot fail.
         let me = unsafe { libc::geteuid() };
-        if meta.uid() != me {
+        if meta.uid() != me && shared && in_group(meta.gid()) {
+            list.ok(
+                what,
+                format!(
+                    "{} is shared with your group (mode {mode:o})",
+                    path.display()
+                ),
+            );
+        } else if meta.uid() != me {
             list.fail(
                 what,
                 format!(
@@ -295,6 +304,19 @@ fn check_modes(profile: &Profile, config: &Config, list: &mut Checklist) {
         } else {
             list.ok(what, format!("{} is mode {mode:o}", path.display()));
         }
+    }
+}
+
+/// Whether this process is in group `gid` (its own group, or a supplementary one).
+fn in_group(gid: u32) -> bool {
+    // SAFETY: getegid cannot fail; getgroups fills at most the length it is given.
+    unsafe {
+        if libc::getegid() == gid {
+            return true;
+        }
+        let mut groups = vec![0 as libc::gid_t; 1024];
+        let count = libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr());
+        count > 0 && groups[..count as usize].contains(&gid)
     }
 }
 

@@ -9,7 +9,11 @@
 //! - maintenance running now: the command waits until it is over before it starts (it would
 //!   otherwise run during the restart it was meant to avoid), saying so once.
 //! - a lease lull forgot (lull restarted): begun again at the next heartbeat.
-//! - SIGTERM or SIGHUP to `lull hold` reach the command; Ctrl-C reaches it from the terminal.
+//! - SIGTERM or SIGHUP to `lull hold` reach the command; Ctrl-C reaches it from the terminal,
+//!   and the hold ends when the command does. Stopped while it waits for maintenance to end, it
+//!   exits with 128 + the signal, and the command never starts.
+//! - A run that lapsed or that an admin released while the command runs is held again (the
+//!   command still runs), and `lull hold` says so: to stop holding, stop the command.
 //! - Without `--source` the run is no activity source's: its silence afterwards blocks nothing.
 
 use std::path::Path;
@@ -125,9 +129,45 @@ fn describe(error: &ClientError) -> String {
     }
 }
 
+/// The signals `lull hold` watches from its start: TERM and HUP are passed to the command;
+/// INT (Ctrl-C, which the terminal gives the command too) is not passed again, and the hold
+/// lasts as long as the command does.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> Result<Self, Failure> {
+        let watch = |kind| {
+            signal(kind).map_err(|e| Failure {
+                code: EXIT_ERROR,
+                message: format!("cannot watch for signals to pass on: {e}"),
+            })
+        };
+        Ok(Self {
+            term: watch(SignalKind::terminate())?,
+            hup: watch(SignalKind::hangup())?,
+            int: watch(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal's number.
+    async fn next(&mut self) -> libc::c_int {
+        tokio::select! {
+            _ = self.term.recv() => libc::SIGTERM,
+            _ = self.hup.recv() => libc::SIGHUP,
+            _ = self.int.recv() => libc::SIGINT,
+        }
+    }
+}
+
 /// Runs the hold: returns the command's exit status (128 + the signal that killed it; 127 when
 /// it cannot be found, 126 when it cannot be run).
 pub async fn run(socket: &Path, hold: Hold) -> Result<i32, Failure> {
+    // Watched from the start, so no signal finds lull hold with a lease and no handler.
+    let mut signals = Signals::watch()?;
     let mut lease = None;
     let mut said_executing = false;
     let mut said_no_server = false;
@@ -146,7 +186,11 @@ pub async fn run(socket: &Path, hold: Hold) -> Result<i32, Failure> {
                     );
                     said_executing = true;
                 }
-                tokio::time::sleep(RETRY_EVERY).await;
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_EVERY) => {}
+                    // Stopped while waiting: the command never started.
+                    signal = signals.next() => return Ok(128 + signal),
+                }
             }
             Begun::NoServer(why) => {
                 eprintln!(
@@ -174,20 +218,6 @@ pub async fn run(socket: &Path, hold: Hold) -> Result<i32, Failure> {
             return Ok(code);
         }
     };
-    let (mut term, mut hup) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(term), Ok(hup)) => (term, hup),
-        (Err(e), _) | (_, Err(e)) => {
-            let _ = child.kill().await;
-            end(socket, &hold, lease.as_ref()).await;
-            return Err(Failure {
-                code: EXIT_ERROR,
-                message: format!("cannot watch for signals to pass on: {e}"),
-            });
-        }
-    };
     let status = loop {
         let wait = lease.as_ref().map_or(RETRY_EVERY, |(_, beat)| *beat);
         tokio::select! {
@@ -195,8 +225,11 @@ pub async fn run(socket: &Path, hold: Hold) -> Result<i32, Failure> {
             () = tokio::time::sleep(wait) => {
                 lease = tend(socket, &hold, lease.take(), &mut said_no_server).await;
             }
-            _ = term.recv() => forward(&child, libc::SIGTERM),
-            _ = hup.recv() => forward(&child, libc::SIGHUP),
+            signal = signals.next() => {
+                if signal != libc::SIGINT {
+                    forward(&child, signal);
+                }
+            }
         }
     };
     end(socket, &hold, lease.as_ref()).await;
@@ -221,11 +254,23 @@ async fn tend(
     if let Some((id, beat)) = lease {
         let path = format!("/v1/runs/{id}/heartbeat");
         match client::call(socket, "POST", &path, Some(&hold.body())).await {
-            Ok(answer) if answer.status == 200 => return Some((id, beat)),
-            // Forgotten (expired while lull was busy or down, or released by an admin):
-            // begun again below. Unreachable: kept, and tried again.
-            Ok(_) => {}
-            Err(_) => return Some((id, beat)),
+            // The TTL as lull says now (a lull restarted meanwhile may have another).
+            Ok(answer) if answer.status == 200 => {
+                let beat = answer.body["ttl_seconds"].as_u64().map_or(beat, |ttl| {
+                    (Duration::from_secs(ttl) / 3).max(SHORTEST_BEAT)
+                });
+                return Some((id, beat));
+            }
+            // Lapsed or released by an admin while the command still runs: held again, and
+            // said so (to stop holding, stop the command).
+            Ok(answer) if answer.status == 410 => {
+                eprintln!(
+                    "lull hold: the run lapsed or was released while {} runs; holding again",
+                    hold.command[0]
+                );
+            }
+            // Anything else (lull busy, restarting, a refusal): kept, and tried again.
+            _ => return Some((id, beat)),
         }
     }
     match begin(socket, hold).await {

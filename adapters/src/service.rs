@@ -85,8 +85,11 @@ pub fn unit(profile: &Profile, binary: &Path, scope: Scope) -> String {
         "Description=lull: gateway maintenance when the chats are quiet (profile {})",
         profile.name
     );
-    let _ = writeln!(text, "After=network-online.target");
-    let _ = writeln!(text, "Wants=network-online.target");
+    if scope == Scope::System {
+        // A user manager has no network-online.target: it would order nothing there.
+        let _ = writeln!(text, "After=network-online.target");
+        let _ = writeln!(text, "Wants=network-online.target");
+    }
     let _ = writeln!(text);
     let _ = writeln!(text, "[Service]");
     let _ = writeln!(text, "Type=simple");
@@ -98,7 +101,7 @@ pub fn unit(profile: &Profile, binary: &Path, scope: Scope) -> String {
         profile.name
     );
     if scope == Scope::System
-        && let Some(user) = this_user().filter(|u| u != "root")
+        && let Some(user) = invoking_user().filter(|u| u != "root")
     {
         let _ = writeln!(text, "User={user}");
     }
@@ -117,8 +120,11 @@ pub fn unit(profile: &Profile, binary: &Path, scope: Scope) -> String {
         text,
         "# lull ends a running command's process group itself, within its grace, before it exits."
     );
-    let _ = writeln!(text, "TimeoutStopSec=30");
-    let _ = writeln!(text, "UMask=0077");
+    let _ = writeln!(text, "TimeoutStopSec=45");
+    let _ = writeln!(
+        text,
+        "# No sudo in the restart or update command under these two (use a unit the user may restart)."
+    );
     let _ = writeln!(text, "NoNewPrivileges=yes");
     let _ = writeln!(text, "LockPersonality=yes");
     let _ = writeln!(text, "RestrictRealtime=yes");
@@ -154,6 +160,15 @@ fn quote(path: &Path) -> String {
 
 fn this_user() -> Option<String> {
     std::env::var("USER").ok().filter(|u| !u.is_empty())
+}
+
+/// Who asked: under `sudo lull service --system --install`, the user sudo was run by (whose
+/// profile this is), not root.
+fn invoking_user() -> Option<String> {
+    std::env::var("SUDO_USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(this_user)
 }
 
 /// Prints the unit, or writes it (`install`) and says how to enable it.

@@ -778,15 +778,43 @@ fn the_cli_has_the_chats_commands_through_the_server() {
     home.stop(server);
 }
 
-/// The name of this process's group: one it may always give its files to.
-fn my_group() -> (String, u32) {
-    // SAFETY: getgrgid returns a pointer into static storage, read at once, in one thread here.
+/// A group lull may give its files to other than its own primary one, so that the test sees
+/// the change: as root any group (`nogroup`, …), else a supplementary group of this process;
+/// the primary group only when there is no other.
+fn sharing_group() -> (String, u32) {
+    // SAFETY: getgrnam/getgrgid return pointers into static storage, read at once; getgroups
+    // fills at most the length it is given.
     unsafe {
-        let gid = libc::getgid();
-        let group = libc::getgrgid(gid);
-        assert!(!group.is_null(), "this process's group has no name");
-        let name = std::ffi::CStr::from_ptr((*group).gr_name);
-        (name.to_string_lossy().into_owned(), gid)
+        let primary = libc::getgid();
+        let name_of = |group: *mut libc::group| {
+            (!group.is_null()).then(|| {
+                (
+                    std::ffi::CStr::from_ptr((*group).gr_name)
+                        .to_string_lossy()
+                        .into_owned(),
+                    (*group).gr_gid,
+                )
+            })
+        };
+        if libc::geteuid() == 0 {
+            for name in [c"nogroup", c"users", c"daemon"] {
+                if let Some(found) = name_of(libc::getgrnam(name.as_ptr()))
+                    && found.1 != primary
+                {
+                    return found;
+                }
+            }
+        }
+        let mut groups = vec![0 as libc::gid_t; 256];
+        let count = libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr());
+        for gid in groups.iter().take(count.max(0) as usize) {
+            if *gid != primary
+                && let Some(found) = name_of(libc::getgrgid(*gid))
+            {
+                return found;
+            }
+        }
+        name_of(libc::getgrgid(primary)).expect("this process's group has a name")
     }
 }
 
@@ -803,7 +831,7 @@ fn socket_group_shares_the_socket_with_a_group_and_is_kept_across_restarts() {
     );
     home.stop(server);
     // With it: the group too, on the socket and the directory; the store stays the owner's.
-    let (group, gid) = my_group();
+    let (group, gid) = sharing_group();
     let home = Home::new(&format!(
         "{MARKER_CONFIG}[api]\nsocket_group = \"{group}\"\n"
     ));

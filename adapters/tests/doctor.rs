@@ -139,7 +139,15 @@ fn online_tells_a_token_taken_refused_unreadable_and_unreachable_apart() {
         format!("[executor]\nrestart = [\"true\"]\n[telegram]\napi_url = \"{url}\"\nadmins = [1]\n")
     };
     let home = Home::new(&config(&telegram.url())).with_env("TELEGRAM_BOT_TOKEN", TOKEN);
-    let report = doctor(&home, &["--online"]).1;
+    // Every report, whatever the platform answered: the token never reaches it.
+    let online = |home: &Home| {
+        let report = doctor(home, &["--online"]).1;
+        assert!(!report.to_string().contains(TOKEN), "{report}");
+        let text = home.lull(&["doctor", "--online"]);
+        assert!(!String::from_utf8_lossy(&text.stdout).contains(TOKEN));
+        report
+    };
+    let report = online(&home);
     let taken = check(&report, "telegram getMe");
     assert_eq!(taken["outcome"], "ok", "{report}");
     assert!(
@@ -151,22 +159,13 @@ fn online_tells_a_token_taken_refused_unreadable_and_unreachable_apart() {
         401,
         json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
     );
-    failed(
-        &doctor(&home, &["--online"]).1,
-        "telegram getMe",
-        "refused the token",
-    );
+    failed(&online(&home), "telegram getMe", "refused the token");
     telegram.fail_next("getme", 200, json!({"ok": true, "result": {"id": 1}}));
     failed(
-        &doctor(&home, &["--online"]).1,
+        &online(&home),
         "telegram getMe",
         "answered something lull cannot read: HTTP 200 OK, no result.username",
     );
     home.write_config(&config("http://127.0.0.1:9"));
-    let report = doctor(&home, &["--online"]).1;
-    failed(&report, "telegram getMe", "unreachable");
-    assert!(
-        !report.to_string().contains(TOKEN),
-        "the token never reaches the report"
-    );
+    failed(&online(&home), "telegram getMe", "unreachable");
 }

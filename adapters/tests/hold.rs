@@ -111,3 +111,33 @@ fn a_hold_runs_its_command_without_a_server_and_reports_what_cannot_run() {
         "a source is announced to a running server"
     );
 }
+
+#[test]
+fn sigterm_to_a_hold_reaches_its_command_and_the_run_ends_with_it() {
+    let home = Home::new(&MARKER_CONFIG.replace("lease_ttl_seconds = 1", "lease_ttl_seconds = 30"));
+    let server = home.serve();
+    let dir = home.path().display().to_string();
+    let script = format!("trap 'exit 42' TERM; touch {dir}/started; while :; do sleep 0.05; done");
+    let mut held = home
+        .command()
+        .args(["hold", "--session", "deploy", "--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    wait_for("the command to start", Duration::from_secs(30), || {
+        home.path().join("started").exists()
+    });
+    assert_eq!(status(&home)["live_runs"][0]["session"], "deploy");
+    // SAFETY: signals our own child, not yet reaped.
+    unsafe {
+        libc::kill(held.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let exit = wait_exit(&mut held, Duration::from_secs(30)).expect("lull hold ends");
+    assert_eq!(
+        exit.code(),
+        Some(42),
+        "the command got SIGTERM and its status passed through"
+    );
+    // Ended with the command, not left to lapse after the 30 s TTL.
+    assert_eq!(status(&home)["live_runs"], serde_json::json!([]));
+    home.stop(server);
+}
