@@ -392,6 +392,16 @@ fn init_writes_a_config_that_serve_reads_and_the_schema_prints() {
     std::fs::remove_file(home.profile_dir().join("lull.toml")).unwrap();
     let out = home.lull(&["init"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.profile_dir())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(
+        mode, 0o700,
+        "the profile is its owner's alone from the start"
+    );
     assert_eq!(
         home.lull(&["init"]).status.code(),
         Some(4),

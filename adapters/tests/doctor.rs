@@ -169,3 +169,57 @@ fn online_tells_a_token_taken_refused_unreadable_and_unreachable_apart() {
     home.write_config(&config("http://127.0.0.1:9"));
     failed(&online(&home), "telegram getMe", "unreachable");
 }
+
+#[test]
+fn online_asks_discord_and_slack_too() {
+    use common::fake_discord::{self, FakeDiscord};
+    use common::fake_slack::{BOT_TOKEN, FakeSlack};
+    let discord = FakeDiscord::start();
+    let slack = FakeSlack::start();
+    let home = Home::new(&format!(
+        "[executor]\nrestart = [\"true\"]\n[discord]\napi_url = \"{}\"\napplication_id = \"{}\"\nadmins = [\"1\"]\n[slack]\nmode = \"http\"\nlisten = \"127.0.0.1:0\"\napi_url = \"{}\"\nadmins = [\"U0ADMIN1\"]\n",
+        discord.url(),
+        fake_discord::APP_ID,
+        slack.api_url(),
+    ))
+    .with_env("DISCORD_BOT_TOKEN", fake_discord::TOKEN)
+    .with_env("SLACK_BOT_TOKEN", BOT_TOKEN)
+    .with_env("SLACK_SIGNING_SECRET", common::fake_slack::SIGNING_SECRET);
+    let report = doctor(&home, &["--online"]).1;
+    assert_eq!(
+        check(&report, "discord users/@me")["outcome"],
+        "ok",
+        "{report}"
+    );
+    assert_eq!(
+        check(&report, "slack auth.test")["outcome"],
+        "ok",
+        "{report}"
+    );
+    discord.fail_next(
+        "GET /users/@me",
+        401,
+        json!({"message": "401: Unauthorized", "code": 0}),
+    );
+    slack.fail_next(
+        "auth.test",
+        200,
+        json!({"ok": false, "error": "invalid_auth"}),
+        None,
+    );
+    let report = doctor(&home, &["--online"]).1;
+    failed(&report, "discord users/@me", "refused the token");
+    failed(
+        &report,
+        "slack auth.test",
+        "refused the token: invalid_auth",
+    );
+    discord.fail_next("GET /users/@me", 200, json!({"username": "x"}));
+    slack.fail_next("auth.test", 200, json!({"ok": true}), None);
+    let report = doctor(&home, &["--online"]).1;
+    failed(&report, "discord users/@me", "no id in the answer");
+    failed(&report, "slack auth.test", "no user_id in the answer");
+    for secret in [fake_discord::TOKEN, BOT_TOKEN] {
+        assert!(!report.to_string().contains(secret), "{report}");
+    }
+}

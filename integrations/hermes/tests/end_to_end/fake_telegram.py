@@ -28,6 +28,8 @@ BOT = {
     "can_join_groups": True,
     "can_read_all_group_messages": True,
     "supports_inline_queries": False,
+    "can_connect_to_business": False,
+    "has_main_web_app": False,
 }
 #: Longest a getUpdates long poll is held, whatever it asked (keeps the fake's stop prompt).
 LONGEST_POLL = 2.0
@@ -90,24 +92,26 @@ class FakeTelegram(LoopbackServer):
 
     def called(self, method: str) -> int:
         with self.lock:
-            return self.calls.count(method)
+            return sum(1 for call in self.calls if call.lower() == method.lower())
 
     # -- the Bot API -----------------------------------------------------------------------
 
     def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.calls.append(method)
-        if method == "getMe":
+        # Method names are case-insensitive to Telegram (teloxide sends `GetMe`).
+        method = method.lower()
+        if method == "getme":
             return 200, {"ok": True, "result": BOT}
-        if method == "getUpdates":
+        if method == "getupdates":
             return 200, {"ok": True, "result": self._updates(params)}
-        if method == "sendMessage":
+        if method == "sendmessage":
             return 200, {"ok": True, "result": self._send(params)}
-        if method == "editMessageText":
+        if method == "editmessagetext":
             return 200, {"ok": True, "result": self._edit(params)}
-        if method in ("getMyCommands",):
+        if method == "getmycommands":
             return 200, {"ok": True, "result": []}
-        if method == "getChat":
+        if method == "getchat":
             return 200, {"ok": True, "result": {"id": int(params.get("chat_id", 0)), "type": "private"}}
         return 200, {"ok": True, "result": True}
 
