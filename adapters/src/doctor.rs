@@ -422,78 +422,100 @@ fn check_windows(status: &serde_json::Value, list: &mut Checklist) {
     }
 }
 
-async fn check_platforms(config: &Config, online: bool, list: &mut Checklist) {
+/// A configured platform as doctor sees it: what its section's check said, and the call that
+/// asks the platform whether it takes the token.
+struct Platform {
+    name: &'static str,
+    guide: &'static str,
+    probe: Result<TokenProbe, String>,
+}
+
+/// The call that asks a platform who lull is there.
+struct TokenProbe {
+    call: &'static str,
+    request: reqwest::RequestBuilder,
+    /// The field the answer must have (`result.username`).
+    field: &'static [&'static str],
+    api_url: url::Url,
+}
+
+/// `api_url` joined with `path`.
+fn endpoint(api_url: &url::Url, path: &str) -> String {
+    format!("{}{path}", api_url.as_str().trim_end_matches('/'))
+}
+
+/// The platforms the config enables (in a build that has them).
+fn platforms(config: &Config) -> Vec<Platform> {
     let env = |name: &str| std::env::var(name).ok();
+    let mut platforms = Vec::new();
     #[cfg(feature = "telegram")]
     if let Some(section) = &config.telegram {
-        match crate::telegram::TelegramSettings::from_config(section, env) {
-            Ok(settings) => {
-                list.ok("telegram", "the bot token is set and looks right");
-                if online {
-                    let url = format!(
-                        "{}/bot{}/getMe",
-                        settings.api_url.as_str().trim_end_matches('/'),
-                        settings.token.expose()
-                    );
-                    // POST, as the Bot API clients lull runs (teloxide) call it.
-                    let call = http().post(url);
-                    online_check(
-                        "telegram getMe",
-                        call,
-                        &["result", "username"],
-                        &settings.api_url,
-                        list,
-                    )
-                    .await;
-                }
-            }
-            Err(error) => list.fail("telegram", error.to_string(), "see docs/telegram.md"),
-        }
+        let probe =
+            crate::telegram::TelegramSettings::from_config(section, env).map(|s| TokenProbe {
+                call: "telegram getMe",
+                // POST, as the Bot API clients lull runs (teloxide) call it.
+                request: http().post(endpoint(
+                    &s.api_url,
+                    &format!("/bot{}/getMe", s.token.expose()),
+                )),
+                field: &["result", "username"],
+                api_url: s.api_url,
+            });
+        platforms.push(Platform {
+            name: "telegram",
+            guide: "docs/telegram.md",
+            probe: probe.map_err(|e| e.to_string()),
+        });
     }
     #[cfg(feature = "discord")]
     if let Some(section) = &config.discord {
-        match crate::discord::DiscordSettings::from_config(section, env) {
-            Ok(settings) => {
-                list.ok("discord", "the bot token is set and looks right");
-                if online {
-                    let url = format!(
-                        "{}/api/v10/users/@me",
-                        settings.api_url.as_str().trim_end_matches('/')
-                    );
-                    let call = http()
-                        .get(url)
-                        .header("Authorization", format!("Bot {}", settings.token.expose()));
-                    online_check("discord users/@me", call, &["id"], &settings.api_url, list).await;
-                }
-            }
-            Err(error) => list.fail("discord", error.to_string(), "see docs/discord.md"),
-        }
+        let probe =
+            crate::discord::DiscordSettings::from_config(section, env).map(|s| TokenProbe {
+                call: "discord users/@me",
+                request: http()
+                    .get(endpoint(&s.api_url, "/api/v10/users/@me"))
+                    .header("Authorization", format!("Bot {}", s.token.expose())),
+                field: &["id"],
+                api_url: s.api_url,
+            });
+        platforms.push(Platform {
+            name: "discord",
+            guide: "docs/discord.md",
+            probe: probe.map_err(|e| e.to_string()),
+        });
     }
     #[cfg(feature = "slack")]
     if let Some(section) = &config.slack {
-        match crate::slack::SlackSettings::from_config(section, env) {
-            Ok(settings) => {
-                list.ok("slack", "the tokens are set and look right");
+        let probe = crate::slack::SlackSettings::from_config(section, env).map(|s| TokenProbe {
+            call: "slack auth.test",
+            request: http()
+                .post(endpoint(&s.api_url, "/auth.test"))
+                .bearer_auth(s.bot_token.expose()),
+            field: &["user_id"],
+            api_url: s.api_url,
+        });
+        platforms.push(Platform {
+            name: "slack",
+            guide: "docs/slack.md",
+            probe: probe.map_err(|e| e.to_string()),
+        });
+    }
+    let _ = (env, config);
+    platforms
+}
+
+async fn check_platforms(config: &Config, online: bool, list: &mut Checklist) {
+    for platform in platforms(config) {
+        match platform.probe {
+            Err(error) => list.fail(platform.name, error, format!("see {}", platform.guide)),
+            Ok(probe) => {
+                list.ok(platform.name, "its token is set and looks right");
                 if online {
-                    let url = format!(
-                        "{}/auth.test",
-                        settings.api_url.as_str().trim_end_matches('/')
-                    );
-                    let call = http().post(url).bearer_auth(settings.bot_token.expose());
-                    online_check(
-                        "slack auth.test",
-                        call,
-                        &["user_id"],
-                        &settings.api_url,
-                        list,
-                    )
-                    .await;
+                    online_check(probe, list).await;
                 }
             }
-            Err(error) => list.fail("slack", error.to_string(), "see docs/slack.md"),
         }
     }
-    let _ = (env, online);
 }
 
 fn http() -> reqwest::Client {
@@ -505,13 +527,14 @@ fn http() -> reqwest::Client {
 
 /// Calls the platform and says whether it took the token: unreachable, refused, or answered
 /// something lull cannot read (naming the field it looked for) are three different fixes.
-async fn online_check(
-    name: &str,
-    call: reqwest::RequestBuilder,
-    field: &[&str],
-    api_url: &url::Url,
-    list: &mut Checklist,
-) {
+async fn online_check(probe: TokenProbe, list: &mut Checklist) {
+    let TokenProbe {
+        call: name,
+        request: call,
+        field,
+        api_url,
+    } = probe;
+    let api_url = &api_url;
     let answer = match call.send().await {
         Ok(answer) => answer,
         Err(error) => {
