@@ -1,5 +1,5 @@
 //! The control API: HTTP/JSON on the profile's Unix socket (as admin) and optionally on loopback
-//! TCP (bearer tokens naming admin or agent). Every route and shape of DESIGN.md.
+//! TCP (bearer tokens naming admin or agent). Every route and shape of docs/sidecar.md.
 
 mod metrics;
 mod openapi;

@@ -1,4 +1,4 @@
-//! `lull.toml`: the exact keys of DESIGN.md, parsed strictly. Unknown keys and bad values are
+//! `lull.toml`: the exact keys of docs/config.md, parsed strictly. Unknown keys and bad values are
 //! errors naming the key and the line; secrets are only ever named by environment variable.
 
 use std::fmt;

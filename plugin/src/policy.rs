@@ -1,5 +1,5 @@
 //! Who may do what: senders resolved against the configuration into admin, agent or refused,
-//! and the rules of DESIGN.md's "Authorization".
+//! and the rules of docs/design.md's "Who may do what" (and docs/commands.md).
 
 use std::collections::HashMap;
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::fleet::FleetHolder;
 use crate::timestamp::Timestamp;
 
-/// One unmet condition. Serialized as DESIGN.md's `{"kind": …, …details, "remaining_seconds"?}`.
+/// One unmet condition. Serialized as docs/design.md's `{"kind": …, …details, "remaining_seconds"?}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Blocker {

@@ -112,7 +112,7 @@ fn needs_approval(role: Role, settings: &QueueSettings) -> bool {
 
 /// Merges `ask` into the open request `request`.
 ///
-/// The rules, from DESIGN.md: the asker is added once (repeats raise its count, so the record
+/// The rules, as docs/queue.md states them: the asker is added once (repeats raise its count, so the record
 /// does not grow); an admin's explicit idle window wins, otherwise the longest; an update
 /// upgrades a restart in place; an agent's upgrade under `agent_requests = "approve"` sends a
 /// queued request back for approval; an admin's ask approves a request awaiting approval (the

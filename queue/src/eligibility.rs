@@ -1,4 +1,4 @@
-//! The rules of DESIGN.md's "When a request runs" as one pure function from facts to blockers,
+//! The rules of docs/design.md's "When a request may run" as one pure function from facts to blockers,
 //! shared by the scheduler (to decide) and status (to explain), so the two never disagree.
 
 use std::time::Duration;

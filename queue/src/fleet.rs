@@ -2,7 +2,7 @@
 //! few slots of a lock service every replica shares, so an update asked of all of them never
 //! takes them all down at once.
 //!
-//! The order (DESIGN.md, docs/fleet.md): locally eligible → take a slot, admission still open →
+//! The order (docs/design.md, docs/fleet.md): locally eligible → take a slot, admission still open →
 //! close admission (the usual atomic step) → verify the hold → persist `running` with the hold
 //! in one flush → execute with `LULL_FENCING_TOKEN`. The slot is given back once the health
 //! check passed, or when nothing went down; otherwise it is *kept* until an admin releases it.

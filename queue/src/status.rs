@@ -9,7 +9,7 @@ use crate::request::Request;
 use crate::timestamp::Timestamp;
 use crate::window::{WindowState, Windows};
 
-/// The status of one profile, serialized exactly as DESIGN.md's status JSON.
+/// The status of one profile, serialized exactly as docs/design.md's "Status JSON".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// The profile name.

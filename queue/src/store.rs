@@ -235,7 +235,7 @@ impl Store {
         self.change(|_| Ok(()), move |_| Some(event)).await
     }
 
-    /// Asks for a restart or update: opens a request, or joins the open one (DESIGN.md's dedupe).
+    /// Asks for a restart or update: opens a request, or joins the open one (docs/queue.md's merging).
     pub async fn submit(&self, ask: Ask) -> Result<Submitted, Error> {
         self.change(
             move |w| changes::submit(w, ask),
