@@ -767,6 +767,9 @@ fn the_cli_has_the_chats_commands_through_the_server() {
     );
     assert_eq!(home.call("GET", "/v1/status", None).body["paused"], true);
     assert!(home.lull(&["resume"]).status.success());
+    // --for as chat takes it: whole seconds too.
+    assert!(home.lull(&["pause", "--for", "1200"]).status.success());
+    assert!(home.lull(&["resume"]).status.success());
     // history --limit: three finished, two shown.
     let id = asked["request"]["short_id"].as_str().unwrap().to_owned();
     assert!(home.lull(&["cancel", &id]).status.success());

@@ -74,10 +74,10 @@ pub enum Command {
     },
     /// Pause all execution.
     Pause {
-        /// For how long (e.g. 2h); without it, until `lull resume`.
-        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        /// For how long (e.g. 2h, or whole seconds); without it, until `lull resume`.
+        #[arg(long = "for", value_parser = whole_duration, value_name = "DURATION")]
         duration: Option<Duration>,
-        /// Why (shown in status and the audit).
+        /// Why (kept with the pause, and in the audit).
         #[arg(long, default_value = "")]
         reason: String,
     },
