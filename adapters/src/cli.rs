@@ -409,17 +409,10 @@ async fn client_command(
             print_pause(&pause);
             Ok(())
         }
-        (Command::Pause { duration, reason }, Target::Direct(store, _)) => {
-            let since = store.now();
-            let by = cli_actor().by();
-            let pause = lull_queue::Pause {
-                since,
-                until: duration.map(|d| since.saturating_add(d)),
-                by: by.clone(),
-                reason,
-            };
-            store
-                .set_pause(Some(pause.clone()), &by)
+        (Command::Pause { duration, reason }, Target::Direct(store, config)) => {
+            // The scheduler's own pause, as the server records it.
+            let pause = offline_scheduler(store, config)?
+                .pause(duration, &cli_actor().by(), &reason)
                 .await
                 .map_err(queue_failure)?;
             print_pause(&pause);
@@ -468,19 +461,16 @@ async fn client_command(
             },
             Target::Direct(store, config),
         ) => {
-            let plugin = crate::stack::offline(store.clone(), config)
-                .map_err(|e| Failure::new(EXIT_ERROR, format!("{e:#}")))?;
-            let hold = plugin
-                .scheduler()
+            let hold = offline_scheduler(store, config)?
                 .release_fleet_slot(&cli_actor().by())
                 .await
                 .map_err(queue_failure)?;
             print_released_slot(&serde_json::to_value(hold).unwrap_or_default());
             Ok(())
         }
-        (Command::Resume, Target::Direct(store, _)) => {
-            store
-                .set_pause(None, &cli_actor().by())
+        (Command::Resume, Target::Direct(store, config)) => {
+            offline_scheduler(store, config)?
+                .resume(&cli_actor().by())
                 .await
                 .map_err(queue_failure)?;
             println!("maintenance resumed");
@@ -588,15 +578,14 @@ async fn drain(state: DrainState, ttl: Option<Duration>, target: &Target) -> Res
         (DrainState::Off, Target::Server(socket)) => {
             api(socket, "DELETE", "/v1/drain", None).await?;
         }
-        (state, Target::Direct(store, _)) => {
-            let since = store.now();
+        (state, Target::Direct(store, config)) => {
+            let scheduler = offline_scheduler(store, config)?;
             let by = cli_actor().by();
-            let drain = (state == DrainState::On).then(|| lull_queue::Drain {
-                since,
-                until: since.saturating_add(ttl),
-                by: by.clone(),
-            });
-            store.set_drain(drain, &by).await.map_err(queue_failure)?;
+            match state {
+                DrainState::On => scheduler.drain(ttl, &by).await.map(drop),
+                DrainState::Off => scheduler.end_drain(&by).await,
+            }
+            .map_err(queue_failure)?;
         }
     }
     match state {
@@ -688,6 +677,14 @@ async fn decide(verb: &str, args: IdArgs, target: &Target) -> Result<(), Failure
         );
     }
     Ok(())
+}
+
+/// The scheduler of a profile whose server is not running, on its store: what the server would
+/// do, for the records a command writes directly.
+fn offline_scheduler(store: &Store, config: &Config) -> Result<lull_queue::Scheduler, Failure> {
+    let plugin = crate::stack::offline(store.clone(), config)
+        .map_err(|e| Failure::new(EXIT_ERROR, format!("{e:#}")))?;
+    Ok(plugin.scheduler().clone())
 }
 
 fn print_released_slot(hold: &Value) {

@@ -55,6 +55,19 @@ fn without_a_server_the_cli_queues_ahead_and_reports_status() {
     assert_eq!(home.lull(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(home.lull(&["cancel", "r7k2/../x"]).status.code(), Some(2));
     assert_eq!(home.lull(&["pause", "--for", "0s"]).status.code(), Some(2));
+    // Pause, resume and drain straight on the store, as the server's scheduler records them.
+    let offline = |home: &Home| -> Value {
+        serde_json::from_slice(&home.lull(&["status", "--json"]).stdout).unwrap()
+    };
+    let paused = home.lull(&["pause", "--for", "1h", "--reason", "freeze"]);
+    assert!(stdout(&paused).contains("(freeze)"), "{}", stderr(&paused));
+    assert_eq!(offline(&home)["paused"], true);
+    assert!(home.lull(&["resume"]).status.success());
+    assert_eq!(offline(&home)["paused"], false);
+    assert!(home.lull(&["drain", "on"]).status.success());
+    assert_eq!(offline(&home)["host_draining"], true);
+    assert!(home.lull(&["drain", "off"]).status.success());
+    assert_eq!(offline(&home)["host_draining"], false);
     let cancelled = home.lull(&["cancel", &short]);
     assert!(
         stdout(&cancelled).contains("cancelled"),
