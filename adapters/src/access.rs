@@ -38,14 +38,16 @@ impl SocketAccess {
         if self.group.is_some() { 0o660 } else { 0o600 }
     }
 
-    /// The profile directory (and the store inside it).
-    pub(crate) fn apply_to_profile(self, dir: &Path, store: &Path) -> anyhow::Result<()> {
-        self.give(dir, self.dir_mode())?;
-        if store.exists() {
-            std::fs::set_permissions(store, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot set the mode of {}", store.display()))?;
-        }
-        Ok(())
+    /// The profile directory, before anything is opened in it.
+    pub(crate) fn apply_to_profile(self, dir: &Path) -> anyhow::Result<()> {
+        self.give(dir, self.dir_mode())
+    }
+
+    /// The store inside it, once opened (created, the first time): its owner's alone, whatever
+    /// the group may see of the directory.
+    pub(crate) fn apply_to_store(store: &Path) -> anyhow::Result<()> {
+        std::fs::set_permissions(store, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot set the mode of {}", store.display()))
     }
 
     /// The control socket, once bound.
@@ -132,7 +134,8 @@ mod tests {
         let socket = dir.path().join("control.sock");
         std::fs::write(&socket, "").unwrap();
         let access = SocketAccess::of(None).unwrap();
-        access.apply_to_profile(dir.path(), &store).unwrap();
+        access.apply_to_profile(dir.path()).unwrap();
+        SocketAccess::apply_to_store(&store).unwrap();
         access.apply_to_socket(&socket).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(

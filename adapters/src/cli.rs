@@ -304,8 +304,9 @@ fn init(profile: &Profile, force: bool) -> Result<(), Failure> {
         )
     })?;
     // The owner's alone from the start, as `lull serve` keeps it (without [api] socket_group).
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(&profile.dir, std::fs::Permissions::from_mode(0o700));
+    crate::access::SocketAccess::of(None)
+        .and_then(|access| access.apply_to_profile(&profile.dir))
+        .map_err(|e| Failure::new(EXIT_ERROR, format!("{e:#}")))?;
     std::fs::write(&path, TEMPLATE)
         .map_err(|e| Failure::new(EXIT_ERROR, format!("cannot write {}: {e}", path.display())))?;
     println!(

@@ -42,14 +42,12 @@ pub fn queue_settings(config: &Config) -> QueueSettings {
 pub(crate) async fn open_store(profile: &Profile, config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&profile.dir)
         .with_context(|| format!("cannot create {}", profile.dir.display()))?;
-    let access = SocketAccess::of(config.api.socket_group.as_deref())?;
-    access.apply_to_profile(&profile.dir, &profile.store_path())?;
+    SocketAccess::of(config.api.socket_group.as_deref())?.apply_to_profile(&profile.dir)?;
     let mut attempt = 0;
     loop {
         match Store::open(profile.store_path(), queue_settings(config)) {
             Ok(store) => {
-                // A store made just now gets its mode too.
-                access.apply_to_profile(&profile.dir, &profile.store_path())?;
+                SocketAccess::apply_to_store(&profile.store_path())?;
                 return Ok(store);
             }
             Err(lull_queue::Error::Open { message, .. })
