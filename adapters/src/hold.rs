@@ -43,7 +43,7 @@ pub struct Hold {
 }
 
 impl Hold {
-    /// Checks the arguments as the server would, before anything runs.
+    /// The hold `lull hold` was asked for, before anything runs.
     pub fn new(
         session: Option<String>,
         source: Option<String>,
@@ -54,23 +54,18 @@ impl Hold {
                 "give the command to run after --, e.g. lull hold -- ./backup.sh",
             ));
         };
-        let session = session.unwrap_or_else(|| {
-            let name = Path::new(program)
-                .file_name()
-                .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
-            format!("hold:{name}")
-        });
-        if session.trim().is_empty() || session.chars().count() > 200 {
-            return Err(usage("--session must be 1 to 200 characters, e.g. backup"));
-        }
-        if source
-            .as_ref()
-            .is_some_and(|s| s.trim().is_empty() || s.chars().count() > 100)
-        {
-            return Err(usage(
-                "--source must be 1 to 100 characters, e.g. my-gateway",
-            ));
-        }
+        // --session and --source were checked as the command line was parsed; the default
+        // session, made of the program's name, is checked the same way.
+        let session = match session {
+            Some(session) => session,
+            None => {
+                let name = Path::new(program)
+                    .file_name()
+                    .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
+                crate::cli::session_name(&format!("hold:{name}"))
+                    .map_err(|e| usage(&format!("{e}; pass --session")))?
+            }
+        };
         Ok(Self {
             session,
             source,

@@ -86,6 +86,7 @@ pub enum Command {
     /// End the live runs of a session that will never end them (a wedged run; audited).
     Release {
         /// The session, as status shows it (e.g. telegram:-100123).
+        #[arg(value_parser = session_name)]
         session: String,
     },
     /// Tell lull the gateway is draining (no restart starts meanwhile), or that it no longer is.
@@ -101,11 +102,11 @@ pub enum Command {
     /// Exits with the command's status.
     Hold {
         /// The session it shows as in status (default hold:<program>).
-        #[arg(long)]
+        #[arg(long, value_parser = session_name)]
         session: Option<String>,
         /// Announce this activity source while it runs (default: none, so its end leaves
         /// nothing behind that could block maintenance).
-        #[arg(long)]
+        #[arg(long, value_parser = source_name)]
         source: Option<String>,
         /// The command, after `--`.
         #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -115,7 +116,7 @@ pub enum Command {
     /// maintenance.source_ttl_seconds.
     Heartbeat {
         /// The source's name (as the gateway's runs name it).
-        #[arg(long)]
+        #[arg(long, value_parser = source_name)]
         source: String,
     },
     /// This replica's fleet slot ([fleet], docs/fleet.md).
@@ -187,6 +188,23 @@ pub enum DrainState {
 
 /// How long `lull drain on` holds without `--ttl`.
 pub(crate) const DEFAULT_DRAIN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A session as the control API takes it: 1 to 200 characters, not blank.
+pub(crate) fn session_name(text: &str) -> Result<String, String> {
+    name(text, 200, "a session, e.g. telegram:-100123 or backup")
+}
+
+/// A source as the control API takes it: 1 to 100 characters, not blank.
+fn source_name(text: &str) -> Result<String, String> {
+    name(text, 100, "a source, e.g. my-gateway")
+}
+
+fn name(text: &str, most: usize, what: &str) -> Result<String, String> {
+    if text.trim().is_empty() || text.chars().count() > most {
+        return Err(format!("give {what}: 1 to {most} characters"));
+    }
+    Ok(text.to_owned())
+}
 
 /// A duration as chat takes it: whole seconds (`1200`) or humantime (`20m`, `1h30m`).
 fn whole_duration(text: &str) -> Result<Duration, String> {
