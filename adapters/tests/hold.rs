@@ -105,6 +105,13 @@ fn a_hold_runs_its_command_without_a_server_and_reports_what_cannot_run() {
         Some(2),
         "a command is required"
     );
+    for blank in [
+        &["hold", "--session", " ", "--", "true"][..],
+        &["heartbeat", "--source", ""],
+        &["release", " "],
+    ] {
+        assert_eq!(home.lull(blank).status.code(), Some(2), "{blank:?}");
+    }
     assert_eq!(
         home.lull(&["heartbeat", "--source", "gw"]).status.code(),
         Some(1),
