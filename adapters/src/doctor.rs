@@ -94,10 +94,7 @@ pub async fn run(profile: &Profile, json: bool, online: bool) -> Result<(), Fail
         print!("{}", text(profile, &list));
     }
     if list.failed() {
-        Err(Failure {
-            code: EXIT_ERROR,
-            message: String::new(),
-        })
+        Err(Failure::new(EXIT_ERROR, ""))
     } else {
         Ok(())
     }

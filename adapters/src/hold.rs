@@ -50,7 +50,8 @@ impl Hold {
         command: Vec<String>,
     ) -> Result<Self, Failure> {
         let Some(program) = command.first() else {
-            return Err(usage(
+            return Err(Failure::new(
+                EXIT_USAGE,
                 "give the command to run after --, e.g. lull hold -- ./backup.sh",
             ));
         };
@@ -63,7 +64,7 @@ impl Hold {
                     .file_name()
                     .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
                 crate::cli::session_name(&format!("hold:{name}"))
-                    .map_err(|e| usage(&format!("{e}; pass --session")))?
+                    .map_err(|e| Failure::new(EXIT_USAGE, format!("{e}; pass --session")))?
             }
         };
         Ok(Self {
@@ -79,13 +80,6 @@ impl Hold {
             "source": self.source.as_deref().unwrap_or(UNANNOUNCED_SOURCE),
             "announce_source": self.source.is_some(),
         })
-    }
-}
-
-fn usage(message: &str) -> Failure {
-    Failure {
-        code: EXIT_USAGE,
-        message: message.into(),
     }
 }
 
@@ -136,9 +130,11 @@ struct Signals {
 impl Signals {
     fn watch() -> Result<Self, Failure> {
         let watch = |kind| {
-            signal(kind).map_err(|e| Failure {
-                code: EXIT_ERROR,
-                message: format!("cannot watch for signals to pass on: {e}"),
+            signal(kind).map_err(|e| {
+                Failure::new(
+                    EXIT_ERROR,
+                    format!("cannot watch for signals to pass on: {e}"),
+                )
             })
         };
         Ok(Self {
@@ -228,9 +224,11 @@ pub async fn run(socket: &Path, hold: Hold) -> Result<i32, Failure> {
         }
     };
     end(socket, &hold, lease.as_ref()).await;
-    let status = status.map_err(|e| Failure {
-        code: EXIT_ERROR,
-        message: format!("lost track of {}: {e}", hold.command[0]),
+    let status = status.map_err(|e| {
+        Failure::new(
+            EXIT_ERROR,
+            format!("lost track of {}: {e}", hold.command[0]),
+        )
     })?;
     use std::os::unix::process::ExitStatusExt;
     Ok(status

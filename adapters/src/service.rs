@@ -9,7 +9,6 @@
 //! private user namespace that would cut a user unit off from its own service manager
 //! (`systemctl --user` needs the session's bus, which the user manager gives its units).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{EXIT_ERROR, EXIT_REFUSED, Failure};
@@ -52,20 +51,13 @@ fn unit_path(scope: Scope, name: &str) -> Result<PathBuf, Failure> {
                 .filter(|p| p.is_absolute())
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
                 .ok_or_else(|| {
-                    failure(
+                    Failure::new(
                         EXIT_ERROR,
                         "HOME is not set: cannot tell where user units live",
                     )
                 })?;
             Ok(base.join("systemd/user").join(name))
         }
-    }
-}
-
-fn failure(code: i32, message: impl Into<String>) -> Failure {
-    Failure {
-        code,
-        message: message.into(),
     }
 }
 
@@ -77,75 +69,71 @@ pub fn unit(profile: &Profile, binary: &Path, scope: Scope) -> String {
         .and_then(Path::parent)
         .unwrap_or(&profile.dir);
     let home = std::path::absolute(home).unwrap_or_else(|_| home.to_owned());
-    let mut text = String::new();
-    let _ = writeln!(text, "# Written by `lull service`; see docs/sidecar.md.");
-    let _ = writeln!(text, "[Unit]");
-    let _ = writeln!(
-        text,
-        "Description=lull: gateway maintenance when the chats are quiet (profile {})",
-        profile.name
-    );
-    if scope == Scope::System {
+    let env_file = std::path::absolute(profile.dir.join("lull.env")).unwrap_or_default();
+    let system = scope == Scope::System;
+    let user = invoking_user().filter(|u| system && u != "root");
+    let mut lines = vec![
+        "# Written by `lull service`; see docs/sidecar.md.".to_owned(),
+        "[Unit]".to_owned(),
+        format!(
+            "Description=lull: gateway maintenance when the chats are quiet (profile {})",
+            profile.name
+        ),
+    ];
+    if system {
         // A user manager has no network-online.target: it would order nothing there.
-        let _ = writeln!(text, "After=network-online.target");
-        let _ = writeln!(text, "Wants=network-online.target");
+        lines.push("After=network-online.target".into());
+        lines.push("Wants=network-online.target".into());
     }
-    let _ = writeln!(text);
-    let _ = writeln!(text, "[Service]");
-    let _ = writeln!(text, "Type=simple");
-    let _ = writeln!(
-        text,
-        "ExecStart={} --home {} --profile {} serve",
-        quote(binary),
-        quote(&home),
-        profile.name
-    );
-    if scope == Scope::System
-        && let Some(user) = invoking_user().filter(|u| u != "root")
-    {
-        let _ = writeln!(text, "User={user}");
-    }
-    let _ = writeln!(
-        text,
-        "# Tokens (TELEGRAM_BOT_TOKEN=…, LULL_ADMIN_TOKEN=…): one per line, mode 0600."
-    );
-    let _ = writeln!(
-        text,
-        "EnvironmentFile=-{}",
-        quote(&std::path::absolute(profile.dir.join("lull.env")).unwrap_or_default())
-    );
-    let _ = writeln!(text, "Restart=on-failure");
-    let _ = writeln!(text, "RestartSec=5");
-    let _ = writeln!(
-        text,
+    lines.extend([
+        String::new(),
+        "[Service]".into(),
+        "Type=simple".into(),
+        format!(
+            "ExecStart={} --home {} --profile {} serve",
+            quote(binary),
+            quote(&home),
+            profile.name
+        ),
+    ]);
+    lines.extend(user.map(|user| format!("User={user}")));
+    lines.extend([
+        "# Tokens (TELEGRAM_BOT_TOKEN=…, LULL_ADMIN_TOKEN=…): one per line, mode 0600.".into(),
+        format!("EnvironmentFile=-{}", quote(&env_file)),
+        "Restart=on-failure".into(),
+        "RestartSec=5".into(),
         "# lull ends a running command's process group itself, within its grace, before it exits."
-    );
-    let _ = writeln!(text, "TimeoutStopSec=45");
-    let _ = writeln!(
-        text,
+            .into(),
+        "TimeoutStopSec=45".into(),
         "# No sudo in the restart or update command under these two (use a unit the user may restart)."
-    );
-    let _ = writeln!(text, "NoNewPrivileges=yes");
-    let _ = writeln!(text, "LockPersonality=yes");
-    let _ = writeln!(text, "RestrictRealtime=yes");
-    let _ = writeln!(text, "RestrictSUIDSGID=yes");
-    if scope == Scope::System {
-        let _ = writeln!(text, "PrivateTmp=yes");
-        let _ = writeln!(text, "ProtectKernelTunables=yes");
-        let _ = writeln!(text, "ProtectKernelModules=yes");
-        let _ = writeln!(text, "ProtectControlGroups=yes");
+            .into(),
+        "NoNewPrivileges=yes".into(),
+        "LockPersonality=yes".into(),
+        "RestrictRealtime=yes".into(),
+        "RestrictSUIDSGID=yes".into(),
+    ]);
+    if system {
+        lines.extend(
+            [
+                "PrivateTmp=yes",
+                "ProtectKernelTunables=yes",
+                "ProtectKernelModules=yes",
+                "ProtectControlGroups=yes",
+            ]
+            .map(String::from),
+        );
     }
-    let _ = writeln!(text);
-    let _ = writeln!(text, "[Install]");
-    let _ = writeln!(
-        text,
-        "WantedBy={}",
-        match scope {
-            Scope::User => "default.target",
-            Scope::System => "multi-user.target",
-        }
-    );
-    text
+    let wanted_by = if system {
+        "multi-user.target"
+    } else {
+        "default.target"
+    };
+    lines.extend([
+        String::new(),
+        "[Install]".into(),
+        format!("WantedBy={wanted_by}"),
+    ]);
+    lines.join("\n") + "\n"
 }
 
 /// A path as systemd reads it in `ExecStart=`: quoted when it has a space.
@@ -176,7 +164,7 @@ pub fn run(profile: &Profile, scope: Scope, install: bool, force: bool) -> Resul
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| {
-            failure(
+            Failure::new(
                 EXIT_ERROR,
                 format!("cannot tell where this lull binary is: {e}"),
             )
@@ -192,7 +180,7 @@ pub fn run(profile: &Profile, scope: Scope, install: bool, force: bool) -> Resul
         && existing != text
         && !force
     {
-        return Err(failure(
+        return Err(Failure::new(
             EXIT_REFUSED,
             format!(
                 "{} exists and differs; pass --force to replace it (or compare with `lull service`)",
@@ -201,11 +189,12 @@ pub fn run(profile: &Profile, scope: Scope, install: bool, force: bool) -> Resul
         ));
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| failure(EXIT_ERROR, format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::new(EXIT_ERROR, format!("cannot create {}: {e}", dir.display()))
+        })?;
     }
     std::fs::write(&path, &text)
-        .map_err(|e| failure(EXIT_ERROR, format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| Failure::new(EXIT_ERROR, format!("cannot write {}: {e}", path.display())))?;
     let systemctl = scope.systemctl();
     println!("wrote {}", path.display());
     println!("enable and start it:  {systemctl} daemon-reload && {systemctl} enable --now {name}");
