@@ -4,15 +4,28 @@
 //! Reads go straight to sled from any thread. Changes go to the single writer thread
 //! ([`writer`]), which applies each as one transaction and answers only after a flush that
 //! batches of concurrent changes share.
+//!
+//! This file opens the store, runs a change ([`Store::change`]) and publishes events. Each
+//! concern keeps its `Store` methods beside the writer-side changes they run:
+//! [`requests`] (asks and decisions), [`execution`] (start, phases, finish), [`history`]
+//! (closing, pruning, the audit log), [`records`] (pause, drain, escalation, health, the
+//! self-restart marker, the fleet hold), [`seen`] (platform event ids and their answers) and
+//! [`outbox`] (notices). [`layout`] names the trees and keys, [`lookup`] reads requests back,
+//! [`open`] checks the schema.
 
-mod changes;
+mod execution;
+mod history;
 mod layout;
 mod lookup;
-#[cfg(test)]
-mod mock_tests;
 mod open;
+mod outbox;
 #[cfg(test)]
 mod prop_tests;
+mod records;
+mod requests;
+mod seen;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -23,24 +36,13 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot};
 
-pub use changes::{Cancelled, SCHEDULER, Submitted};
-use layout::{
-    META_DRAIN, META_PAUSE, TreeId, Trees, audit_owner, decode, decode_u64, io_error, u64_key,
-};
+use layout::{TreeId, Trees, io_error};
+pub use requests::{Cancelled, Submitted};
 use writer::{Job, Writer, WriterStats};
 
-use crate::audit::{AuditEntry, AuditNote};
 use crate::clock::{Clock, SystemClock};
-use crate::dedupe::{Ask, Withdrawal};
-use crate::drain::Drain;
 use crate::error::Error;
 use crate::events::QueueEvent;
-use crate::id::RequestId;
-use crate::outbox::OutboxEntry;
-use crate::pause::Pause;
-use crate::request::{Event, Kind, Phase, Request, RunResult, State};
-use crate::requester::Actor;
-use crate::restart_marker::RestartMarker;
 use crate::settings::QueueSettings;
 use crate::timestamp::Timestamp;
 
@@ -79,6 +81,9 @@ tokio::task_local! {
     // to know that a platform delivers at least once.
     static PLATFORM_EVENT: PlatformEvent;
 }
+
+/// The actor name of changes the scheduler makes.
+pub const SCHEDULER: &str = "scheduler";
 
 /// Events buffered per subscriber before a slow one is told it lagged.
 const EVENT_BUFFER: usize = 1024;
@@ -192,7 +197,7 @@ impl Store {
             let event = outcome.as_ref().ok().and_then(event);
             if let (Some(event), Some(hook)) = (&event, &hook) {
                 let notices = hook(event, writer.now);
-                if let Err(error) = changes::outbox_push_all(writer, notices) {
+                if let Err(error) = outbox::outbox_push_all(writer, notices) {
                     // The change itself is committed; only its notices are missing.
                     tracing::error!(%error, "could not write notices to the outbox");
                 }
@@ -235,444 +240,13 @@ impl Store {
         self.change(|_| Ok(()), move |_| Some(event)).await
     }
 
-    /// Asks for a restart or update: opens a request, or joins the open one (docs/queue.md's merging).
-    pub async fn submit(&self, ask: Ask) -> Result<Submitted, Error> {
-        self.change(
-            move |w| changes::submit(w, ask),
-            |s: &Submitted| {
-                let request = s.request.clone();
-                Some(if s.deduplicated {
-                    QueueEvent::Merged {
-                        request,
-                        merge: s.merge,
-                    }
-                } else {
-                    QueueEvent::Queued { request }
-                })
-            },
+    /// How many flushes the writer has done, and how many changes they covered.
+    pub fn flush_stats(&self) -> (u64, u64) {
+        let stats = &self.inner.stats;
+        (
+            stats.flushes.load(Ordering::SeqCst),
+            stats.changes.load(Ordering::SeqCst),
         )
-        .await
-    }
-
-    /// Cancels the request `query` names (id, short id or unique prefix) on behalf of `actor`:
-    /// an admin cancels it, anyone else withdraws only their own ask.
-    pub async fn cancel(&self, query: &str, actor: Actor) -> Result<Cancelled, Error> {
-        let query = query.to_owned();
-        self.change(
-            move |w| changes::cancel(w, &query, &actor),
-            |c: &Cancelled| {
-                let request = c.request.clone();
-                Some(match c.withdrawal {
-                    Withdrawal::Cancelled => QueueEvent::Cancelled { request },
-                    Withdrawal::RequesterRemoved { .. } => QueueEvent::Withdrawn { request },
-                })
-            },
-        )
-        .await
-    }
-
-    /// An admin approves a request awaiting approval (not one they asked for).
-    pub async fn approve(&self, query: &str, actor: Actor) -> Result<Request, Error> {
-        let query = query.to_owned();
-        self.change(
-            move |w| changes::approve(w, &query, &actor),
-            |r: &Request| Some(QueueEvent::Approved { request: r.clone() }),
-        )
-        .await
-    }
-
-    /// An admin rejects an open request.
-    pub async fn reject(&self, query: &str, actor: Actor) -> Result<Request, Error> {
-        let query = query.to_owned();
-        self.change(
-            move |w| changes::reject(w, &query, &actor),
-            |r: &Request| Some(QueueEvent::Rejected { request: r.clone() }),
-        )
-        .await
-    }
-
-    /// Rejects a request whose approval window passed. The scheduler's to call.
-    pub(crate) async fn expire_approval(&self, id: RequestId) -> Result<Request, Error> {
-        self.change(
-            move |w| changes::expire_approval(w, id),
-            |r: &Request| Some(QueueEvent::Expired { request: r.clone() }),
-        )
-        .await
-    }
-
-    /// [`Store::start_within`] with no maintenance windows (tests that start a request by hand).
-    #[cfg(test)]
-    pub(crate) async fn start(&self, checked: &Request) -> Result<Request, Error> {
-        self.start_within(checked, &crate::window::Windows::always(), None)
-            .await
-    }
-
-    /// Moves the open request to `running`, refused unless `windows` are open at the instant the
-    /// start is written (so the recorded start is inside a maintenance window, however long the
-    /// write took). Only the scheduler calls this, after its atomic idle check closed admission;
-    /// nothing else may start a request.
-    pub(crate) async fn start_within(
-        &self,
-        checked: &Request,
-        windows: &crate::window::Windows,
-        hold: Option<crate::fleet::FleetHold>,
-    ) -> Result<Request, Error> {
-        let checked = checked.clone();
-        let windows = windows.clone();
-        self.change(
-            move |w| changes::start(w, &checked, &windows, hold),
-            |r: &Request| Some(QueueEvent::Starting { request: r.clone() }),
-        )
-        .await
-    }
-
-    /// An updated request's restart step has to wait: phase `awaiting_restart`, and requesters
-    /// are told (with the window's next opening, if that is what it waits for).
-    pub(crate) async fn await_restart(
-        &self,
-        id: RequestId,
-        window_opens: Option<(Timestamp, String)>,
-    ) -> Result<Request, Error> {
-        self.change(
-            move |w| changes::set_phase(w, id, Phase::AwaitingRestart),
-            move |r: &Request| {
-                let (opens, local) = window_opens.clone().unzip();
-                Some(QueueEvent::AwaitingRestart {
-                    request: r.clone(),
-                    window_opens: opens,
-                    window_opens_local: local,
-                })
-            },
-        )
-        .await
-    }
-
-    /// The restart step of an updated request begins (admission is closed): refused, like a
-    /// start, if a pause or drain holds or `windows` are closed at the instant it is recorded.
-    pub(crate) async fn begin_restart(
-        &self,
-        id: RequestId,
-        windows: &crate::window::Windows,
-        hold: Option<crate::fleet::FleetHold>,
-    ) -> Result<Request, Error> {
-        let windows = windows.clone();
-        self.change(
-            move |w| changes::begin_restart(w, id, &windows, hold),
-            |r: &Request| Some(QueueEvent::Restarting { request: r.clone() }),
-        )
-        .await
-    }
-
-    /// Moves a running request into its restart step without the checks
-    /// [`Store::begin_restart`] makes (tests that need a request caught mid-restart).
-    #[cfg(test)]
-    pub(crate) async fn set_restarting(&self, id: RequestId) -> Result<Request, Error> {
-        self.change(
-            move |w| changes::set_phase(w, id, Phase::Restarting),
-            |r: &Request| Some(QueueEvent::Restarting { request: r.clone() }),
-        )
-        .await
-    }
-
-    /// Finishes a running request with `event` (succeed, fail or interrupt) and its result.
-    pub(crate) async fn finish(
-        &self,
-        id: RequestId,
-        event: Event,
-        result: RunResult,
-        by: &str,
-    ) -> Result<Request, Error> {
-        let by = by.to_owned();
-        self.change(
-            move |w| changes::finish(w, id, event, result, &by),
-            |r: &Request| {
-                let request = r.clone();
-                match r.state {
-                    State::Succeeded => Some(QueueEvent::Succeeded { request }),
-                    State::Failed => Some(QueueEvent::Failed { request }),
-                    State::Interrupted => Some(QueueEvent::Interrupted { request }),
-                    _ => None,
-                }
-            },
-        )
-        .await
-    }
-
-    /// Persists the one-time token of a self restart of the running request `id`.
-    pub async fn arm_self_restart(
-        &self,
-        id: RequestId,
-        token: String,
-    ) -> Result<RestartMarker, Error> {
-        self.change(move |w| changes::arm_self_restart(w, id, token), |_| None)
-            .await
-    }
-
-    /// The self-restart marker, if a self restart is under way.
-    pub fn restart_marker(&self) -> Result<Option<RestartMarker>, Error> {
-        self.meta_record(layout::META_RESTART_MARKER, "the restart marker")
-    }
-
-    /// Records a health check; returns how many have failed in a row (0 after a pass).
-    pub async fn record_health(&self, passed: bool, detail: String) -> Result<u64, Error> {
-        self.change(move |w| changes::record_health(w, passed, detail), |_| None)
-            .await
-    }
-
-    /// Pauses all execution (`Some`) or resumes it (`None`).
-    pub async fn set_pause(&self, pause: Option<Pause>, by: &str) -> Result<(), Error> {
-        let by = by.to_owned();
-        let event = match &pause {
-            Some(p) => QueueEvent::Paused { pause: p.clone() },
-            None => QueueEvent::Resumed { by: by.clone() },
-        };
-        self.change(move |w| changes::set_pause(w, pause, &by), |_| Some(event))
-            .await
-    }
-
-    /// Asks admins about a request that waits too long (`Escalated`), recording when, so the
-    /// next prompt comes one period later even across a restart.
-    pub(crate) async fn report_escalation(&self, event: QueueEvent) -> Result<(), Error> {
-        let Some(id) = event.request().map(|r| r.id) else {
-            return self.report(event).await;
-        };
-        self.change(
-            move |w| changes::record_escalation(w, id),
-            move |_| Some(event),
-        )
-        .await
-    }
-
-    /// When admins were last asked about a request waiting too long, if ever.
-    pub fn last_escalation(&self) -> Result<Option<crate::escalation::LastEscalation>, Error> {
-        self.meta_record(layout::META_ESCALATION, "the last escalation")
-    }
-
-    /// Ends the pause `expired` (the scheduler's, when it ran out), unless it was replaced meanwhile.
-    pub(crate) async fn end_pause_if(&self, expired: Pause) -> Result<(), Error> {
-        self.change(
-            move |w| changes::end_pause_if(w, &expired),
-            |ended| {
-                ended.then(|| QueueEvent::Resumed {
-                    by: SCHEDULER.to_owned(),
-                })
-            },
-        )
-        .await
-        .map(drop)
-    }
-
-    /// Ends the drain `expired`, unless it was renewed meanwhile.
-    pub(crate) async fn end_drain_if(&self, expired: Drain) -> Result<(), Error> {
-        self.change(
-            move |w| changes::end_drain_if(w, &expired),
-            |ended| ended.then_some(QueueEvent::Drain { drain: None }),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// Sets (`Some`) or ends (`None`) the host drain.
-    pub async fn set_drain(&self, drain: Option<Drain>, by: &str) -> Result<(), Error> {
-        let by = by.to_owned();
-        let event = QueueEvent::Drain {
-            drain: drain.clone(),
-        };
-        self.change(move |w| changes::set_drain(w, drain, &by), |_| Some(event))
-            .await
-    }
-
-    /// Appends an audit entry about no request, then publishes `event` if given.
-    pub async fn record(
-        &self,
-        actor: &str,
-        action: &str,
-        detail: String,
-        event: Option<QueueEvent>,
-    ) -> Result<(), Error> {
-        let (actor, action) = (actor.to_owned(), action.to_owned());
-        self.change(
-            move |w| {
-                let mut tx = w.begin();
-                tx.audit(&actor, &action, None, detail);
-                w.commit(tx)
-            },
-            |_| event,
-        )
-        .await
-    }
-
-    /// Records a platform event id for `ttl`; `false` if it was seen already (a redelivery).
-    pub async fn mark_event_seen(&self, key: &str, ttl: Duration) -> Result<bool, Error> {
-        let key = key.to_owned();
-        self.change(move |w| changes::mark_seen(w, &key, ttl), |_| None)
-            .await
-    }
-
-    /// Runs `handling`, an adapter's handling of the platform event `key` (a Telegram update,
-    /// a Discord interaction, a Slack event), so that every change it makes also records `key`
-    /// as seen for `ttl`, in the same flush. Check [`Store::event_seen`] before, and call
-    /// [`Store::mark_event_seen`] after (for events that changed nothing).
-    pub async fn handling_event<F: Future>(
-        &self,
-        key: &str,
-        ttl: Duration,
-        handling: F,
-    ) -> F::Output {
-        let event = PlatformEvent {
-            key: key.to_owned(),
-            ttl,
-        };
-        PLATFORM_EVENT.scope(event, handling).await
-    }
-
-    /// Whether the platform event `key` was seen and has not expired.
-    pub fn event_seen(&self, key: &str) -> Result<bool, Error> {
-        let expiry = self
-            .tree(TreeId::SeenEvents)
-            .get(key)
-            .map_err(|e| self.io(&e))?;
-        let now = self.now().unix_millis();
-        Ok(expiry
-            .as_deref()
-            .and_then(decode_u64)
-            .is_some_and(|expiry| expiry > now))
-    }
-
-    /// Adds a notice to the durable outbox; returns its sequence number.
-    pub async fn outbox_push(&self, payload: serde_json::Value) -> Result<u64, Error> {
-        self.change(move |w| changes::outbox_push(w, payload), |_| None)
-            .await
-    }
-
-    /// Removes a delivered notice; `false` if it was not pending.
-    pub async fn outbox_ack(&self, seq: u64) -> Result<bool, Error> {
-        self.change(move |w| changes::outbox_ack(w, seq, None), |_| None)
-            .await
-    }
-
-    /// Removes a notice that was delivered (or given up on), with `note` in the audit in the
-    /// same flush; `false`, and nothing recorded, if it was not pending.
-    pub async fn outbox_ack_noted(&self, seq: u64, note: AuditNote) -> Result<bool, Error> {
-        self.change(move |w| changes::outbox_ack(w, seq, Some(note)), |_| None)
-            .await
-    }
-
-    /// The pending notice `seq`, if it is still in the outbox.
-    pub fn outbox_entry(&self, seq: u64) -> Result<Option<OutboxEntry>, Error> {
-        let bytes = self
-            .tree(TreeId::Outbox)
-            .get(u64_key(seq))
-            .map_err(|e| self.io(&e))?;
-        bytes
-            .map(|b| decode(self.path(), "an outbox entry", &b))
-            .transpose()
-    }
-
-    /// Keeps `answer` with the platform event `key` (recorded as seen for `ttl` if it is not
-    /// yet), and `note` in the audit, in one flush: a redelivered event can then be answered as
-    /// the first copy was ([`Store::event_answer`]).
-    pub async fn answer_event(
-        &self,
-        key: &str,
-        ttl: Duration,
-        answer: Vec<u8>,
-        note: AuditNote,
-    ) -> Result<(), Error> {
-        let key = key.to_owned();
-        self.change(
-            move |w| changes::answer_event(w, &key, ttl, &answer, note),
-            |_| None,
-        )
-        .await
-    }
-
-    /// The answer kept with a seen, unexpired platform event: `None` if the event was not seen
-    /// (or expired), `Some(empty)` if it was seen but no answer was kept (it ended before one
-    /// was, or it never has one).
-    pub fn event_answer(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        let value = self
-            .tree(TreeId::SeenEvents)
-            .get(key)
-            .map_err(|e| self.io(&e))?;
-        let now = self.now().unix_millis();
-        Ok(value.and_then(|v| {
-            let expiry = decode_u64(&v)?;
-            (expiry > now).then(|| v.get(8..).unwrap_or_default().to_vec())
-        }))
-    }
-
-    /// The request with this full id.
-    pub fn get(&self, id: RequestId) -> Result<Option<Request>, Error> {
-        lookup::get(&self.inner.trees, &self.inner.path, id)
-    }
-
-    /// The request named by a full id, short id, or unique prefix of either.
-    pub fn find(&self, query: &str) -> Result<Request, Error> {
-        lookup::find(&self.inner.trees, &self.inner.path, query)
-    }
-
-    /// The open request (awaiting approval or queued), if any. There is never more than one.
-    pub fn open_request(&self) -> Result<Option<Request>, Error> {
-        lookup::open(&self.inner.trees, &self.inner.path)
-    }
-
-    /// The running request, if any.
-    pub fn running_request(&self) -> Result<Option<Request>, Error> {
-        lookup::running(&self.inner.trees, &self.inner.path)
-    }
-
-    /// Finished requests, newest first, at most `limit`.
-    pub fn history(&self, limit: usize) -> Result<Vec<Request>, Error> {
-        let mut out = Vec::new();
-        for entry in self
-            .tree(TreeId::Finished)
-            .iter()
-            .values()
-            .rev()
-            .take(limit)
-        {
-            let bytes = entry.map_err(|e| self.io(&e))?;
-            let id = layout::decode_request_id(self.path(), "a finished request", &bytes)?;
-            out.extend(self.get(id)?);
-        }
-        Ok(out)
-    }
-
-    /// Every kept request, in no particular order.
-    pub fn all_requests(&self) -> Result<Vec<Request>, Error> {
-        self.tree(TreeId::Requests)
-            .iter()
-            .values()
-            .map(|v| decode(self.path(), "a request", &v.map_err(|e| self.io(&e))?))
-            .collect()
-    }
-
-    /// The audit log, oldest first; only the entries of `request` when given.
-    pub fn audit(&self, request: Option<RequestId>) -> Result<Vec<AuditEntry>, Error> {
-        let audit = self.tree(TreeId::Audit);
-        let decode_entry = |bytes: &[u8]| decode(self.path(), "an audit entry", bytes);
-        match request {
-            None => audit
-                .iter()
-                .values()
-                .map(|v| decode_entry(&v.map_err(|e| self.io(&e))?))
-                .collect(),
-            Some(id) => {
-                let mut out = Vec::new();
-                let index = self.tree(TreeId::AuditByRequest);
-                for key in index.scan_prefix(audit_owner(Some(id))).keys() {
-                    let key = key.map_err(|e| self.io(&e))?;
-                    let Some(seq) = key.get(16..).and_then(decode_u64) else {
-                        continue;
-                    };
-                    if let Some(v) = audit.get(u64_key(seq)).map_err(|e| self.io(&e))? {
-                        out.push(decode_entry(&v)?);
-                    }
-                }
-                Ok(out)
-            }
-        }
     }
 
     /// A JSON record kept under a `meta` key.
@@ -681,117 +255,7 @@ impl Store {
         key: &[u8],
         what: &str,
     ) -> Result<Option<T>, Error> {
-        let bytes = self.tree(TreeId::Meta).get(key).map_err(|e| self.io(&e))?;
-        bytes.map(|b| decode(self.path(), what, &b)).transpose()
-    }
-
-    /// The fleet slot this replica holds (persisted with the request it was taken for), if any.
-    pub fn fleet_hold(&self) -> Result<Option<crate::fleet::FleetHold>, Error> {
-        self.meta_record(layout::META_FLEET_HOLD, "the fleet hold")
-    }
-
-    /// Marks the persisted fleet hold as kept until an admin releases it, saying why; the
-    /// admins are told (`FleetSlotKept`). `None` if no hold is persisted.
-    pub(crate) async fn keep_fleet_hold(
-        &self,
-        reason: String,
-    ) -> Result<Option<crate::fleet::FleetHold>, Error> {
-        let told = reason.clone();
-        self.change(
-            move |w| changes::keep_fleet_hold(w, reason),
-            move |kept| {
-                kept.as_ref()
-                    .map(|_| QueueEvent::FleetSlotKept { reason: told })
-            },
-        )
-        .await
-    }
-
-    /// Forgets the persisted fleet hold with audit entry `action` (`fleet_slot_released`,
-    /// `fleet_slot_lost`), publishing `event` if there was one.
-    pub(crate) async fn clear_fleet_hold(
-        &self,
-        by: &str,
-        action: &str,
-        detail: String,
-        event: Option<QueueEvent>,
-    ) -> Result<Option<crate::fleet::FleetHold>, Error> {
-        let (by, action) = (by.to_owned(), action.to_owned());
-        self.change(
-            move |w| changes::clear_fleet_hold(w, &by, &action, detail),
-            move |cleared| cleared.as_ref().and(event),
-        )
-        .await
-    }
-
-    /// The current pause, if one was set (it may have ended by itself; see [`Pause::holds_at`]).
-    pub fn pause(&self) -> Result<Option<Pause>, Error> {
-        self.meta_record(META_PAUSE, "the pause")
-    }
-
-    /// The current host drain, if one was set (it may have expired).
-    pub fn drain(&self) -> Result<Option<Drain>, Error> {
-        self.meta_record(META_DRAIN, "the drain")
-    }
-
-    /// When the most recent execution (a request that ran) finished, if one is kept.
-    pub fn last_execution_end(&self) -> Result<Option<Timestamp>, Error> {
-        for entry in self.tree(TreeId::Finished).iter().values().rev() {
-            let bytes = entry.map_err(|e| self.io(&e))?;
-            let id = layout::decode_request_id(self.path(), "a finished request", &bytes)?;
-            let Some(request) = self.get(id)? else {
-                continue;
-            };
-            if request
-                .transitions
-                .iter()
-                .any(|t| t.state == State::Running)
-            {
-                return Ok(Some(request.state_since()));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Start times of executions since `since`, oldest first (kept for a day).
-    pub fn executions_since(&self, since: Timestamp) -> Result<Vec<(Timestamp, Kind)>, Error> {
-        let mut out = Vec::new();
-        let from = u64_key(since.unix_millis()).to_vec();
-        for entry in self.tree(TreeId::Executions).range(from..) {
-            let (key, value) = entry.map_err(|e| self.io(&e))?;
-            let at = decode_u64(&key).map(Timestamp::from_unix_millis);
-            let kind = decode(self.path(), "an execution record", &value)?;
-            out.extend(at.map(|at| (at, kind)));
-        }
-        Ok(out)
-    }
-
-    /// Notices not yet delivered, oldest first.
-    pub fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, Error> {
-        self.tree(TreeId::Outbox)
-            .iter()
-            .values()
-            .take(limit)
-            .map(|v| decode(self.path(), "an outbox entry", &v.map_err(|e| self.io(&e))?))
-            .collect()
-    }
-
-    /// Size in bytes of the stored record of request `id`, for tests that check records stay small.
-    pub fn stored_size(&self, id: RequestId) -> Result<Option<usize>, Error> {
-        let bytes = self
-            .tree(TreeId::Requests)
-            .get(layout::request_key(id))
-            .map_err(|e| self.io(&e))?;
-        Ok(bytes.map(|b| b.len()))
-    }
-
-    /// How many flushes the writer has done, and how many changes they covered.
-    pub fn flush_stats(&self) -> (u64, u64) {
-        let stats = &self.inner.stats;
-        (
-            stats.flushes.load(Ordering::SeqCst),
-            stats.changes.load(Ordering::SeqCst),
-        )
+        lookup::meta_record(&self.inner.trees, &self.inner.path, key, what)
     }
 
     fn tree(&self, id: TreeId) -> &sled::Tree {

@@ -23,6 +23,27 @@ pub(crate) fn get(trees: &Trees, path: &Path, id: RequestId) -> Result<Option<Re
         .transpose()
 }
 
+/// The request with id `id`, which must be kept (a change names one it read before).
+pub(crate) fn existing(trees: &Trees, path: &Path, id: RequestId) -> Result<Request, Error> {
+    get(trees, path, id)?.ok_or_else(|| Error::NotFound {
+        query: id.to_string(),
+    })
+}
+
+/// A JSON record kept under a `meta` key (the pause, the drain, the fleet hold, …), if any.
+pub(crate) fn meta_record<T: serde::de::DeserializeOwned>(
+    trees: &Trees,
+    path: &Path,
+    key: &[u8],
+    what: &str,
+) -> Result<Option<T>, Error> {
+    let bytes = trees
+        .get(TreeId::Meta)
+        .get(key)
+        .map_err(|e| io_error(path, &e))?;
+    bytes.map(|b| decode(path, what, &b)).transpose()
+}
+
 /// The request a `meta` index key points at (the open or the running one).
 pub(crate) fn indexed(trees: &Trees, path: &Path, key: &[u8]) -> Result<Option<Request>, Error> {
     let what = String::from_utf8_lossy(key);

@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::request::{State, next_state};
+use crate::dedupe::Ask;
+use crate::request::{Event, Kind, Request, RunResult, State, next_state};
 use crate::requester::Role;
 use crate::settings::AgentRequests;
 use crate::test_support::{TestStore, actor};

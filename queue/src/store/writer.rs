@@ -18,14 +18,19 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::layout::{
     META_NEXT_AUDIT, META_NEXT_FINISH, META_NEXT_OUTBOX, TreeId, Trees, audit_index_key,
-    audit_owner, encode, io_error, request_key, u64_key,
+    audit_owner, decode_u64, encode, io_error, request_key, u64_key,
 };
+use std::time::Duration;
+
 use crate::audit::AuditEntry;
 use crate::error::Error;
 use crate::id::RequestId;
 use crate::request::Request;
 use crate::settings::QueueSettings;
 use crate::timestamp::Timestamp;
+
+/// Most expired seen-event ids pruned per change, so one change never does unbounded work.
+const SEEN_PRUNE_BATCH: usize = 256;
 
 /// Most changes answered by one flush.
 const MAX_BATCH: usize = 1024;
@@ -98,7 +103,7 @@ impl Writer {
             });
         }
         if let Some((key, ttl)) = self.platform_event.take() {
-            super::changes::record_seen(self, &mut tx, &key, ttl)?;
+            self.record_seen(&mut tx, &key, ttl)?;
         }
         tx.persist_counters(self.counters);
         let touched: Vec<(sled::Tree, sled::Batch)> = TreeId::ALL
@@ -127,6 +132,58 @@ impl Writer {
                 message: "transaction aborted".into(),
             }),
         }
+    }
+
+    /// Adds platform event id `key` (seen until `ttl` from now) to `tx`, replacing an expired
+    /// record of it and pruning a batch of other expired ones; `false` (and nothing added) if it
+    /// was already seen and has not expired.
+    pub(crate) fn record_seen(&self, tx: &mut Tx, key: &str, ttl: Duration) -> Result<bool, Error> {
+        let now = tx.now.unix_millis();
+        let seen = self.tree(TreeId::SeenEvents);
+        let previous = seen.get(key).map_err(|e| io_error(self.path(), &e))?;
+        let previous_expiry = previous.as_deref().and_then(decode_u64);
+        if previous_expiry.is_some_and(|expiry| expiry > now) {
+            return Ok(false);
+        }
+        let expiry_key = |expiry: u64| {
+            let mut k = u64_key(expiry).to_vec();
+            k.extend_from_slice(key.as_bytes());
+            k
+        };
+        if let Some(expiry) = previous_expiry {
+            tx.remove(TreeId::SeenExpiry, expiry_key(expiry));
+        }
+        let expiry = tx.now.saturating_add(ttl).unix_millis();
+        tx.put(TreeId::SeenEvents, key, u64_key(expiry));
+        tx.put(TreeId::SeenExpiry, expiry_key(expiry), []);
+        let expired = self
+            .tree(TreeId::SeenExpiry)
+            .range(..u64_key(now.saturating_add(1)).to_vec())
+            .keys()
+            .take(SEEN_PRUNE_BATCH);
+        for old in expired {
+            let old = old.map_err(|e| io_error(self.path(), &e))?;
+            let old_event = old.get(8..).unwrap_or_default();
+            if old_event != key.as_bytes() {
+                tx.remove(TreeId::SeenEvents, old_event);
+            }
+            tx.remove(TreeId::SeenExpiry, old);
+        }
+        Ok(true)
+    }
+
+    /// The kept request `id`, as a change reads it before changing it.
+    pub(crate) fn existing(&self, id: RequestId) -> Result<Request, Error> {
+        super::lookup::existing(&self.trees, &self.path, id)
+    }
+
+    /// A JSON record under a `meta` key, if any.
+    pub(crate) fn meta_record<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &str,
+    ) -> Result<Option<T>, Error> {
+        super::lookup::meta_record(&self.trees, &self.path, key, what)
     }
 
     pub(crate) fn tree(&self, id: TreeId) -> &sled::Tree {

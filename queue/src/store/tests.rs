@@ -1,14 +1,17 @@
-//! Tests of the store on a real sled database in a temporary directory, on a manual clock (the
-//! one double: time moves only when a test says so).
+//! Tests of the store on a real sled database in a temporary directory. Time is a manual clock
+//! the test moves, not a double of anything the store does.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::layout::u64_key;
 use super::*;
+use crate::audit::AuditNote;
 use crate::dedupe::Withdrawal;
 use crate::events::QueueEvent;
-use crate::request::State;
+use crate::pause::Pause;
+use crate::request::{Event, Kind, Phase, RunResult, State};
 use crate::requester::Role;
 use crate::settings::AgentRequests;
 use crate::test_support::{TestStore, actor, ask, while_locked};

@@ -1,0 +1,203 @@
+//! Finished requests: closing one, pruning the oldest beyond `history_limit` with their audit
+//! entries, and reading history, the audit log and recent executions back.
+
+use super::Store;
+use super::layout::{
+    META_OPEN, META_RUNNING, TreeId, audit_index_key, audit_owner, decode, decode_request_id,
+    decode_u64, io_error, request_key, u64_key,
+};
+use super::lookup;
+use super::writer::{Tx, Writer};
+use crate::audit::AuditEntry;
+use crate::error::Error;
+use crate::id::RequestId;
+use crate::request::{Kind, Request, State};
+use crate::timestamp::Timestamp;
+
+impl Store {
+    /// Finished requests, newest first, at most `limit`.
+    pub fn history(&self, limit: usize) -> Result<Vec<Request>, Error> {
+        let mut out = Vec::new();
+        for entry in self
+            .tree(TreeId::Finished)
+            .iter()
+            .values()
+            .rev()
+            .take(limit)
+        {
+            let bytes = entry.map_err(|e| self.io(&e))?;
+            let id = decode_request_id(self.path(), "a finished request", &bytes)?;
+            out.extend(self.get(id)?);
+        }
+        Ok(out)
+    }
+
+    /// Every kept request, in no particular order.
+    pub fn all_requests(&self) -> Result<Vec<Request>, Error> {
+        self.tree(TreeId::Requests)
+            .iter()
+            .values()
+            .map(|v| decode(self.path(), "a request", &v.map_err(|e| self.io(&e))?))
+            .collect()
+    }
+
+    /// The audit log, oldest first; only the entries of `request` when given.
+    pub fn audit(&self, request: Option<RequestId>) -> Result<Vec<AuditEntry>, Error> {
+        let audit = self.tree(TreeId::Audit);
+        let decode_entry = |bytes: &[u8]| decode(self.path(), "an audit entry", bytes);
+        match request {
+            None => audit
+                .iter()
+                .values()
+                .map(|v| decode_entry(&v.map_err(|e| self.io(&e))?))
+                .collect(),
+            Some(id) => {
+                let mut out = Vec::new();
+                let index = self.tree(TreeId::AuditByRequest);
+                for key in index.scan_prefix(audit_owner(Some(id))).keys() {
+                    let key = key.map_err(|e| self.io(&e))?;
+                    let Some(seq) = key.get(16..).and_then(decode_u64) else {
+                        continue;
+                    };
+                    if let Some(v) = audit.get(u64_key(seq)).map_err(|e| self.io(&e))? {
+                        out.push(decode_entry(&v)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// When the most recent execution (a request that ran) finished, if one is kept.
+    pub fn last_execution_end(&self) -> Result<Option<Timestamp>, Error> {
+        for entry in self.tree(TreeId::Finished).iter().values().rev() {
+            let bytes = entry.map_err(|e| self.io(&e))?;
+            let id = decode_request_id(self.path(), "a finished request", &bytes)?;
+            let Some(request) = self.get(id)? else {
+                continue;
+            };
+            if request
+                .transitions
+                .iter()
+                .any(|t| t.state == State::Running)
+            {
+                return Ok(Some(request.state_since()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Start times of executions since `since`, oldest first (kept for a day).
+    pub fn executions_since(&self, since: Timestamp) -> Result<Vec<(Timestamp, Kind)>, Error> {
+        let mut out = Vec::new();
+        let from = u64_key(since.unix_millis()).to_vec();
+        for entry in self.tree(TreeId::Executions).range(from..) {
+            let (key, value) = entry.map_err(|e| self.io(&e))?;
+            let at = decode_u64(&key).map(Timestamp::from_unix_millis);
+            let kind = decode(self.path(), "an execution record", &value)?;
+            out.extend(at.map(|at| (at, kind)));
+        }
+        Ok(out)
+    }
+}
+
+/// together with their audit entries, all in the finishing transaction.
+pub(super) fn close(tx: &mut Tx, w: &Writer, request: &Request) -> Result<(), Error> {
+    debug_assert!(request.state.is_finished());
+    let key = request_key(request.id);
+    for index in [META_OPEN, META_RUNNING] {
+        let current = w
+            .tree(TreeId::Meta)
+            .get(index)
+            .map_err(|e| io_error(w.path(), &e))?;
+        if current.as_deref() == Some(key.as_slice()) {
+            tx.remove(TreeId::Meta, index);
+        }
+    }
+    let seq = tx.counters.next_finish_seq;
+    tx.counters.next_finish_seq += 1;
+    tx.put(TreeId::Finished, u64_key(seq), &key);
+    tx.counters.finished += 1;
+
+    let limit = w.settings.history_limit.max(1);
+    let excess = tx.counters.finished.saturating_sub(limit);
+    if excess == 0 {
+        return Ok(());
+    }
+    // The just-finished request is not on disk yet and is the newest, so the oldest `excess`
+    // entries on disk are exactly the ones to prune.
+    let mut finished = w.tree(TreeId::Finished).iter();
+    for _ in 0..excess {
+        let Some(entry) = finished.next() else { break };
+        let (finish_key, id_bytes) = entry.map_err(|e| io_error(w.path(), &e))?;
+        let id = decode_request_id(w.path(), "a finished request", &id_bytes)?;
+        prune_request(tx, w, id)?;
+        tx.remove(TreeId::Finished, finish_key);
+        tx.counters.finished -= 1;
+    }
+    let oldest_kept = match finished.next() {
+        Some(entry) => {
+            let (_, id_bytes) = entry.map_err(|e| io_error(w.path(), &e))?;
+            decode_request_id(w.path(), "a finished request", &id_bytes)?
+        }
+        None => request.id,
+    };
+    prune_unowned_audit_before(tx, w, first_audit_seq(w, oldest_kept)?)
+}
+
+fn prune_request(tx: &mut Tx, w: &Writer, id: RequestId) -> Result<(), Error> {
+    if let Some(old) = lookup::get(&w.trees, w.path(), id)? {
+        let short = w
+            .tree(TreeId::ShortIds)
+            .get(old.short_id.as_str())
+            .map_err(|e| io_error(w.path(), &e))?;
+        if short.as_deref() == Some(request_key(id).as_slice()) {
+            tx.remove(TreeId::ShortIds, old.short_id.as_str());
+        }
+    }
+    tx.remove(TreeId::Requests, request_key(id));
+    for key in w
+        .tree(TreeId::AuditByRequest)
+        .scan_prefix(audit_owner(Some(id)))
+        .keys()
+    {
+        let key = key.map_err(|e| io_error(w.path(), &e))?;
+        if let Some(seq) = key.get(16..).and_then(decode_u64) {
+            tx.remove(TreeId::Audit, u64_key(seq));
+        }
+        tx.remove(TreeId::AuditByRequest, key);
+    }
+    Ok(())
+}
+
+/// The first audit sequence number of a request, or `u64::MAX` if it has none on disk yet.
+fn first_audit_seq(w: &Writer, id: RequestId) -> Result<u64, Error> {
+    let first = w
+        .tree(TreeId::AuditByRequest)
+        .scan_prefix(audit_owner(Some(id)))
+        .keys()
+        .next()
+        .transpose()
+        .map_err(|e| io_error(w.path(), &e))?;
+    Ok(first
+        .and_then(|k| k.get(16..).and_then(decode_u64))
+        .unwrap_or(u64::MAX))
+}
+
+/// Audit entries of no request (pause, resume, …) are kept as far back as the oldest kept request.
+fn prune_unowned_audit_before(tx: &mut Tx, w: &Writer, threshold: u64) -> Result<(), Error> {
+    let unowned = audit_owner(None);
+    let end = audit_index_key(unowned, threshold);
+    for key in w
+        .tree(TreeId::AuditByRequest)
+        .range(unowned.to_vec()..end)
+        .keys()
+    {
+        let key = key.map_err(|e| io_error(w.path(), &e))?;
+        if let Some(seq) = key.get(16..).and_then(decode_u64) {
+            tx.remove(TreeId::Audit, u64_key(seq));
+        }
+        tx.remove(TreeId::AuditByRequest, key);
+    }
+    Ok(())
+}
