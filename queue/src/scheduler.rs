@@ -11,8 +11,10 @@
 //! it read with the facts (see [`crate::admission`]), persists the request as running, and only
 //! then runs the executor. This is the only code path that starts a request.
 
+mod controls;
 mod execute;
 mod fleet_slot;
+mod look;
 mod memory;
 #[cfg(test)]
 mod mock_tests;
@@ -26,24 +28,20 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::activity::{ActivitySnapshot, ActivityTracker, SourceInfo, SourceMode, TrackerReport};
+use crate::activity::{ActivityTracker, TrackerReport};
 use crate::blocker::Blocker;
 use crate::deadline::later;
-use crate::drain::Drain;
-use crate::eligibility::{Evaluation, Facts, evaluate};
 use crate::error::Error;
 use crate::events::QueueEvent;
 use crate::executor::Executor;
 use crate::fleet::{FleetHold, FleetLock};
 use crate::health::HealthCheck;
-use crate::pause::Pause;
 use crate::request::Request;
 use crate::settings::SchedulerSettings;
-use crate::status::{FleetStatus, Status, WindowsStatus};
 use crate::store::Store;
-use crate::timestamp::Timestamp;
 use crate::window::Windows;
 use fleet_slot::Slot;
+use look::Look;
 use memory::Memory;
 
 /// How long the scheduler waits before looking again after the store failed.
@@ -93,20 +91,6 @@ impl SchedulerTask {
     pub fn abort(self) {
         self.handle.abort();
     }
-}
-
-/// What the scheduler saw when it looked.
-struct Look {
-    now: Instant,
-    now_wall: Timestamp,
-    open: Option<Request>,
-    running: Option<Request>,
-    activity: ActivitySnapshot,
-    pause: Option<(Pause, Option<Instant>)>,
-    drain: Option<(Drain, Instant)>,
-    approval_deadline: Option<Instant>,
-    last_escalation: Option<crate::escalation::LastEscalation>,
-    evaluation: Option<Evaluation>,
 }
 
 impl Scheduler {
@@ -418,76 +402,6 @@ impl Scheduler {
         Ok(escalate_at)
     }
 
-    /// Reads every fact at one instant and evaluates the open request against them.
-    fn look(&self) -> Result<Look, Error> {
-        let store = &self.core.store;
-        let now = Instant::now();
-        let now_wall = store.now();
-        let open = store.open_request()?;
-        let running = store.running_request()?;
-        let pause = store.pause()?;
-        let drain = store.drain()?;
-        let last_escalation = store.last_escalation()?;
-        let mut memory = self.memory();
-        let pause = pause.map(|p| {
-            let end = memory.pause_end(&p, now, now_wall);
-            (p, end)
-        });
-        let drain = drain.map(|d| {
-            let end = memory.drain_end(&d, now, now_wall);
-            (d, end)
-        });
-        let approval_deadline = open.as_ref().and_then(|r| {
-            memory.approval_deadline(r, self.core.settings.approval_expiry, now, now_wall)
-        });
-        // Read last: the gate word in this snapshot is what admission is closed against.
-        let activity = self.core.tracker.snapshot(now);
-        let settings = self.core.tracker.settings();
-        let evaluation = open.as_ref().map(|open| {
-            evaluate(&Facts {
-                now,
-                now_wall,
-                windows: self.windows_for(open),
-                open,
-                running: running.is_some(),
-                activity: &activity,
-                lease_ttl: settings.lease_ttl,
-                source_ttl: settings.source_ttl,
-                pause: pause
-                    .as_ref()
-                    .filter(|(_, end)| end.is_none_or(|e| e > now))
-                    .map(|(p, end)| (p, *end)),
-                drain_until: drain.as_ref().map(|(_, end)| *end).filter(|e| *e > now),
-                cooldown_until: memory.cooldown_until,
-                hour_window: &memory.hour_window,
-                max_per_hour: self.core.settings.max_executions_per_hour,
-                approval_deadline,
-            })
-        });
-        Ok(Look {
-            now,
-            now_wall,
-            open,
-            running,
-            activity,
-            pause,
-            drain,
-            approval_deadline,
-            last_escalation,
-            evaluation,
-        })
-    }
-
-    /// The windows `request` must start in: none if an admin let it ignore them.
-    fn windows_for(&self, request: &Request) -> &Windows {
-        static ALWAYS: std::sync::LazyLock<Windows> = std::sync::LazyLock::new(Windows::always);
-        if request.ignore_windows {
-            &ALWAYS
-        } else {
-            &self.core.settings.windows
-        }
-    }
-
     async fn audit_tracker_reports(&self, reports: Vec<TrackerReport>) -> Result<(), Error> {
         for report in reports {
             match report {
@@ -503,168 +417,6 @@ impl Scheduler {
             }
         }
         Ok(())
-    }
-
-    /// `Wedged` reports for runs that crossed `wedged_after` since the last look.
-    fn wedged_runs(&self, look: &Look) -> Vec<QueueEvent> {
-        let mut reports = Vec::new();
-        let mut memory = self.memory();
-        let live: Vec<(String, Timestamp)> = look
-            .activity
-            .runs
-            .iter()
-            .map(|(r, _)| (r.session.clone(), r.since))
-            .collect();
-        memory.wedged_reported.retain(|key| live.contains(key));
-        for (run, _) in look.activity.runs.iter().filter(|(r, _)| r.wedged) {
-            if memory
-                .wedged_reported
-                .insert((run.session.clone(), run.since))
-            {
-                tracing::warn!(session = %run.session, since = %run.since, "agent run looks wedged");
-                reports.push(QueueEvent::Wedged {
-                    session: run.session.clone(),
-                    since: run.since,
-                });
-            }
-        }
-        reports
-    }
-
-    fn next_wedge(&self, activity: &ActivitySnapshot) -> Option<Instant> {
-        let wedged_after = self.core.tracker.settings().wedged_after;
-        activity
-            .runs
-            .iter()
-            .filter(|(r, _)| !r.wedged)
-            .map(|(_, since)| later(*since, wedged_after))
-            .min()
-    }
-
-    /// The status of the profile, computed from the same facts and rules the scheduler uses.
-    pub fn status(&self) -> Result<Status, Error> {
-        let look = self.look()?;
-        let last_finished = self.core.store.history(1)?.into_iter().next();
-        // The lock service's last answer stands until a try gets a slot (the retry may be
-        // due this instant).
-        let fleet_wait = self
-            .memory()
-            .fleet
-            .waiting
-            .as_ref()
-            .map(|wait| wait.blocker.clone());
-        let (blockers, eta) = match look.evaluation {
-            Some(e) if e.blockers.is_empty() && fleet_wait.is_some() => {
-                (fleet_wait.iter().cloned().collect(), None)
-            }
-            Some(e) => {
-                let eta = e.ready_at.map(|at| {
-                    look.now_wall
-                        .saturating_add(at.saturating_duration_since(look.now))
-                });
-                (e.blockers, eta)
-            }
-            None => (Vec::new(), None),
-        };
-        let sources = match look.activity.mode {
-            SourceMode::Embedded => vec![SourceInfo {
-                name: "embedded".into(),
-                last_seen: look.now_wall,
-            }],
-            SourceMode::Sidecar => look
-                .activity
-                .sources
-                .iter()
-                .map(|(s, _)| s.clone())
-                .collect(),
-        };
-        let pause_holds = look
-            .pause
-            .as_ref()
-            .filter(|(_, end)| end.is_none_or(|e| e > look.now));
-        Ok(Status {
-            profile: self.core.profile.clone(),
-            open: look.open.into_iter().collect(),
-            running: look.running,
-            live_runs: look.activity.runs.iter().map(|(r, _)| r.clone()).collect(),
-            sources,
-            host_draining: look.drain.as_ref().is_some_and(|(_, end)| *end > look.now),
-            paused: pause_holds.is_some(),
-            paused_until: pause_holds.and_then(|(p, _)| p.until),
-            idle_since: (look.activity.word.live() == 0).then_some(look.activity.last_activity.1),
-            blockers,
-            eta,
-            last_finished,
-            windows: WindowsStatus::of(&self.core.settings.windows, look.now_wall),
-            fleet: match self.fleet() {
-                Some(fleet) => Some(FleetStatus {
-                    replica: fleet.describe(),
-                    hold: self.core.store.fleet_hold()?,
-                    waiting: fleet_wait,
-                }),
-                None => None,
-            },
-        })
-    }
-
-    /// Pauses all execution, until resumed or for `duration`.
-    pub async fn pause(
-        &self,
-        duration: Option<Duration>,
-        by: &str,
-        reason: &str,
-    ) -> Result<Pause, Error> {
-        let since = self.core.store.now();
-        let pause = Pause {
-            since,
-            until: duration.map(|d| since.saturating_add(d)),
-            by: by.to_owned(),
-            reason: reason.to_owned(),
-        };
-        self.core.store.set_pause(Some(pause.clone()), by).await?;
-        Ok(pause)
-    }
-
-    /// Resumes execution.
-    pub async fn resume(&self, by: &str) -> Result<(), Error> {
-        self.core.store.set_pause(None, by).await
-    }
-
-    /// The host announces it is draining for `ttl`.
-    pub async fn drain(&self, ttl: Duration, by: &str) -> Result<Drain, Error> {
-        let since = self.core.store.now();
-        let drain = Drain {
-            since,
-            until: since.saturating_add(ttl),
-            by: by.to_owned(),
-        };
-        self.core.store.set_drain(Some(drain.clone()), by).await?;
-        Ok(drain)
-    }
-
-    /// The host ends its drain.
-    pub async fn end_drain(&self, by: &str) -> Result<(), Error> {
-        self.core.store.set_drain(None, by).await
-    }
-
-    /// An admin releases the hold of a (wedged) run of `session`; audited.
-    pub async fn release(&self, session: &str, by: &str) -> Result<usize, Error> {
-        let released = self.core.tracker.release(session);
-        if released == 0 {
-            return Err(Error::NotFound {
-                query: format!("live run in session {session}"),
-            });
-        }
-        let event = QueueEvent::Released {
-            session: session.to_owned(),
-            by: by.to_owned(),
-        };
-        let detail = format!("session {session}: {released} run(s)");
-        self.core
-            .store
-            .record(by, "released", detail, Some(event))
-            .await?;
-        Ok(released)
     }
 }
 

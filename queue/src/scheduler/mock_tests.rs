@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::*;
-use crate::activity::{LeaseError, TrackerSettings};
+use crate::activity::{LeaseError, SourceMode, TrackerSettings};
 use crate::blocker::Blocker;
 use crate::clock::{Clock, TokioClock};
 use crate::executor::{StepFuture, StepOutcome};
