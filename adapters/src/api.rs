@@ -18,7 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use lull_plugin::{Plugin, Sender, ToolError, actor};
-use lull_queue::{Error, Executing, Kind, LeaseError, Role};
+use lull_queue::{AskDraft, Error, Executing, Kind, LeaseError, Role};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -124,7 +124,7 @@ impl IntoResponse for ApiError {
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
-        from_tool_error(lull_plugin::tool_error(error))
+        from_tool_error(ToolError::from(error))
     }
 }
 
@@ -379,10 +379,10 @@ struct SubmitBody {
     #[schemars(schema_with = "kind_schema")]
     kind: Kind,
     #[serde(default)]
-    #[schemars(length(max = 500))]
+    #[schemars(length(max = lull_queue::MAX_REASON_CHARS))]
     reason: String,
     #[serde(default, deserialize_with = "whole_seconds")]
-    #[schemars(range(max = 604_800))]
+    #[schemars(range(max = lull_queue::MAX_IDLE.as_secs()))]
     idle_seconds: Option<u64>,
     /// `"any"`: the request may start outside the maintenance windows (admins only).
     window: Option<WindowOverride>,
@@ -402,14 +402,14 @@ enum WindowOverride {
 
 async fn submit(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     let b: SubmitBody = body(&bytes)?;
-    let idle = b.idle_seconds.map(Duration::from_secs);
-    let actor = actor(&caller.sender(), None, caller.role);
-    let ignore_windows = matches!(b.window, Some(WindowOverride::Any));
-    let (request, deduplicated) = s
-        .plugin
-        .submit(b.kind, b.reason, idle, ignore_windows, actor)
-        .await
-        .map_err(from_tool_error)?;
+    let draft = AskDraft {
+        kind: b.kind,
+        reason: b.reason,
+        idle: b.idle_seconds.map(Duration::from_secs),
+        ignore_windows: matches!(b.window, Some(WindowOverride::Any)),
+        actor: actor(&caller.sender(), None, caller.role),
+    };
+    let (request, deduplicated) = s.plugin.submit(draft).await.map_err(from_tool_error)?;
     let code = if deduplicated {
         StatusCode::OK
     } else {

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lull_plugin::reply;
-use lull_queue::{Actor, Ask, Kind, Origin, Role, Status, Store};
+use lull_queue::{Actor, Ask, AskDraft, Kind, Origin, Role, Status, Store};
 use serde_json::{Value, json};
 
 use crate::client;
@@ -66,7 +65,7 @@ pub(crate) fn exit_for(code: &str) -> i32 {
 }
 
 fn queue_failure(error: lull_queue::Error) -> Failure {
-    let tool = lull_plugin::tool_error(error);
+    let tool = lull_plugin::ToolError::from(error);
     Failure::new(exit_for(tool.code), tool.message)
 }
 
@@ -263,7 +262,7 @@ async fn status_text(profile: &Profile, target: &Target, json: bool) -> Result<S
         ));
     }
     let now = lull_queue::Timestamp::from_system_time(std::time::SystemTime::now());
-    text.push_str(&reply::status(&status, now).plain);
+    text.push_str(&lull_plugin::status_reply(&status, now).plain);
     if matches!(target, Target::Server(_)) {
         text.push_str(&sources_line(&status, now));
     }
@@ -322,13 +321,11 @@ fn check_arguments(command: &Command) -> Result<(), Failure> {
     match command {
         Command::Pause {
             duration: Some(d), ..
-        } if d.as_secs() == 0 || *d > lull_plugin::command::MAX_IDLE => Err(Failure::new(
+        } if d.as_secs() == 0 || *d > lull_plugin::MAX_PAUSE => Err(Failure::new(
             EXIT_USAGE,
             "--for must be from 1s to 7 days; without it the pause lasts until `lull resume`",
         )),
-        Command::Drain { ttl: Some(d), .. }
-            if d.as_secs() == 0 || *d > lull_plugin::command::MAX_IDLE =>
-        {
+        Command::Drain { ttl: Some(d), .. } if d.as_secs() == 0 || *d > lull_plugin::MAX_PAUSE => {
             Err(Failure::new(
                 EXIT_USAGE,
                 "--ttl must be from 1s to 7 days (default 15m)",
@@ -388,7 +385,7 @@ async fn client_command(
             } else {
                 println!(
                     "{}",
-                    reply::history(
+                    lull_plugin::history_reply(
                         &requests,
                         lull_queue::Timestamp::from_system_time(std::time::SystemTime::now())
                     )
@@ -592,8 +589,6 @@ async fn ask(kind: Kind, mut args: AskArgs, target: &Target) -> Result<(), Failu
     if let Some(idle) = args.idle {
         args.idle_seconds = Some(idle.as_secs());
     }
-    lull_plugin::check_ask(&args.reason, args.idle_seconds.map(Duration::from_secs))
-        .map_err(|e| Failure::new(EXIT_USAGE, e.message))?;
     let (request, deduplicated) = match target {
         Target::Server(socket) => {
             let mut body =
@@ -607,14 +602,15 @@ async fn ask(kind: Kind, mut args: AskArgs, target: &Target) -> Result<(), Failu
             (request, answer["deduplicated"].as_bool().unwrap_or(false))
         }
         Target::Direct(store, config) => {
-            let ask = Ask {
+            let draft = AskDraft {
                 kind,
-                reason: args.reason.trim().to_owned(),
-                idle_seconds: args.idle_seconds.unwrap_or(config.maintenance.idle_seconds),
-                idle_explicit: args.idle_seconds.is_some(),
+                reason: args.reason,
+                idle: args.idle_seconds.map(Duration::from_secs),
                 ignore_windows: args.window.is_some(),
                 actor: cli_actor(),
             };
+            let ask = Ask::new(draft, &config.maintenance.ask_rules())
+                .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?;
             let submitted = store.submit(ask).await.map_err(queue_failure)?;
             (submitted.request, submitted.deduplicated)
         }

@@ -109,6 +109,14 @@ impl Maintenance {
     pub fn windows(&self) -> Windows {
         Windows::new(self.windows.clone(), self.timezone.clone())
     }
+
+    /// The rules every ask is checked against.
+    pub fn ask_rules(&self) -> lull_queue::AskRules {
+        lull_queue::AskRules {
+            default_idle: std::time::Duration::from_secs(self.idle_seconds),
+            min_agent_idle: std::time::Duration::from_secs(self.min_agent_idle_seconds),
+        }
+    }
 }
 
 impl Default for Maintenance {

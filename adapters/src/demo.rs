@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lull_plugin::reply::{blocker_words, human, progress_bar};
+use lull_plugin::{blocker_words, human, progress_bar};
 use lull_queue::{
-    ActivityTracker, Actor, Ask, Blocker, Executor, Kind, Origin, QueueEvent, QueueSettings,
-    Request, Role, RunResult, Scheduler, SchedulerSettings, SourceMode, StepFuture, StepOutcome,
-    Store, SystemClock, TrackerSettings,
+    ActivityTracker, Actor, Ask, AskDraft, AskRules, Blocker, Executor, Kind, Origin, QueueEvent,
+    QueueSettings, Request, Role, RunResult, Scheduler, SchedulerSettings, SourceMode, StepFuture,
+    StepOutcome, Store, SystemClock, TrackerSettings,
 };
 use tokio::time::Instant;
 
@@ -209,24 +209,27 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
         let store = store.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(started + scale(ASK_AT)).await;
-            store
-                .submit(Ask {
-                    kind: Kind::Restart,
-                    reason: "installed a new tool".into(),
-                    idle_seconds,
-                    idle_explicit: true,
-                    ignore_windows: false,
-                    actor: Actor {
-                        platform: "telegram".into(),
-                        chat: Some("4242".into()),
-                        user_id: "hermes".into(),
-                        display: "agent hermes".into(),
-                        role: Role::Agent,
-                        origin: Origin::Tool,
-                        via: None,
-                    },
-                })
-                .await
+            let rules = AskRules {
+                default_idle: Duration::from_secs(idle_seconds),
+                min_agent_idle: Duration::ZERO,
+            };
+            let draft = AskDraft {
+                kind: Kind::Restart,
+                reason: "installed a new tool".into(),
+                idle: Some(Duration::from_secs(idle_seconds)),
+                ignore_windows: false,
+                actor: Actor {
+                    platform: "telegram".into(),
+                    chat: Some("4242".into()),
+                    user_id: "hermes".into(),
+                    display: "agent hermes".into(),
+                    role: Role::Agent,
+                    origin: Origin::Tool,
+                    via: None,
+                },
+            };
+            let ask = Ask::new(draft, &rules).expect("the demo's ask is within bounds");
+            store.submit(ask).await
         })
     };
 

@@ -3,10 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Longest reason accepted, in characters.
-pub const MAX_REASON_CHARS: usize = 500;
-/// Longest idle window or pause accepted.
-pub const MAX_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest pause (or drain) accepted. An ask's bounds are the queue's ([`lull_queue::ChatAsk::new`]):
+/// this grammar parses an ask's syntax only.
+pub const MAX_PAUSE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What `/maintenance release` takes to free this replica's kept fleet slot rather than a run
 /// (sessions are `platform:chat`, so no session is named this).
@@ -20,9 +19,9 @@ pub enum Command {
     /// `/maintenance status`.
     Status,
     /// `/maintenance restart [reason…] [--idle D | --idle-seconds N] [--window any]`.
-    Restart(Ask),
+    Restart(ChatAsk),
     /// `/maintenance update [reason…] [--idle D | --idle-seconds N] [--window any]`.
-    Update(Ask),
+    Update(ChatAsk),
     /// `/maintenance cancel <id>`.
     Cancel(String),
     /// `/maintenance approve <id>` (or a text reply `approve <id>`).
@@ -40,9 +39,10 @@ pub enum Command {
     Release(String),
 }
 
-/// The arguments of a restart or update.
+/// The arguments of a restart or update as the chat grammar reads them; the queue checks them
+/// as an ask ([`lull_queue::Ask::new`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Ask {
+pub struct ChatAsk {
     /// Why (may be empty).
     pub reason: String,
     /// The idle window, if given explicitly.
@@ -338,7 +338,7 @@ fn option_value(
         .ok_or_else(|| invalid(sub, format!("{name} needs a value")))
 }
 
-fn parse_ask(sub: &str, rest: Vec<Word>) -> Result<Ask, ParseError> {
+fn parse_ask(sub: &str, rest: Vec<Word>) -> Result<ChatAsk, ParseError> {
     let mut reason: Vec<String> = Vec::new();
     let mut idle: Option<(Duration, &'static str)> = None;
     let mut ignore_windows = false;
@@ -404,19 +404,10 @@ fn parse_ask(sub: &str, rest: Vec<Word>) -> Result<Ask, ParseError> {
             })?;
             Duration::from_secs(seconds)
         };
-        check_bounds(sub, flag, parsed)?;
         idle = Some((parsed, flag));
     }
-    let reason = reason.join(" ");
-    let chars = reason.chars().count();
-    if chars > MAX_REASON_CHARS {
-        return Err(invalid(
-            sub,
-            format!("the reason is {chars} characters; at most {MAX_REASON_CHARS} are accepted"),
-        ));
-    }
-    Ok(Ask {
-        reason,
+    Ok(ChatAsk {
+        reason: reason.join(" "),
         idle: idle.map(|(d, _)| d),
         ignore_windows,
     })
@@ -442,8 +433,8 @@ fn parse_duration(sub: &str, flag: &str, value: &str) -> Result<Duration, ParseE
     Ok(parsed)
 }
 
-fn check_bounds(sub: &str, flag: &str, d: Duration) -> Result<(), ParseError> {
-    if d > MAX_IDLE {
+fn check_pause_bound(sub: &str, flag: &str, d: Duration) -> Result<(), ParseError> {
+    if d > MAX_PAUSE {
         return Err(invalid(
             sub,
             format!(
@@ -480,7 +471,7 @@ fn parse_pause(rest: Vec<Word>) -> Result<Command, ParseError> {
                 "--for must be longer than 0s (resume with /maintenance resume)",
             ));
         }
-        check_bounds("pause", "--for", d)?;
+        check_pause_bound("pause", "--for", d)?;
         duration = Some(d);
     }
     Ok(Command::Pause(duration))
@@ -530,7 +521,7 @@ fn seconds(d: Duration) -> String {
 impl fmt::Display for Command {
     /// The canonical text form; parsing it gives the command back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ask = |f: &mut fmt::Formatter<'_>, sub: &str, ask: &Ask| {
+        let ask = |f: &mut fmt::Formatter<'_>, sub: &str, ask: &ChatAsk| {
             write!(f, "/maintenance {sub}")?;
             if !ask.reason.is_empty() {
                 write!(f, " {}", quote(&ask.reason))?;

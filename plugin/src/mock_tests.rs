@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lull_queue::{
-    ActivityTracker, AgentRequests, Executor, QueueEvent, QueueSettings, Request, RunResult,
-    SchedulerSettings, SourceMode, State, StepFuture, StepOutcome, Store, Timestamp, TokioClock,
-    TrackerSettings,
+    ActivityTracker, AgentRequests, AskDraft, Executor, Kind, QueueEvent, QueueSettings, Request,
+    RunResult, SchedulerSettings, SourceMode, State, StepFuture, StepOutcome, Store, Timestamp,
+    TokioClock, TrackerSettings,
 };
 
 use super::*;
@@ -227,15 +227,59 @@ async fn agents_must_leave_the_minimum_idle_window() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_ask_out_of_bounds_is_refused_alike_from_chat_and_the_tool() {
+    let h = harness(QueueSettings::default());
+    let long = "x".repeat(501);
+    let reply = say(
+        &h,
+        user("1"),
+        "-100",
+        &format!("/maintenance restart {long}"),
+    )
+    .await;
+    assert_eq!(
+        reply.text,
+        "the reason is 501 characters; at most 500 are accepted"
+    );
+    let reply = say(&h, user("1"), "-100", "/maintenance restart --idle 8days").await;
+    assert_eq!(
+        reply.text,
+        "the idle window 8days is too long; at most 7 days (604800 seconds) are accepted"
+    );
+    // A reason is counted once trimmed: padding does not push it over.
+    let padded = format!(" {} ", "x".repeat(500));
+    let call = |fields: &str| format!(r#"{{"agent":"hermes","action":"queue_restart",{fields}}}"#);
+    let cases = [
+        (call(&format!(r#""reason":"{long}""#)), "invalid_reason"),
+        (call(r#""idle_seconds":60"#), "invalid_idle_seconds"),
+        (call(r#""idle_seconds":999999999"#), "invalid_idle_seconds"),
+    ];
+    for (json, code) in cases {
+        let answer = h.plugin.tool(&json).await;
+        assert_eq!(answer["error"]["code"], code, "{json}: {answer}");
+    }
+    assert_eq!(h.store.open_request().unwrap(), None, "nothing queued");
+    let answer = h
+        .plugin
+        .tool(&call(&format!(r#""reason":"{padded}""#)))
+        .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["request"]["reason"].as_str().unwrap().len(), 500);
+}
+
+#[tokio::test(start_paused = true)]
 async fn window_any_from_an_agent_is_refused_and_audited_on_every_surface() {
     let h = harness(QueueSettings::default());
     // The control API's agent token reaches `submit` directly, past the chat policy.
     let agent = actor(&Sender::tool_agent("hermes"), None, Role::Agent);
-    let error = h
-        .plugin
-        .submit(Kind::Restart, String::new(), None, true, agent)
-        .await
-        .unwrap_err();
+    let draft = AskDraft {
+        kind: Kind::Restart,
+        reason: String::new(),
+        idle: None,
+        ignore_windows: true,
+        actor: agent,
+    };
+    let error = h.plugin.submit(draft).await.unwrap_err();
     assert_eq!(error.code, "forbidden");
     assert!(error.message.contains("only an admin"), "{}", error.message);
     assert_eq!(h.store.open_request().unwrap(), None, "nothing queued");

@@ -1,10 +1,12 @@
 //! The agent tool: the JSON form of the commands an agent may use, its schema, and its errors.
+//! The call is parsed here; [`run`] runs it against the queue.
+
+mod run;
 
 use std::time::Duration;
 
+use lull_queue::{AskError, MAX_IDLE, MAX_REASON_CHARS};
 use serde_json::{Value, json};
-
-use crate::command::{MAX_IDLE, MAX_REASON_CHARS};
 
 /// The tool's name in the function-calling schema.
 pub const TOOL_NAME: &str = "gateway_maintenance";
@@ -98,6 +100,24 @@ impl ToolError {
     }
 }
 
+impl From<lull_queue::Error> for ToolError {
+    /// A queue error: the code and status its kind carries.
+    fn from(error: lull_queue::Error) -> Self {
+        Self::of_kind(error.kind(), error.to_string())
+    }
+}
+
+impl From<AskError> for ToolError {
+    /// An ask the queue refused as it was checked: its own code and status.
+    fn from(error: AskError) -> Self {
+        Self {
+            code: error.code(),
+            status: error.http_status(),
+            message: error.to_string(),
+        }
+    }
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -109,19 +129,20 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Parses a tool call. `min_agent_idle` is the shortest idle window an agent may ask for.
-pub fn parse_call(text: &str, min_agent_idle: Duration) -> Result<ToolCall, ToolError> {
+/// Parses a tool call: its JSON shape and types. The ask's bounds are the queue's to check
+/// ([`lull_queue::Ask::new`]).
+pub fn parse_call(text: &str) -> Result<ToolCall, ToolError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         ToolError::new(
             "invalid_json",
             format!("the tool input is not valid JSON: {e}"),
         )
     })?;
-    parse_value(&value, min_agent_idle)
+    parse_value(&value)
 }
 
 /// Parses a tool call already decoded from JSON.
-pub fn parse_value(value: &Value, min_agent_idle: Duration) -> Result<ToolCall, ToolError> {
+pub fn parse_value(value: &Value) -> Result<ToolCall, ToolError> {
     let Some(object) = value.as_object() else {
         return Err(ToolError::new(
             "invalid_json",
@@ -165,16 +186,7 @@ pub fn parse_value(value: &Value, min_agent_idle: Duration) -> Result<ToolCall, 
             format!("action is required; one of {}", ACTIONS.join(", ")),
         )
     })?;
-    let reason = string("reason")?.unwrap_or("").trim().to_owned();
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ToolError::new(
-            "invalid_reason",
-            format!(
-                "reason is {} characters; at most {MAX_REASON_CHARS}",
-                reason.chars().count()
-            ),
-        ));
-    }
+    let reason = string("reason")?.unwrap_or("").to_owned();
     let idle = match object.get("idle_seconds") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => {
@@ -184,23 +196,7 @@ pub fn parse_value(value: &Value, min_agent_idle: Duration) -> Result<ToolCall, 
                     format!("idle_seconds must be a whole number of seconds ≥ 0, got {n}"),
                 )
             })?;
-            let idle = Duration::from_secs(seconds);
-            if idle > MAX_IDLE {
-                return Err(ToolError::new(
-                    "invalid_idle_seconds",
-                    format!("idle_seconds {seconds} is more than 7 days (604800)"),
-                ));
-            }
-            if idle < min_agent_idle {
-                return Err(ToolError::new(
-                    "invalid_idle_seconds",
-                    format!(
-                        "agents must leave at least {} seconds of idle time (min_agent_idle_seconds); got {seconds}",
-                        min_agent_idle.as_secs()
-                    ),
-                ));
-            }
-            Some(idle)
+            Some(Duration::from_secs(seconds))
         }
         Some(other) => {
             return Err(ToolError::new(
@@ -288,18 +284,15 @@ pub fn tool_schema() -> Value {
 mod tests {
     use super::*;
 
-    const MIN: Duration = Duration::from_secs(300);
-
     fn code(text: &str) -> &'static str {
-        parse_call(text, MIN).unwrap_err().code
+        parse_call(text).unwrap_err().code
     }
 
     #[test]
     fn good_calls_parse() {
         assert_eq!(
             parse_call(
-                r#"{"agent":"hermes","action":"queue_restart","reason":"new tool","idle_seconds":600}"#,
-                MIN
+                r#"{"agent":"hermes","action":"queue_restart","reason":"new tool","idle_seconds":600}"#
             ),
             Ok(ToolCall {
                 agent: "hermes".into(),
@@ -311,13 +304,10 @@ mod tests {
             })
         );
         assert_eq!(
-            parse_call(
-                r#"{"agent":"a","action":"status","chat":" telegram:-100 "}"#,
-                MIN
-            )
-            .unwrap()
-            .chat
-            .as_deref(),
+            parse_call(r#"{"agent":"a","action":"status","chat":" telegram:-100 "}"#)
+                .unwrap()
+                .chat
+                .as_deref(),
             Some("telegram:-100")
         );
         assert_eq!(
@@ -329,26 +319,22 @@ mod tests {
             "invalid_field"
         );
         assert_eq!(
-            parse_call(r#"{"agent":"a","action":"status"}"#, MIN)
+            parse_call(r#"{"agent":"a","action":"status"}"#)
                 .unwrap()
                 .action,
             ToolAction::Status
         );
         assert_eq!(
-            parse_call(
-                r#"{"agent":"a","action":"cancel","request_id":"r7k2"}"#,
-                MIN
-            )
-            .unwrap()
-            .action,
+            parse_call(r#"{"agent":"a","action":"cancel","request_id":"r7k2"}"#)
+                .unwrap()
+                .action,
             ToolAction::Cancel {
                 request_id: "r7k2".into()
             }
         );
         assert!(
             parse_call(
-                r#"{"agent":"a","action":"queue_update","reason":null,"idle_seconds":null}"#,
-                MIN
+                r#"{"agent":"a","action":"queue_update","reason":null,"idle_seconds":null}"#
             )
             .is_ok()
         );
@@ -356,10 +342,6 @@ mod tests {
 
     #[test]
     fn bad_calls_get_specific_codes() {
-        let long = format!(
-            r#"{{"agent":"a","action":"queue_restart","reason":"{}"}}"#,
-            "x".repeat(501)
-        );
         let cases = [
             ("not json", "invalid_json"),
             ("[1,2]", "invalid_json"),
@@ -385,24 +367,15 @@ mod tests {
                 "invalid_idle_seconds",
             ),
             (
-                r#"{"agent":"a","action":"queue_restart","idle_seconds":60}"#,
-                "invalid_idle_seconds",
-            ),
-            (
-                r#"{"agent":"a","action":"queue_restart","idle_seconds":999999999}"#,
-                "invalid_idle_seconds",
-            ),
-            (
                 r#"{"agent":"a","action":"queue_restart","reason":["x"]}"#,
                 "invalid_field",
             ),
-            (long.as_str(), "invalid_reason"),
             (r#"{"agent":"a","action":"cancel"}"#, "missing_request_id"),
         ];
         for (text, expected) in cases {
             assert_eq!(code(text), expected, "{text}");
         }
-        let err = parse_call(r#"{"agent":"a","action":"restart_now"}"#, MIN).unwrap_err();
+        let err = parse_call(r#"{"agent":"a","action":"restart_now"}"#).unwrap_err();
         assert_eq!(
             err.message,
             "unknown action \"restart_now\"; one of queue_restart, queue_update, status, cancel"

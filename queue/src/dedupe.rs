@@ -3,29 +3,12 @@
 //! Pure functions over a [`Request`]; the store calls them inside its single writer, so at most
 //! one request is ever open.
 
+use crate::ask::Ask;
 use crate::id::{RequestId, ShortId};
 use crate::request::{Event, Kind, Request, State, Transition, TransitionError};
 use crate::requester::{Actor, Requester, Role};
 use crate::settings::{AgentRequests, QueueSettings};
 use crate::timestamp::Timestamp;
-
-/// What someone asks the queue for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ask {
-    /// Restart or update.
-    pub kind: Kind,
-    /// Why (may be empty).
-    pub reason: String,
-    /// The idle window to wait for, already defaulted by the caller.
-    pub idle_seconds: u64,
-    /// Whether the asker chose `idle_seconds` explicitly (`--idle`), rather than taking the default.
-    pub idle_explicit: bool,
-    /// `--window any`: start outside the maintenance windows. Admins only; the store refuses it
-    /// from anyone else.
-    pub ignore_windows: bool,
-    /// Who asks.
-    pub actor: Actor,
-}
 
 /// What merging an ask into the open request changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

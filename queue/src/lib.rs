@@ -2,7 +2,8 @@
 //!
 //! # The data path
 //!
-//! 1. A **request** (`restart` or `update`) is asked for with an [`Ask`]; `dedupe` merges it
+//! 1. A **request** (`restart` or `update`) is asked for with an [`Ask`], checked once by
+//!    [`Ask::new`] whatever surface it came through; `dedupe` merges it
 //!    into the one open request, or upgrades that one to an update.
 //! 2. The **store** ([`Store`], sled) records it durably — with its audit entry, the notices it
 //!    causes (the outbox) and the platform event id that carried it — in one flush before the
@@ -25,7 +26,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `request`, `id`, `requester`, `timestamp` | the request, its ids and states, who asked, time |
-//! | `dedupe` | merging asks into the open request |
+//! | `ask`, `dedupe` | an ask and its one check; merging asks into the open request |
 //! | `store` (`store/`) | sled: layout, the single writer, changes, lookups |
 //! | `audit`, `outbox`, `events` | the audit log, the notice outbox, events for subscribers |
 //! | `activity`, `admission` | runs and their leases; the gate no run passes during maintenance |
@@ -41,6 +42,7 @@
 
 mod activity;
 mod admission;
+mod ask;
 mod audit;
 mod backoff;
 mod blocker;
@@ -78,11 +80,12 @@ pub use activity::{
     SourceInfo, SourceMode, TrackerSettings,
 };
 pub use admission::Executing;
+pub use ask::{Ask, AskDraft, AskError, AskRules, MAX_IDLE, MAX_REASON_CHARS};
 pub use audit::{AuditEntry, AuditNote};
 pub use backoff::{Backoff, FIRST_BACKOFF, MAX_BACKOFF};
 pub use blocker::Blocker;
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
-pub use dedupe::{Ask, Merge, WithdrawError, Withdrawal};
+pub use dedupe::{Merge, WithdrawError, Withdrawal};
 pub use drain::Drain;
 pub use error::{Error, ErrorKind};
 pub use events::QueueEvent;

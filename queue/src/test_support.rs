@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::ask::Ask;
 use crate::clock::ManualClock;
-use crate::dedupe::Ask;
 use crate::request::Kind;
 use crate::requester::{Actor, Origin, Role};
 use crate::settings::QueueSettings;

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use lull_queue::{Actor, Ask, Kind, Origin, QueueSettings, Role, State, Store};
+use lull_queue::{Actor, Ask, AskDraft, AskRules, Kind, Origin, QueueSettings, Role, State, Store};
 
 const CHILD_ENV: &str = "LULL_CRASH_CHILD_DB";
 
@@ -69,14 +69,18 @@ fn crash_child() {
                     let store = store.clone();
                     let user = format!("agent{}", (round + n) % 7);
                     tokio::spawn(async move {
-                        let ask = Ask {
+                        let draft = AskDraft {
                             kind: if n == 2 { Kind::Update } else { Kind::Restart },
                             reason: format!("round {round}"),
-                            idle_seconds: 60,
-                            idle_explicit: false,
+                            idle: None,
                             ignore_windows: false,
                             actor: actor(&user, Role::Agent),
                         };
+                        let rules = AskRules {
+                            default_idle: Duration::from_secs(60),
+                            min_agent_idle: Duration::ZERO,
+                        };
+                        let ask = Ask::new(draft, &rules).unwrap();
                         let submitted = store.submit(ask).await.unwrap();
                         println!("ACK submit {} {user}", submitted.request.id);
                         submitted.request.id

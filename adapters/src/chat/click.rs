@@ -2,7 +2,7 @@
 //!
 //! What is decided is the plugin's: who may click (the clicker is authorized again, like the
 //! typed command), what the clicker is told (the [`Reply`]), and what the answered prompt says
-//! ([`lull_plugin::prompt::answered`]). Doing it is the same on every platform and lives here:
+//! ([`lull_plugin::answered`]). Doing it is the same on every platform and lives here:
 //!
 //! - refused or failed (an ephemeral reply): only the clicker is told, and the prompt stays, with
 //!   its buttons, for someone who may;
@@ -12,7 +12,7 @@
 
 use std::future::Future;
 
-use lull_plugin::{Reply, prompt};
+use lull_plugin::{Reply, answered, clicked};
 use lull_queue::Timestamp;
 
 /// The prompt a click came from, over the platform's calls.
@@ -40,11 +40,11 @@ pub async fn settle(prompt: &impl ClickedPrompt, reply: &Reply, clicker: &str, a
     match prompt.text() {
         Some(text) => {
             prompt
-                .replace(&prompt::answered(&text, &reply.plain, clicker, at))
+                .replace(&answered(&text, &reply.plain, clicker, at))
                 .await;
         }
         None => {
-            let outcome = prompt::clicked(&reply.plain, clicker, at);
+            let outcome = clicked(&reply.plain, clicker, at);
             prompt.send(&Reply::markdown(outcome)).await;
         }
     }

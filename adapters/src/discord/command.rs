@@ -3,8 +3,8 @@
 //! beside whatever other commands the application has, and reading an invocation's options
 //! back into the grammar's command.
 
-use lull_plugin::command::{self, MAX_REASON_CHARS};
 use lull_plugin::{Command, ParseError};
+use lull_queue::MAX_REASON_CHARS;
 use serenity::all::{
     CommandDataOption, CommandDataOptionValue, CommandOptionType, CreateCommand,
     CreateCommandOption, GuildId, Http,
@@ -103,7 +103,7 @@ pub fn parse(options: &[CommandDataOption]) -> Result<Command, ParseError> {
     let CommandDataOptionValue::SubCommand(values) = &first.value else {
         return Err(ParseError::Invalid {
             message: format!("{:?} is not a subcommand of /maintenance", first.name),
-            usage: command::usage(""),
+            usage: lull_plugin::usage(""),
         });
     };
     let pairs: Vec<(&str, &str)> = values
@@ -116,7 +116,7 @@ pub fn parse(options: &[CommandDataOption]) -> Result<Command, ParseError> {
             _ => None,
         })
         .collect();
-    command::from_options(&first.name, &pairs)
+    lull_plugin::from_options(&first.name, &pairs)
 }
 
 /// The option being typed in an autocomplete interaction, and its text so far.

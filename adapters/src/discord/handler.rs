@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lull_plugin::{Input, Invocation, Plugin, Reply, Sender, prompt};
+use lull_plugin::{Input, Invocation, Plugin, Reply, Sender};
 use lull_queue::Role;
 use serenity::all::{
     CommandInteraction, ComponentInteraction, Http, Interaction, Member, Message, Ready, User,
@@ -97,7 +97,7 @@ impl DiscordLull {
     pub fn is_ours(interaction: &Interaction) -> bool {
         match interaction {
             Interaction::Command(c) | Interaction::Autocomplete(c) => c.data.name == command::NAME,
-            Interaction::Component(c) => prompt::is_lull_payload(&c.data.custom_id),
+            Interaction::Component(c) => lull_plugin::is_lull_payload(&c.data.custom_id),
             Interaction::Ping(_) => true,
             _ => false,
         }
@@ -128,7 +128,7 @@ impl DiscordLull {
                 self.command(c, initial).await;
             }
             Interaction::Autocomplete(c) => self.autocomplete(c, initial).await,
-            Interaction::Component(c) if prompt::is_lull_payload(&c.data.custom_id) => {
+            Interaction::Component(c) if lull_plugin::is_lull_payload(&c.data.custom_id) => {
                 self.click(c, initial).await;
             }
             other => {

@@ -2,7 +2,7 @@
 //! Discord markdown, its buttons as one action row of message components, and its ephemeral
 //! flag. Mentions are never allowed: a reason that says `@everyone` must not ping anyone.
 
-use lull_plugin::{Button, Reply, prompt::ButtonStyle as LullStyle};
+use lull_plugin::{Button, ButtonStyle as LullStyle, Reply};
 use serenity::all::{
     ButtonStyle, CreateActionRow, CreateAllowedMentions, CreateButton,
     CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
@@ -195,7 +195,7 @@ mod tests {
     fn buttons_become_one_row_and_mentions_are_never_allowed() {
         let id = lull_queue::RequestId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").unwrap();
         let mut reply = Reply::markdown("approve? @everyone");
-        reply.buttons = lull_plugin::prompt::approval_buttons(&id.short_id(3));
+        reply.buttons = lull_plugin::approval_buttons(&id.short_id(3));
         let json = serde_json::to_value(response(&reply)).unwrap();
         let row = &json["components"][0];
         assert_eq!(row["type"], 1);

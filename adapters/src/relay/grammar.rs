@@ -3,9 +3,9 @@
 //! messages, and clicks on lull's buttons. The patterns match at least what lull's parser
 //! takes (a test holds them to it); lull answers `{"reply": null}` to the rest.
 
-use lull_plugin::command::{SUBCOMMANDS, usage};
-use lull_plugin::prompt::{MAX_PAYLOAD_BYTES, PAYLOAD_PREFIX};
-use lull_plugin::{ParseError, parse, policy};
+use lull_plugin::{
+    MAX_PAYLOAD_BYTES, PAYLOAD_PREFIX, ParseError, SUBCOMMANDS, authorize, parse, usage,
+};
 use lull_queue::Role;
 use serde_json::{Value, json};
 
@@ -22,7 +22,7 @@ fn agents_may(subcommand: &str) -> bool {
         _ => format!("/maintenance {subcommand}"),
     };
     match parse(&example, None) {
-        Ok(command) => policy::authorize(Role::Agent, &command).is_ok(),
+        Ok(command) => authorize(Role::Agent, &command).is_ok(),
         Err(ParseError::NotForUs | ParseError::Invalid { .. }) => false,
     }
 }

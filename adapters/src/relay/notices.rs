@@ -280,7 +280,7 @@ impl Relay {
                     "notice_expired",
                     format!(
                         "nobody acknowledged it within {}",
-                        lull_plugin::reply::human(self.settings.notice_expiry)
+                        lull_plugin::human(self.settings.notice_expiry)
                     ),
                 ),
             };

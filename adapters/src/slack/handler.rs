@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lull_plugin::{Input, Invocation, Plugin, Reply, Sender, prompt};
+use lull_plugin::{Input, Invocation, Plugin, Reply, Sender};
 use lull_queue::Role;
 use slack_morphism::prelude::*;
 use tokio_util::task::TaskTracker;
@@ -148,7 +148,7 @@ impl SlackLull {
             .actions
             .iter()
             .flatten()
-            .find_map(|a| a.value.clone().filter(|v| prompt::is_lull_payload(v)))
+            .find_map(|a| a.value.clone().filter(|v| lull_plugin::is_lull_payload(v)))
         else {
             return;
         };

@@ -2,7 +2,7 @@
 //! mrkdwn in a section block, its buttons as an actions block (each button's value is lull's
 //! payload), and a plain-text fallback for notifications.
 
-use lull_plugin::{Button, Reply, prompt::ButtonStyle};
+use lull_plugin::{Button, ButtonStyle, Reply};
 use slack_morphism::prelude::*;
 
 use crate::chat::render::{Span, cut, spans};
@@ -152,7 +152,7 @@ mod tests {
     fn buttons_become_an_actions_block_carrying_lulls_payload() {
         let id = lull_queue::RequestId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").unwrap();
         let mut reply = Reply::markdown("approve?");
-        reply.buttons = lull_plugin::prompt::approval_buttons(&id.short_id(3));
+        reply.buttons = lull_plugin::approval_buttons(&id.short_id(3));
         let json = serde_json::to_value(content(&reply)).unwrap();
         assert_eq!(json["blocks"][0]["type"], "section");
         assert_eq!(json["blocks"][0]["text"]["type"], "mrkdwn");

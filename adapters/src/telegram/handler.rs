@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lull_plugin::{Input, Invocation, ParseError, Plugin, Reply, Sender, prompt};
+use lull_plugin::{Input, Invocation, ParseError, Plugin, Reply, Sender};
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, Me, Message, UpdateId, User};
@@ -101,7 +101,10 @@ impl TelegramLull {
             .branch(
                 Update::filter_callback_query()
                     .filter(|query: CallbackQuery| {
-                        query.data.as_deref().is_some_and(prompt::is_lull_payload)
+                        query
+                            .data
+                            .as_deref()
+                            .is_some_and(lull_plugin::is_lull_payload)
                     })
                     .endpoint(move |update: Update, query: CallbackQuery, me: Me| {
                         let lull = for_clicks.clone();

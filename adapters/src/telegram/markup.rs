@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn buttons_become_one_row_of_callback_buttons() {
         let id = lull_queue::RequestId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").unwrap();
-        let buttons = lull_plugin::prompt::approval_buttons(&id.short_id(3));
+        let buttons = lull_plugin::approval_buttons(&id.short_id(3));
         let markup = keyboard(&buttons).unwrap();
         assert_eq!(markup.inline_keyboard.len(), 1);
         assert_eq!(markup.inline_keyboard[0].len(), 2);

@@ -5,8 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 
-fn ask(reason: &str, idle: Option<u64>) -> Ask {
-    Ask {
+fn ask(reason: &str, idle: Option<u64>) -> ChatAsk {
+    ChatAsk {
         reason: reason.into(),
         idle: idle.map(Duration::from_secs),
         ignore_windows: false,
@@ -58,14 +58,14 @@ fn accepted_forms() {
         ),
         (
             "/maintenance update nightly build --window any --idle 5m",
-            Command::Update(Ask {
+            Command::Update(ChatAsk {
                 ignore_windows: true,
                 ..ask("nightly build", Some(300))
             }),
         ),
         (
             "/maintenance restart --window=ANY",
-            Command::Restart(Ask {
+            Command::Restart(ChatAsk {
                 ignore_windows: true,
                 ..ask("", None)
             }),
@@ -165,7 +165,6 @@ fn refused_forms_say_what_is_wrong_and_show_the_usage() {
     let restart_usage =
         "usage: /maintenance restart [reason…] [--idle 20m | --idle-seconds 1200] [--window any]";
     let general = "usage: /maintenance [help|status|restart|update|cancel|approve|reject|history|pause|resume|release]";
-    let long = format!("/maintenance restart {}", "x".repeat(501));
     let cases: Vec<(&str, String)> = vec![
         ("/maintenance restrat", format!("unknown subcommand \"restrat\"; did you mean `restart`?\n{general}")),
         ("/maintenance stat", format!("unknown subcommand \"stat\"; did you mean `status`?\n{general}")),
@@ -176,7 +175,6 @@ fn refused_forms_say_what_is_wrong_and_show_the_usage() {
         ("/maintenance restart --idle", format!("--idle needs a value\n{restart_usage}")),
         ("/maintenance restart --idle soon", format!("invalid --idle value \"soon\": expected a duration like 20m, 1h30m or 90s\n{restart_usage}")),
         ("/maintenance restart --idle 1.5s", format!("invalid --idle value \"1.5s\": use whole seconds\n{restart_usage}")),
-        ("/maintenance restart --idle 8days", format!("--idle 8days is too long; at most 7 days\n{restart_usage}")),
         ("/maintenance restart --idle-seconds 20m", format!("invalid --idle-seconds value \"20m\": expected whole seconds, e.g. 1200\n{restart_usage}")),
         ("/maintenance restart --idle-seconds -5", format!("invalid --idle-seconds value \"-5\": expected whole seconds, e.g. 1200\n{restart_usage}")),
         ("/maintenance restart --idle 5m --idle-seconds 60", format!("give the idle window once (--idle and --idle-seconds both given)\n{restart_usage}")),
@@ -184,7 +182,6 @@ fn refused_forms_say_what_is_wrong_and_show_the_usage() {
         ("/maintenance restart --window night", format!("invalid --window value \"night\": the only accepted value is `any` (start outside the configured maintenance windows)\n{restart_usage}")),
         ("/maintenance restart --window", format!("--window needs a value\n{restart_usage}")),
         ("/maintenance restart --window any --window=any", format!("give --window once\n{restart_usage}")),
-        (long.as_str(), format!("the reason is 501 characters; at most 500 are accepted\n{restart_usage}")),
         ("/maintenance status now", "`status` takes no arguments (got \"now\")\nusage: /maintenance status".into()),
         ("/maintenance history 5", "`history` takes no arguments (got \"5\")\nusage: /maintenance history".into()),
         ("/maintenance cancel", "missing request id\nusage: /maintenance cancel <id>".into()),
@@ -255,7 +252,7 @@ fn discord_options_map_to_the_same_commands() {
 fn command() -> impl Strategy<Value = Command> {
     let reason = "[^\\x00-\\x1f]{0,60}".prop_map(|s: String| s.trim().to_owned());
     let idle = proptest::option::of(0u64..=7 * 86400);
-    let ask = (reason, idle, any::<bool>()).prop_map(|(reason, idle, ignore_windows)| Ask {
+    let ask = (reason, idle, any::<bool>()).prop_map(|(reason, idle, ignore_windows)| ChatAsk {
         reason,
         idle: idle.map(Duration::from_secs),
         ignore_windows,

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::dedupe::Ask;
+use crate::ask::Ask;
 use crate::request::{Event, Kind, Request, RunResult, State, next_state};
 use crate::requester::Role;
 use crate::settings::AgentRequests;

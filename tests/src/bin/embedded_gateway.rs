@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lull_queue::{
-    ActivityTracker, Actor, Ask, CommandExecutor, Kind, Origin, QueueSettings, Recovery,
-    RecoveryOptions, RestartAction, Role, Scheduler, SchedulerSettings, SelfRestart, SourceMode,
-    StartupBinary, Store, SystemClock, TrackerSettings, recover,
+    ActivityTracker, Actor, Ask, AskDraft, AskRules, CommandExecutor, Kind, Origin, QueueSettings,
+    Recovery, RecoveryOptions, RestartAction, Role, Scheduler, SchedulerSettings, SelfRestart,
+    SourceMode, StartupBinary, Store, SystemClock, TrackerSettings, recover,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -69,24 +69,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         // A conversation is under way when an agent asks for a restart.
         let run = tracker.begin_run("example:chat-1")?;
-        let asked = store
-            .submit(Ask {
-                kind: Kind::Restart,
-                reason: "installed a new tool".into(),
-                idle_seconds: 1,
-                idle_explicit: true,
-                ignore_windows: false,
-                actor: Actor {
-                    platform: "example".into(),
-                    chat: Some("chat-1".into()),
-                    user_id: "agent-7".into(),
-                    display: "agent".into(),
-                    role: Role::Agent,
-                    origin: Origin::Tool,
-                    via: None,
-                },
-            })
-            .await?;
+        let draft = AskDraft {
+            kind: Kind::Restart,
+            reason: "installed a new tool".into(),
+            idle: Some(Duration::from_secs(1)),
+            ignore_windows: false,
+            actor: Actor {
+                platform: "example".into(),
+                chat: Some("chat-1".into()),
+                user_id: "agent-7".into(),
+                display: "agent".into(),
+                role: Role::Agent,
+                origin: Origin::Tool,
+                via: None,
+            },
+        };
+        // The host's own rules (`[maintenance]` in a lull.toml): here, no minimum for agents.
+        let rules = AskRules {
+            default_idle: Duration::from_secs(1200),
+            min_agent_idle: Duration::ZERO,
+        };
+        let asked = store.submit(Ask::new(draft, &rules)?).await?;
         println!("queued {}", asked.request.short_id);
         tokio::time::sleep(Duration::from_millis(300)).await;
         println!("run ended");

@@ -77,7 +77,7 @@ async fn a_taken_click_is_answered_and_the_prompt_shows_the_outcome() {
             "answer(Approved r7k2., alert=false)".to_owned(),
             format!(
                 "replace({})",
-                prompt::answered("Approve r7k2?", "Approved r7k2.", "@alice", at())
+                lull_plugin::answered("Approve r7k2?", "Approved r7k2.", "@alice", at())
             ),
         ]
     );
@@ -93,7 +93,7 @@ async fn a_prompt_too_old_to_edit_gets_the_outcome_as_a_new_message() {
             "answer(Cancelled r7k2., alert=false)".to_owned(),
             format!(
                 "send({})",
-                prompt::clicked("Cancelled r7k2.", "@alice", at())
+                lull_plugin::clicked("Cancelled r7k2.", "@alice", at())
             ),
         ]
     );

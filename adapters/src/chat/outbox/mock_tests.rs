@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lull_plugin::{ChatRef, Notice, Reply};
-use lull_queue::{Actor, Ask, Kind, Origin, QueueSettings, Role, Store};
+use lull_queue::{Actor, Ask, AskDraft, AskRules, Kind, Origin, QueueSettings, Role, Store};
 use tokio::time::Instant;
 
 use super::*;
@@ -147,23 +147,27 @@ async fn the_loop_wakes_for_notices_written_with_queue_events_and_stops_when_tol
         stopped.await.ok();
     }));
     tokio::task::yield_now().await;
+    let draft = AskDraft {
+        kind: Kind::Restart,
+        reason: "new tool".into(),
+        idle: None,
+        ignore_windows: false,
+        actor: Actor {
+            platform: "api".into(),
+            chat: None,
+            user_id: "ops".into(),
+            display: "ops".into(),
+            role: Role::Admin,
+            origin: Origin::Api,
+            via: None,
+        },
+    };
+    let rules = AskRules {
+        default_idle: Duration::from_secs(60),
+        min_agent_idle: Duration::ZERO,
+    };
     store
-        .submit(Ask {
-            kind: Kind::Restart,
-            reason: "new tool".into(),
-            idle_seconds: 60,
-            idle_explicit: false,
-            ignore_windows: false,
-            actor: Actor {
-                platform: "api".into(),
-                chat: None,
-                user_id: "ops".into(),
-                display: "ops".into(),
-                role: Role::Admin,
-                origin: Origin::Api,
-                via: None,
-            },
-        })
+        .submit(Ask::new(draft, &rules).unwrap())
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(60), async {
@@ -251,13 +255,21 @@ async fn a_progress_step_of_a_finished_request_is_dropped_and_audited_not_sent()
         origin: lull_queue::Origin::Chat,
         via: None,
     };
-    let ask = |reason: &str| lull_queue::Ask {
-        kind: lull_queue::Kind::Restart,
-        reason: reason.into(),
-        idle_seconds: 0,
-        idle_explicit: false,
-        ignore_windows: false,
-        actor: admin.clone(),
+    let ask = |reason: &str| {
+        lull_queue::Ask::new(
+            lull_queue::AskDraft {
+                kind: lull_queue::Kind::Restart,
+                reason: reason.into(),
+                idle: None,
+                ignore_windows: false,
+                actor: admin.clone(),
+            },
+            &lull_queue::AskRules {
+                default_idle: std::time::Duration::from_secs(0),
+                min_agent_idle: std::time::Duration::ZERO,
+            },
+        )
+        .expect("a valid ask")
     };
     let finished = store.submit(ask("done")).await.unwrap().request;
     store

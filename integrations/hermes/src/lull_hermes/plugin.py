@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 from importlib import resources
@@ -28,6 +27,7 @@ from typing import Any
 
 from . import background, busy_chat, relay
 from .client import THROTTLED, Lull, Unavailable
+from .gateway import gateway_runner
 from .runs import Runs
 
 log = logging.getLogger("lull_hermes")
@@ -43,17 +43,6 @@ def tool_schema() -> dict[str, Any]:
     without ``agent`` (the plugin names the agent)."""
     text = resources.files("lull_hermes").joinpath("tool_schema.json").read_text()
     return json.loads(text)
-
-
-def gateway_runner() -> Any | None:
-    """The running gateway, when this process is the Hermes gateway (not the CLI, cron or a
-    worker)."""
-    module = sys.modules.get("gateway.run")
-    ref = getattr(module, "_gateway_runner_ref", None) if module else None
-    try:
-        return ref() if ref else None
-    except Exception:  # noqa: BLE001 - never raise into Hermes
-        return None
 
 
 def session_env(name: str) -> str:

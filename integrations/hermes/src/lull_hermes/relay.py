@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import THROTTLED, Lull, Unavailable
+from .gateway import gateway_runner
 
 log = logging.getLogger("lull_hermes")
 
@@ -309,8 +310,6 @@ class Notices:
 
     def run(self) -> None:
         """The notices thread: only in the gateway process, until the plugin stops."""
-        from .plugin import gateway_runner
-
         while not self.stopping.is_set():
             runner = gateway_runner()
             if runner is None or not getattr(runner, "_running", True):
@@ -380,8 +379,6 @@ def send(
     """Sends ``text`` through the running gateway's adapter for ``platform_name``, on the
     gateway's event loop (replying to ``reply_to``, in the thread ``metadata`` names, when
     given); ``True`` once the platform took it. Called from the plugin's threads."""
-    from .plugin import gateway_runner
-
     runner = gateway_runner()
     loop = getattr(runner, "_gateway_loop", None)
     try:

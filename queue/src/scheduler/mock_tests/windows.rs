@@ -177,11 +177,20 @@ async fn an_update_whose_restart_step_falls_outside_the_window_waits_for_the_nex
 async fn window_any_lets_an_admin_start_outside_windows_and_is_refused_for_an_agent() {
     let mut h = nightly(with_windows(&["02:00-05:00"], "UTC"));
     let boot = Instant::now();
-    // An agent may not ask for it: refused, nothing queued.
-    let mut agent_any = ask(Kind::Restart, "bot", Role::Agent);
-    agent_any.ignore_windows = true;
-    let refused = h.store.submit(agent_any).await.unwrap_err();
-    assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
+    // An agent may not ask for it: refused as the ask is checked, nothing queued.
+    let agent_any = crate::AskDraft {
+        kind: Kind::Restart,
+        reason: String::new(),
+        idle: None,
+        ignore_windows: true,
+        actor: crate::test_support::actor("bot", Role::Agent),
+    };
+    let rules = crate::AskRules {
+        default_idle: 10 * MIN,
+        min_agent_idle: Duration::ZERO,
+    };
+    let refused = crate::Ask::new(agent_any, &rules).unwrap_err();
+    assert_eq!(refused, crate::AskError::WindowsForAdminsOnly);
     assert!(h.store.open_request().unwrap().is_none());
 
     // An agent's plain ask waits for the window …

@@ -34,12 +34,16 @@ pub async fn run(
 
     // Repeats of one ask: each is a durable change (the count), and the record stays small.
     let store = Store::open(dir.join("store"), QueueSettings::default())?;
-    store.submit(ask("admin", 3600)).await?;
+    store
+        .submit(ask("admin", 3600, lull_queue::Role::Admin))
+        .await?;
     let started = Instant::now();
     let mut slowest = std::time::Duration::ZERO;
     for _ in 0..n {
         let one = Instant::now();
-        store.submit(ask("admin", 3600)).await?;
+        store
+            .submit(ask("admin", 3600, lull_queue::Role::Admin))
+            .await?;
         slowest = slowest.max(one.elapsed());
     }
     let sequential = n as f64 / started.elapsed().as_secs_f64();
@@ -51,7 +55,9 @@ pub async fn run(
             let asker = format!("admin-{i}");
             tokio::spawn(async move {
                 for _ in 0..n / 64 {
-                    store.submit(ask(&asker, 3600)).await?;
+                    store
+                        .submit(ask(&asker, 3600, lull_queue::Role::Admin))
+                        .await?;
                 }
                 Ok::<_, lull_queue::Error>(())
             })

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lull_queue::{
-    ActivityTracker, Actor, Ask, Executor, Kind, Origin, QueueSettings, Request, Role, RunResult,
-    Scheduler, SchedulerSettings, SourceMode, StepFuture, StepOutcome, Store, SystemClock,
-    TrackerSettings,
+    ActivityTracker, Actor, Ask, AskDraft, AskRules, Executor, Kind, Origin, QueueSettings,
+    Request, Role, RunResult, Scheduler, SchedulerSettings, SourceMode, StepFuture, StepOutcome,
+    Store, SystemClock, TrackerSettings,
 };
 use tokio::sync::mpsc;
 
@@ -36,24 +36,32 @@ impl Executor for Noting {
     }
 }
 
-/// An admin asking for a restart, `n` making the asker distinct when wanted.
-pub fn ask(asker: &str, idle_seconds: u64) -> Ask {
-    Ask {
+/// `asker` asking for a restart with an explicit idle window: an admin over the API, or an
+/// agent through the tool.
+pub fn ask(asker: &str, idle_seconds: u64, role: Role) -> Ask {
+    let draft = AskDraft {
         kind: Kind::Restart,
         reason: "bench".into(),
-        idle_seconds,
-        idle_explicit: true,
+        idle: Some(Duration::from_secs(idle_seconds)),
         ignore_windows: false,
         actor: Actor {
             platform: "bench".into(),
             chat: Some("chat".into()),
             user_id: asker.into(),
             display: asker.into(),
-            role: Role::Admin,
-            origin: Origin::Api,
+            role,
+            origin: match role {
+                Role::Admin => Origin::Api,
+                Role::Agent => Origin::Tool,
+            },
             via: None,
         },
-    }
+    };
+    let rules = AskRules {
+        default_idle: Duration::from_secs(idle_seconds),
+        min_agent_idle: Duration::ZERO,
+    };
+    Ask::new(draft, &rules).expect("the bench's asks are within bounds")
 }
 
 /// A store, tracker and running scheduler whose executor notes its calls.
@@ -157,7 +165,7 @@ pub async fn run(
     // One run first, not counted: the boot grace's end is rounded to whole seconds in the status
     // this waited on, so the first release can still wait out its remainder.
     let run = tracker.begin_run("bench:chat")?;
-    store.submit(ask("admin", 0)).await?;
+    store.submit(ask("admin", 0, Role::Admin)).await?;
     drop(run);
     tokio::time::timeout(Duration::from_secs(10), calls.recv()).await?;
     settled(&store).await?;
@@ -166,7 +174,7 @@ pub async fn run(
     let mut polled = Vec::new();
     for i in 0..runs {
         let run = tracker.begin_run("bench:chat")?;
-        store.submit(ask("admin", 0)).await?;
+        store.submit(ask("admin", 0, Role::Admin)).await?;
         let measure_poller = i % poller_every == 0;
         if measure_poller {
             // A release falls anywhere in the poller's period, as it would in a gateway: not

@@ -44,7 +44,9 @@ pub async fn run(
             via: None,
         };
         for _ in 0..n {
-            let asked = store.submit(ask("admin", 3600)).await?;
+            let asked = store
+                .submit(ask("admin", 3600, lull_queue::Role::Admin))
+                .await?;
             store
                 .cancel(&asked.request.id.to_string(), admin.clone())
                 .await?;

@@ -36,9 +36,7 @@ pub async fn run(
                 } else {
                     "agent".to_owned()
                 };
-                let mut ask = ask(&asker, 0);
-                ask.actor.role = lull_queue::Role::Agent;
-                ask.actor.origin = lull_queue::Origin::Tool;
+                let ask = ask(&asker, 0, lull_queue::Role::Agent);
                 tokio::spawn(async move { store.submit(ask).await })
             })
             .collect();
