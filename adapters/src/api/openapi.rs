@@ -9,10 +9,9 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-use super::{
-    ActivityBody, DrainBody, HeartbeatBody, HeartbeatSourceBody, PauseBody, ReleaseBody, RunBody,
-    SourceBody, SubmitBody,
-};
+use super::controls::{DrainBody, PauseBody, ReleaseBody};
+use super::requests::SubmitBody;
+use super::runs::{ActivityBody, HeartbeatBody, HeartbeatSourceBody, RunBody, SourceBody};
 
 /// The JSON Schema of `T`, inlined (no `$ref`s into a document that has no `$defs`).
 fn schema_of<T: JsonSchema>() -> Value {

@@ -140,7 +140,7 @@ fn notices_query(query: Option<&str>) -> Result<NoticesQuery, ApiError> {
         }
     }
     let consumer = consumer
-        .filter(|c| !super::is_blank(c) && c.chars().count() <= MAX_CONSUMER_CHARS)
+        .filter(|c| !super::fields::is_blank(c) && c.chars().count() <= MAX_CONSUMER_CHARS)
         .ok_or_else(|| {
             invalid_query(format!(
                 "consumer is required: 1 to {MAX_CONSUMER_CHARS} characters naming this poller (e.g. the host process), so its claims are its own"
@@ -187,7 +187,7 @@ pub(super) async fn acknowledge(
 ) -> ApiResult {
     let relay = relay_for(&s, &caller)?;
     let b: AckBody = body(&bytes)?;
-    if super::is_blank(&b.consumer) || b.consumer.chars().count() > MAX_CONSUMER_CHARS {
+    if super::fields::is_blank(&b.consumer) || b.consumer.chars().count() > MAX_CONSUMER_CHARS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_body",

@@ -1,0 +1,105 @@
+//! The checks of body fields every route shares: whole seconds, and the names (sessions,
+//! sources, leases) the server and the OpenAPI document agree on.
+
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::ApiError;
+
+/// A count of seconds as a whole JSON number: `20`, or `20.0` (JSON does not tell them apart,
+/// and neither does JSON Schema's `integer`), or `null`.
+pub(super) fn whole_seconds<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{number} is not a whole number of seconds"
+        ))),
+    }
+}
+
+/// [`whole_seconds`] for a field that must be there.
+pub(super) fn whole_seconds_required<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<u64, D::Error> {
+    whole_seconds(d)?.ok_or_else(|| serde::de::Error::custom("a number of seconds is required"))
+}
+
+/// Whether `text` is only what the document's `\S` (JSON Schema patterns are ECMA-262) calls
+/// white space, so the server and the document agree on what is blank.
+pub(super) fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202f}'
+                    | '\u{205f}'
+                    | '\u{3000}'
+                    | '\u{feff}'
+        )
+    })
+}
+
+pub(super) fn check_source(source: &str) -> Result<(), ApiError> {
+    if is_blank(source) || source.chars().count() > 100 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_source",
+            "source must be 1 to 100 characters, e.g. \"my-gateway\"",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn check_lease(lease: &str) -> Result<(), ApiError> {
+    if lease.is_empty()
+        || lease.len() > 100
+        || !lease
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_lease",
+            "a lease id is what POST /v1/runs returned (letters, digits, '-' or '_')",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn check_session(session: &str) -> Result<(), ApiError> {
+    if is_blank(session) || session.chars().count() > 200 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_session",
+            "session must be 1 to 200 characters, e.g. \"telegram:123\"",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_is_what_the_documents_pattern_calls_white_space() {
+        for blank in ["", " ", "\t\n", "\u{feff}", "\u{3000} \u{a0}"] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        // Not white space to an ECMA-262 `\s`, so not blank to the server either.
+        for text in ["a", " x ", "\u{85}", "\u{1c}"] {
+            assert!(!is_blank(text), "{text:?}");
+        }
+    }
+}
