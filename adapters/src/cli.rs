@@ -1,14 +1,12 @@
 //! The `lull` command line: what each subcommand does (their shape is in `args`). Through the
 //! control socket when a server runs; otherwise directly on the store, which it releases at once.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use lull_queue::{Actor, Ask, AskDraft, Kind, Origin, Role, Status, Store};
+use lull_queue::Kind;
 use serde_json::{Value, json};
 
-use crate::client;
-use crate::config::{Config, TEMPLATE};
+use crate::config::TEMPLATE;
 use crate::profile::Profile;
 
 /// Exit status: success.
@@ -23,10 +21,16 @@ pub const EXIT_NOT_FOUND: i32 = 3;
 pub const EXIT_REFUSED: i32 = 4;
 
 mod args;
+mod requests;
+mod status;
+mod target;
 
 use args::DEFAULT_DRAIN_TTL;
 pub(crate) use args::session_name;
 pub use args::{AskArgs, Cli, Command, DrainState, FleetAction, IdArgs, LogFormat};
+use requests::{ask, decide};
+use status::{status_text, watch_status};
+use target::{Target, api, cli_actor, offline_scheduler, queue_failure, target};
 
 /// A failure with its exit status.
 #[derive(Debug)]
@@ -61,71 +65,6 @@ pub(crate) fn exit_for(code: &str) -> i32 {
         Some(_) => EXIT_REFUSED,
         None if matches!(code, "executing" | "lease_expired") => EXIT_REFUSED,
         None => EXIT_USAGE,
-    }
-}
-
-fn queue_failure(error: lull_queue::Error) -> Failure {
-    let tool = lull_plugin::ToolError::from(error);
-    Failure::new(exit_for(tool.code), tool.message)
-}
-
-/// Where commands go.
-enum Target {
-    /// A server answers on the socket.
-    Server(PathBuf),
-    /// No server: the store, opened for this one command.
-    Direct(Store, Box<Config>),
-}
-
-async fn target(profile: &Profile) -> Result<Target, Failure> {
-    let socket = profile.socket_path();
-    match client::probe(&socket).await {
-        client::Probe::Server => return Ok(Target::Server(socket)),
-        client::Probe::Unreachable(error) => {
-            return Err(Failure::new(EXIT_ERROR, error.to_string()));
-        }
-        client::Probe::Absent => {}
-    }
-    let config = Config::load(&profile.config_path())
-        .map_err(|e| Failure::new(EXIT_ERROR, e.to_string()))?;
-    let store = crate::serve::open_store(profile, &config).await?;
-    Ok(Target::Direct(store, Box::new(config)))
-}
-
-async fn api(
-    socket: &std::path::Path,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, Failure> {
-    let response = client::call(socket, method, path, body.as_ref())
-        .await
-        .map_err(|e| Failure::new(EXIT_ERROR, e.to_string()))?;
-    if response.status >= 400 {
-        let code = response.body["error"]["code"]
-            .as_str()
-            .unwrap_or("internal")
-            .to_owned();
-        let message = response.body["error"]["message"]
-            .as_str()
-            .map_or_else(|| response.body.to_string(), str::to_owned);
-        return Err(Failure::new(exit_for(&code), message));
-    }
-    Ok(response.body)
-}
-
-/// The operator running this command on the store directly: the same `local:<user>` a call
-/// through the control socket is, with this process's pid.
-fn cli_actor() -> Actor {
-    let me = crate::api::LocalPeer::this_process();
-    Actor {
-        platform: "local".into(),
-        chat: None,
-        user_id: me.user.clone(),
-        display: me.user.clone(),
-        role: Role::Admin,
-        origin: Origin::Cli,
-        via: me.via(),
     }
 }
 
@@ -199,94 +138,6 @@ pub async fn run(profile: &Profile, command: Command) -> Result<(), Failure> {
             client_command(profile, &target, command).await
         }
     }
-}
-
-/// How often `status --watch` looks again.
-const WATCH_EVERY: Duration = Duration::from_secs(1);
-
-/// Redraws the status until Ctrl-C. Each look finds the server anew (or opens the store for a
-/// moment and releases it), so a watch never keeps `lull serve` from starting, and follows it
-/// when it does.
-async fn watch_status(profile: &Profile, json: bool) -> Result<(), Failure> {
-    let mut screen = crate::terminal::Screen::stdout();
-    // Registered before the first look, and awaited during looks too, so a Ctrl-C at any
-    // moment ends the watch cleanly.
-    let mut interrupted = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| Failure::new(EXIT_ERROR, format!("cannot watch for Ctrl-C: {e}")))?;
-    loop {
-        let look = async {
-            let target = target(profile).await?;
-            status_text(profile, &target, json).await
-        };
-        let text = tokio::select! {
-            looked = look => match looked {
-                Ok(text) => text,
-                // Passing trouble (a server starting holds the store for a moment): shown, and
-                // looked at again, rather than ending the watch.
-                Err(failure) => format!("lull: {} (looking again every second)", failure.message),
-            },
-            _ = interrupted.recv() => return Ok(()),
-        };
-        screen.show(&text);
-        tokio::select! {
-            () = tokio::time::sleep(WATCH_EVERY) => {}
-            _ = interrupted.recv() => return Ok(()),
-        }
-    }
-}
-
-/// The status as printed: JSON, or the text people read (saying when nothing runs because no
-/// server does).
-async fn status_text(profile: &Profile, target: &Target, json: bool) -> Result<String, Failure> {
-    let status: Status = match target {
-        Target::Server(socket) => {
-            serde_json::from_value(api(socket, "GET", "/v1/status", None).await?).map_err(|e| {
-                Failure::new(
-                    EXIT_ERROR,
-                    format!("unexpected status from the server: {e}"),
-                )
-            })?
-        }
-        Target::Direct(store, config) => {
-            offline_status(profile, store, &config.maintenance.windows()).map_err(queue_failure)?
-        }
-    };
-    if json {
-        return Ok(serde_json::to_string_pretty(&status).unwrap_or_default());
-    }
-    let mut text = String::new();
-    if matches!(target, Target::Direct(..)) {
-        text.push_str(&format!(
-            "(lull serve is not running for profile {:?}: nothing runs until it starts)\n",
-            profile.name
-        ));
-    }
-    let now = lull_queue::Timestamp::from_system_time(std::time::SystemTime::now());
-    text.push_str(&lull_plugin::status_reply(&status, now).plain);
-    if matches!(target, Target::Server(_)) {
-        text.push_str(&sources_line(&status, now));
-    }
-    Ok(text)
-}
-
-/// The activity sources and when each was last heard: what tells an operator the gateway is
-/// connected (chat replies leave it out; the CLI is the operator's view).
-fn sources_line(status: &Status, now: lull_queue::Timestamp) -> String {
-    if status.sources.is_empty() {
-        return "\nSources: none has reported (requests wait on no_activity_source; `lull doctor` says more)".into();
-    }
-    let heard: Vec<String> = status
-        .sources
-        .iter()
-        .map(|s| {
-            format!(
-                "{} ({}s ago)",
-                s.name,
-                now.saturating_since(s.last_seen).as_secs()
-            )
-        })
-        .collect();
-    format!("\nSources: {}", heard.join(", "))
 }
 
 fn init(profile: &Profile, force: bool) -> Result<(), Failure> {
@@ -585,94 +436,6 @@ async fn drain(state: DrainState, ttl: Option<Duration>, target: &Target) -> Res
     Ok(())
 }
 
-async fn ask(kind: Kind, mut args: AskArgs, target: &Target) -> Result<(), Failure> {
-    if let Some(idle) = args.idle {
-        args.idle_seconds = Some(idle.as_secs());
-    }
-    let (request, deduplicated) = match target {
-        Target::Server(socket) => {
-            let mut body =
-                json!({"kind": kind, "reason": args.reason, "idle_seconds": args.idle_seconds});
-            if let Some(window) = &args.window {
-                body["window"] = json!(window);
-            }
-            let answer = api(socket, "POST", "/v1/requests", Some(body)).await?;
-            let request: lull_queue::Request = serde_json::from_value(answer["request"].clone())
-                .map_err(|e| Failure::new(EXIT_ERROR, format!("unexpected answer: {e}")))?;
-            (request, answer["deduplicated"].as_bool().unwrap_or(false))
-        }
-        Target::Direct(store, config) => {
-            let draft = AskDraft {
-                kind,
-                reason: args.reason,
-                idle: args.idle_seconds.map(Duration::from_secs),
-                ignore_windows: args.window.is_some(),
-                actor: cli_actor(),
-            };
-            let ask = Ask::new(draft, &config.maintenance.ask_rules())
-                .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?;
-            let submitted = store.submit(ask).await.map_err(queue_failure)?;
-            (submitted.request, submitted.deduplicated)
-        }
-    };
-    if args.json {
-        print_json(&json!({"request": request, "deduplicated": deduplicated}));
-    } else if deduplicated {
-        println!(
-            "joined {} {} ({} requesters)",
-            request.kind,
-            request.short_id,
-            request.requested_by.len()
-        );
-    } else {
-        println!(
-            "queued {} {} ({}); it runs when the gateway has been idle for {}s",
-            request.kind, request.short_id, request.state, request.idle_seconds
-        );
-    }
-    Ok(())
-}
-
-async fn decide(verb: &str, args: IdArgs, target: &Target) -> Result<(), Failure> {
-    let request = match target {
-        Target::Server(socket) => {
-            let answer = api(
-                socket,
-                "POST",
-                &format!("/v1/requests/{}/{verb}", args.id),
-                None,
-            )
-            .await?;
-            serde_json::from_value(answer["request"].clone())
-                .map_err(|e| Failure::new(EXIT_ERROR, format!("unexpected answer: {e}")))?
-        }
-        Target::Direct(store, _) => match verb {
-            "cancel" => store.cancel(&args.id, cli_actor()).await.map(|c| c.request),
-            "approve" => store.approve(&args.id, cli_actor()).await,
-            _ => store.reject(&args.id, cli_actor()).await,
-        }
-        .map_err(queue_failure)?,
-    };
-    let request: lull_queue::Request = request;
-    if args.json {
-        print_json(&json!({"request": request}));
-    } else {
-        println!(
-            "{} {} is now {}",
-            request.kind, request.short_id, request.state
-        );
-    }
-    Ok(())
-}
-
-/// The scheduler of a profile whose server is not running, on its store: what the server would
-/// do, for the records a command writes directly.
-fn offline_scheduler(store: &Store, config: &Config) -> Result<lull_queue::Scheduler, Failure> {
-    let plugin = crate::stack::offline(store.clone(), config)
-        .map_err(|e| Failure::new(EXIT_ERROR, format!("{e:#}")))?;
-    Ok(plugin.scheduler().clone())
-}
-
 fn print_released_slot(hold: &Value) {
     println!(
         "released the fleet slot {} of group {}; other replicas may restart now",
@@ -691,36 +454,4 @@ fn print_pause(pause: &lull_queue::Pause) {
         Some(until) => println!("maintenance paused until {until}{why}"),
         None => println!("maintenance paused until `lull resume`{why}"),
     }
-}
-
-/// Status without a server: what is stored, and the one blocker that matters: nothing reports.
-fn offline_status(
-    profile: &Profile,
-    store: &Store,
-    windows: &lull_queue::Windows,
-) -> Result<Status, lull_queue::Error> {
-    let open: Vec<_> = store.open_request()?.into_iter().collect();
-    let pause = store.pause()?;
-    let now = store.now();
-    let pause = pause.filter(|p| p.holds_at(now));
-    Ok(Status {
-        profile: profile.name.clone(),
-        blockers: if open.is_empty() {
-            Vec::new()
-        } else {
-            vec![lull_queue::Blocker::NoActivitySource]
-        },
-        open,
-        running: store.running_request()?,
-        live_runs: Vec::new(),
-        sources: Vec::new(),
-        host_draining: store.drain()?.is_some_and(|d| d.until > now),
-        paused: pause.is_some(),
-        paused_until: pause.and_then(|p| p.until),
-        idle_since: None,
-        eta: None,
-        last_finished: store.history(1)?.into_iter().next(),
-        windows: lull_queue::WindowsStatus::of(windows, now),
-        fleet: None,
-    })
 }
