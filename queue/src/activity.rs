@@ -6,6 +6,11 @@
 //! begin while admission is open. The tracker's mutex guards plain maps and is never held
 //! across an `.await`.
 
+mod settings;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -13,46 +18,16 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::admission::{AdmissionGate, Executing, GateWord};
+use crate::admission::{AdmissionGate, Executing};
 use crate::clock::Clock;
 use crate::deadline::later;
 use crate::timestamp::Timestamp;
 
+pub use settings::{SourceMode, TrackerSettings};
+pub use snapshot::{ActivitySnapshot, LiveRunInfo, SourceInfo};
+
 /// Expired and released lease ids remembered, so late heartbeats get "expired" rather than re-registering.
 const FORGOTTEN_LEASES_KEPT: usize = 4096;
-
-/// Who tells lull about activity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourceMode {
-    /// The host links lull and reports runs in-process: the tracker itself is the source.
-    Embedded,
-    /// A gateway in another process reports over the control API; it must be heard from.
-    Sidecar,
-}
-
-/// The tracker's share of the configuration.
-#[derive(Clone, Copy, Debug)]
-pub struct TrackerSettings {
-    /// Embedded or sidecar.
-    pub mode: SourceMode,
-    /// `lease_ttl_seconds`: a lease without heartbeat for this long expires.
-    pub lease_ttl: Duration,
-    /// `source_ttl_seconds`: a sidecar source silent this long blocks execution.
-    pub source_ttl: Duration,
-    /// `wedged_after_seconds`: a run live this long is flagged wedged.
-    pub wedged_after: Duration,
-}
-
-impl Default for TrackerSettings {
-    fn default() -> Self {
-        Self {
-            mode: SourceMode::Embedded,
-            lease_ttl: Duration::from_secs(90),
-            source_ttl: Duration::from_secs(300),
-            wedged_after: Duration::from_secs(7200),
-        }
-    }
-}
 
 /// A heartbeat or end named a lease lull no longer honours.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -85,28 +60,6 @@ pub struct LeaseGrant {
     pub ttl: Duration,
 }
 
-/// A live run as status shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LiveRunInfo {
-    /// `platform:chat`.
-    pub session: String,
-    /// When it began.
-    pub since: Timestamp,
-    /// Its lease, for external runs; `null` for in-process guards.
-    pub lease: Option<String>,
-    /// Live longer than `wedged_after_seconds`.
-    pub wedged: bool,
-}
-
-/// An activity source as status shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SourceInfo {
-    /// Its name.
-    pub name: String,
-    /// When it was last heard from.
-    pub last_seen: Timestamp,
-}
-
 /// Something the tracker did on its own that must be audited and announced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TrackerReport {
@@ -117,25 +70,6 @@ pub enum TrackerReport {
         /// The lease.
         lease: String,
     },
-}
-
-/// Everything the scheduler and status need, read together with the gate word.
-#[derive(Clone, Debug)]
-pub struct ActivitySnapshot {
-    /// The gate word at the time of the snapshot; the scheduler closes admission against it.
-    pub word: GateWord,
-    /// Live runs with their monotonic start.
-    pub runs: Vec<(LiveRunInfo, Instant)>,
-    /// Last activity (monotonic and wall).
-    pub last_activity: (Instant, Timestamp),
-    /// When the tracker started (lull's boot).
-    pub boot: Instant,
-    /// Sources and when each was last heard (monotonic); empty when embedded.
-    pub sources: Vec<(SourceInfo, Instant)>,
-    /// The earliest instant a live lease expires without a heartbeat.
-    pub next_lease_expiry: Option<Instant>,
-    /// Embedded or sidecar.
-    pub mode: SourceMode,
 }
 
 #[derive(Debug)]
@@ -521,6 +455,3 @@ fn remember_forgotten(state: &mut State, lease: String) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;
