@@ -10,6 +10,8 @@ mod host;
 
 use std::sync::Arc;
 
+// Brings `deliver_notices` into scope: the same on every platform.
+use lull_adapters::chat::adapter::MountedLull;
 use lull_adapters::discord::{DiscordLull, DiscordSettings};
 use lull_queue::ActivityTracker;
 use serenity::all::{

@@ -11,6 +11,8 @@ mod host;
 
 use std::sync::Arc;
 
+// Brings `deliver_notices` into scope: the same on every platform.
+use lull_adapters::chat::adapter::MountedLull;
 use lull_adapters::slack::{self, SlackLull, SlackSettings, settings::Connection};
 use slack_morphism::prelude::*;
 

@@ -7,6 +7,8 @@
 #[path = "shared/host.rs"]
 mod host;
 
+// Brings `deliver_notices` into scope: the same on every platform.
+use lull_adapters::chat::adapter::MountedLull;
 use lull_adapters::telegram::{TelegramLull, TelegramSettings, menu};
 use lull_queue::ActivityTracker;
 use teloxide::prelude::*;

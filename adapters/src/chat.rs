@@ -5,6 +5,9 @@
 //! [`Reply`](lull_plugin::Reply), and the reply becomes a platform message. Around that, every
 //! adapter needs the same machinery, and it lives here once:
 //!
+//! - [`adapter`]: the contract a platform implements (its config section as a
+//!   [`ChatAdapter`](adapter::ChatAdapter), lull in its client as a
+//!   [`MountedLull`](adapter::MountedLull));
 //! - [`once`]: each inbound event is handled at most once, across restarts and redeliveries;
 //! - [`acknowledge`]: an event is acknowledged to the platform only after it was handled, so a
 //!   kill -9 leads to a redelivery, never to a loss;
@@ -22,6 +25,7 @@
 //! `docs/adapters.md` lists what a new platform implements, in the order a reader meets it.
 
 pub mod acknowledge;
+pub mod adapter;
 pub mod click;
 pub mod deadline;
 pub mod inbox;

@@ -20,18 +20,15 @@ pub(crate) mod send;
 pub mod settings;
 pub mod sidecar;
 
-use std::future::Future;
-
 use lull_plugin::{PlatformPolicy, Plugin};
 use serenity::all::{Http, HttpBuilder};
 use tokio_util::sync::CancellationToken;
 
-pub use handler::{DiscordLull, PLATFORM, SEEN_TTL};
+pub use handler::{DiscordLull, SEEN_TTL};
 pub use settings::{Delivery, DiscordSettings, INTERACTIONS_PATH};
 pub use sidecar::{DiscordError, run};
 
-use crate::chat::outbox;
-use crate::chats::{ChatAdapter, Platform, Running};
+use crate::chat::adapter::{ChatAdapter, MountedLull, Platform, Running};
 use send::DiscordNotices;
 
 /// The REST client for `settings`: its token and REST base. Against Discord itself serenity's
@@ -53,13 +50,20 @@ pub fn http(settings: &DiscordSettings) -> Http {
     http
 }
 
-impl DiscordLull {
-    /// Delivers the outbox's notices for Discord channels through this application until `stop`.
-    pub async fn deliver_notices(&self, stop: impl Future<Output = ()>) {
-        let sink = DiscordNotices {
+/// The platform's name in senders, chats, notices and the seen-event keys.
+pub const PLATFORM: &str = "discord";
+
+impl MountedLull for DiscordLull {
+    type Notices = DiscordNotices;
+
+    fn plugin(&self) -> &Plugin {
+        DiscordLull::plugin(self)
+    }
+
+    fn notices(&self) -> DiscordNotices {
+        DiscordNotices {
             http: self.http().clone(),
-        };
-        outbox::deliver(self.plugin().scheduler().store().clone(), sink, stop).await;
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - [`chat`]: the chat kit, what every chat platform shares (public: it is how an adapter is
 //!   written, see `docs/adapters.md`);
-//! - [`chats`]: the platforms a config enables, behind one `ChatAdapter` abstraction;
+//! - [`platforms`]: the chat platforms this build has and a config enables (each a
+//!   `chat::adapter::ChatAdapter`);
 //! - `telegram`: the Telegram adapter (feature `telegram`), translation only;
 //! - `discord`: the Discord adapter (feature `discord`), translation only;
 //! - `slack`: the Slack adapter (feature `slack`), translation only;
@@ -18,7 +19,6 @@
 mod access;
 pub mod api;
 pub mod chat;
-pub mod chats;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -28,6 +28,7 @@ pub mod discord;
 mod doctor;
 pub mod fleet;
 mod hold;
+pub mod platforms;
 pub mod profile;
 pub mod relay;
 pub mod serve;

@@ -28,8 +28,8 @@ pub use grammar::grammar;
 pub use notices::{AckBody, AckOutcome, RelayNotice};
 pub use settings::RelaySettings;
 
+use crate::chat::adapter::{ChatAdapter, Platform, Running};
 use crate::chat::once::{Once, Redelivery};
-use crate::chats::{ChatAdapter, Platform, Running};
 
 /// How long a relayed command's `event_id` is remembered (and its answer kept): longer than
 /// any host retries.

@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::SocketAccess;
 use crate::api::{self, Access, ApiState};
-use crate::chats::{ChatAdapters, first_failure};
 use crate::client::Probe;
 use crate::config::{Config, RestartSetting};
+use crate::platforms::{ChatAdapters, first_failure};
 use crate::profile::Profile;
 use crate::stack::{StackOptions, assemble};
 

@@ -19,18 +19,15 @@ pub mod settings;
 pub mod sidecar;
 pub mod socket;
 
-use std::future::Future;
-
 use lull_plugin::{PlatformPolicy, Plugin};
 use slack_morphism::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-pub use handler::{PLATFORM, SEEN_TTL, SlackLull};
+pub use handler::{SEEN_TTL, SlackLull};
 pub use settings::SlackSettings;
 pub use sidecar::{SlackError, run};
 
-use crate::chat::outbox;
-use crate::chats::{ChatAdapter, Platform, Running};
+use crate::chat::adapter::{ChatAdapter, MountedLull, Platform, Running};
 use send::SlackNotices;
 
 /// The bot token of `settings`, as slack-morphism takes it.
@@ -38,11 +35,21 @@ pub fn bot_token(settings: &SlackSettings) -> SlackApiToken {
     SlackApiToken::new(settings.bot_token.expose().to_owned().into())
 }
 
-impl SlackLull {
-    /// Delivers the outbox's notices for Slack channels through this app until `stop`.
-    pub async fn deliver_notices(&self, stop: impl Future<Output = ()>) {
-        let sink = SlackNotices { lull: self.clone() };
-        outbox::deliver(self.plugin().scheduler().store().clone(), sink, stop).await;
+/// The platform's name in senders, chats, notices and the seen-event keys.
+pub const PLATFORM: &str = "slack";
+
+impl MountedLull for SlackLull {
+    type Notices = SlackNotices;
+
+    fn plugin(&self) -> &Plugin {
+        SlackLull::plugin(self)
+    }
+
+    fn notices(&self) -> SlackNotices {
+        SlackNotices {
+            client: self.client().clone(),
+            token: self.token().clone(),
+        }
     }
 }
 

@@ -12,8 +12,8 @@ use lull_queue::{
     Scheduler, SchedulerSettings, SourceMode, Store, SystemClock, TrackerSettings, recover,
 };
 
-use crate::chats::ChatAdapters;
 use crate::config::Config;
+use crate::platforms::ChatAdapters;
 
 /// How the profile runs.
 pub struct StackOptions {

@@ -18,18 +18,15 @@ pub mod settings;
 pub mod sidecar;
 pub(crate) mod webhook;
 
-use std::future::Future;
-
 use lull_plugin::{PlatformPolicy, Plugin};
 use teloxide::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-pub use handler::{PLATFORM, SEEN_TTL, TelegramLull};
+pub use handler::{SEEN_TTL, TelegramLull};
 pub use settings::{TelegramSettings, UpdateSource, WEBHOOK_PATH};
 pub use sidecar::{TelegramError, run};
 
-use crate::chat::outbox;
-use crate::chats::{ChatAdapter, Platform, Running};
+use crate::chat::adapter::{ChatAdapter, MountedLull, Platform, Running};
 use send::TelegramNotices;
 
 /// The bot for `settings`: its token and Bot API server.
@@ -37,13 +34,20 @@ pub fn bot(settings: &TelegramSettings) -> Bot {
     Bot::new(settings.token.expose()).set_api_url(settings.api_url.clone())
 }
 
-impl TelegramLull {
-    /// Delivers the outbox's notices for Telegram chats through this bot until `stop`.
-    pub async fn deliver_notices(&self, stop: impl Future<Output = ()>) {
-        let sink = TelegramNotices {
+/// The platform's name in senders, chats, notices and the seen-event keys.
+pub const PLATFORM: &str = "telegram";
+
+impl MountedLull for TelegramLull {
+    type Notices = TelegramNotices;
+
+    fn plugin(&self) -> &Plugin {
+        TelegramLull::plugin(self)
+    }
+
+    fn notices(&self) -> TelegramNotices {
+        TelegramNotices {
             bot: self.bot().clone(),
-        };
-        outbox::deliver(self.plugin().scheduler().store().clone(), sink, stop).await;
+        }
     }
 }
 

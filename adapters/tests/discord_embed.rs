@@ -9,9 +9,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::fake_discord::{APP_ID, FakeDiscord, TOKEN, Who, command_json, user_json};
-use lull_adapters::chats::ChatAdapters;
+// Brings `deliver_notices` into scope: the same on every platform.
+use lull_adapters::chat::adapter::MountedLull;
 use lull_adapters::config::Config;
 use lull_adapters::discord::{self, DiscordLull, DiscordSettings};
+use lull_adapters::platforms::ChatAdapters;
 use lull_queue::{ActivityTracker, RunGuard};
 use serde_json::Value;
 use serenity::all::{

@@ -8,8 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::fake_slack::{APP_TOKEN, BOT_TOKEN, FakeSlack, command_fields};
-use lull_adapters::chats::ChatAdapters;
+// Brings `deliver_notices` into scope: the same on every platform.
+use lull_adapters::chat::adapter::MountedLull;
 use lull_adapters::config::Config;
+use lull_adapters::platforms::ChatAdapters;
 use lull_adapters::slack::{self, SlackLull, SlackSettings};
 use serde_json::json;
 use slack_morphism::prelude::*;

@@ -8,8 +8,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::fake_telegram::{FakeTelegram, TOKEN};
-use lull_adapters::chats::ChatAdapters;
+// Brings `deliver_notices` into scope: the same on every platform.
+use lull_adapters::chat::adapter::MountedLull;
 use lull_adapters::config::Config;
+use lull_adapters::platforms::ChatAdapters;
 use lull_adapters::telegram::{self, TelegramLull, TelegramSettings, menu};
 use lull_queue::{ActivityTracker, RunGuard};
 use serde_json::json;

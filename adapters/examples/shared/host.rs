@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 
-use lull_adapters::chats::{ChatAdapter, ChatAdapters};
+use lull_adapters::chat::adapter::ChatAdapter;
 use lull_adapters::config::Config;
+use lull_adapters::platforms::ChatAdapters;
 use lull_adapters::serve::queue_settings;
 use lull_adapters::stack::{Stack, StackOptions, assemble};
 use lull_queue::{RestartAction, SchedulerTask, SourceMode, Store};

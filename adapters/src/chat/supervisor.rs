@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use lull_queue::{Backoff, MAX_BACKOFF};
 
+use super::adapter::MountedLull;
+
 /// How long stopping waits for events being handled, and notices being sent, to finish.
 pub const STOP_GRACE: Duration = Duration::from_secs(15);
 
@@ -49,9 +51,11 @@ pub trait Connection: Send + Sync {
     /// the platform's to log; the command still works when typed.
     fn prepare(&self, identity: &Self::Identity) -> impl Future<Output = ()> + Send;
 
-    /// Delivers the outbox's notices for this platform until `stop` is cancelled.
-    fn deliver_notices(&self, stop: CancellationToken)
-    -> impl Future<Output = ()> + Send + 'static;
+    /// What delivers this platform's notices while the connection runs.
+    type Notices: NoticeDelivery;
+
+    /// The platform's notice delivery (lull in its client).
+    fn notices(&self) -> Self::Notices;
 
     /// Receives and handles events until `stop` is cancelled (`Ok`, after letting events being
     /// handled finish within [`STOP_GRACE`]), or until the connection fails.
@@ -60,6 +64,19 @@ pub trait Connection: Send + Sync {
         identity: &Self::Identity,
         stop: &CancellationToken,
     ) -> impl Future<Output = Result<(), Attempt<Self::Fatal>>> + Send;
+}
+
+/// What delivers a platform's notices while its connection runs: lull in the platform's client
+/// (every [`MountedLull`]), or a test's stand-in.
+pub trait NoticeDelivery: Send + 'static {
+    /// Delivers the outbox's notices until `stop` is cancelled.
+    fn deliver_until(self, stop: CancellationToken) -> impl Future<Output = ()> + Send + 'static;
+}
+
+impl<L: MountedLull> NoticeDelivery for L {
+    async fn deliver_until(self, stop: CancellationToken) {
+        self.deliver_notices(stop.cancelled_owned()).await;
+    }
 }
 
 /// Runs `connection` until `stop` is cancelled. Network trouble, at start-up too, is waited out
@@ -99,7 +116,7 @@ pub async fn supervise<C: Connection>(
     // Notices stop with the connection, and only after it: a command handled during the stop
     // grace may still queue one.
     let notices_stop = CancellationToken::new();
-    let mut notices = tokio::spawn(connection.deliver_notices(notices_stop.clone()));
+    let mut notices = tokio::spawn(connection.notices().deliver_until(notices_stop.clone()));
     let mut backoff = Backoff::default();
     let result = loop {
         let began = Instant::now();

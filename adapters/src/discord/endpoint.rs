@@ -18,9 +18,9 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handler::{DiscordLull, PLATFORM};
 use super::respond::{DEFER_AFTER, Initial};
 use super::settings::INTERACTIONS_PATH;
+use super::{DiscordLull, PLATFORM};
 use crate::chat::inbox::{self, Inbox, Limits};
 use crate::chat::verifier::{Verifier, fresh_timestamp, header};
 

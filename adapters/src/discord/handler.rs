@@ -12,15 +12,13 @@ use serenity::all::{
     CommandInteraction, ComponentInteraction, Http, Interaction, Member, Message, Ready, User,
 };
 
+use super::PLATFORM;
 use super::click::DiscordPrompt;
 use super::command;
 use super::respond::{Answer, Initial, Target, respond};
 use super::send::send_reply;
 use crate::chat::click;
 use crate::chat::once::{Once, Outcome, Redelivery};
-
-/// The platform name in senders, chats and notices.
-pub const PLATFORM: &str = "discord";
 
 /// How long a handled interaction or message id is remembered: far beyond a gateway session's
 /// replay (a resumed session replays minutes) and an interaction token's 15 minutes.

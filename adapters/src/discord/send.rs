@@ -14,7 +14,7 @@ use lull_plugin::{Notice, Reply};
 use serenity::all::{ChannelId, Http, HttpError, Message, MessageId, MessageReference};
 use serenity::http::StatusCode;
 
-use super::handler::PLATFORM;
+use super::PLATFORM;
 use super::markup;
 use crate::chat::outbox::{NoticeSink, SendError};
 use crate::chat::rate_limit::sitting_out_rate_limits;

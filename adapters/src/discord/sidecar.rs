@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::gateway::GatewayEvents;
-use super::handler::{DiscordLull, PLATFORM};
 use super::settings::{Delivery, DiscordSettings};
+use super::{DiscordLull, PLATFORM};
 use super::{command, endpoint, http};
 use crate::chat::supervisor::{Attempt, Connection, STOP_GRACE, supervise};
 use crate::chat::webhook_server::{ListenError, WebhookServer};
@@ -77,6 +77,7 @@ fn attempt(error: serenity::Error) -> Attempt<DiscordError> {
 impl Connection for DiscordConnection {
     type Identity = Identity;
     type Fatal = DiscordError;
+    type Notices = DiscordLull;
 
     fn platform(&self) -> &'static str {
         PLATFORM
@@ -109,12 +110,8 @@ impl Connection for DiscordConnection {
         }
     }
 
-    fn deliver_notices(
-        &self,
-        stop: CancellationToken,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let lull = self.lull.clone();
-        async move { lull.deliver_notices(stop.cancelled_owned()).await }
+    fn notices(&self) -> DiscordLull {
+        self.lull.clone()
     }
 
     async fn receive(

@@ -28,6 +28,7 @@ struct TokenProbe {
 }
 
 /// `api_url` joined with `path`.
+#[cfg(any(feature = "telegram", feature = "discord", feature = "slack"))]
 fn endpoint(api_url: &url::Url, path: &str) -> String {
     format!("{}{path}", api_url.as_str().trim_end_matches('/'))
 }
@@ -35,6 +36,10 @@ fn endpoint(api_url: &url::Url, path: &str) -> String {
 /// The platforms the config enables (in a build that has them).
 fn platforms(config: &Config) -> Vec<Platform> {
     let env = |name: &str| std::env::var(name).ok();
+    #[cfg_attr(
+        not(any(feature = "telegram", feature = "discord", feature = "slack")),
+        expect(unused_mut, reason = "a build without chat platforms pushes none")
+    )]
     let mut platforms = Vec::new();
     #[cfg(feature = "telegram")]
     if let Some(section) = &config.telegram {

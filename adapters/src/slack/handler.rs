@@ -15,15 +15,13 @@ use lull_queue::Role;
 use slack_morphism::prelude::*;
 use tokio_util::task::TaskTracker;
 
+use super::PLATFORM;
 use super::click::SlackPrompt;
 use super::markup;
 use super::send::{SlackApiClient, post_reply, to_response_url};
 use crate::chat::click;
 use crate::chat::deadline::{Timely, within};
 use crate::chat::once::{Once, Outcome, Redelivery, UNREADABLE};
-
-/// The platform name in senders, chats and notices.
-pub const PLATFORM: &str = "slack";
 
 /// How long a handled event id is remembered: Slack retries an event for about an hour.
 pub const SEEN_TTL: Duration = Duration::from_secs(48 * 3600);
@@ -248,7 +246,7 @@ impl SlackLull {
             Outcome::Ran(Some(reply)) => {
                 let lull = self.clone();
                 self.tasks.spawn(async move {
-                    if let Err(error) = post_reply(&lull, &channel, &reply, Some(thread)).await {
+                    if let Err(error) = post_reply(lull.client(), lull.token(), &channel, &reply, Some(thread)).await {
                         tracing::warn!(%channel, %error, "slack: could not answer an agent's message");
                     }
                 });

@@ -17,7 +17,8 @@ use slack_morphism::prelude::*;
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{ANSWER_WITHIN, PLATFORM, SlackLull};
+use super::PLATFORM;
+use super::handler::{ANSWER_WITHIN, SlackLull};
 use super::settings::{COMMANDS_PATH, EVENTS_PATH, INTERACTIONS_PATH};
 use crate::chat::inbox::{self, Inbox, Limits};
 use crate::chat::verifier::{Verifier, fresh_timestamp, header};

@@ -13,7 +13,9 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use url::Url;
 
-use super::handler::{PLATFORM, SlackLull};
+use std::sync::Arc;
+
+use super::PLATFORM;
 use super::markup;
 use crate::chat::outbox::{NoticeSink, SendError};
 use crate::chat::rate_limit::sitting_out_rate_limits;
@@ -42,14 +44,15 @@ pub fn client(api_url: &Url) -> std::io::Result<SlackApiClient> {
 /// Posts `reply` to `channel` (in `thread`, when given). A direct reply sits out a short rate
 /// limit; a notice is retried by the outbox.
 pub async fn post_reply(
-    lull: &SlackLull,
+    client: &SlackApiClient,
+    token: &SlackApiToken,
     channel: &SlackChannelId,
     reply: &Reply,
     thread: Option<SlackTs>,
 ) -> Result<(), SlackClientError> {
     let request = SlackApiChatPostMessageRequest::new(channel.clone(), markup::content(reply))
         .opt_thread_ts(thread.clone());
-    let session = lull.client().open_session(lull.token());
+    let session = client.open_session(token);
     let send = || within_call_timeout(session.chat_post_message(&request));
     sitting_out_rate_limits(send, |e| thread.as_ref().and(rate_limited(e))).await?;
     Ok(())
@@ -186,8 +189,10 @@ pub fn classify(error: &SlackClientError) -> SendError {
 
 /// Delivers notices from the outbox through the app's bot.
 pub struct SlackNotices {
-    /// The bot that sends them.
-    pub lull: SlackLull,
+    /// The Web API client.
+    pub client: Arc<SlackApiClient>,
+    /// The bot token.
+    pub token: SlackApiToken,
 }
 
 impl NoticeSink for SlackNotices {
@@ -197,7 +202,7 @@ impl NoticeSink for SlackNotices {
 
     async fn send(&self, notice: &Notice) -> Result<(), SendError> {
         let channel = SlackChannelId::new(notice.chat.chat.clone());
-        post_reply(&self.lull, &channel, &notice.reply, None)
+        post_reply(&self.client, &self.token, &channel, &notice.reply, None)
             .await
             .map_err(|e| classify(&e))
     }

@@ -8,8 +8,8 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{PLATFORM, SlackLull};
 use super::settings::{Connection as Mode, SlackSettings};
+use super::{PLATFORM, SlackLull};
 use super::{http, socket};
 use crate::chat::supervisor::{Attempt, Connection, STOP_GRACE, supervise};
 use crate::chat::webhook_server::{ListenError, WebhookServer};
@@ -87,6 +87,7 @@ fn attempt(error: SlackClientError, which: &'static str, key: &'static str) -> A
 impl Connection for SlackConnection {
     type Identity = SlackApiAuthTestResponse;
     type Fatal = SlackError;
+    type Notices = SlackLull;
 
     fn platform(&self) -> &'static str {
         PLATFORM
@@ -121,12 +122,8 @@ impl Connection for SlackConnection {
         tracing::info!(team = %me.team, bot = %me.user_id, mode, "slack: connected");
     }
 
-    fn deliver_notices(
-        &self,
-        stop: CancellationToken,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let lull = self.lull.clone();
-        async move { lull.deliver_notices(stop.cancelled_owned()).await }
+    fn notices(&self) -> SlackLull {
+        self.lull.clone()
     }
 
     async fn receive(

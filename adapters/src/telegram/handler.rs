@@ -10,14 +10,12 @@ use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, Me, Message, UpdateId, User};
 
+use super::PLATFORM;
 use super::click::TelegramPrompt;
 use super::send::send_reply;
 use crate::chat::acknowledge::Handling;
 use crate::chat::click;
 use crate::chat::once::{Once, Redelivery};
-
-/// The platform name in senders, chats and notices.
-pub const PLATFORM: &str = "telegram";
 
 /// How long a handled `update_id` is remembered. Telegram keeps an unconfirmed update for at
 /// most 24 hours, so a redelivery can never come later than this.

@@ -9,7 +9,7 @@ use teloxide::payloads::SendMessageSetters;
 use teloxide::prelude::*;
 use teloxide::types::{MessageId, ParseMode, ReplyParameters};
 
-use super::handler::PLATFORM;
+use super::PLATFORM;
 use super::markup::{MAX_MESSAGE_CHARS, html, keyboard};
 use crate::chat::outbox::{NoticeSink, SendError};
 use crate::chat::rate_limit::sitting_out_rate_limits;

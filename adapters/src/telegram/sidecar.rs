@@ -64,6 +64,7 @@ struct TelegramConnection {
 impl Connection for TelegramConnection {
     type Identity = Me;
     type Fatal = TelegramError;
+    type Notices = TelegramLull;
 
     fn platform(&self) -> &'static str {
         PLATFORM
@@ -94,12 +95,8 @@ impl Connection for TelegramConnection {
         }
     }
 
-    fn deliver_notices(
-        &self,
-        stop: CancellationToken,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let lull = self.lull.clone();
-        async move { lull.deliver_notices(stop.cancelled_owned()).await }
+    fn notices(&self) -> TelegramLull {
+        self.lull.clone()
     }
 
     async fn receive(

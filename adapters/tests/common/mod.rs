@@ -324,7 +324,7 @@ pub fn venv_tool(var: &str, name: &str, tool: &str) -> PathBuf {
 pub async fn embedded(
     dir: &Path,
     config: &lull_adapters::config::Config,
-    chats: &lull_adapters::chats::ChatAdapters,
+    chats: &lull_adapters::platforms::ChatAdapters,
 ) -> (lull_adapters::stack::Stack, lull_queue::SchedulerTask) {
     use lull_adapters::stack::{StackOptions, assemble};
     let store =

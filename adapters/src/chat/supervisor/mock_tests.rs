@@ -69,9 +69,19 @@ impl Scripted {
     }
 }
 
+/// The notices a scripted connection "delivers": noted when they start and stop.
+impl NoticeDelivery for Scripted {
+    async fn deliver_until(self, stop: CancellationToken) {
+        self.note("notices started");
+        stop.cancelled().await;
+        self.note("notices stopped");
+    }
+}
+
 impl Connection for Scripted {
     type Identity = ();
     type Fatal = Refused;
+    type Notices = Scripted;
 
     fn platform(&self) -> &'static str {
         "test"
@@ -86,16 +96,8 @@ impl Connection for Scripted {
         self.note("prepare");
     }
 
-    fn deliver_notices(
-        &self,
-        stop: CancellationToken,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let this = self.clone();
-        async move {
-            this.note("notices started");
-            stop.cancelled().await;
-            this.note("notices stopped");
-        }
+    fn notices(&self) -> Scripted {
+        self.clone()
     }
 
     async fn receive(&self, _: &(), stop: &CancellationToken) -> Result<(), Attempt<Refused>> {
@@ -215,6 +217,7 @@ async fn a_stop_during_preparation_is_prompt() {
     impl Connection for Stuck {
         type Identity = ();
         type Fatal = Refused;
+        type Notices = Scripted;
         fn platform(&self) -> &'static str {
             "test"
         }
@@ -224,11 +227,8 @@ async fn a_stop_during_preparation_is_prompt() {
         async fn prepare(&self, _: &()) {
             std::future::pending::<()>().await;
         }
-        fn deliver_notices(
-            &self,
-            stop: CancellationToken,
-        ) -> impl Future<Output = ()> + Send + 'static {
-            self.0.deliver_notices(stop)
+        fn notices(&self) -> Scripted {
+            self.0.clone()
         }
         async fn receive(&self, i: &(), stop: &CancellationToken) -> Result<(), Attempt<Refused>> {
             self.0.receive(i, stop).await

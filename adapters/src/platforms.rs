@@ -1,57 +1,19 @@
-//! The chat platforms a config enables, behind one [`ChatAdapter`] abstraction: who may do what
-//! on each, the chats that hear about every request, the secrets to keep out of output, and
-//! running each adapter. Everything else (`stack`, `serve`) asks the list, never a platform.
+//! The chat platforms this build has, and the ones a config enables: who may do what on each,
+//! the chats that hear about every request, the secrets to keep out of output, and running each
+//! adapter. Everything else (`stack`, `serve`) asks the list, never a platform.
 //!
 //! Enabling a platform is one entry in [`PLATFORMS`]: its section, and how that section is
-//! checked into settings that implement [`ChatAdapter`] (in the platform's folder).
+//! checked into settings that implement [`ChatAdapter`] (the kit's contract, in
+//! `chat/adapter.rs`; each platform's side in its folder).
 
 use std::any::Any;
-use std::future::Future;
-use std::pin::Pin;
 
 use anyhow::bail;
-use lull_plugin::{ChatRef, ChatRelay, PlatformPolicy, Plugin, Policy};
+use lull_plugin::{ChatRef, ChatRelay, Plugin, Policy};
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::settings::SettingError;
+use crate::chat::adapter::{ChatAdapter, Platform};
 use crate::config::Config;
-
-/// A running adapter: ends when told to stop, or early with an error waiting cannot fix.
-pub type Running = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
-
-/// One enabled chat platform, from its checked config section.
-pub trait ChatAdapter: Send + Sync + Any {
-    /// `telegram`, `discord`, `slack`, `relay:<name>`: the platform in senders, chats and
-    /// notices.
-    fn platform(&self) -> &str;
-    /// Who may do what here.
-    fn policy(&self) -> PlatformPolicy;
-    /// The chats (platform ids) that hear about every request.
-    fn notify_chats(&self) -> Vec<String>;
-    /// Tokens and secrets, to keep out of output tails.
-    fn secrets(&self) -> Vec<String>;
-    /// For a relay: its platform and the agents whose tool calls may name a chat.
-    fn relay(&self) -> Option<ChatRelay> {
-        None
-    }
-    /// lull's own bot or app on the platform (the sidecar's), until `stop` is cancelled.
-    fn run(&self, plugin: Plugin, stop: CancellationToken) -> Running;
-}
-
-/// A chat platform this build can run: its config section, and how the section (present in the
-/// config) is checked into its adapter.
-pub struct Platform {
-    /// `telegram`, `discord`, `slack`.
-    pub section: &'static str,
-    /// Checks the section, reading secrets through the given environment.
-    pub enable: fn(&Config, &Env<'_>) -> Result<Enabled, SettingError>,
-}
-
-/// An enabled platform's adapter.
-pub type Enabled = Box<dyn ChatAdapter>;
-
-/// Where secrets are read: the process environment, or a test's.
-pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 /// Every chat platform this build has: one entry each.
 pub const PLATFORMS: &[Platform] = &[
