@@ -7,18 +7,8 @@ use lull_queue::Kind;
 use serde_json::{Value, json};
 
 use crate::config::TEMPLATE;
+use crate::exit::{EXIT_ERROR, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, Failure, exit_for};
 use crate::profile::Profile;
-
-/// Exit status: success.
-pub const EXIT_OK: i32 = 0;
-/// Exit status: an error (I/O, a server that failed, a bad config).
-pub const EXIT_ERROR: i32 = 1;
-/// Exit status: a usage error (bad arguments or input).
-pub const EXIT_USAGE: i32 = 2;
-/// Exit status: the request was not found.
-pub const EXIT_NOT_FOUND: i32 = 3;
-/// Exit status: refused (not allowed, or not possible in the request's state).
-pub const EXIT_REFUSED: i32 = 4;
 
 mod args;
 mod requests;
@@ -26,47 +16,10 @@ mod status;
 mod target;
 
 use args::DEFAULT_DRAIN_TTL;
-pub(crate) use args::session_name;
 pub use args::{AskArgs, Cli, Command, DrainState, FleetAction, IdArgs, LogFormat};
 use requests::{ask, decide};
 use status::{status_text, watch_status};
 use target::{Target, api, cli_actor, offline_scheduler, queue_failure, target};
-
-/// A failure with its exit status.
-#[derive(Debug)]
-pub struct Failure {
-    /// The exit status.
-    pub code: i32,
-    /// What to print on stderr.
-    pub message: String,
-}
-
-impl Failure {
-    pub(crate) fn new(code: i32, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Self::new(EXIT_ERROR, format!("{e:#}"))
-    }
-}
-
-/// The exit status for an error code of the API or tool: a queue error by its kind; the API's
-/// own refusals (`executing`, `lease_expired`) are refusals; anything else is a bad input.
-pub(crate) fn exit_for(code: &str) -> i32 {
-    match lull_queue::ErrorKind::from_code(code) {
-        Some(lull_queue::ErrorKind::NotFound) => EXIT_NOT_FOUND,
-        Some(lull_queue::ErrorKind::Internal) => EXIT_ERROR,
-        Some(_) => EXIT_REFUSED,
-        None if matches!(code, "executing" | "lease_expired") => EXIT_REFUSED,
-        None => EXIT_USAGE,
-    }
-}
 
 fn print_json(value: &Value) {
     println!(

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{EXIT_ERROR, Failure};
 use crate::client::{self, Probe};
 use crate::config::{Config, RestartSetting};
+use crate::exit::{EXIT_ERROR, Failure};
 use crate::profile::Profile;
 
 mod platforms;

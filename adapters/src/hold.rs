@@ -22,8 +22,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::{EXIT_ERROR, EXIT_USAGE, Failure};
 use crate::client::{self, ClientError};
+use crate::exit::{EXIT_ERROR, EXIT_USAGE, Failure};
 
 /// The source named in the calls when `--source` is not given (not announced: see above).
 const UNANNOUNCED_SOURCE: &str = "lull-hold";
@@ -63,7 +63,7 @@ impl Hold {
                 let name = Path::new(program)
                     .file_name()
                     .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
-                crate::cli::session_name(&format!("hold:{name}"))
+                crate::names::session_name(&format!("hold:{name}"))
                     .map_err(|e| Failure::new(EXIT_USAGE, format!("{e}; pass --session")))?
             }
         };

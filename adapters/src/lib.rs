@@ -13,6 +13,8 @@
 //! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
 //! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces; `hold`: `lull hold`,
 //!   a command run as a live run;
+//! - [`exit`]: how a command ends (its status and message); `names`: the session and source
+//!   names the command line checks;
 //! - [`config`], [`profile`]: where settings and state live; `access`: who may reach the
 //!   control socket; `terminal`: output for people.
 
@@ -26,8 +28,10 @@ pub mod demo;
 #[cfg(feature = "discord")]
 pub mod discord;
 mod doctor;
+pub mod exit;
 pub mod fleet;
 mod hold;
+mod names;
 pub mod platforms;
 pub mod profile;
 pub mod relay;

@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use lull_adapters::cli::{self, Cli, Command, EXIT_ERROR, EXIT_USAGE, Failure, LogFormat};
+use lull_adapters::cli::{self, Cli, Command, LogFormat};
 use lull_adapters::config::Config;
+use lull_adapters::exit::{EXIT_ERROR, EXIT_USAGE, Failure};
 use lull_adapters::profile::Profile;
 
 /// How long the runtime waits, once the command returned, for tasks it still runs.

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{EXIT_ERROR, EXIT_REFUSED, Failure};
+use crate::exit::{EXIT_ERROR, EXIT_REFUSED, Failure};
 use crate::profile::Profile;
 
 /// Which service manager runs lull.

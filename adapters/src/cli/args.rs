@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::names::{session_name, source_name};
+
 /// lull holds gateway restarts and updates until no agent run is live and the gateway is idle.
 #[derive(Debug, Parser)]
 #[command(name = "lull", version, long_about = None)]
@@ -188,23 +190,6 @@ pub enum DrainState {
 
 /// How long `lull drain on` holds without `--ttl`.
 pub(crate) const DEFAULT_DRAIN_TTL: Duration = Duration::from_secs(15 * 60);
-
-/// A session as the control API takes it: 1 to 200 characters, not blank.
-pub(crate) fn session_name(text: &str) -> Result<String, String> {
-    name(text, 200, "a session, e.g. telegram:-100123 or backup")
-}
-
-/// A source as the control API takes it: 1 to 100 characters, not blank.
-fn source_name(text: &str) -> Result<String, String> {
-    name(text, 100, "a source, e.g. my-gateway")
-}
-
-fn name(text: &str, most: usize, what: &str) -> Result<String, String> {
-    if text.trim().is_empty() || text.chars().count() > most {
-        return Err(format!("give {what}: 1 to {most} characters"));
-    }
-    Ok(text.to_owned())
-}
 
 /// A duration as chat takes it: whole seconds (`1200`) or humantime (`20m`, `1h30m`).
 fn whole_duration(text: &str) -> Result<Duration, String> {
