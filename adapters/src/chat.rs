@@ -8,7 +8,7 @@
 //! - [`adapter`]: the contract a platform implements (its config section as a
 //!   [`ChatAdapter`](adapter::ChatAdapter), lull in its client as a
 //!   [`MountedLull`](adapter::MountedLull));
-//! - [`once`]: each inbound event is handled at most once, across restarts and redeliveries;
+//! - [`at_most_once`]: each inbound event is handled at most once, across restarts and redeliveries;
 //! - [`acknowledge`]: an event is acknowledged to the platform only after it was handled, so a
 //!   kill -9 leads to a redelivery, never to a loss;
 //! - [`inbox`], [`verifier`] and [`webhook_server`]: a webhook that checks who posted before it
@@ -26,10 +26,10 @@
 
 pub mod acknowledge;
 pub mod adapter;
+pub mod at_most_once;
 pub mod click;
 pub mod deadline;
 pub mod inbox;
-pub mod once;
 pub mod outbox;
 pub mod rate_limit;
 pub mod render;

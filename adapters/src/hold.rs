@@ -32,7 +32,8 @@ const RETRY_EVERY: Duration = Duration::from_secs(2);
 /// Shortest time between heartbeats, whatever the lease TTL.
 const SHORTEST_BEAT: Duration = Duration::from_secs(1);
 
-/// What to hold, and how it is named in status.
+/// One `lull hold` call: the command run as a live run that holds maintenance back while it
+/// runs (as `systemd-inhibit` holds shutdown), and how it is named in status.
 pub struct Hold {
     /// The session the run is shown as (default `hold:<program>`).
     pub session: String,

@@ -29,7 +29,7 @@ pub use notices::{AckBody, AckOutcome, RelayNotice};
 pub use settings::RelaySettings;
 
 use crate::chat::adapter::{ChatAdapter, Platform, Running};
-use crate::chat::once::{Once, Redelivery};
+use crate::chat::at_most_once::{AtMostOnce, Redelivery};
 
 /// How long a relayed command's `event_id` is remembered (and its answer kept): longer than
 /// any host retries.
@@ -52,7 +52,7 @@ pub enum RelayError {
     )]
     InProgress(String),
     /// The store could not say whether the command was handled before: nothing was done.
-    #[error("{}", crate::chat::once::UNREADABLE)]
+    #[error("{}", crate::chat::at_most_once::UNREADABLE)]
     Unreadable,
     /// No pending notice of this relay has that id.
     #[error("no notice {0} of this relay is pending")]
@@ -87,7 +87,7 @@ struct Shared {
     /// removing, and so never gives out again what was acknowledged.
     outbox: tokio::sync::Mutex<()>,
     changed: Notify,
-    once: OnceLock<Once>,
+    once: OnceLock<AtMostOnce>,
 }
 
 /// The relay of a config's `[relay]`: its settings and the state its calls share. Cheap to
@@ -123,10 +123,10 @@ impl Relay {
     }
 
     /// The once-per-event rule over `store` (one per relay, shared by every call).
-    fn once(&self, store: &Store) -> &Once {
-        self.shared
-            .once
-            .get_or_init(|| Once::new(store.clone(), "relay", EVENT_TTL, Redelivery::Redelivered))
+    fn once(&self, store: &Store) -> &AtMostOnce {
+        self.shared.once.get_or_init(|| {
+            AtMostOnce::new(store.clone(), "relay", EVENT_TTL, Redelivery::Redelivered)
+        })
     }
 }
 

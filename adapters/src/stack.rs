@@ -1,4 +1,5 @@
-//! One profile's machinery assembled from its config: recovery of what was running, the
+//! One profile's machinery assembled from its config (a stack of services, not a data
+//! structure): recovery of what was running, the
 //! activity tracker, the executor, the scheduler and the command core. `lull serve` builds it
 //! as a sidecar; a Rust gateway that embeds lull builds it with its own restart action (see
 //! `adapters/examples/telegram_embed.rs`).

@@ -25,7 +25,8 @@ pub const FENCING_TOKEN_ENV: &str = "LULL_FENCING_TOKEN";
 /// A boxed future returned by lock backends (object-safe async).
 pub type FleetFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A lock service replicas share.
+/// A lock service replicas share (Zincati's FleetLock protocol is one backend of it; etcd is
+/// another).
 pub trait FleetLock: Send + Sync + 'static {
     /// Takes a slot now if one is free, without waiting. A slot this replica already holds is
     /// granted again (FleetLock's recursive pre-reboot).
@@ -72,7 +73,8 @@ pub enum Attempt {
     },
 }
 
-/// A slot held by this replica, as persisted with the request it was taken for.
+/// This replica's hold on one slot of the fleet lock service, persisted with the request it was
+/// taken for while held, or kept for an admin. "Hold" is the claim; the slot is what it claims.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FleetHold {
     /// `etcd` or `fleetlock`.

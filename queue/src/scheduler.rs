@@ -40,7 +40,7 @@ use crate::request::Request;
 use crate::settings::SchedulerSettings;
 use crate::store::Store;
 use crate::window::Windows;
-use fleet_slot::Slot;
+use fleet_slot::SlotCheck;
 use look::Look;
 use memory::Memory;
 
@@ -50,10 +50,12 @@ const RETRY_AFTER_STORE_ERROR: Duration = Duration::from_secs(5);
 /// A handle to the scheduler of one profile. Cheap to clone.
 #[derive(Clone)]
 pub struct Scheduler {
-    core: Arc<Core>,
+    shared: Arc<Shared>,
 }
 
-struct Core {
+/// What every clone of a [`Scheduler`] handle shares (mini-redis's name for it): the store,
+/// the tracker, the executor, the settings and what the scheduler remembers between looks.
+struct Shared {
     profile: String,
     store: Store,
     tracker: ActivityTracker,
@@ -81,8 +83,8 @@ pub struct SchedulerTask {
 impl SchedulerTask {
     /// Stops the scheduler after its current step (an execution in progress finishes first).
     pub async fn shutdown(self) {
-        self.scheduler.core.stopping.store(true, Ordering::SeqCst);
-        self.scheduler.core.shutdown.notify_one();
+        self.scheduler.shared.stopping.store(true, Ordering::SeqCst);
+        self.scheduler.shared.shutdown.notify_one();
         let _ = self.handle.await;
     }
 
@@ -114,7 +116,7 @@ impl Scheduler {
         }
         let memory = Memory::boot(&store, &settings, Instant::now())?;
         Ok(Self {
-            core: Arc::new(Core {
+            shared: Arc::new(Shared {
                 profile: profile.into(),
                 store,
                 tracker,
@@ -134,7 +136,7 @@ impl Scheduler {
     /// With `[fleet]`: restart steps hold a slot of `fleet` (see [`crate::fleet`]). Set it
     /// before [`Scheduler::spawn`]; a second call is refused.
     pub fn set_fleet(&self, fleet: Arc<dyn FleetLock>) -> Result<(), Error> {
-        self.core
+        self.shared
             .fleet
             .set(fleet)
             .map_err(|_| Error::Conflict("the scheduler already has a fleet lock".into()))
@@ -144,42 +146,42 @@ impl Scheduler {
     pub fn spawn(&self) -> SchedulerTask {
         let scheduler = self.clone();
         // Subscribe before the first look so no event between the look and the wait is missed.
-        let events = self.core.store.subscribe();
+        let events = self.shared.store.subscribe();
         let handle = tokio::spawn(scheduler.clone().run(events));
         SchedulerTask { scheduler, handle }
     }
 
     /// How many times the scheduler has woken up and looked.
     pub fn wakeups(&self) -> u64 {
-        self.core.wakeups.load(Ordering::SeqCst)
+        self.shared.wakeups.load(Ordering::SeqCst)
     }
 
     /// The store.
     pub fn store(&self) -> &Store {
-        &self.core.store
+        &self.shared.store
     }
 
     /// The activity tracker.
     pub fn tracker(&self) -> &ActivityTracker {
-        &self.core.tracker
+        &self.shared.tracker
     }
 
     /// The configured maintenance windows.
     pub fn windows(&self) -> &Windows {
-        &self.core.settings.windows
+        &self.shared.settings.windows
     }
 
     fn memory(&self) -> MutexGuard<'_, Memory> {
-        self.core.memory.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn run(self, mut events: broadcast::Receiver<QueueEvent>) {
         let mut fleet_changes = self.fleet().map(|f| f.changes());
         loop {
-            if self.core.stopping.load(Ordering::SeqCst) {
+            if self.shared.stopping.load(Ordering::SeqCst) {
                 return;
             }
-            self.core.wakeups.fetch_add(1, Ordering::SeqCst);
+            self.shared.wakeups.fetch_add(1, Ordering::SeqCst);
             let next = match self.step().await {
                 Ok(next) => next,
                 Err(error) => {
@@ -209,14 +211,14 @@ impl Scheduler {
         loop {
             tokio::select! {
                 biased;
-                () = self.core.shutdown.notified() => return false,
+                () = self.shared.shutdown.notified() => return false,
                 received = events.recv() => match received {
                     // Its own reports carry no news for the scheduler.
                     Ok(event) if event.is_scheduler_report() => continue,
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => return true,
                     Err(broadcast::error::RecvError::Closed) => return false,
                 },
-                () = self.core.tracker.changed() => return true,
+                () = self.shared.tracker.changed() => return true,
                 () = fleet_changed(fleet_changes.as_deref_mut()) => return true,
                 () = sleep_until_or_forever(next) => return true,
             }
@@ -226,7 +228,7 @@ impl Scheduler {
     /// One look: housekeeping, then start the open request if it may run, or say why it waits.
     /// Returns when to look again if nothing else happens first.
     async fn step(&self) -> Result<Option<Instant>, Error> {
-        self.audit_tracker_reports(self.core.tracker.expire_leases(Instant::now()))
+        self.audit_tracker_reports(self.shared.tracker.expire_leases(Instant::now()))
             .await?;
         let look = self.look()?;
         if self.end_what_expired(&look).await? {
@@ -234,7 +236,7 @@ impl Scheduler {
             return Ok(Some(Instant::now()));
         }
         for report in self.wedged_runs(&look) {
-            self.core.store.report(report).await?;
+            self.shared.store.report(report).await?;
         }
         let fleet_next = if look.running.is_none() {
             self.settle_fleet_hold().await?
@@ -264,22 +266,22 @@ impl Scheduler {
         if blockers.is_empty() {
             // The slot covers the restart step only: an update takes it after installing.
             let slot = match open.kind {
-                crate::request::Kind::Restart => self.slot().await?,
+                crate::request::Kind::Restart => self.check_slot().await?,
                 crate::request::Kind::Update => {
                     // A restart upgraded to an update meanwhile: its slot is not needed yet.
                     self.return_unused_slot().await;
-                    Slot::Ready(None)
+                    SlotCheck::Ready(None)
                 }
             };
             match slot {
-                Slot::Ready(hold) => {
+                SlotCheck::Ready(hold) => {
                     self.start_if_unchanged(open.clone(), &look, hold).await;
                     // Started, or something changed between the look and the close: look again.
                     return Ok(Some(Instant::now()));
                 }
                 // The facts may have changed while the lock service answered: look again.
-                Slot::LookAgain => return Ok(Some(Instant::now())),
-                Slot::Waiting(blocker, retry_at) => {
+                SlotCheck::LookAgain => return Ok(Some(Instant::now())),
+                SlotCheck::Waiting(blocker, retry_at) => {
                     blockers.push(blocker);
                     fleet_retry = Some(retry_at);
                 }
@@ -303,7 +305,7 @@ impl Scheduler {
     /// Ends a pause or a drain whose time is up, and rejects a request whose approval window
     /// passed; `true` if it changed anything.
     async fn end_what_expired(&self, look: &Look) -> Result<bool, Error> {
-        let store = &self.core.store;
+        let store = &self.shared.store;
         if let Some((pause, Some(end))) = &look.pause
             && *end <= look.now
         {
@@ -334,14 +336,14 @@ impl Scheduler {
     async fn start_if_unchanged(&self, open: Request, look: &Look, hold: Option<FleetHold>) {
         // Taken before admission closes, so waiting for an admin's release never keeps it closed.
         let starting = match &hold {
-            Some(_) => Some(self.core.fleet_starts.lock().await),
+            Some(_) => Some(self.shared.fleet_starts.lock().await),
             None => None,
         };
         if hold.as_ref().is_some_and(|h| !self.still_persisted(h)) {
             // An admin released the kept slot meanwhile: the next look asks for a fresh one.
             return;
         }
-        let gate = self.core.tracker.gate();
+        let gate = self.shared.tracker.gate();
         if !gate.close_if_unchanged(look.activity.word) {
             self.unused_slot(hold);
             return;
@@ -378,7 +380,7 @@ impl Scheduler {
                 });
             }
             let wait = memory::Wait {
-                max: self.core.settings.max_wait,
+                max: self.shared.settings.max_wait,
                 windows: self.windows_for(open),
                 now: look.now,
                 now_wall: look.now_wall,
@@ -395,8 +397,8 @@ impl Scheduler {
         };
         for report in reports {
             match report {
-                QueueEvent::Escalated { .. } => self.core.store.report_escalation(report).await?,
-                other => self.core.store.report(other).await?,
+                QueueEvent::Escalated { .. } => self.shared.store.report_escalation(report).await?,
+                other => self.shared.store.report(other).await?,
             }
         }
         Ok(escalate_at)
@@ -409,7 +411,7 @@ impl Scheduler {
                     tracing::warn!(%session, %lease, "run lease expired without heartbeat");
                     let detail = format!("session {session}, lease {lease}");
                     let event = QueueEvent::LeaseExpired { session, lease };
-                    self.core
+                    self.shared
                         .store
                         .record("lull", "lease_expired", detail, Some(event))
                         .await?;

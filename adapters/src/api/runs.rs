@@ -38,7 +38,7 @@ pub(super) struct RunBody {
     #[serde(default = "yes")]
     announce_source: bool,
     #[serde(default)]
-    #[allow(
+    #[expect(
         dead_code,
         reason = "accepted for the gateway's own bookkeeping; lull keys runs by session"
     )]
@@ -138,7 +138,7 @@ pub(super) struct ActivityBody {
     #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     source: String,
     #[serde(default)]
-    #[allow(
+    #[expect(
         dead_code,
         reason = "accepted for logs; activity is global, not per session"
     )]

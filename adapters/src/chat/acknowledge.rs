@@ -14,7 +14,7 @@
 //! platform delivers the event again. One that panicked counts as handled: a poison event must
 //! not stop lull from hearing anything else.
 //!
-//! A kill -9 at any moment so leads to a redelivery, which [`once`](super::once) turns into
+//! A kill -9 at any moment so leads to a redelivery, which [`at_most_once`](super::once) turns into
 //! "handled once", never to a loss. The id is the platform's: an update id, an envelope id.
 
 use std::collections::{HashMap, HashSet};

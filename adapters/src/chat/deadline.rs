@@ -10,7 +10,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-/// The work's result, or the work itself when it outlasted the deadline.
+/// Whether work beat the platform's reply deadline: its result, or (`Late`) the work itself,
+/// still running, so the adapter acknowledges now and awaits the rest.
 pub enum Timely<F: Future> {
     /// Done in time.
     Ready(F::Output),

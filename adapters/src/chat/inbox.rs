@@ -12,7 +12,7 @@
 //!    on the post first ([`Inbox::overdue`]). Handling that will not happen → `503`.
 //!
 //! A post cut off by a kill -9 is so posted again by the platform, never lost; the
-//! [`once`](super::once) rule makes the second post change nothing.
+//! [`at_most_once`](super::once) rule makes the second post change nothing.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -17,8 +17,8 @@ use super::click::DiscordPrompt;
 use super::command;
 use super::respond::{Answer, Initial, Target, respond};
 use super::send::send_reply;
+use crate::chat::at_most_once::{AtMostOnce, Outcome, Redelivery};
 use crate::chat::click;
-use crate::chat::once::{Once, Outcome, Redelivery};
 
 /// How long a handled interaction or message id is remembered: far beyond a gateway session's
 /// replay (a resumed session replays minutes) and an interaction token's 15 minutes.
@@ -31,13 +31,14 @@ pub const HANDLED_BEFORE: &str = "This command was already handled; see /mainten
 const MAX_CHOICE_CHARS: usize = 100;
 
 /// lull on one Discord application: the REST client it answers through and the command core it
-/// hands commands to. Cheap to clone.
+/// hands commands to. What an embedding host mounts (see `TelegramLull` for the name). Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct DiscordLull {
     http: Arc<Http>,
     plugin: Plugin,
     /// Each interaction and message handled once.
-    once: Once,
+    once: AtMostOnce,
     /// Whether `/maintenance` was registered by [`DiscordLull::ready`].
     registered: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -48,7 +49,7 @@ impl DiscordLull {
     pub fn new(http: Arc<Http>, plugin: Plugin) -> Self {
         // Discord never sends an interaction again: when lull cannot tell whether it ran, the
         // person is told to try again.
-        let once = Once::new(
+        let once = AtMostOnce::new(
             plugin.scheduler().store().clone(),
             PLATFORM,
             SEEN_TTL,
@@ -175,9 +176,8 @@ impl DiscordLull {
                     Outcome::Copy | Outcome::Seen | Outcome::Repeated(_) => {
                         Reply::refusal(HANDLED_BEFORE)
                     }
-                    Outcome::Unreadable { tell } => {
-                        tell.unwrap_or_else(|| Reply::refusal(crate::chat::once::UNREADABLE))
-                    }
+                    Outcome::Unreadable { tell } => tell
+                        .unwrap_or_else(|| Reply::refusal(crate::chat::at_most_once::UNREADABLE)),
                 },
             )
         };

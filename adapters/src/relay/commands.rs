@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Relay, RelayError};
-use crate::chat::once::Outcome;
+use crate::chat::at_most_once::Outcome;
 
 /// Longest `event_id`, `user`, `display` or `chat`, in characters.
 const MAX_ID_CHARS: usize = 200;

@@ -19,9 +19,9 @@ use super::PLATFORM;
 use super::click::SlackPrompt;
 use super::markup;
 use super::send::{SlackApiClient, post_reply, to_response_url};
+use crate::chat::at_most_once::{AtMostOnce, Outcome, Redelivery, UNREADABLE};
 use crate::chat::click;
 use crate::chat::deadline::{Timely, within};
-use crate::chat::once::{Once, Outcome, Redelivery, UNREADABLE};
 
 /// How long a handled event id is remembered: Slack retries an event for about an hour.
 pub const SEEN_TTL: Duration = Duration::from_secs(48 * 3600);
@@ -36,7 +36,7 @@ pub const HANDLED_BEFORE: &str = "This was already handled; see `/maintenance st
 pub const WORKING: &str = "Working on it…";
 
 /// lull on one Slack app: the Web API client and bot token it answers with, and the command
-/// core. Cheap to clone.
+/// core. What an embedding host mounts (see `TelegramLull` for the name). Cheap to clone.
 #[derive(Clone)]
 pub struct SlackLull {
     client: Arc<SlackApiClient>,
@@ -44,9 +44,9 @@ pub struct SlackLull {
     plugin: Plugin,
     /// Slash commands and clicks: Slack does not send them again over HTTP, so a person is told
     /// when lull cannot tell whether one ran.
-    commands: Once,
+    commands: AtMostOnce,
     /// Events API deliveries, which Slack retries until acknowledged.
-    events: Once,
+    events: AtMostOnce,
     /// Work that goes on after Slack was answered (late answers, replies to agents, Socket Mode
     /// callbacks): stopping waits for it.
     tasks: TaskTracker,
@@ -59,8 +59,8 @@ impl SlackLull {
         Self {
             client,
             token,
-            commands: Once::new(store.clone(), PLATFORM, SEEN_TTL, Redelivery::Never),
-            events: Once::new(store, PLATFORM, SEEN_TTL, Redelivery::Redelivered),
+            commands: AtMostOnce::new(store.clone(), PLATFORM, SEEN_TTL, Redelivery::Never),
+            events: AtMostOnce::new(store, PLATFORM, SEEN_TTL, Redelivery::Redelivered),
             plugin,
             tasks: TaskTracker::new(),
         }

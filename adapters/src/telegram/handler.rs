@@ -14,15 +14,16 @@ use super::PLATFORM;
 use super::click::TelegramPrompt;
 use super::send::send_reply;
 use crate::chat::acknowledge::Handling;
+use crate::chat::at_most_once::{AtMostOnce, Redelivery};
 use crate::chat::click;
-use crate::chat::once::{Once, Redelivery};
 
 /// How long a handled `update_id` is remembered. Telegram keeps an unconfirmed update for at
 /// most 24 hours, so a redelivery can never come later than this.
 pub const SEEN_TTL: Duration = Duration::from_secs(48 * 3600);
 
 /// lull on one Telegram bot: the bot it answers as and the command core it hands commands to.
-/// Cheap to clone.
+/// What an embedding host mounts (named for lull, not for a platform type: `TelegramAdapter`
+/// would read as the kit's `ChatAdapter`). Cheap to clone.
 #[derive(Clone)]
 pub struct TelegramLull {
     bot: Bot,
@@ -31,7 +32,7 @@ pub struct TelegramLull {
     /// Told when each update is handled, when the listener waits for that (the sidecar).
     handling: Option<Arc<Handling<UpdateId>>>,
     /// Each update handled once; Telegram delivers again what was not confirmed.
-    once: Once,
+    once: AtMostOnce,
 }
 
 impl TelegramLull {
@@ -40,7 +41,7 @@ impl TelegramLull {
     /// `/maintenance`, only text that *replies* to one of the bot's messages (`approve r7k2`)
     /// is taken: everything else people write is the host's.
     pub fn new(bot: Bot, plugin: Plugin) -> Self {
-        let once = Once::new(
+        let once = AtMostOnce::new(
             plugin.scheduler().store().clone(),
             PLATFORM,
             SEEN_TTL,
@@ -114,7 +115,7 @@ impl TelegramLull {
             )
     }
 
-    /// Runs `handling` unless this update was handled before (see [`Once`]); update ids are
+    /// Runs `handling` unless this update was handled before (see [`AtMostOnce`]); update ids are
     /// per bot, so the bot's id is part of the key. Tells the listener when it ends.
     async fn once(&self, update: &Update, me: &Me, handling: impl Future<Output = ()> + Send) {
         let finished = self

@@ -17,42 +17,42 @@ impl Scheduler {
         by: &str,
         reason: &str,
     ) -> Result<Pause, Error> {
-        let since = self.core.store.now();
+        let since = self.shared.store.now();
         let pause = Pause {
             since,
             until: duration.map(|d| since.saturating_add(d)),
             by: by.to_owned(),
             reason: reason.to_owned(),
         };
-        self.core.store.set_pause(Some(pause.clone()), by).await?;
+        self.shared.store.set_pause(Some(pause.clone()), by).await?;
         Ok(pause)
     }
 
     /// Resumes execution.
     pub async fn resume(&self, by: &str) -> Result<(), Error> {
-        self.core.store.set_pause(None, by).await
+        self.shared.store.set_pause(None, by).await
     }
 
     /// The host announces it is draining for `ttl`.
     pub async fn drain(&self, ttl: Duration, by: &str) -> Result<Drain, Error> {
-        let since = self.core.store.now();
+        let since = self.shared.store.now();
         let drain = Drain {
             since,
             until: since.saturating_add(ttl),
             by: by.to_owned(),
         };
-        self.core.store.set_drain(Some(drain.clone()), by).await?;
+        self.shared.store.set_drain(Some(drain.clone()), by).await?;
         Ok(drain)
     }
 
     /// The host ends its drain.
     pub async fn end_drain(&self, by: &str) -> Result<(), Error> {
-        self.core.store.set_drain(None, by).await
+        self.shared.store.set_drain(None, by).await
     }
 
     /// An admin releases the hold of a (wedged) run of `session`; audited.
     pub async fn release(&self, session: &str, by: &str) -> Result<usize, Error> {
-        let released = self.core.tracker.release(session);
+        let released = self.shared.tracker.release(session);
         if released == 0 {
             return Err(Error::NotFound {
                 query: format!("live run in session {session}"),
@@ -63,7 +63,7 @@ impl Scheduler {
             by: by.to_owned(),
         };
         let detail = format!("session {session}: {released} run(s)");
-        self.core
+        self.shared
             .store
             .record(by, "released", detail, Some(event))
             .await?;

@@ -19,12 +19,12 @@ impl Scheduler {
         hold: Option<FleetHold>,
         starting: Option<tokio::sync::MutexGuard<'_, ()>>,
     ) {
-        let core = &self.core;
-        let gate = core.tracker.gate();
+        let shared = &self.shared;
+        let gate = shared.tracker.gate();
         // The store re-checks what the look saw (and pause and drain) as it starts the request,
         // and derives the phase from the request as stored.
         let windows = self.windows_for(&request);
-        let started = match core
+        let started = match shared
             .store
             .start_within(&request, windows, hold.clone())
             .await
@@ -47,11 +47,11 @@ impl Scheduler {
         self.memory().executed(Instant::now());
 
         let outcome = match started.kind {
-            Kind::Restart => self.checked(core.executor.restart(&started).await).await,
+            Kind::Restart => self.checked(shared.executor.restart(&started).await).await,
             Kind::Update => {
                 // The old gateway keeps serving while the update runs.
                 gate.reopen();
-                match core.executor.update(&started).await {
+                match shared.executor.update(&started).await {
                     StepOutcome::Done(updated) => {
                         match self.restart_after_update(&started, updated).await {
                             Some(restarted) => self.checked(restarted).await,
@@ -74,15 +74,15 @@ impl Scheduler {
         };
         self.memory().cooldown_until = Some(crate::deadline::later(
             Instant::now(),
-            core.settings.cooldown,
+            shared.settings.cooldown,
         ));
         // The steps are over, so runs may begin; reopening before the outcome is recorded means
         // whoever sees the request finished is also admitted (no 409 `executing` after
         // `succeeded`). This task starts nothing else until it returns.
         gate.reopen();
         // The gateway just came back: a fresh idle window starts for whatever comes next.
-        core.tracker.note_activity(None);
-        if let Err(error) = core
+        shared.tracker.note_activity(None);
+        if let Err(error) = shared
             .store
             .finish(started.id, event, result, SCHEDULER)
             .await
@@ -109,10 +109,10 @@ impl Scheduler {
             }),
             other => other,
         };
-        let (StepOutcome::Done(result), Some(health)) = (&restarted, &self.core.health) else {
+        let (StepOutcome::Done(result), Some(health)) = (&restarted, &self.shared.health) else {
             return restarted;
         };
-        match health.run(&self.core.store).await {
+        match health.run(&self.shared.store).await {
             Ok(Ok(())) => restarted,
             Ok(Err(failed)) => StepOutcome::Failed(merge_results(result.clone(), failed)),
             Err(error) => StepOutcome::Failed(RunResult {

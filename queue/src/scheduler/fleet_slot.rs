@@ -23,7 +23,7 @@ const WATCHED_RECHECK: Duration = Duration::from_secs(30);
 const LULL: &str = "lull";
 
 /// Whether a locally eligible request may close admission as far as the fleet goes.
-pub(super) enum Slot {
+pub(super) enum SlotCheck {
     /// Yes: with this hold (`None` without `[fleet]`).
     Ready(Option<FleetHold>),
     /// The facts changed while the lock service answered (a slot was granted, or a kept one
@@ -35,18 +35,18 @@ pub(super) enum Slot {
 
 impl Scheduler {
     pub(super) fn fleet(&self) -> Option<&Arc<dyn FleetLock>> {
-        self.core.fleet.get()
+        self.shared.fleet.get()
     }
 
     /// The slot for the open request, which is locally eligible now. Never waits for one: a
     /// busy fleet is a blocker like any other, and admission stays open meanwhile. Every call
     /// to the lock service here happens with admission open.
-    pub(super) async fn slot(&self) -> Result<Slot, Error> {
+    pub(super) async fn check_slot(&self) -> Result<SlotCheck, Error> {
         let Some(fleet) = self.fleet() else {
-            return Ok(Slot::Ready(None));
+            return Ok(SlotCheck::Ready(None));
         };
         if let Some(granted) = self.memory().fleet.granted.clone() {
-            return Ok(Slot::Ready(Some(granted)));
+            return Ok(SlotCheck::Ready(Some(granted)));
         }
         let now = Instant::now();
         let changes = *fleet.changes().borrow();
@@ -69,7 +69,7 @@ impl Scheduler {
                     seen: None,
                     settling: true,
                 });
-                return Ok(Slot::Waiting(blocker, until));
+                return Ok(SlotCheck::Waiting(blocker, until));
             }
         }
         if let Some(wait) = &self.memory().fleet.waiting
@@ -77,20 +77,20 @@ impl Scheduler {
             && now < wait.until
             && wait.seen.is_none_or(|seen| seen == changes)
         {
-            return Ok(Slot::Waiting(wait.blocker.clone(), wait.until));
+            return Ok(SlotCheck::Waiting(wait.blocker.clone(), wait.until));
         }
         // A slot this replica still holds (kept after a failed restart) is its own: a new
         // request may use it and gives it back once healthy. It is checked here, with
         // admission open, then verified again once admission is closed, like a grant.
-        if let Some(held) = self.core.store.fleet_hold()? {
+        if let Some(held) = self.shared.store.fleet_hold()? {
             return Ok(match fleet.verify(&held).await {
-                Ok(()) => Slot::Ready(Some(held)),
+                Ok(()) => SlotCheck::Ready(Some(held)),
                 Err(error) => {
                     self.slot_failed(fleet, &held, &error).await;
                     let wait = self.memory().fleet.waiting.clone();
                     match wait {
-                        Some(wait) => Slot::Waiting(wait.blocker, wait.until),
-                        None => Slot::LookAgain,
+                        Some(wait) => SlotCheck::Waiting(wait.blocker, wait.until),
+                        None => SlotCheck::LookAgain,
                     }
                 }
             });
@@ -102,7 +102,7 @@ impl Scheduler {
                 memory.fleet.granted = Some(hold);
                 memory.fleet.waiting = None;
                 memory.fleet.backoff.reset();
-                Slot::LookAgain
+                SlotCheck::LookAgain
             }
             Ok(Attempt::Busy {
                 holders,
@@ -132,7 +132,7 @@ impl Scheduler {
     /// Whether what the previous process left is settled: a stale slot freed, and a persisted
     /// hold taken up.
     fn fleet_settled(&self) -> Result<bool, Error> {
-        let held = self.core.store.fleet_hold()?.is_some();
+        let held = self.shared.store.fleet_hold()?.is_some();
         let memory = self.memory();
         Ok(memory.fleet.stale_released && (!held || memory.fleet.resumed))
     }
@@ -140,7 +140,12 @@ impl Scheduler {
     /// Remembers why there is no slot; `after` is the backend's own retry time, else the
     /// backoff. `seen`: the change counter that a change ends the wait against (`None`: only
     /// time ends it).
-    fn fleet_waiting(&self, blocker: Blocker, after: Option<Duration>, seen: Option<u64>) -> Slot {
+    fn fleet_waiting(
+        &self,
+        blocker: Blocker,
+        after: Option<Duration>,
+        seen: Option<u64>,
+    ) -> SlotCheck {
         let mut memory = self.memory();
         let after = after.unwrap_or_else(|| memory.fleet.backoff.next_wait());
         let until = Instant::now() + after;
@@ -150,7 +155,7 @@ impl Scheduler {
             seen,
             settling: false,
         });
-        Slot::Waiting(blocker, until)
+        SlotCheck::Waiting(blocker, until)
     }
 
     /// With admission closed and the fleet's lock taken: checks the hold is still ours. On
@@ -166,7 +171,7 @@ impl Scheduler {
                 tracing::warn!(%error, key = %hold.key, "the fleet slot did not verify; not starting");
                 let detail = format!("{} ({error}); nothing was started", hold.key);
                 if let Err(error) = self
-                    .core
+                    .shared
                     .store
                     .record(LULL, "fleet_verify_failed", detail, None)
                     .await
@@ -190,7 +195,7 @@ impl Scheduler {
             let detail = format!("{} in group {}: {why}", hold.key, hold.group);
             tracing::warn!("the fleet slot this replica kept is gone: {detail}");
             if let Err(error) = self
-                .core
+                .shared
                 .store
                 .clear_fleet_hold(
                     LULL,
@@ -223,7 +228,7 @@ impl Scheduler {
             return true;
         }
         matches!(
-            self.core.store.fleet_hold(),
+            self.shared.store.fleet_hold(),
             Ok(Some(stored)) if stored.key == hold.key && stored.lease == hold.lease && stored.token == hold.token
         )
     }
@@ -275,7 +280,7 @@ impl Scheduler {
         {
             return Ok(Some(at));
         }
-        let store = &self.core.store;
+        let store = &self.shared.store;
         let Some(hold) = store.fleet_hold()? else {
             if !self.memory().fleet.stale_released {
                 match fleet.release_stale().await {
@@ -360,14 +365,14 @@ impl Scheduler {
         };
         tracing::warn!(key = %hold.key, "keeping the fleet slot: {reason}");
         store.keep_fleet_hold(reason).await?;
-        self.memory().fleet.kept_prompt_at = Some(super::later(now, self.core.settings.max_wait));
+        self.memory().fleet.kept_prompt_at = Some(super::later(now, self.shared.settings.max_wait));
         Ok(self.memory().fleet.kept_prompt_at)
     }
 
     /// Reminds the admins of a kept slot when a period passed; returns the next reminder.
     async fn remind_kept(&self, reason: &str) -> Result<Instant, Error> {
         let now = Instant::now();
-        let period = self.core.settings.max_wait;
+        let period = self.shared.settings.max_wait;
         let due = *self
             .memory()
             .fleet
@@ -376,7 +381,7 @@ impl Scheduler {
         if due > now {
             return Ok(due);
         }
-        self.core
+        self.shared
             .store
             .report(QueueEvent::FleetSlotKept {
                 reason: reason.to_owned(),
@@ -416,8 +421,8 @@ impl Scheduler {
             ));
         };
         // Never between the scheduler's verification of this hold and the start it records.
-        let _starting = self.core.fleet_starts.lock().await;
-        let store = &self.core.store;
+        let _starting = self.shared.fleet_starts.lock().await;
+        let store = &self.shared.store;
         let Some(hold) = store.fleet_hold()? else {
             return Err(Error::NoFleetSlot(
                 "this replica holds no fleet slot; nothing to release".into(),

@@ -17,7 +17,8 @@ use crate::status::{FleetStatus, Status, WindowsStatus};
 use crate::timestamp::Timestamp;
 use crate::window::Windows;
 
-/// What the scheduler saw when it looked.
+/// One wake-up's look: every fact read at one instant, and the open request judged against
+/// them. "Look" is the scheduler's word throughout: it looks, and looks again.
 pub(super) struct Look {
     pub(super) now: Instant,
     pub(super) now_wall: Timestamp,
@@ -34,7 +35,7 @@ pub(super) struct Look {
 impl Scheduler {
     /// Reads every fact at one instant and evaluates the open request against them.
     pub(super) fn look(&self) -> Result<Look, Error> {
-        let store = &self.core.store;
+        let store = &self.shared.store;
         let now = Instant::now();
         let now_wall = store.now();
         let open = store.open_request()?;
@@ -52,11 +53,11 @@ impl Scheduler {
             (d, end)
         });
         let approval_deadline = open.as_ref().and_then(|r| {
-            memory.approval_deadline(r, self.core.settings.approval_expiry, now, now_wall)
+            memory.approval_deadline(r, self.shared.settings.approval_expiry, now, now_wall)
         });
         // Read last: the gate word in this snapshot is what admission is closed against.
-        let activity = self.core.tracker.snapshot(now);
-        let settings = self.core.tracker.settings();
+        let activity = self.shared.tracker.snapshot(now);
+        let settings = self.shared.tracker.settings();
         let evaluation = open.as_ref().map(|open| {
             evaluate(&Facts {
                 now,
@@ -74,7 +75,7 @@ impl Scheduler {
                 drain_until: drain.as_ref().map(|(_, end)| *end).filter(|e| *e > now),
                 cooldown_until: memory.cooldown_until,
                 hour_window: &memory.hour_window,
-                max_per_hour: self.core.settings.max_executions_per_hour,
+                max_per_hour: self.shared.settings.max_executions_per_hour,
                 approval_deadline,
             })
         });
@@ -98,7 +99,7 @@ impl Scheduler {
         if request.ignore_windows {
             &ALWAYS
         } else {
-            &self.core.settings.windows
+            &self.shared.settings.windows
         }
     }
 
@@ -129,7 +130,7 @@ impl Scheduler {
     }
 
     pub(super) fn next_wedge(&self, activity: &ActivitySnapshot) -> Option<Instant> {
-        let wedged_after = self.core.tracker.settings().wedged_after;
+        let wedged_after = self.shared.tracker.settings().wedged_after;
         activity
             .runs
             .iter()
@@ -141,7 +142,7 @@ impl Scheduler {
     /// The status of the profile, computed from the same facts and rules the scheduler uses.
     pub fn status(&self) -> Result<Status, Error> {
         let look = self.look()?;
-        let last_finished = self.core.store.history(1)?.into_iter().next();
+        let last_finished = self.shared.store.history(1)?.into_iter().next();
         // The lock service's last answer stands until a try gets a slot (the retry may be
         // due this instant).
         let fleet_wait = self
@@ -180,7 +181,7 @@ impl Scheduler {
             .as_ref()
             .filter(|(_, end)| end.is_none_or(|e| e > look.now));
         Ok(Status {
-            profile: self.core.profile.clone(),
+            profile: self.shared.profile.clone(),
             open: look.open.into_iter().collect(),
             running: look.running,
             live_runs: look.activity.runs.iter().map(|(r, _)| r.clone()).collect(),
@@ -192,11 +193,11 @@ impl Scheduler {
             blockers,
             eta,
             last_finished,
-            windows: WindowsStatus::of(&self.core.settings.windows, look.now_wall),
+            windows: WindowsStatus::of(&self.shared.settings.windows, look.now_wall),
             fleet: match self.fleet() {
                 Some(fleet) => Some(FleetStatus {
                     replica: fleet.describe(),
-                    hold: self.core.store.fleet_hold()?,
+                    hold: self.shared.store.fleet_hold()?,
                     waiting: fleet_wait,
                 }),
                 None => None,

@@ -20,7 +20,8 @@ use crate::window::Windows;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// The scheduler's memory; see the module documentation.
+/// The scheduler's in-process state between looks (not an in-memory store): lost when lull
+/// stops, rebuilt from the store at start; see the module documentation.
 #[derive(Debug, Default)]
 pub(crate) struct Memory {
     /// When the cooldown after the last execution ends.

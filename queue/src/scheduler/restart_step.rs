@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::Scheduler;
 use super::execute::merge_results;
-use super::fleet_slot::Slot;
+use super::fleet_slot::SlotCheck;
 use crate::deadline::later;
 use crate::eligibility::wake_for_edge;
 use crate::error::Error;
@@ -33,7 +33,7 @@ const STORE_RETRY: Duration = Duration::from_secs(5);
 
 /// What holds the restart step back (besides live runs, which closing admission checks).
 #[derive(Debug, PartialEq, Eq)]
-enum Hold {
+enum RestartBlocker {
     /// Nothing: admission may close.
     Free,
     /// Outside every window; the next opening, if one is known.
@@ -46,14 +46,14 @@ enum Hold {
     Unreadable(Timestamp),
 }
 
-impl Hold {
-    /// The wall-clock time the hold ends by itself.
+impl RestartBlocker {
+    /// The wall-clock time the blocker ends by itself.
     fn ends(&self) -> Option<Timestamp> {
         match self {
-            Hold::Free => None,
-            Hold::Window(opens) => *opens,
-            Hold::Paused(until) => *until,
-            Hold::Draining(until) | Hold::Unreadable(until) => Some(*until),
+            RestartBlocker::Free => None,
+            RestartBlocker::Window(opens) => *opens,
+            RestartBlocker::Paused(until) => *until,
+            RestartBlocker::Draining(until) | RestartBlocker::Unreadable(until) => Some(*until),
         }
     }
 }
@@ -66,11 +66,11 @@ impl Scheduler {
         request: &Request,
         updated: RunResult,
     ) -> Option<StepOutcome> {
-        let core = &self.core;
-        let gate = core.tracker.gate();
+        let shared = &self.shared;
+        let gate = shared.tracker.gate();
         let windows = self.windows_for(request);
         // Subscribed before the first look, so a pause or resume in between is not missed.
-        let mut events = core.store.subscribe();
+        let mut events = shared.store.subscribe();
         let (mut told, mut audited_window_wait) = (false, false);
         let mut fleet_changes = self.fleet().map(|f| f.changes());
         let failed = |error: Error| {
@@ -84,24 +84,24 @@ impl Scheduler {
             // The wait may last days: the scheduler's housekeeping (expired leases, approval
             // expiry and prompts of a request asked meanwhile, wedged runs, the end of a pause
             // or drain) goes on, and its next deadline is one of this wait's.
-            let housekeeping = self.keep_house().await.unwrap_or_else(|error| {
+            let housekeeping = self.step_during_execution().await.unwrap_or_else(|error| {
                 tracing::error!(%error, "scheduler could not read or write the store; retrying");
                 Some(later(Instant::now(), STORE_RETRY))
             });
-            let hold = self.restart_hold(windows).unwrap_or_else(|error| {
+            let hold = self.restart_blocker(windows).unwrap_or_else(|error| {
                 tracing::error!(%error, "could not read pause or drain; the restart step waits");
-                Hold::Unreadable(core.store.now().saturating_add(STORE_RETRY))
+                RestartBlocker::Unreadable(shared.store.now().saturating_add(STORE_RETRY))
             });
             let mut fleet_retry = None;
-            let idle = core.tracker.snapshot(Instant::now()).word.live() == 0;
-            let slot = if hold == Hold::Free && idle {
-                match self.restart_slot().await {
-                    Ok(Slot::Ready(slot)) => Some(slot),
-                    Ok(Slot::Waiting(_, at)) => {
+            let idle = shared.tracker.snapshot(Instant::now()).word.live() == 0;
+            let slot = if hold == RestartBlocker::Free && idle {
+                match self.check_restart_slot().await {
+                    Ok(SlotCheck::Ready(slot)) => Some(slot),
+                    Ok(SlotCheck::Waiting(_, at)) => {
                         fleet_retry = Some(at);
                         None
                     }
-                    Ok(Slot::LookAgain) => None,
+                    Ok(SlotCheck::LookAgain) => None,
                     Err(error) => {
                         tracing::error!(%error, "could not read the fleet hold; the restart step waits");
                         fleet_retry = Some(later(Instant::now(), STORE_RETRY));
@@ -116,7 +116,7 @@ impl Scheduler {
             if let Some(slot) = slot {
                 // Taken before admission closes; held until the restart step is recorded.
                 let starting = match &slot {
-                    Some(_) => Some(core.fleet_starts.lock().await),
+                    Some(_) => Some(shared.fleet_starts.lock().await),
                     None => None,
                 };
                 if slot.as_ref().is_some_and(|h| !self.still_persisted(h)) {
@@ -133,7 +133,7 @@ impl Scheduler {
                     // With admission closed, the store checks pause, drain and window again
                     // at the instant it records the restart step: the atomic step, as for a
                     // start.
-                    match core
+                    match shared
                         .store
                         .begin_restart(request.id, windows, slot.clone())
                         .await
@@ -152,7 +152,8 @@ impl Scheduler {
                             // Refused for a hold the next look will see (a pause, a drain or
                             // the window's end just now), or a slot released meanwhile: wait
                             // for it. Anything else is a failure.
-                            let free = matches!(self.restart_hold(windows), Ok(Hold::Free));
+                            let free =
+                                matches!(self.restart_blocker(windows), Ok(RestartBlocker::Free));
                             if free && !matches!(error, Error::FleetSlotChanged) {
                                 return failed(error);
                             }
@@ -167,28 +168,28 @@ impl Scheduler {
                 // live), but requesters need to hear only that the restart is still to come.
                 told = true;
                 let opens = match hold {
-                    Hold::Window(Some(at)) => {
-                        Some((at, self.core.settings.windows.zone().human(at)))
+                    RestartBlocker::Window(Some(at)) => {
+                        Some((at, self.shared.settings.windows.zone().human(at)))
                     }
                     _ => None,
                 };
-                if let Err(error) = core.store.await_restart(request.id, opens).await {
+                if let Err(error) = shared.store.await_restart(request.id, opens).await {
                     return failed(error);
                 }
             }
-            if let Hold::Window(opens) = hold
+            if let RestartBlocker::Window(opens) = hold
                 && !audited_window_wait
             {
                 audited_window_wait = true;
                 self.audit_window_wait(request, opens).await;
             }
-            let (now, now_wall) = (Instant::now(), core.store.now());
+            let (now, now_wall) = (Instant::now(), shared.store.now());
             let at_wall =
                 |at: Timestamp| wake_for_edge(now, later(now, at.saturating_since(now_wall)));
             let ends = match hold {
-                Hold::Window(None) => Some(later(now, NO_OPENING_RETRY)),
+                RestartBlocker::Window(None) => Some(later(now, NO_OPENING_RETRY)),
                 // Waiting for runs to end inside a window: its closing changes what it waits for.
-                Hold::Free => match windows.state(now_wall) {
+                RestartBlocker::Free => match windows.state(now_wall) {
                     WindowState::Open { closes } => closes.map(at_wall),
                     _ => None,
                 },
@@ -198,20 +199,20 @@ impl Scheduler {
                 biased;
                 // Heard only while the step waits: one that may begin at once finishes the
                 // execution in progress, as shutdown promises.
-                () = core.shutdown.notified() => return None,
+                () = shared.shutdown.notified() => return None,
                 received = events.recv() => {
                     if matches!(received, Err(RecvError::Closed)) {
                         return None;
                     }
                 }
-                () = core.tracker.changed() => {}
+                () = shared.tracker.changed() => {}
                 () = super::fleet_changed(fleet_changes.as_mut()) => {}
                 () = super::sleep_until_or_forever(fleet_retry) => {}
                 () = super::sleep_until_or_forever(ends) => {}
                 () = super::sleep_until_or_forever(housekeeping) => {}
             }
         };
-        Some(match core.executor.restart(&restarting).await {
+        Some(match shared.executor.restart(&restarting).await {
             StepOutcome::Done(restarted) | StepOutcome::Unchanged(restarted) => {
                 StepOutcome::Done(merge_results(updated, restarted))
             }
@@ -224,41 +225,41 @@ impl Scheduler {
     /// The slot for the restart step: a grant is used at once (the step's facts were read just
     /// before), so it never goes back through a housekeeping look; a kept slot found lost is
     /// replaced by a fresh try.
-    async fn restart_slot(&self) -> Result<Slot, Error> {
-        match self.slot().await? {
-            Slot::LookAgain => self.slot().await,
+    async fn check_restart_slot(&self) -> Result<SlotCheck, Error> {
+        match self.check_slot().await? {
+            SlotCheck::LookAgain => self.check_slot().await,
             other => Ok(other),
         }
     }
 
     /// One look of the scheduler from inside an execution: with a request running, the look
-    /// finds `executing` and never starts anything, so all it does is keep house. Boxed because
+    /// finds `executing` and never starts anything, so all it does is its housekeeping (leases, pauses, drains, wedged runs). Boxed because
     /// the look is what called this execution.
-    fn keep_house(
+    fn step_during_execution(
         &self,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<Instant>, Error>> + Send + '_>> {
         Box::pin(self.step())
     }
 
     /// What holds the restart step back now, read from the wall clock and the store.
-    fn restart_hold(&self, windows: &Windows) -> Result<Hold, Error> {
-        let store = &self.core.store;
+    fn restart_blocker(&self, windows: &Windows) -> Result<RestartBlocker, Error> {
+        let store = &self.shared.store;
         let now = store.now();
         if let WindowState::Closed { opens } = windows.state(now) {
-            return Ok(Hold::Window(opens));
+            return Ok(RestartBlocker::Window(opens));
         }
         if let Some(pause) = store.pause()?.filter(|p| p.holds_at(now)) {
-            return Ok(Hold::Paused(pause.until));
+            return Ok(RestartBlocker::Paused(pause.until));
         }
         if let Some(drain) = store.drain()?.filter(|d| d.until > now) {
-            return Ok(Hold::Draining(drain.until));
+            return Ok(RestartBlocker::Draining(drain.until));
         }
-        Ok(Hold::Free)
+        Ok(RestartBlocker::Free)
     }
 
     /// Says (log and audit) that an updated request's restart step waits for a window.
     async fn audit_window_wait(&self, request: &Request, opens: Option<Timestamp>) {
-        let zone = self.core.settings.windows.zone();
+        let zone = self.shared.settings.windows.zone();
         let detail = match opens {
             Some(at) => format!(
                 "{} updated; its restart waits for the maintenance window opening {} ({at})",
@@ -272,7 +273,7 @@ impl Scheduler {
         };
         tracing::info!(request = %request.short_id, "{detail}");
         if let Err(error) = self
-            .core
+            .shared
             .store
             .record(SCHEDULER, "restart_waits_for_window", detail, None)
             .await

@@ -2,7 +2,7 @@
 //!
 //! Platforms deliver again what they think was not taken: Telegram re-sends an update lull did
 //! not confirm, Slack retries an event or re-sends a Socket Mode envelope, a webhook post is
-//! retried. [`Once`] keys each event by a string id (a Telegram `update_id`, a Discord
+//! retried. [`AtMostOnce`] keys each event by a string id (a Telegram `update_id`, a Discord
 //! interaction or message id, a Slack `event_id` or envelope id) and:
 //!
 //! - skips an id recorded as seen (persisted, with a TTL longer than the platform redelivers);
@@ -46,7 +46,7 @@ pub enum Outcome<T> {
     Copy,
     /// Handled before (a redelivery).
     Seen,
-    /// Handled before, and this is what the first copy answered ([`Once::run_answered`]).
+    /// Handled before, and this is what the first copy answered ([`AtMostOnce::run_answered`]).
     Repeated(T),
     /// Not handled: the store could not say whether it was handled before. `tell` is what to
     /// answer the user where the platform will not deliver it again.
@@ -147,7 +147,7 @@ impl SeenEvents for Store {
 
 /// The once-per-id rule for one platform. Cheap to clone; clones share the in-flight claims.
 #[derive(Clone)]
-pub struct Once<S = Store> {
+pub struct AtMostOnce<S = Store> {
     store: S,
     platform: &'static str,
     ttl: Duration,
@@ -155,7 +155,7 @@ pub struct Once<S = Store> {
     in_flight: Arc<Mutex<HashSet<String>>>,
 }
 
-impl<S: SeenEvents> Once<S> {
+impl<S: SeenEvents> AtMostOnce<S> {
     /// Events of `platform`, remembered in `store` for `ttl` (longer than the platform ever
     /// redelivers).
     pub fn new(store: S, platform: &'static str, ttl: Duration, redelivery: Redelivery) -> Self {
@@ -201,8 +201,8 @@ impl<S: SeenEvents> Once<S> {
     }
 }
 
-impl<S: SeenEvents> Once<S> {
-    /// [`Once::run`] for an event whose sender asks again when unsure whether it arrived (a
+impl<S: SeenEvents> AtMostOnce<S> {
+    /// [`AtMostOnce::run`] for an event whose sender asks again when unsure whether it arrived (a
     /// relay's host, retrying after a timeout): the answer is kept with the event's id, in one
     /// flush with `handling`'s audit note, and a copy that comes later gets
     /// [`Outcome::Repeated`] with the first copy's answer. A copy that comes after the change
@@ -251,7 +251,7 @@ impl<S: SeenEvents> Once<S> {
         Outcome::Ran(output)
     }
 
-    /// [`Once::run`] for an event whose acknowledgement waits on it (polling, a webhook post,
+    /// [`AtMostOnce::run`] for an event whose acknowledgement waits on it (polling, a webhook post,
     /// an envelope): `finished`, taken when the event was given out, is settled with the
     /// outcome, so a copy does not release the first's waiters and a failure is redelivered.
     pub async fn run_acknowledged<F: Future + Send, Id>(

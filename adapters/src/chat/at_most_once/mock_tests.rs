@@ -39,7 +39,7 @@ const TTL: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn where_the_platform_redelivers_nothing_runs_and_the_event_comes_again() {
-    let once = Once::new(Unreadable, "telegram", TTL, Redelivery::Redelivered);
+    let once = AtMostOnce::new(Unreadable, "telegram", TTL, Redelivery::Redelivered);
     let handling = Arc::new(Handling::<u32>::default());
     handling.begin(5);
     let mut posted = handling.wait_for(5);
@@ -58,7 +58,7 @@ async fn where_the_platform_redelivers_nothing_runs_and_the_event_comes_again() 
 
 #[tokio::test]
 async fn where_it_never_redelivers_the_user_is_told_to_try_again() {
-    let once = Once::new(Unreadable, "discord", TTL, Redelivery::Never);
+    let once = AtMostOnce::new(Unreadable, "discord", TTL, Redelivery::Never);
     let outcome = once
         .run("interaction-1", async { unreachable!("not run") })
         .await;
@@ -71,11 +71,11 @@ async fn where_it_never_redelivers_the_user_is_told_to_try_again() {
 
 #[tokio::test]
 async fn an_answered_event_is_not_run_either_when_the_store_cannot_say() {
-    let once = Once::new(Unreadable, "relay", TTL, Redelivery::Redelivered);
+    let once = AtMostOnce::new(Unreadable, "relay", TTL, Redelivery::Redelivered);
     let outcome = once
         .run_answered("hermes:e1", async {
             unreachable!("not run");
-            #[allow(unreachable_code)]
+            #[expect(unreachable_code, reason = "the type the future must have, after the panic")]
             ((), AuditNote::new("", "", ""))
         })
         .await;

@@ -18,7 +18,7 @@ async fn an_event_runs_once_and_a_redelivery_after_a_reopen_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let runs = AtomicUsize::new(0);
     {
-        let once = Once::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
+        let once = AtMostOnce::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
         let first = once
             .run("7:1001", async { runs.fetch_add(1, Ordering::SeqCst) })
             .await;
@@ -34,10 +34,10 @@ async fn an_event_runs_once_and_a_redelivery_after_a_reopen_is_skipped() {
             "a redelivery is confirmed, not retried"
         );
         // Another platform's id with the same digits is another event.
-        let slack = Once::new(once.store.clone(), "slack", TTL, Redelivery::Redelivered);
+        let slack = AtMostOnce::new(once.store.clone(), "slack", TTL, Redelivery::Redelivered);
         assert_eq!(slack.run("7:1001", async {}).await, Outcome::Ran(()));
     }
-    let reopened = Once::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
+    let reopened = AtMostOnce::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
     assert_eq!(
         reopened
             .run("7:1001", async { runs.fetch_add(1, Ordering::SeqCst) })
@@ -51,7 +51,7 @@ async fn an_event_runs_once_and_a_redelivery_after_a_reopen_is_skipped() {
 async fn the_id_is_recorded_in_the_same_flush_as_the_first_change() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let once = Once::new(store.clone(), "discord", TTL, Redelivery::Never);
+    let once = AtMostOnce::new(store.clone(), "discord", TTL, Redelivery::Never);
     let seen_after_the_change = once
         .run("interaction-1", async {
             assert!(!store.event_seen("discord:interaction-1").unwrap());
@@ -67,7 +67,7 @@ async fn the_id_is_recorded_in_the_same_flush_as_the_first_change() {
 }
 
 /// Waits (bounded) until the first copy of `key` holds its in-flight claim.
-async fn claimed(once: &Once, key: &str) {
+async fn claimed(once: &AtMostOnce, key: &str) {
     tokio::time::timeout(Duration::from_secs(10), async {
         while !once.in_flight.lock().unwrap().contains(key) {
             tokio::task::yield_now().await;
@@ -80,7 +80,7 @@ async fn claimed(once: &Once, key: &str) {
 #[tokio::test]
 async fn a_copy_arriving_while_the_first_is_handled_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let once = Once::new(open(&dir), "slack", TTL, Redelivery::Redelivered);
+    let once = AtMostOnce::new(open(&dir), "slack", TTL, Redelivery::Redelivered);
     let (release, released) = tokio::sync::oneshot::channel::<()>();
     let first = {
         let once = once.clone();
@@ -109,7 +109,7 @@ async fn a_copy_arriving_while_the_first_is_handled_is_skipped() {
 async fn the_acknowledgement_follows_the_outcome() {
     use crate::chat::acknowledge::Handling;
     let dir = tempfile::tempdir().unwrap();
-    let once = Once::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
+    let once = AtMostOnce::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
     let handling = std::sync::Arc::new(Handling::<u32>::default());
     let mut posted = handling.wait_for(1);
     once.run_acknowledged("7:1", Some(handling.finished_on_drop(1)), async {})
@@ -127,7 +127,7 @@ async fn the_acknowledgement_follows_the_outcome() {
 async fn a_copy_does_not_answer_for_the_first() {
     use crate::chat::acknowledge::Handling;
     let dir = tempfile::tempdir().unwrap();
-    let once = Once::new(open(&dir), "slack", TTL, Redelivery::Redelivered);
+    let once = AtMostOnce::new(open(&dir), "slack", TTL, Redelivery::Redelivered);
     let handling = std::sync::Arc::new(Handling::<String>::default());
     let mut first_post = handling.wait_for("Ev9".into());
     let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -165,7 +165,7 @@ async fn an_answered_event_repeats_its_answer_after_a_reopen_and_a_copy_in_fligh
     let note = || AuditNote::new("relay:h:alice", "relay_command", "restart");
     {
         let store = open(&dir);
-        let once = Once::new(store.clone(), "relay", TTL, Redelivery::Redelivered);
+        let once = AtMostOnce::new(store.clone(), "relay", TTL, Redelivery::Redelivered);
         let (entered, mut inside) = tokio::sync::mpsc::channel::<()>(1);
         let (release, released) = tokio::sync::oneshot::channel::<()>();
         let first = once.run_answered("h:e1", async {
@@ -197,7 +197,7 @@ async fn an_answered_event_repeats_its_answer_after_a_reopen_and_a_copy_in_fligh
             .count();
         assert_eq!(noted, 1, "the note is kept with the answer, once");
     }
-    let once = Once::new(open(&dir), "relay", TTL, Redelivery::Redelivered);
+    let once = AtMostOnce::new(open(&dir), "relay", TTL, Redelivery::Redelivered);
     let again = once
         .run_answered("h:e1", async {
             runs.fetch_add(1, Ordering::SeqCst);
@@ -221,11 +221,11 @@ async fn an_event_applied_before_its_answer_was_kept_is_seen_not_run_again() {
                 .unwrap()
         })
         .await;
-    let once = Once::new(store, "relay", TTL, Redelivery::Redelivered);
+    let once = AtMostOnce::new(store, "relay", TTL, Redelivery::Redelivered);
     let again = once
         .run_answered("h:e9", async {
             unreachable!("applied once already");
-            #[allow(unreachable_code)]
+            #[expect(unreachable_code, reason = "the type the future must have, after the panic")]
             (String::new(), AuditNote::new("", "", ""))
         })
         .await;
