@@ -75,7 +75,10 @@ async fn an_answered_event_is_not_run_either_when_the_store_cannot_say() {
     let outcome = once
         .run_answered("hermes:e1", async {
             unreachable!("not run");
-            #[expect(unreachable_code, reason = "the type the future must have, after the panic")]
+            #[expect(
+                unreachable_code,
+                reason = "the type the future must have, after the panic"
+            )]
             ((), AuditNote::new("", "", ""))
         })
         .await;

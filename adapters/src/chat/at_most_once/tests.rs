@@ -225,7 +225,10 @@ async fn an_event_applied_before_its_answer_was_kept_is_seen_not_run_again() {
     let again = once
         .run_answered("h:e9", async {
             unreachable!("applied once already");
-            #[expect(unreachable_code, reason = "the type the future must have, after the panic")]
+            #[expect(
+                unreachable_code,
+                reason = "the type the future must have, after the panic"
+            )]
             (String::new(), AuditNote::new("", "", ""))
         })
         .await;
