@@ -79,13 +79,13 @@ pub(crate) enum Access {
 #[derive(Clone)]
 pub(crate) struct ApiState {
     /// The command core (and through it the scheduler, store and tracker).
-    pub plugin: Plugin,
+    pub(crate) plugin: Plugin,
     /// Who may call this listener.
-    pub access: Access,
+    pub(crate) access: Access,
     /// The relay, when `[relay]` is configured.
-    pub relay: Option<crate::relay::Relay>,
+    pub(crate) relay: Option<crate::relay::Relay>,
     /// Cancelled when lull stops: long polls end then.
-    pub stop: tokio_util::sync::CancellationToken,
+    pub(crate) stop: tokio_util::sync::CancellationToken,
 }
 
 /// An error answer: `{"error":{"code","message"}}` with a 4xx/5xx status.

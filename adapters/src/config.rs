@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
 
 use lull_queue::{AgentRequests, WindowEntry, Windows, Zone};
 use serde::Deserialize;
@@ -105,12 +104,12 @@ pub struct Maintenance {
 
 impl Maintenance {
     /// The windows for the scheduler.
-    pub fn windows(&self) -> Windows {
+    pub(crate) fn windows(&self) -> Windows {
         Windows::new(self.windows.clone(), self.timezone.clone())
     }
 
     /// The rules every ask is checked against.
-    pub fn ask_rules(&self) -> lull_queue::AskRules {
+    pub(crate) fn ask_rules(&self) -> lull_queue::AskRules {
         lull_queue::AskRules {
             default_idle: std::time::Duration::from_secs(self.idle_seconds),
             min_agent_idle: std::time::Duration::from_secs(self.min_agent_idle_seconds),
@@ -356,7 +355,7 @@ impl Config {
     }
 
     /// Each chat section and whether the file has it.
-    pub fn chat_sections(&self) -> [(&'static str, bool); 4] {
+    pub(crate) fn chat_sections(&self) -> [(&'static str, bool); 4] {
         [
             ("telegram", self.telegram.is_some()),
             ("discord", self.discord.is_some()),
@@ -366,7 +365,7 @@ impl Config {
     }
 
     /// `error`, found in a section after parsing, as an error about this config's file and line.
-    pub fn invalid(&self, error: crate::chat::settings::SettingError) -> ConfigError {
+    pub(crate) fn invalid(&self, error: crate::chat::settings::SettingError) -> ConfigError {
         ConfigError::Setting {
             path: self.source.path.clone(),
             error: error.located_in(&self.source.text),
@@ -402,22 +401,17 @@ impl Config {
 
     /// The values of the control API's tokens, to keep them out of output tails (the chat
     /// adapters' secrets come from each adapter: `ChatAdapters::secrets`).
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         [&self.api.admin_token_env, &self.api.agent_token_env]
             .into_iter()
             .filter_map(|n| std::env::var(n).ok())
             .filter(|v| !v.is_empty())
             .collect()
     }
-
-    /// `maintenance` durations, for the queue.
-    pub fn seconds(seconds: u64) -> Duration {
-        Duration::from_secs(seconds)
-    }
 }
 
 /// The file `lull init` writes: every key, commented.
-pub const TEMPLATE: &str = include_str!("config_template.toml");
+pub(crate) const TEMPLATE: &str = include_str!("config_template.toml");
 
 mod fields;
 #[cfg(test)]

@@ -51,7 +51,7 @@ pub fn http(settings: &DiscordSettings) -> Http {
 }
 
 /// The platform's name in senders, chats, notices and the seen-event keys.
-pub const PLATFORM: &str = "discord";
+pub(crate) const PLATFORM: &str = "discord";
 
 impl MountedLull for DiscordLull {
     type Notices = DiscordNotices;

@@ -75,7 +75,7 @@ impl Checklist {
 }
 
 /// Runs every check and prints the checklist (or its JSON).
-pub async fn run(profile: &Profile, json: bool, online: bool) -> Result<(), Failure> {
+pub(crate) async fn run(profile: &Profile, json: bool, online: bool) -> Result<(), Failure> {
     let mut list = Checklist::default();
     if let Some(config) = check_config(profile, &mut list) {
         check_executor(&config, &mut list);

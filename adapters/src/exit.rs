@@ -8,9 +8,9 @@ pub const EXIT_ERROR: i32 = 1;
 /// Exit status: a usage error (bad arguments or input).
 pub const EXIT_USAGE: i32 = 2;
 /// Exit status: the request was not found.
-pub const EXIT_NOT_FOUND: i32 = 3;
+pub(crate) const EXIT_NOT_FOUND: i32 = 3;
 /// Exit status: refused (not allowed, or not possible in the request's state).
-pub const EXIT_REFUSED: i32 = 4;
+pub(crate) const EXIT_REFUSED: i32 = 4;
 
 /// A failure with its exit status.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub(crate) fn new(code: i32, message: impl Into<String>) -> Self {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),

@@ -26,7 +26,7 @@ pub use fleetlock::FleetLockClient;
 pub use settings::{Backend, FleetSettings};
 
 /// The lock client `settings` describe.
-pub fn connect(settings: &FleetSettings) -> Arc<dyn FleetLock> {
+pub(crate) fn connect(settings: &FleetSettings) -> Arc<dyn FleetLock> {
     match &settings.backend {
         Backend::Etcd {
             endpoints,

@@ -34,13 +34,13 @@ const SHORTEST_BEAT: Duration = Duration::from_secs(1);
 
 /// One `lull hold` call: the command run as a live run that holds maintenance back while it
 /// runs (as `systemd-inhibit` holds shutdown), and how it is named in status.
-pub struct Hold {
+pub(crate) struct Hold {
     /// The session the run is shown as (default `hold:<program>`).
-    pub session: String,
+    pub(crate) session: String,
     /// The activity source it announces, if any.
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// The command and its arguments.
-    pub command: Vec<String>,
+    pub(crate) command: Vec<String>,
 }
 
 impl Hold {
@@ -157,7 +157,7 @@ impl Signals {
 
 /// Runs the hold: returns the command's exit status (128 + the signal that killed it; 127 when
 /// it cannot be found, 126 when it cannot be run).
-pub async fn run(socket: &Path, hold: Hold) -> Result<i32, Failure> {
+pub(crate) async fn run(socket: &Path, hold: Hold) -> Result<i32, Failure> {
     // Watched from the start, so no signal finds lull hold with a lease and no handler.
     let mut signals = Signals::watch()?;
     let mut lease = None;

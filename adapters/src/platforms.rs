@@ -16,7 +16,7 @@ use crate::chat::adapter::{ChatAdapter, Platform};
 use crate::config::Config;
 
 /// Every chat platform this build has: one entry each.
-pub const PLATFORMS: &[Platform] = &[
+pub(crate) const PLATFORMS: &[Platform] = &[
     #[cfg(feature = "telegram")]
     crate::telegram::PLATFORM_ENTRY,
     #[cfg(feature = "discord")]
@@ -69,7 +69,7 @@ impl ChatAdapters {
     }
 
     /// Who may do what on each enabled platform.
-    pub fn policy(&self) -> Policy {
+    pub(crate) fn policy(&self) -> Policy {
         let mut policy = Policy::default();
         for adapter in &self.adapters {
             policy
@@ -80,7 +80,7 @@ impl ChatAdapters {
     }
 
     /// The chats that hear about every request.
-    pub fn notify(&self) -> Vec<ChatRef> {
+    pub(crate) fn notify(&self) -> Vec<ChatRef> {
         self.adapters
             .iter()
             .flat_map(|adapter| {
@@ -93,23 +93,23 @@ impl ChatAdapters {
     }
 
     /// The platforms whose notices this process delivers.
-    pub fn platforms(&self) -> Vec<&str> {
+    pub(crate) fn platforms(&self) -> Vec<&str> {
         self.adapters.iter().map(|a| a.platform()).collect()
     }
 
     /// The relay, if `[relay]` is configured.
-    pub fn relay(&self) -> Option<ChatRelay> {
+    pub(crate) fn relay(&self) -> Option<ChatRelay> {
         self.adapters.iter().find_map(|a| a.relay())
     }
 
     /// The adapters' tokens and secrets, to keep out of output tails.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         self.adapters.iter().flat_map(|a| a.secrets()).collect()
     }
 
     /// Starts each enabled adapter; each ends when `stop` is cancelled, or early with a fatal
     /// error, which `failures` receives.
-    pub fn spawn(
+    pub(crate) fn spawn(
         &self,
         plugin: &Plugin,
         stop: &CancellationToken,
@@ -131,7 +131,7 @@ impl ChatAdapters {
 }
 
 /// Waits for the first adapter to fail; pending forever if none does (or there are none).
-pub async fn first_failure(
+pub(crate) async fn first_failure(
     failures: &mut tokio::sync::mpsc::UnboundedReceiver<anyhow::Error>,
 ) -> anyhow::Error {
     match failures.recv().await {

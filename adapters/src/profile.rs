@@ -3,15 +3,15 @@
 use std::path::{Path, PathBuf};
 
 /// The default profile's name.
-pub const DEFAULT_PROFILE: &str = "default";
+pub(crate) const DEFAULT_PROFILE: &str = "default";
 
 /// The files of one profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
     /// `HOME/profiles/NAME`.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// A home or profile that cannot be used.
@@ -56,12 +56,12 @@ impl Profile {
     }
 
     /// The sled store's directory.
-    pub fn store_path(&self) -> PathBuf {
+    pub(crate) fn store_path(&self) -> PathBuf {
         self.dir.join("state")
     }
 
     /// The control socket.
-    pub fn socket_path(&self) -> PathBuf {
+    pub(crate) fn socket_path(&self) -> PathBuf {
         self.dir.join("control.sock")
     }
 }

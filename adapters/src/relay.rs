@@ -33,11 +33,11 @@ use crate::chat::at_most_once::{AtMostOnce, Redelivery};
 
 /// How long a relayed command's `event_id` is remembered (and its answer kept): longer than
 /// any host retries.
-pub const EVENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const EVENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Why a relay call was refused (the control API answers each with its status and code).
 #[derive(Debug, thiserror::Error)]
-pub enum RelayError {
+pub(crate) enum RelayError {
     /// A body or query that is not what the contract says.
     #[error("{message}")]
     Invalid {
@@ -93,7 +93,7 @@ struct Shared {
 /// The relay of a config's `[relay]`: its settings and the state its calls share. Cheap to
 /// clone; clones share the state.
 #[derive(Clone)]
-pub struct Relay {
+pub(crate) struct Relay {
     settings: Arc<RelaySettings>,
     platform: String,
     shared: Arc<Shared>,
@@ -110,12 +110,12 @@ impl Relay {
     }
 
     /// Its settings.
-    pub fn settings(&self) -> &RelaySettings {
+    pub(crate) fn settings(&self) -> &RelaySettings {
         &self.settings
     }
 
     /// The relay as the tool sees it.
-    pub fn chat_relay(&self) -> ChatRelay {
+    pub(crate) fn chat_relay(&self) -> ChatRelay {
         ChatRelay {
             platform: self.platform.clone(),
             agents: self.settings.agents.clone(),
@@ -132,7 +132,7 @@ impl Relay {
 
 /// The relay as the tool sees it, straight from `[relay]` (its token is not read): for commands
 /// that run without `lull serve` and so without its adapters (`lull tool`).
-pub fn chat_relay_of(config: &crate::config::Config) -> Option<ChatRelay> {
+pub(crate) fn chat_relay_of(config: &crate::config::Config) -> Option<ChatRelay> {
     config.relay.as_ref().map(|relay| ChatRelay {
         platform: format!("relay:{}", relay.name.as_deref().unwrap_or("relay")),
         agents: relay.agents.clone(),

@@ -16,7 +16,7 @@ use crate::profile::Profile;
 
 /// Which service manager runs lull.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// The user's own manager (`systemctl --user`): lull runs as the user, as the gateway does.
     User,
     /// The system manager (`/etc/systemd/system`, root to install).
@@ -33,7 +33,7 @@ impl Scope {
 }
 
 /// The unit's name for a profile: `lull.service`, or `lull-<profile>.service`.
-pub fn unit_name(profile: &Profile) -> String {
+pub(crate) fn unit_name(profile: &Profile) -> String {
     if profile.name == "default" {
         "lull.service".into()
     } else {
@@ -62,7 +62,7 @@ fn unit_path(scope: Scope, name: &str) -> Result<PathBuf, Failure> {
 }
 
 /// The unit's text.
-pub fn unit(profile: &Profile, binary: &Path, scope: Scope) -> String {
+pub(crate) fn unit(profile: &Profile, binary: &Path, scope: Scope) -> String {
     let home = profile
         .dir
         .parent()
@@ -160,7 +160,7 @@ fn invoking_user() -> Option<String> {
 }
 
 /// Prints the unit, or writes it (`install`) and says how to enable it.
-pub fn run(profile: &Profile, scope: Scope, install: bool, force: bool) -> Result<(), Failure> {
+pub(crate) fn run(profile: &Profile, scope: Scope, install: bool, force: bool) -> Result<(), Failure> {
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| {

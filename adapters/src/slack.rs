@@ -36,7 +36,7 @@ pub fn bot_token(settings: &SlackSettings) -> SlackApiToken {
 }
 
 /// The platform's name in senders, chats, notices and the seen-event keys.
-pub const PLATFORM: &str = "slack";
+pub(crate) const PLATFORM: &str = "slack";
 
 impl MountedLull for SlackLull {
     type Notices = SlackNotices;

@@ -150,7 +150,7 @@ fn build(
 /// The command core over `store` for a command run while `lull serve` is not (`lull tool`):
 /// nothing is settled and the scheduler is not spawned, so nothing runs; the status says no
 /// activity source reports.
-pub fn offline(store: Store, config: &Config) -> anyhow::Result<Plugin> {
+pub(crate) fn offline(store: Store, config: &Config) -> anyhow::Result<Plugin> {
     let options = StackOptions {
         profile: "offline".into(),
         mode: SourceMode::Sidecar,

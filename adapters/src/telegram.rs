@@ -35,7 +35,7 @@ pub fn bot(settings: &TelegramSettings) -> Bot {
 }
 
 /// The platform's name in senders, chats, notices and the seen-event keys.
-pub const PLATFORM: &str = "telegram";
+pub(crate) const PLATFORM: &str = "telegram";
 
 impl MountedLull for TelegramLull {
     type Notices = TelegramNotices;

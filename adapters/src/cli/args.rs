@@ -217,27 +217,27 @@ pub enum FleetAction {
 pub struct AskArgs {
     /// Why.
     #[arg(long, default_value = "")]
-    pub reason: String,
+    pub(crate) reason: String,
     /// The idle window in seconds (default: maintenance.idle_seconds).
     #[arg(long, conflicts_with = "idle")]
-    pub idle_seconds: Option<u64>,
+    pub(crate) idle_seconds: Option<u64>,
     /// The idle window as chat takes it: 20m, 1h30m, 90s.
     #[arg(long, value_parser = whole_duration, value_name = "DURATION")]
-    pub idle: Option<Duration>,
+    pub(crate) idle: Option<Duration>,
     /// `any`: this request may start outside the maintenance windows (admins only; audited).
     #[arg(long, value_name = "any", value_parser = ["any"])]
-    pub window: Option<String>,
+    pub(crate) window: Option<String>,
     /// Print JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// A request id.
 #[derive(Debug, clap::Args)]
 pub struct IdArgs {
     /// Id, short id or unique prefix.
-    pub id: String,
+    pub(crate) id: String,
     /// Print JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }

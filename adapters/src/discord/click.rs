@@ -19,7 +19,7 @@ pub(crate) struct DiscordPrompt {
 }
 
 impl DiscordPrompt {
-    pub(crate) fn new(content: String) -> Self {
+    pub fn new(content: String) -> Self {
         Self {
             content,
             answer: Mutex::new(None),

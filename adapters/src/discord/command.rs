@@ -11,7 +11,7 @@ use serenity::all::{
 };
 
 /// The command's name (`/maintenance`).
-pub const NAME: &str = "maintenance";
+pub(crate) const NAME: &str = "maintenance";
 
 /// The subcommands, with what Discord shows under each.
 const SUBCOMMANDS: [(&str, &str); 10] = [
@@ -34,7 +34,7 @@ const SUBCOMMANDS: [(&str, &str); 10] = [
 ];
 
 /// The registration body.
-pub fn definition() -> CreateCommand {
+pub(crate) fn definition() -> CreateCommand {
     let mut definition = CreateCommand::new(NAME)
         .description("Restart or update the gateway once no chat has a live agent run");
     for (name, description) in SUBCOMMANDS {
@@ -83,7 +83,7 @@ fn options_of(subcommand: &str) -> Vec<CreateCommandOption> {
 
 /// Creates (or updates) the command beside the application's other commands — in one guild,
 /// or globally — never replacing them. `http` must know the application id.
-pub async fn register(http: &Http, guild: Option<u64>) -> serenity::Result<()> {
+pub(crate) async fn register(http: &Http, guild: Option<u64>) -> serenity::Result<()> {
     match guild {
         Some(guild) => {
             GuildId::new(guild)
@@ -120,7 +120,7 @@ pub fn parse(options: &[CommandDataOption]) -> Result<Command, ParseError> {
 }
 
 /// The option being typed in an autocomplete interaction, and its text so far.
-pub fn focused(options: &[CommandDataOption]) -> Option<(&str, &str)> {
+pub(crate) fn focused(options: &[CommandDataOption]) -> Option<(&str, &str)> {
     let CommandDataOptionValue::SubCommand(values) = &options.first()?.value else {
         return None;
     };

@@ -25,22 +25,22 @@ use crate::chat::inbox::{self, Inbox, Limits};
 use crate::chat::verifier::{Verifier, fresh_timestamp, header};
 
 /// The signature header.
-pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
+pub(crate) const SIGNATURE_HEADER: &str = "x-signature-ed25519";
 /// The signed timestamp header (Unix seconds).
-pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
+pub(crate) const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
 /// A post signed longer ago (or ahead) than this is refused: a captured post cannot be replayed
 /// later.
-pub const MAX_SKEW: Duration = Duration::from_secs(300);
+pub(crate) const MAX_SKEW: Duration = Duration::from_secs(300);
 
 /// Interactions are small; the answer is due within Discord's 3 s, and the handling defers
 /// after [`DEFER_AFTER`] at the latest.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_body_bytes: 1 << 20,
     answer_within: Duration::from_millis(DEFER_AFTER.as_millis() as u64 + 1000),
 };
 
 /// The endpoint's route. Handling runs on `tasks`, so stopping can wait for it.
-pub fn route(
+pub(crate) fn route(
     lull: DiscordLull,
     verifier: Ed25519Verifier,
     stopping: CancellationToken,

@@ -25,7 +25,7 @@ use crate::chat::click;
 pub const SEEN_TTL: Duration = Duration::from_secs(48 * 3600);
 
 /// The answer to an interaction handled before (a replay after a reconnect, or a copy).
-pub const HANDLED_BEFORE: &str = "This command was already handled; see /maintenance status.";
+pub(crate) const HANDLED_BEFORE: &str = "This command was already handled; see /maintenance status.";
 
 /// Discord shows at most 25 autocomplete choices, each name at most 100 characters.
 const MAX_CHOICE_CHARS: usize = 100;
@@ -64,12 +64,12 @@ impl DiscordLull {
     }
 
     /// The REST client.
-    pub fn http(&self) -> &Arc<Http> {
+    pub(crate) fn http(&self) -> &Arc<Http> {
         &self.http
     }
 
     /// The command core.
-    pub fn plugin(&self) -> &Plugin {
+    pub(crate) fn plugin(&self) -> &Plugin {
         &self.plugin
     }
 
@@ -93,7 +93,7 @@ impl DiscordLull {
 
     /// Whether `interaction` is lull's: the `maintenance` command (or its autocomplete), or a
     /// click on one of lull's buttons. Everything else is the host's.
-    pub fn is_ours(interaction: &Interaction) -> bool {
+    pub(crate) fn is_ours(interaction: &Interaction) -> bool {
         match interaction {
             Interaction::Command(c) | Interaction::Autocomplete(c) => c.data.name == command::NAME,
             Interaction::Component(c) => lull_plugin::is_lull_payload(&c.data.custom_id),
@@ -113,7 +113,7 @@ impl DiscordLull {
     }
 
     /// Handles one of lull's interactions, the first response leaving through `initial`.
-    pub(crate) async fn interaction(&self, interaction: &Interaction, initial: Initial) {
+    pub async fn interaction(&self, interaction: &Interaction, initial: Initial) {
         match interaction {
             Interaction::Ping(ping) => {
                 let target = Target {

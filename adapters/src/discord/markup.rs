@@ -12,13 +12,13 @@ use serenity::all::{
 use crate::chat::render::{Span, spans};
 
 /// Discord refuses longer message contents.
-pub const MAX_MESSAGE_CHARS: usize = 2000;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 2000;
 /// Discord allows five buttons in an action row.
 const MAX_BUTTONS: usize = 5;
 
 /// The reply's text as Discord markdown. Anything too long for one message is cut as plain
 /// text, so no marker is cut in half.
-pub fn content(reply: &Reply) -> String {
+pub(crate) fn content(reply: &Reply) -> String {
     let mut out = String::with_capacity(reply.text.len() + 16);
     for span in spans(&reply.text) {
         match span {
@@ -72,7 +72,7 @@ pub(crate) fn escape(text: &str) -> String {
 }
 
 /// The reply's buttons as one action row; none without buttons.
-pub fn components(buttons: &[Button]) -> Vec<CreateActionRow> {
+pub(crate) fn components(buttons: &[Button]) -> Vec<CreateActionRow> {
     if buttons.is_empty() {
         return Vec::new();
     }
@@ -97,7 +97,7 @@ fn no_mentions() -> CreateAllowedMentions {
 }
 
 /// The reply as an interaction's response message.
-pub fn response(reply: &Reply) -> CreateInteractionResponseMessage {
+pub(crate) fn response(reply: &Reply) -> CreateInteractionResponseMessage {
     CreateInteractionResponseMessage::new()
         .content(content(reply))
         .components(components(&reply.buttons))
@@ -107,7 +107,7 @@ pub fn response(reply: &Reply) -> CreateInteractionResponseMessage {
 
 /// The reply as the edit of a deferred response (or of a clicked prompt): its text and
 /// buttons replace what was there.
-pub fn edit(reply: &Reply) -> EditInteractionResponse {
+pub(crate) fn edit(reply: &Reply) -> EditInteractionResponse {
     EditInteractionResponse::new()
         .content(content(reply))
         .components(components(&reply.buttons))
@@ -115,7 +115,7 @@ pub fn edit(reply: &Reply) -> EditInteractionResponse {
 }
 
 /// A clicked prompt's new content (already Discord markdown), without buttons.
-pub fn replaced(content: String) -> CreateInteractionResponseMessage {
+pub(crate) fn replaced(content: String) -> CreateInteractionResponseMessage {
     CreateInteractionResponseMessage::new()
         .content(content)
         .components(Vec::new())
@@ -123,7 +123,7 @@ pub fn replaced(content: String) -> CreateInteractionResponseMessage {
 }
 
 /// [`replaced`], as the edit of a deferred click.
-pub fn edit_replaced(content: String) -> EditInteractionResponse {
+pub(crate) fn edit_replaced(content: String) -> EditInteractionResponse {
     EditInteractionResponse::new()
         .content(content)
         .components(Vec::new())
@@ -131,7 +131,7 @@ pub fn edit_replaced(content: String) -> EditInteractionResponse {
 }
 
 /// The reply as a follow-up message (an ephemeral answer after a deferral).
-pub fn followup(reply: &Reply) -> CreateInteractionResponseFollowup {
+pub(crate) fn followup(reply: &Reply) -> CreateInteractionResponseFollowup {
     CreateInteractionResponseFollowup::new()
         .content(content(reply))
         .components(components(&reply.buttons))

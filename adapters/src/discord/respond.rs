@@ -26,7 +26,7 @@ use crate::chat::deadline::{Timely, within};
 
 /// How long the work may take before the interaction is deferred: well inside Discord's 3 s,
 /// leaving time for the response to travel.
-pub const DEFER_AFTER: Duration = Duration::from_millis(1500);
+pub(crate) const DEFER_AFTER: Duration = Duration::from_millis(1500);
 
 /// How the first response leaves.
 pub enum Initial {
@@ -131,7 +131,7 @@ async fn first(
 /// What a deferred command's public "thinking…" becomes when the answer is only the sender's:
 /// the first follow-up after a deferral takes the deferral's (public) place, so the place is
 /// filled with this, and the answer follows privately.
-pub const ANSWERED_PRIVATELY: &str = "(answered privately)";
+pub(crate) const ANSWERED_PRIVATELY: &str = "(answered privately)";
 
 /// How long a follow-up keeps trying while Discord does not know the deferral yet (interactions
 /// endpoint: the deferral travels as the answer to Discord's post, which can arrive after the

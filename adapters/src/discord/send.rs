@@ -20,11 +20,11 @@ use crate::chat::outbox::{NoticeSink, SendError};
 use crate::chat::rate_limit::sitting_out_rate_limits;
 
 /// The wait after a 429 whose own wait serenity did not pass on.
-pub const UNNAMED_RETRY_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const UNNAMED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Sends `reply` to `channel`, as a reply to `reply_to` when given. A direct reply sits out a
 /// short rate limit (the kit's rule); a notice is retried by the outbox.
-pub async fn send_reply(
+pub(crate) async fn send_reply(
     http: &Http,
     channel: ChannelId,
     reply: &Reply,
@@ -57,7 +57,7 @@ fn rate_limited(error: &serenity::Error) -> Option<Duration> {
 }
 
 /// What a REST error means for another attempt.
-pub fn classify(error: &serenity::Error) -> SendError {
+pub(crate) fn classify(error: &serenity::Error) -> SendError {
     if let Some(wait) = rate_limited(error) {
         return SendError::RetryAfter(wait);
     }
@@ -72,7 +72,7 @@ pub fn classify(error: &serenity::Error) -> SendError {
 /// Delivers notices from the outbox through a bot.
 pub struct DiscordNotices {
     /// The REST client that sends them.
-    pub http: Arc<Http>,
+    pub(crate) http: Arc<Http>,
 }
 
 impl NoticeSink for DiscordNotices {

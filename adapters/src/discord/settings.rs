@@ -12,7 +12,7 @@ use url::Url;
 use crate::chat::settings::{Secret, Section, SettingError};
 
 /// Discord's own REST base; any other `api_url` is a proxy or a fake.
-pub const DEFAULT_API_URL: &str = "https://discord.com";
+pub(crate) const DEFAULT_API_URL: &str = "https://discord.com";
 /// The route the interactions endpoint listens on.
 pub const INTERACTIONS_PATH: &str = "/discord/interactions";
 
@@ -48,23 +48,23 @@ impl std::fmt::Debug for Delivery {
 #[derive(Clone, Debug)]
 pub struct DiscordSettings {
     /// The bot token.
-    pub token: Secret,
+    pub(crate) token: Secret,
     /// The application, if configured; otherwise learned from the token at start-up.
-    pub application_id: Option<u64>,
+    pub(crate) application_id: Option<u64>,
     /// Gateway or interactions endpoint.
-    pub delivery: Delivery,
+    pub(crate) delivery: Delivery,
     /// The REST base (and where the gateway's address is asked).
-    pub api_url: Url,
+    pub(crate) api_url: Url,
     /// Register the command in this guild only (instant, for testing) instead of globally.
-    pub guild_id: Option<u64>,
+    pub(crate) guild_id: Option<u64>,
     /// User ids of admins.
-    pub admins: Vec<String>,
+    pub(crate) admins: Vec<String>,
     /// Role ids whose members are admins.
-    pub admin_roles: Vec<String>,
+    pub(crate) admin_roles: Vec<String>,
     /// Bot user ids of agents.
-    pub agents: Vec<String>,
+    pub(crate) agents: Vec<String>,
     /// The channel that hears about every request.
-    pub notify_channel_id: Option<u64>,
+    pub(crate) notify_channel_id: Option<u64>,
 }
 
 impl DiscordSettings {
@@ -129,7 +129,7 @@ impl DiscordSettings {
     }
 
     /// The secrets to keep out of output tails.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         let token = self.token.expose();
         // With and without the `Bot ` prefix a token may be written with.
         let bare = token.trim_start_matches("Bot ");
@@ -142,7 +142,7 @@ impl DiscordSettings {
 
     /// Whether REST goes to Discord itself. Otherwise serenity sends it to `api_url` as a proxy,
     /// which it does only with its own rate limiter off: lull then honours 429s itself.
-    pub fn is_discord(&self) -> bool {
+    pub(crate) fn is_discord(&self) -> bool {
         self.api_url.as_str().trim_end_matches('/') == DEFAULT_API_URL
     }
 }

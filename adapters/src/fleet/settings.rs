@@ -43,11 +43,11 @@ pub enum Backend {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FleetSettings {
     /// The lock service.
-    pub backend: Backend,
+    pub(crate) backend: Backend,
     /// The group the slots are shared in.
-    pub group: String,
+    pub(crate) group: String,
     /// This replica's id in the group.
-    pub id: String,
+    pub(crate) id: String,
 }
 
 impl FleetSettings {

@@ -35,52 +35,52 @@ pub struct CommandBody {
     /// The host's id of this message or click, unique per relay (put the chat in it where
     /// message ids are per chat).
     #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
-    pub event_id: String,
+    pub(crate) event_id: String,
     /// The host's id of the sender (what `[relay].admins` and `agents` list).
     #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
-    pub user: String,
+    pub(crate) user: String,
     /// A name to show for the sender.
     #[serde(default)]
     #[schemars(length(max = 200))]
-    pub display: Option<String>,
+    pub(crate) display: Option<String>,
     /// The host's chat the command came from (notices about the request go back there).
     #[serde(default)]
     #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
-    pub chat: Option<String>,
+    pub(crate) chat: Option<String>,
     /// Whether the message replies to one of lull's messages (then `approve r7k2` counts).
     #[serde(default)]
-    pub reply_to_lull: bool,
+    pub(crate) reply_to_lull: bool,
     /// What the user typed.
     #[serde(default)]
     #[schemars(length(max = 4000))]
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     /// The payload of a button of lull's they clicked.
     #[serde(default)]
     #[schemars(length(max = 64))]
-    pub click: Option<String>,
+    pub(crate) click: Option<String>,
 }
 
 /// What a host shows: lull's reply, or nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayAnswer {
     /// `None`: the text was not lull's; stay silent.
-    pub reply: Option<RelayReply>,
+    pub(crate) reply: Option<RelayReply>,
 }
 
 /// lull's reply, for the host to show in the chat the command came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayReply {
     /// Without markup.
-    pub text: String,
+    pub(crate) text: String,
     /// With markdown (backtick code spans, `*bold*`).
-    pub markdown: String,
+    pub(crate) markdown: String,
     /// Show it only to the sender where the platform can (errors and refusals).
-    pub ephemeral: bool,
+    pub(crate) ephemeral: bool,
     /// A prompt's buttons.
-    pub buttons: Vec<Button>,
+    pub(crate) buttons: Vec<Button>,
     /// The request it is about (short id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<String>,
+    pub(crate) request: Option<String>,
 }
 
 impl From<Reply> for RelayReply {

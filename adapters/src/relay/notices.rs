@@ -31,17 +31,17 @@ const MAX_PER_POLL: usize = 100;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayNotice {
     /// What to acknowledge it by (and drop a copy by).
-    pub id: String,
+    pub(crate) id: String,
     /// The host's chat.
-    pub chat: String,
+    pub(crate) chat: String,
     /// Without markup.
-    pub text: String,
+    pub(crate) text: String,
     /// With markdown (backtick code spans, `*bold*`).
-    pub markdown: String,
+    pub(crate) markdown: String,
     /// A prompt's buttons: clicked, their payload comes back as a command's `click`.
-    pub buttons: Vec<Button>,
+    pub(crate) buttons: Vec<Button>,
     /// The request it is about (short id), if any.
-    pub request: Option<String>,
+    pub(crate) request: Option<String>,
 }
 
 /// `POST /v1/relay/notices/{id}/ack`.
@@ -50,9 +50,9 @@ pub struct RelayNotice {
 pub struct AckBody {
     /// The consumer that polled it.
     #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
-    pub consumer: String,
+    pub(crate) consumer: String,
     /// What became of it.
-    pub outcome: AckOutcome,
+    pub(crate) outcome: AckOutcome,
 }
 
 /// What the host did with a notice.
@@ -308,7 +308,7 @@ impl Relay {
 
     /// `GET /v1/relay/notices`: waits up to `wait` (or until `stop`) for notices `consumer` may
     /// have, claims them, and audits the claim with `by`, the caller.
-    pub async fn poll(
+    pub(crate) async fn poll(
         &self,
         plugin: &Plugin,
         consumer: &str,
@@ -375,7 +375,7 @@ impl Relay {
     /// `POST /v1/relay/notices/{id}/ack`: removes notice `id` (delivered, or given up on) with
     /// an audit entry by `by`. `Ok(false)`: it was not pending (acknowledged before, expired or
     /// superseded): acknowledging is idempotent.
-    pub async fn acknowledge(
+    pub(crate) async fn acknowledge(
         &self,
         plugin: &Plugin,
         id: u64,

@@ -18,19 +18,19 @@ const MAX_NAME_CHARS: usize = 40;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelaySettings {
     /// `relay` unless set; senders and chats are `relay:<name>`.
-    pub name: String,
+    pub(crate) name: String,
     /// Host sender ids with every right.
-    pub admins: Vec<String>,
+    pub(crate) admins: Vec<String>,
     /// Host sender ids of agents, and the agent names whose tool calls may name a chat.
-    pub agents: Vec<String>,
+    pub(crate) agents: Vec<String>,
     /// Host chats that hear about every request.
-    pub notify_chats: Vec<String>,
+    pub(crate) notify_chats: Vec<String>,
     /// The relay-only bearer token, required on every relay call when set.
-    pub token: Option<Secret>,
+    pub(crate) token: Option<Secret>,
     /// How long a polled notice stays the poller's before it is given out again.
-    pub claim: Duration,
+    pub(crate) claim: Duration,
     /// How long a notice nobody takes is kept before it is dropped (audited).
-    pub notice_expiry: Duration,
+    pub(crate) notice_expiry: Duration,
 }
 
 impl RelaySettings {
@@ -107,12 +107,12 @@ impl RelaySettings {
     }
 
     /// `relay:<name>`: the platform of the relay's senders, chats and notices.
-    pub fn platform(&self) -> String {
+    pub(crate) fn platform(&self) -> String {
         format!("relay:{}", self.name)
     }
 
     /// The token's value, to keep out of output tails.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         self.token.iter().map(|t| t.expose().to_owned()).collect()
     }
 }

@@ -20,7 +20,7 @@ pub(crate) struct SlackPrompt {
 }
 
 impl SlackPrompt {
-    pub(crate) fn new(
+    pub fn new(
         client: Arc<SlackApiClient>,
         response_url: SlackResponseUrl,
         message: Option<&SlackHistoryMessage>,

@@ -27,10 +27,10 @@ use crate::chat::deadline::{Timely, within};
 pub const SEEN_TTL: Duration = Duration::from_secs(48 * 3600);
 
 /// How long the work may take before Slack is answered without it: inside Slack's 3 s.
-pub const ANSWER_WITHIN: Duration = Duration::from_millis(2000);
+pub(crate) const ANSWER_WITHIN: Duration = Duration::from_millis(2000);
 
 /// The answer to a command or click handled before (a Socket Mode re-send, an HTTP retry).
-pub const HANDLED_BEFORE: &str = "This was already handled; see `/maintenance status`.";
+pub(crate) const HANDLED_BEFORE: &str = "This was already handled; see `/maintenance status`.";
 
 /// The acknowledgement of a command whose answer follows.
 pub const WORKING: &str = "Working on it…";
@@ -67,28 +67,28 @@ impl SlackLull {
     }
 
     /// The Web API client.
-    pub fn client(&self) -> &Arc<SlackApiClient> {
+    pub(crate) fn client(&self) -> &Arc<SlackApiClient> {
         &self.client
     }
 
     /// The bot token.
-    pub fn token(&self) -> &SlackApiToken {
+    pub(crate) fn token(&self) -> &SlackApiToken {
         &self.token
     }
 
     /// The command core.
-    pub fn plugin(&self) -> &Plugin {
+    pub(crate) fn plugin(&self) -> &Plugin {
         &self.plugin
     }
 
     /// Work that goes on after Slack was answered.
-    pub fn tasks(&self) -> &TaskTracker {
+    pub(crate) fn tasks(&self) -> &TaskTracker {
         &self.tasks
     }
 
     /// Lets work that goes on after Slack was answered finish, for at most `limit` (when lull
     /// or its host stops).
-    pub async fn finish(&self, limit: Duration) {
+    pub(crate) async fn finish(&self, limit: Duration) {
         self.tasks.close();
         if tokio::time::timeout(limit, self.tasks.wait())
             .await
@@ -292,7 +292,7 @@ pub async fn answer_in_time(
 }
 
 /// The reply as a slash command's response.
-pub fn response(reply: &Reply) -> SlackCommandEventResponse {
+pub(crate) fn response(reply: &Reply) -> SlackCommandEventResponse {
     SlackCommandEventResponse::new(markup::content(reply))
         .with_response_type(markup::response_type(reply))
 }

@@ -24,22 +24,22 @@ use crate::chat::inbox::{self, Inbox, Limits};
 use crate::chat::verifier::{Verifier, fresh_timestamp, header};
 
 /// The signature header.
-pub const SIGNATURE_HEADER: &str = "x-slack-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "x-slack-signature";
 /// The signed timestamp header (Unix seconds).
-pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+pub(crate) const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 /// A request signed longer ago (or ahead) than this is refused: Slack's own rule against
 /// replays.
-pub const MAX_SKEW: Duration = Duration::from_secs(300);
+pub(crate) const MAX_SKEW: Duration = Duration::from_secs(300);
 
 /// Requests are small; Slack gives up after 3 s, and lull answers late work by then.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_body_bytes: 1 << 20,
     answer_within: Duration::from_millis(ANSWER_WITHIN.as_millis() as u64 + 700),
 };
 
 /// The three routes, for lull's own listener or a host's axum router. `stopping` refuses
 /// requests (503) once lull stops.
-pub fn routes(lull: SlackLull, signing_secret: &str, stopping: CancellationToken) -> axum::Router {
+pub(crate) fn routes(lull: SlackLull, signing_secret: &str, stopping: CancellationToken) -> axum::Router {
     let verifier = || {
         Signature(SlackEventSignatureVerifier::new(
             &signing_secret.to_owned().into(),
@@ -94,7 +94,7 @@ enum Kind {
 }
 
 /// A verified request, parsed.
-pub enum Posted {
+pub(crate) enum Posted {
     /// A slash command.
     Command(Box<SlackCommandEvent>),
     /// A click (or another interaction).

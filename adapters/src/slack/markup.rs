@@ -8,11 +8,11 @@ use slack_morphism::prelude::*;
 use crate::chat::render::{Span, cut, spans};
 
 /// Slack refuses longer section texts.
-pub const MAX_SECTION_CHARS: usize = 3000;
+pub(crate) const MAX_SECTION_CHARS: usize = 3000;
 
 /// The reply's text as Slack mrkdwn. Slack reads only `&`, `<` and `>` specially in text, so
 /// those are escaped; anything too long for one section is cut as plain text.
-pub fn mrkdwn(reply: &Reply) -> String {
+pub(crate) fn mrkdwn(reply: &Reply) -> String {
     let mut out = String::with_capacity(reply.text.len() + 8);
     for span in spans(&reply.text) {
         match span {
@@ -78,7 +78,7 @@ fn user_mention(text: &str) -> Option<&str> {
 }
 
 /// The blocks of a message whose text is `mrkdwn` (already Slack mrkdwn), with `buttons`.
-pub fn blocks(mrkdwn: String, buttons: &[Button]) -> Vec<SlackBlock> {
+pub(crate) fn blocks(mrkdwn: String, buttons: &[Button]) -> Vec<SlackBlock> {
     let mut blocks = vec![SlackBlock::Section(SlackSectionBlock::new().with_text(
         SlackBlockText::MarkDown(SlackBlockMarkDownText::new(mrkdwn)),
     ))];
@@ -102,21 +102,21 @@ pub fn blocks(mrkdwn: String, buttons: &[Button]) -> Vec<SlackBlock> {
 }
 
 /// The reply as message content: blocks, and its plain text as the notification fallback.
-pub fn content(reply: &Reply) -> SlackMessageContent {
+pub(crate) fn content(reply: &Reply) -> SlackMessageContent {
     SlackMessageContent::new()
         .with_text(cut(&reply.plain, MAX_SECTION_CHARS))
         .with_blocks(blocks(mrkdwn(reply), &reply.buttons))
 }
 
 /// Content already in mrkdwn (a clicked prompt's new text), without buttons.
-pub fn replaced(mrkdwn: String, plain: &str) -> SlackMessageContent {
+pub(crate) fn replaced(mrkdwn: String, plain: &str) -> SlackMessageContent {
     SlackMessageContent::new()
         .with_text(cut(plain, MAX_SECTION_CHARS))
         .with_blocks(blocks(mrkdwn, &[]))
 }
 
 /// Whether the reply is shown in the channel or only to the sender.
-pub fn response_type(reply: &Reply) -> SlackMessageResponseType {
+pub(crate) fn response_type(reply: &Reply) -> SlackMessageResponseType {
     if reply.ephemeral {
         SlackMessageResponseType::Ephemeral
     } else {

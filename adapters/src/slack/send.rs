@@ -21,10 +21,10 @@ use crate::chat::outbox::{NoticeSink, SendError};
 use crate::chat::rate_limit::sitting_out_rate_limits;
 
 /// The Web API client: hyper with rustls, HTTPS (or plain HTTP to a local fake).
-pub type SlackApiClient = SlackClient<SlackClientHyperHttpsConnector>;
+pub(crate) type SlackApiClient = SlackClient<SlackClientHyperHttpsConnector>;
 
 /// The wait after a `ratelimited` answer that names none.
-pub const UNNAMED_RETRY_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const UNNAMED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The Web API client for `api_url` (ending in `/api`). HTTPS, or plain HTTP for a fake on
 /// loopback.
@@ -43,7 +43,7 @@ pub fn client(api_url: &Url) -> std::io::Result<SlackApiClient> {
 
 /// Posts `reply` to `channel` (in `thread`, when given). A direct reply sits out a short rate
 /// limit; a notice is retried by the outbox.
-pub async fn post_reply(
+pub(crate) async fn post_reply(
     client: &SlackApiClient,
     token: &SlackApiToken,
     channel: &SlackChannelId,
@@ -59,7 +59,7 @@ pub async fn post_reply(
 }
 
 /// How long one Web API call may take: the client itself has no timeout.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `call`, or a timeout error after [`CALL_TIMEOUT`] (retried like network trouble).
 async fn within_call_timeout<T>(
@@ -89,7 +89,7 @@ struct ResponseUrlMessage {
 
 /// Sends `reply` through `response_url`: in the channel or only to the person as the reply
 /// says, or replacing the message the event came from.
-pub async fn to_response_url(
+pub(crate) async fn to_response_url(
     client: &SlackApiClient,
     response_url: &SlackResponseUrl,
     reply: &Reply,
@@ -108,7 +108,7 @@ pub async fn to_response_url(
 }
 
 /// Replaces the message `response_url` belongs to with `mrkdwn` (its buttons removed).
-pub async fn replace_through(
+pub(crate) async fn replace_through(
     client: &SlackApiClient,
     response_url: &SlackResponseUrl,
     mrkdwn: String,
@@ -161,7 +161,7 @@ fn rate_limited(error: &SlackClientError) -> Option<Duration> {
 }
 
 /// What a Web API error means for another attempt.
-pub fn classify(error: &SlackClientError) -> SendError {
+pub(crate) fn classify(error: &SlackClientError) -> SendError {
     if let Some(wait) = rate_limited(error) {
         return SendError::RetryAfter(wait);
     }
@@ -190,9 +190,9 @@ pub fn classify(error: &SlackClientError) -> SendError {
 /// Delivers notices from the outbox through the app's bot.
 pub struct SlackNotices {
     /// The Web API client.
-    pub client: Arc<SlackApiClient>,
+    pub(crate) client: Arc<SlackApiClient>,
     /// The bot token.
-    pub token: SlackApiToken,
+    pub(crate) token: SlackApiToken,
 }
 
 impl NoticeSink for SlackNotices {

@@ -10,13 +10,13 @@ use url::Url;
 use crate::chat::settings::{Secret, Section, SettingError};
 
 /// The Web API lull talks to when `api_url` is not set.
-pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+pub(crate) const DEFAULT_API_URL: &str = "https://slack.com/api";
 /// The HTTP mode's routes.
-pub const COMMANDS_PATH: &str = "/slack/commands";
+pub(crate) const COMMANDS_PATH: &str = "/slack/commands";
 /// Block actions (button clicks).
-pub const INTERACTIONS_PATH: &str = "/slack/interactions";
+pub(crate) const INTERACTIONS_PATH: &str = "/slack/interactions";
 /// The Events API (agents' messages, the URL check).
-pub const EVENTS_PATH: &str = "/slack/events";
+pub(crate) const EVENTS_PATH: &str = "/slack/events";
 
 const SECTION: Section = Section::new("slack");
 
@@ -42,17 +42,17 @@ pub enum Connection {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlackSettings {
     /// The `xoxb-` bot token.
-    pub bot_token: Secret,
+    pub(crate) bot_token: Secret,
     /// Socket Mode or HTTP.
     pub connection: Connection,
     /// The Web API base (`…/api`).
     pub api_url: Url,
     /// User ids of admins.
-    pub admins: Vec<String>,
+    pub(crate) admins: Vec<String>,
     /// User ids of agents (their bot users).
-    pub agents: Vec<String>,
+    pub(crate) agents: Vec<String>,
     /// The channel that hears about every request.
-    pub notify_channel: Option<String>,
+    pub(crate) notify_channel: Option<String>,
 }
 
 impl SlackSettings {
@@ -127,7 +127,7 @@ impl SlackSettings {
     }
 
     /// The secrets to keep out of output tails.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets = vec![self.bot_token.expose().to_owned()];
         match &self.connection {
             Connection::Socket { app_token } => secrets.push(app_token.expose().to_owned()),

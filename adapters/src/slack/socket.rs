@@ -13,7 +13,7 @@ use super::handler::SlackLull;
 use super::send::SlackApiClient;
 
 /// The listener's callbacks, finding lull in the listener's user state.
-pub fn callbacks() -> SlackSocketModeListenerCallbacks<SlackClientHyperHttpsConnector> {
+pub(crate) fn callbacks() -> SlackSocketModeListenerCallbacks<SlackClientHyperHttpsConnector> {
     SlackSocketModeListenerCallbacks::new()
         .with_command_events(on_command)
         .with_interaction_events(on_interaction)
@@ -21,7 +21,7 @@ pub fn callbacks() -> SlackSocketModeListenerCallbacks<SlackClientHyperHttpsConn
 }
 
 /// The listener's environment: the client, lull as its user state, and errors kept unacked.
-pub fn environment(
+pub(crate) fn environment(
     client: Arc<SlackApiClient>,
     lull: SlackLull,
 ) -> Arc<SlackClientEventsListenerEnvironment<SlackClientHyperHttpsConnector>> {

@@ -23,7 +23,7 @@ pub(crate) struct TelegramPrompt<'a> {
 }
 
 impl<'a> TelegramPrompt<'a> {
-    pub(crate) fn new(bot: &'a Bot, query: &CallbackQuery) -> Self {
+    pub fn new(bot: &'a Bot, query: &CallbackQuery) -> Self {
         let message = query.message.as_ref();
         Self {
             bot,

@@ -24,7 +24,7 @@ use lull_queue::Backoff;
 /// Long polling that asks past a batch of updates only once all of them were handled. Updates
 /// of one batch are handled concurrently (one chat does not wait for another); teloxide's own
 /// `Polling` cannot do this because it asks for the next batch as soon as it gave out the last.
-pub struct ConfirmAfterHandling {
+pub(crate) struct ConfirmAfterHandling {
     bot: Bot,
     handling: Arc<Handling<UpdateId>>,
     timeout: Duration,

@@ -57,25 +57,25 @@ impl TelegramLull {
     }
 
     /// lull on a bot of its own (the sidecar): any text answer to a prompt is taken, reply or not.
-    pub fn owning_the_bot(mut self) -> Self {
+    pub(crate) fn owning_the_bot(mut self) -> Self {
         self.owns_the_bot = true;
         self
     }
 
     /// Tells `handling` when each update this branch takes has been handled (for
     /// [`ConfirmAfterHandling`](super::confirm::ConfirmAfterHandling) and the webhook).
-    pub fn confirming(mut self, handling: Arc<Handling<UpdateId>>) -> Self {
+    pub(crate) fn confirming(mut self, handling: Arc<Handling<UpdateId>>) -> Self {
         self.handling = Some(handling);
         self
     }
 
     /// The bot.
-    pub fn bot(&self) -> &Bot {
+    pub(crate) fn bot(&self) -> &Bot {
         &self.bot
     }
 
     /// The command core.
-    pub fn plugin(&self) -> &Plugin {
+    pub(crate) fn plugin(&self) -> &Plugin {
         &self.plugin
     }
 

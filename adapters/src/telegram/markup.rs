@@ -7,13 +7,13 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use crate::chat::render::{Span, cut, spans};
 
 /// Telegram refuses longer messages.
-pub const MAX_MESSAGE_CHARS: usize = 4096;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 4096;
 /// Telegram refuses longer `answerCallbackQuery` texts.
-pub const MAX_ALERT_CHARS: usize = 200;
+pub(crate) const MAX_ALERT_CHARS: usize = 200;
 
 /// The reply's text as Telegram HTML. Unpaired markers stay literal; anything too long for one
 /// message is cut (as plain text, so no tag is cut in half).
-pub fn html(reply: &Reply) -> String {
+pub(crate) fn html(reply: &Reply) -> String {
     if reply.text.chars().count() > MAX_MESSAGE_CHARS - 100 {
         return escape(&cut(&reply.plain, MAX_MESSAGE_CHARS - 100));
     }
@@ -38,7 +38,7 @@ fn escape(text: &str) -> String {
 }
 
 /// The reply's buttons as one row of an inline keyboard, if it has any.
-pub fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
+pub(crate) fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
     (!buttons.is_empty()).then(|| {
         InlineKeyboardMarkup::new([buttons
             .iter()

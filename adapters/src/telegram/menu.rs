@@ -7,9 +7,9 @@ use teloxide::prelude::*;
 use teloxide::types::BotCommand;
 
 /// The command, without its slash.
-pub const COMMAND: &str = "maintenance";
+pub(crate) const COMMAND: &str = "maintenance";
 /// What the menu says about it.
-pub const DESCRIPTION: &str =
+pub(crate) const DESCRIPTION: &str =
     "Restart or update the gateway when no agent is busy (status, restart, update, cancel)";
 
 fn ours() -> BotCommand {
@@ -17,7 +17,7 @@ fn ours() -> BotCommand {
 }
 
 /// Sets the menu of lull's own bot to `/maintenance` alone.
-pub async fn replace(bot: &Bot) -> Result<(), RequestError> {
+pub(crate) async fn replace(bot: &Bot) -> Result<(), RequestError> {
     bot.set_my_commands([ours()]).await.map(|_| ())
 }
 

@@ -17,7 +17,7 @@ use crate::chat::render::cut;
 
 /// Sends `reply` to `chat`, as a reply to `reply_to` when given (and still there). A direct
 /// reply sits out a short rate limit (the kit's rule); a notice is retried by the outbox.
-pub async fn send_reply(
+pub(crate) async fn send_reply(
     bot: &Bot,
     chat: ChatId,
     reply: &Reply,
@@ -52,7 +52,7 @@ pub async fn send_reply(
 }
 
 /// What a Bot API error means for another attempt.
-pub fn classify(error: &RequestError) -> SendError {
+pub(crate) fn classify(error: &RequestError) -> SendError {
     match error {
         RequestError::RetryAfter(wait) => SendError::RetryAfter(wait.duration()),
         RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
@@ -76,7 +76,7 @@ pub fn classify(error: &RequestError) -> SendError {
 /// Delivers notices from the outbox through a bot.
 pub struct TelegramNotices {
     /// The bot that sends them.
-    pub bot: Bot,
+    pub(crate) bot: Bot,
 }
 
 impl NoticeSink for TelegramNotices {

@@ -10,14 +10,14 @@ use url::Url;
 use crate::chat::settings::{Secret, Section, SettingError};
 
 /// The Bot API lull talks to when `api_url` is not set.
-pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
+pub(crate) const DEFAULT_API_URL: &str = "https://api.telegram.org";
 /// The route the webhook listens on.
 pub const WEBHOOK_PATH: &str = "/telegram/webhook";
 
 /// Telegram's placeholder senders: an anonymous group admin (`GroupAnonymousBot`), a post sent
 /// as a channel (`Channel_Bot`), and Telegram's service account. Each stands for many people,
 /// so none can be an admin or an agent.
-pub const PLACEHOLDER_USER_IDS: [i64; 3] = [1_087_968_824, 136_817_688, 777_000];
+pub(crate) const PLACEHOLDER_USER_IDS: [i64; 3] = [1_087_968_824, 136_817_688, 777_000];
 
 const SECTION: Section = Section::new("telegram");
 
@@ -41,17 +41,17 @@ pub enum UpdateSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TelegramSettings {
     /// The bot token.
-    pub token: Secret,
+    pub(crate) token: Secret,
     /// The Bot API server.
-    pub api_url: Url,
+    pub(crate) api_url: Url,
     /// Polling or webhook.
-    pub source: UpdateSource,
+    pub(crate) source: UpdateSource,
     /// Telegram user ids of admins.
-    pub admins: Vec<String>,
+    pub(crate) admins: Vec<String>,
     /// Telegram user ids of agents.
-    pub agents: Vec<String>,
+    pub(crate) agents: Vec<String>,
     /// The chat that hears about every request.
-    pub notify_chat_id: Option<i64>,
+    pub(crate) notify_chat_id: Option<i64>,
 }
 
 impl TelegramSettings {
@@ -108,7 +108,7 @@ impl TelegramSettings {
     }
 
     /// The secrets to keep out of output tails.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets = vec![self.token.expose().to_owned()];
         if let UpdateSource::Webhook { secret, .. } = &self.source {
             secrets.push(secret.expose().to_owned());

@@ -26,18 +26,18 @@ use crate::chat::inbox::{self, Inbox, Limits};
 use crate::chat::verifier::SecretHeader;
 
 /// The header Telegram puts the secret in.
-pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+pub(crate) const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 /// Updates are small (1 MiB is far beyond one); Telegram gives up on a post after about a
 /// minute and would post it again, so it is answered within 50 s.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_body_bytes: 1 << 20,
     answer_within: Duration::from_secs(50),
 };
 
 /// The webhook's route and the update listener it feeds. Every update the listener gives out
 /// must be finished through `handling` (lull's branch does so after `TelegramLull::confirming`).
-pub fn webhook(secret: &str, handling: Arc<Handling<UpdateId>>) -> (WebhookUpdates, axum::Router) {
+pub(crate) fn webhook(secret: &str, handling: Arc<Handling<UpdateId>>) -> (WebhookUpdates, axum::Router) {
     let (sender, receiver) = mpsc::unbounded_channel();
     let (token, flag) = mk_stop_token();
     let posts = TelegramPosts {
@@ -110,7 +110,7 @@ impl Inbox for TelegramPosts {
 }
 
 /// The updates posted to the webhook, as a teloxide update listener.
-pub struct WebhookUpdates {
+pub(crate) struct WebhookUpdates {
     receiver: mpsc::UnboundedReceiver<Update>,
     token: StopToken,
     flag: StopFlag,
@@ -146,7 +146,7 @@ impl<'a> AsUpdateStream<'a> for WebhookUpdates {
 }
 
 /// The stream of [`WebhookUpdates`]: ends when the listener is stopped.
-pub struct WebhookStream<'a> {
+pub(crate) struct WebhookStream<'a> {
     listener: &'a mut WebhookUpdates,
 }
 

@@ -80,7 +80,7 @@ struct GatewayError {
 }
 
 impl Gateway {
-    pub(crate) fn new(endpoints: Vec<Url>) -> Self {
+    pub fn new(endpoints: Vec<Url>) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(2))
