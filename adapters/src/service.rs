@@ -160,7 +160,12 @@ fn invoking_user() -> Option<String> {
 }
 
 /// Prints the unit, or writes it (`install`) and says how to enable it.
-pub(crate) fn run(profile: &Profile, scope: Scope, install: bool, force: bool) -> Result<(), Failure> {
+pub(crate) fn run(
+    profile: &Profile,
+    scope: Scope,
+    install: bool,
+    force: bool,
+) -> Result<(), Failure> {
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| {

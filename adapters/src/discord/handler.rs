@@ -25,7 +25,8 @@ use crate::chat::click;
 pub const SEEN_TTL: Duration = Duration::from_secs(48 * 3600);
 
 /// The answer to an interaction handled before (a replay after a reconnect, or a copy).
-pub(crate) const HANDLED_BEFORE: &str = "This command was already handled; see /maintenance status.";
+pub(crate) const HANDLED_BEFORE: &str =
+    "This command was already handled; see /maintenance status.";
 
 /// Discord shows at most 25 autocomplete choices, each name at most 100 characters.
 const MAX_CHOICE_CHARS: usize = 100;

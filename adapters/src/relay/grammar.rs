@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 /// A `/maintenance` command, addressed to any bot or none (case-insensitive).
 pub(crate) const COMMAND_PATTERN: &str = r"^\s*/maintenance(?:@\S*)?(?:\s|$)";
 /// An answer typed to one of lull's prompts (case-insensitive); only as a reply to lull.
-pub(crate) const ANSWER_PATTERN: &str = r"^\s*(?:approve|reject|cancel)\s+[A-Za-z0-9][A-Za-z0-9-]*\s*$";
+pub(crate) const ANSWER_PATTERN: &str =
+    r"^\s*(?:approve|reject|cancel)\s+[A-Za-z0-9][A-Za-z0-9-]*\s*$";
 
 /// Whether an agent may run `subcommand` (else only admins may).
 fn agents_may(subcommand: &str) -> bool {

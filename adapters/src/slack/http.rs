@@ -39,7 +39,11 @@ pub(crate) const LIMITS: Limits = Limits {
 
 /// The three routes, for lull's own listener or a host's axum router. `stopping` refuses
 /// requests (503) once lull stops.
-pub(crate) fn routes(lull: SlackLull, signing_secret: &str, stopping: CancellationToken) -> axum::Router {
+pub(crate) fn routes(
+    lull: SlackLull,
+    signing_secret: &str,
+    stopping: CancellationToken,
+) -> axum::Router {
     let verifier = || {
         Signature(SlackEventSignatureVerifier::new(
             &signing_secret.to_owned().into(),

@@ -37,7 +37,10 @@ pub(crate) const LIMITS: Limits = Limits {
 
 /// The webhook's route and the update listener it feeds. Every update the listener gives out
 /// must be finished through `handling` (lull's branch does so after `TelegramLull::confirming`).
-pub(crate) fn webhook(secret: &str, handling: Arc<Handling<UpdateId>>) -> (WebhookUpdates, axum::Router) {
+pub(crate) fn webhook(
+    secret: &str,
+    handling: Arc<Handling<UpdateId>>,
+) -> (WebhookUpdates, axum::Router) {
     let (sender, receiver) = mpsc::unbounded_channel();
     let (token, flag) = mk_stop_token();
     let posts = TelegramPosts {
