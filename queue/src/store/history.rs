@@ -156,11 +156,17 @@ fn prune_request(tx: &mut Tx, w: &Writer, id: RequestId) -> Result<(), Error> {
         }
     }
     tx.remove(TreeId::Requests, request_key(id));
-    for key in w
-        .tree(TreeId::AuditByRequest)
-        .scan_prefix(audit_owner(Some(id)))
-        .keys()
-    {
+    let index = w.tree(TreeId::AuditByRequest);
+    remove_indexed_audit(tx, w, index.scan_prefix(audit_owner(Some(id))).keys())
+}
+
+/// Removes the audit entries that the index keys `keys` point at, and the keys.
+fn remove_indexed_audit(
+    tx: &mut Tx,
+    w: &Writer,
+    keys: impl Iterator<Item = sled::Result<sled::IVec>>,
+) -> Result<(), Error> {
+    for key in keys {
         let key = key.map_err(|e| io_error(w.path(), &e))?;
         if let Some(seq) = key.get(16..).and_then(decode_u64) {
             tx.remove(TreeId::Audit, u64_key(seq));
@@ -188,16 +194,6 @@ fn first_audit_seq(w: &Writer, id: RequestId) -> Result<u64, Error> {
 fn prune_unowned_audit_before(tx: &mut Tx, w: &Writer, threshold: u64) -> Result<(), Error> {
     let unowned = audit_owner(None);
     let end = audit_index_key(unowned, threshold);
-    for key in w
-        .tree(TreeId::AuditByRequest)
-        .range(unowned.to_vec()..end)
-        .keys()
-    {
-        let key = key.map_err(|e| io_error(w.path(), &e))?;
-        if let Some(seq) = key.get(16..).and_then(decode_u64) {
-            tx.remove(TreeId::Audit, u64_key(seq));
-        }
-        tx.remove(TreeId::AuditByRequest, key);
-    }
-    Ok(())
+    let index = w.tree(TreeId::AuditByRequest);
+    remove_indexed_audit(tx, w, index.range(unowned.to_vec()..end).keys())
 }
