@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Home, MARKER_CONFIG, Server, http, wait_exit, wait_for};
+use common::{Home, MARKER_CONFIG, Server, http, json_body, wait_exit, wait_for};
 use serde_json::{Value, json};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -230,6 +230,69 @@ fn tcp_needs_the_right_bearer_token_and_agents_cannot_administer() {
     );
     assert_eq!(status, 403, "{answer}");
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    home.stop(server);
+}
+
+/// A call over TCP with `token` and a JSON body.
+fn tcp_call(port: u16, token: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let (status, answer) = http(
+        port,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    (status, json_body(&answer))
+}
+
+#[test]
+fn a_run_is_ended_only_by_the_credential_that_began_it_or_an_admin() {
+    let home = Home::new(&format!(
+        "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"
+    ))
+    .with_env("LULL_ADMIN_TOKEN", "adm-secret")
+    .with_env("LULL_AGENT_TOKEN", "agt-secret");
+    let server = home.serve();
+    let port = home.logged_port("control API");
+    let run = |who: &str| json!({"session": format!("telegram:{who}"), "source": "gw"});
+    // A run the gateway began over the socket.
+    let gateway = home.call("POST", "/v1/runs", Some(run("1")));
+    let lease = gateway.body["lease"].as_str().unwrap().to_owned();
+    // The agent token sees the run but not its lease, and cannot end it or keep it alive.
+    let (status, seen) = tcp_call(port, "agt-secret", "GET", "/v1/status", "");
+    assert_eq!(status, 200);
+    assert_eq!(seen["live_runs"][0]["session"], "telegram:1", "{seen}");
+    assert!(seen["live_runs"][0]["lease"].is_null(), "{seen}");
+    assert!(!seen.to_string().contains(&lease), "{seen}");
+    let end = format!("/v1/runs/{lease}");
+    let (status, refused) = tcp_call(port, "agt-secret", "DELETE", &end, "{}");
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"]["code"], "forbidden");
+    let beat = format!("/v1/runs/{lease}/heartbeat");
+    assert_eq!(tcp_call(port, "agt-secret", "POST", &beat, "{}").0, 403);
+    let status_json = home.status_json();
+    assert_eq!(
+        status_json["live_runs"][0]["lease"],
+        lease.as_str(),
+        "the run stays"
+    );
+    // The agent token ends its own runs; the admin token ends anyone's.
+    let (status, mine) = tcp_call(
+        port,
+        "agt-secret",
+        "POST",
+        "/v1/runs",
+        &run("2").to_string(),
+    );
+    assert_eq!(status, 200, "{mine}");
+    let own = format!("/v1/runs/{}", mine["lease"].as_str().unwrap());
+    assert_eq!(
+        tcp_call(port, "agt-secret", "DELETE", &own, "{}").1["ended"],
+        true
+    );
+    let (status, ended) = tcp_call(port, "adm-secret", "DELETE", &end, "{}");
+    assert_eq!((status, &ended["ended"]), (200, &json!(true)), "{ended}");
+    assert_eq!(home.status_json()["live_runs"], json!([]));
     home.stop(server);
 }
 

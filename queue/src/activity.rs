@@ -40,6 +40,33 @@ pub enum LeaseError {
     /// Admission is closed.
     #[error(transparent)]
     Executing(#[from] Executing),
+    /// The lease was begun by another caller, and this one is no admin: the run stays.
+    #[error(
+        "lease {lease} was begun by another caller ({owner}); only a caller with that credential, or an admin, may heartbeat or end it"
+    )]
+    NotYours {
+        /// The lease.
+        lease: String,
+        /// The credential that began it.
+        owner: String,
+    },
+}
+
+/// Who heartbeats or ends a lease: the credential it acts with (the control API's words:
+/// `socket`, `admin`, `agent`, `relay`), and whether it may act on any lease (an admin). A run
+/// belongs to whoever began it, so one agent-token holder cannot end every live run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseCaller<'a> {
+    /// The credential, recorded as the owner of the leases it begins.
+    pub owner: &'a str,
+    /// An admin may heartbeat and end any lease.
+    pub admin: bool,
+}
+
+impl LeaseCaller<'_> {
+    fn may_act_on(&self, owner: &str) -> bool {
+        self.admin || self.owner == owner
+    }
 }
 
 /// What a heartbeat did.
@@ -78,6 +105,8 @@ struct LiveRun {
     since: Instant,
     since_wall: Timestamp,
     lease: Option<String>,
+    /// The credential that began the lease (see [`LeaseCaller`]); `None` for in-process runs.
+    owner: Option<Arc<str>>,
     last_heartbeat: Instant,
 }
 
@@ -177,13 +206,14 @@ impl ActivityTracker {
         &self,
         state: &mut State,
         session: Arc<str>,
-        lease: Option<String>,
+        lease: Option<(String, &str)>,
     ) -> Result<u64, Executing> {
         self.inner.gate.enter()?;
         let now = Instant::now();
         let wall = self.inner.wall.now();
         let run = state.next_run;
         state.next_run += 1;
+        let (lease, owner) = lease.map(|(id, owner)| (id, Arc::from(owner))).unzip();
         if let Some(lease) = &lease {
             state.leases.insert(lease.clone(), run);
         }
@@ -194,6 +224,7 @@ impl ActivityTracker {
                 since: now,
                 since_wall: wall,
                 lease,
+                owner,
                 last_heartbeat: now,
             },
         );
@@ -234,11 +265,12 @@ impl ActivityTracker {
         &self,
         session: &str,
         source: Option<&str>,
+        owner: &str,
     ) -> Result<LeaseGrant, Executing> {
         let lease = uuid::Uuid::new_v4().simple().to_string();
         let mut state = self.state();
         self.mark_source(&mut state, source);
-        self.admit(&mut state, session.into(), Some(lease.clone()))?;
+        self.admit(&mut state, session.into(), Some((lease.clone(), owner)))?;
         Ok(LeaseGrant {
             lease,
             ttl: self.inner.settings.lease_ttl,
@@ -252,11 +284,13 @@ impl ActivityTracker {
         lease: &str,
         session: Option<&str>,
         source: Option<&str>,
+        caller: LeaseCaller<'_>,
     ) -> Result<Heartbeat, LeaseError> {
         let mut state = self.state();
-        self.mark_source(&mut state, source);
         let now = Instant::now();
         self.expire_leases_locked(&mut state, now);
+        Self::check_owner(&state, lease, caller)?;
+        self.mark_source(&mut state, source);
         if state.forgotten.contains(lease) {
             return Err(LeaseError::Expired(lease.to_owned()));
         }
@@ -267,25 +301,52 @@ impl ActivityTracker {
             return Ok(Heartbeat::Renewed);
         }
         let session = session.map_or_else(|| format!("lease:{lease}"), str::to_owned);
-        self.admit(&mut state, session.into(), Some(lease.to_owned()))?;
+        self.admit(
+            &mut state,
+            session.into(),
+            Some((lease.to_owned(), caller.owner)),
+        )?;
         Ok(Heartbeat::Reregistered)
     }
 
-    /// Ends a lease; `false` if lull did not know it (already ended, expired, or from before a restart).
-    pub fn end_lease(&self, lease: &str, source: Option<&str>) -> bool {
+    /// Ends a lease; `false` if lull did not know it (already ended, expired, or from before a
+    /// restart). Refused, changing nothing, if `caller` may not act on it.
+    pub fn end_lease(
+        &self,
+        lease: &str,
+        source: Option<&str>,
+        caller: LeaseCaller<'_>,
+    ) -> Result<bool, LeaseError> {
         let run = {
             let mut state = self.state();
+            Self::check_owner(&state, lease, caller)?;
             self.mark_source(&mut state, source);
             state.last_activity = (Instant::now(), self.inner.wall.now());
             self.inner.gate.touch();
             state.leases.get(lease).copied()
         };
-        match run {
+        Ok(match run {
             Some(run) => {
                 self.end_run(run);
                 true
             }
             None => false,
+        })
+    }
+
+    /// Refuses `caller` a live lease another credential began (unless it is an admin's call).
+    fn check_owner(state: &State, lease: &str, caller: LeaseCaller<'_>) -> Result<(), LeaseError> {
+        let owner = state
+            .leases
+            .get(lease)
+            .and_then(|run| state.runs.get(run))
+            .and_then(|live| live.owner.as_deref());
+        match owner {
+            Some(owner) if !caller.may_act_on(owner) => Err(LeaseError::NotYours {
+                lease: lease.to_owned(),
+                owner: owner.to_owned(),
+            }),
+            _ => Ok(()),
         }
     }
 

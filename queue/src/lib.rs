@@ -76,8 +76,8 @@ mod window;
 mod test_support;
 
 pub use activity::{
-    ActivitySnapshot, ActivityTracker, Heartbeat, LeaseError, LeaseGrant, LiveRunInfo, RunGuard,
-    SourceInfo, SourceMode, TrackerSettings,
+    ActivitySnapshot, ActivityTracker, Heartbeat, LeaseCaller, LeaseError, LeaseGrant, LiveRunInfo,
+    RunGuard, SourceInfo, SourceMode, TrackerSettings,
 };
 pub use admission::Executing;
 pub use ask::{Ask, AskDraft, AskError, AskRules, MAX_IDLE, MAX_REASON_CHARS};

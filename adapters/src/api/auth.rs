@@ -5,7 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use lull_plugin::Sender;
-use lull_queue::Role;
+use lull_queue::{LeaseCaller, Role};
 
 use super::{Access, ApiError, ApiState, LocalPeer};
 
@@ -138,6 +138,24 @@ impl Caller {
             (Some(peer), _) => peer.by(),
             (None, Role::Admin) => "api:admin".into(),
             (None, Role::Agent) => "tool:api-agent".into(),
+        }
+    }
+
+    /// The caller as a lease's owner: the credential it acts with (`socket`, `relay`, `admin`,
+    /// `agent`). A lease is heartbeaten and ended only by its credential, or by an admin.
+    pub(super) fn lease_caller(&self) -> LeaseCaller<'static> {
+        let owner = if self.peer.is_some() {
+            "socket"
+        } else if self.relay_token {
+            "relay"
+        } else if self.role == Role::Admin {
+            "admin"
+        } else {
+            "agent"
+        };
+        LeaseCaller {
+            owner,
+            admin: self.role == Role::Admin,
         }
     }
 

@@ -76,6 +76,13 @@ fn operation(summary: &str, request: Option<Value>, responses: Value) -> Value {
     op
 }
 
+/// A lease another credential began (a run belongs to whoever began it; an admin may end any).
+fn not_yours() -> Value {
+    error(
+        "forbidden: the lease was begun with another credential (socket, admin, agent); only it or an admin may heartbeat or end it",
+    )
+}
+
 fn bad_body() -> Value {
     error(
         "invalid_json, invalid_body or a field out of range: the body is not what the schema says",
@@ -173,6 +180,7 @@ pub(crate) fn openapi() -> Value {
             json!({
                 "200": ok("renewed or re-registered"),
                 "400": bad_body(),
+                "403": not_yours(),
                 "409": error("executing"),
                 "410": error("lease_expired: begin again"),
             }),
@@ -184,7 +192,7 @@ pub(crate) fn openapi() -> Value {
         operation(
             "End a run",
             Some(optional_body(schema_of::<SourceBody>())),
-            json!({"200": ok("{\"ended\": bool}"), "400": bad_body()}),
+            json!({"200": ok("{\"ended\": bool}"), "400": bad_body(), "403": not_yours()}),
         ),
     );
     add(

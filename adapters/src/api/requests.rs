@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use lull_plugin::{ToolError, actor};
-use lull_queue::{AskDraft, Kind};
+use lull_queue::{AskDraft, Kind, Role};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -16,8 +16,14 @@ use serde_json::{Value, json};
 use super::fields::whole_seconds;
 use super::{ApiError, ApiResult, ApiState, Caller, body, from_tool_error, ok, relay};
 
-pub(super) async fn status(State(s): State<ApiState>, _: Caller) -> ApiResult {
-    let status = s.plugin.scheduler().status()?;
+/// The status; lease ids only for an admin (a lease id is what ends a run).
+pub(super) async fn status(State(s): State<ApiState>, caller: Caller) -> ApiResult {
+    let mut status = s.plugin.scheduler().status()?;
+    if caller.role != Role::Admin {
+        for run in &mut status.live_runs {
+            run.lease = None;
+        }
+    }
     ok(serde_json::to_value(status).unwrap_or_default())
 }
 

@@ -45,7 +45,11 @@ pub(super) struct RunBody {
     agent: Option<String>,
 }
 
-pub(super) async fn begin_run(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
+pub(super) async fn begin_run(
+    State(s): State<ApiState>,
+    caller: Caller,
+    bytes: Bytes,
+) -> ApiResult {
     let b: RunBody = body(&bytes)?;
     check_session(&b.session)?;
     check_source(&b.source)?;
@@ -53,7 +57,11 @@ pub(super) async fn begin_run(State(s): State<ApiState>, _: Caller, bytes: Bytes
         .plugin
         .scheduler()
         .tracker()
-        .begin_lease(&b.session, announced(&b.source, b.announce_source))
+        .begin_lease(
+            &b.session,
+            announced(&b.source, b.announce_source),
+            caller.lease_caller().owner,
+        )
         .map_err(|_| ApiError::executing())?;
     ok(json!({"lease": grant.lease, "ttl_seconds": grant.ttl.as_secs()}))
 }
@@ -73,7 +81,7 @@ pub(super) struct HeartbeatBody {
 
 pub(super) async fn heartbeat_run(
     State(s): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path(lease): Path<String>,
     bytes: Bytes,
 ) -> ApiResult {
@@ -88,6 +96,7 @@ pub(super) async fn heartbeat_run(
         &lease,
         b.session.as_deref(),
         announced(&b.source, b.announce_source),
+        caller.lease_caller(),
     ) {
         Ok(beat) => ok(json!({
             "lease": lease,
@@ -100,7 +109,13 @@ pub(super) async fn heartbeat_run(
             "the lease expired (no heartbeat within the lease TTL) or was released; begin the run again with POST /v1/runs",
         )),
         Err(LeaseError::Executing(_)) => Err(ApiError::executing()),
+        Err(refused @ LeaseError::NotYours { .. }) => Err(not_yours(&refused)),
     }
+}
+
+/// A lease another credential began: refused, and the run stays.
+fn not_yours(refused: &LeaseError) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", refused.to_string())
 }
 
 #[derive(Deserialize, Default, JsonSchema)]
@@ -116,7 +131,7 @@ pub(super) struct SourceBody {
 
 pub(super) async fn end_run(
     State(s): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path(lease): Path<String>,
     bytes: Bytes,
 ) -> ApiResult {
@@ -127,7 +142,12 @@ pub(super) async fn end_run(
         .plugin
         .scheduler()
         .tracker()
-        .end_lease(&lease, announced(&b.source, b.announce_source));
+        .end_lease(
+            &lease,
+            announced(&b.source, b.announce_source),
+            caller.lease_caller(),
+        )
+        .map_err(|refused| not_yours(&refused))?;
     ok(json!({"ended": ended}))
 }
 

@@ -11,6 +11,12 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::test_support::START;
 
+/// The agent token's caller, who begins the leases these tests heartbeat and end.
+const AGENT: LeaseCaller<'static> = LeaseCaller {
+    owner: "agent",
+    admin: false,
+};
+
 const TTL: Duration = Duration::from_secs(90);
 
 fn tracker(mode: SourceMode) -> ActivityTracker {
@@ -55,11 +61,13 @@ async fn a_run_holds_until_its_guard_drops_and_its_end_is_activity() {
 #[tokio::test(start_paused = true)]
 async fn a_lease_lives_by_heartbeat_and_is_refused_once_expired() {
     let tracker = tracker(SourceMode::Sidecar);
-    let grant = tracker.begin_lease("discord:9", Some("gw")).unwrap();
+    let grant = tracker
+        .begin_lease("discord:9", Some("gw"), "agent")
+        .unwrap();
     assert_eq!(grant.ttl, TTL);
     tokio::time::advance(TTL - Duration::from_secs(1)).await;
     assert_eq!(
-        tracker.heartbeat(&grant.lease, None, Some("gw")),
+        tracker.heartbeat(&grant.lease, None, Some("gw"), AGENT),
         Ok(Heartbeat::Renewed)
     );
     tokio::time::advance(TTL - Duration::from_secs(1)).await;
@@ -79,11 +87,11 @@ async fn a_lease_lives_by_heartbeat_and_is_refused_once_expired() {
     );
     assert_eq!(tracker.live_runs(), 0);
     assert_eq!(
-        tracker.heartbeat(&grant.lease, Some("discord:9"), Some("gw")),
+        tracker.heartbeat(&grant.lease, Some("discord:9"), Some("gw"), AGENT),
         Err(LeaseError::Expired(grant.lease.clone())),
         "a late heartbeat must begin the run again"
     );
-    assert!(!tracker.end_lease(&grant.lease, Some("gw")));
+    assert!(!tracker.end_lease(&grant.lease, Some("gw"), AGENT).unwrap());
 }
 
 #[tokio::test(start_paused = true)]
@@ -91,7 +99,7 @@ async fn an_unknown_lease_is_registered_again_and_a_release_ends_a_sessions_hold
     let tracker = tracker(SourceMode::Sidecar);
     // A lease from before lull restarted: the runtime still holds the run.
     assert_eq!(
-        tracker.heartbeat("from-before", Some("slack:C1"), Some("gw")),
+        tracker.heartbeat("from-before", Some("slack:C1"), Some("gw"), AGENT),
         Ok(Heartbeat::Reregistered)
     );
     let _guard = tracker.begin_run("slack:C1").unwrap();
@@ -100,7 +108,7 @@ async fn an_unknown_lease_is_registered_again_and_a_release_ends_a_sessions_hold
     assert_eq!(tracker.release("slack:C1"), 2);
     assert_eq!(tracker.live_runs(), 1);
     assert!(matches!(
-        tracker.heartbeat("from-before", None, Some("gw")),
+        tracker.heartbeat("from-before", None, Some("gw"), AGENT),
         Err(LeaseError::Expired(_))
     ));
     let sources = tracker.snapshot(Instant::now()).sources;
@@ -114,7 +122,11 @@ async fn nothing_begins_while_admission_is_closed() {
     let word = closed.snapshot(Instant::now()).word;
     assert!(closed.gate().close_if_unchanged(word));
     assert!(closed.begin_run("telegram:1").is_err());
-    assert!(closed.begin_lease("telegram:1", Some("gw")).is_err());
+    assert!(
+        closed
+            .begin_lease("telegram:1", Some("gw"), "agent")
+            .is_err()
+    );
     assert_eq!(closed.live_runs(), 0);
 
     // A run that began after the look makes the close fail instead.
@@ -122,4 +134,51 @@ async fn nothing_begins_while_admission_is_closed() {
     let stale = reopened.snapshot(Instant::now()).word;
     let _run = reopened.begin_run("telegram:2").unwrap();
     assert!(!reopened.gate().close_if_unchanged(stale));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_is_heartbeaten_and_ended_only_by_its_credential_or_an_admin() {
+    let tracker = tracker(SourceMode::Sidecar);
+    let relay = LeaseCaller {
+        owner: "relay",
+        admin: false,
+    };
+    let admin = LeaseCaller {
+        owner: "admin",
+        admin: true,
+    };
+    let grant = tracker
+        .begin_lease("telegram:1", Some("gw"), "relay")
+        .unwrap();
+    // Another credential is refused, and the run stays live.
+    let refused = tracker
+        .end_lease(&grant.lease, Some("gw"), AGENT)
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        LeaseError::NotYours {
+            lease: grant.lease.clone(),
+            owner: "relay".into()
+        }
+    );
+    assert!(matches!(
+        tracker.heartbeat(&grant.lease, None, Some("gw"), AGENT),
+        Err(LeaseError::NotYours { .. })
+    ));
+    assert_eq!(tracker.live_runs(), 1);
+    // Its own credential may; so may an admin.
+    assert_eq!(
+        tracker.heartbeat(&grant.lease, None, Some("gw"), relay),
+        Ok(Heartbeat::Renewed)
+    );
+    assert_eq!(tracker.end_lease(&grant.lease, Some("gw"), admin), Ok(true));
+    assert_eq!(tracker.live_runs(), 0);
+    // A lease lull forgot (it restarted) belongs to whoever heartbeats it first.
+    let again = tracker.heartbeat("from-before", Some("slack:C1"), Some("gw"), AGENT);
+    assert_eq!(again, Ok(Heartbeat::Reregistered));
+    assert!(tracker.end_lease("from-before", Some("gw"), relay).is_err());
+    assert_eq!(
+        tracker.end_lease("from-before", Some("gw"), AGENT),
+        Ok(true)
+    );
 }

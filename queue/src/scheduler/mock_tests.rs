@@ -9,7 +9,13 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::*;
-use crate::activity::{LeaseError, SourceMode, TrackerSettings};
+use crate::activity::{LeaseCaller, LeaseError, SourceMode, TrackerSettings};
+
+/// The agent token's caller, who begins the leases these tests heartbeat and end.
+const AGENT: LeaseCaller<'static> = LeaseCaller {
+    owner: "agent",
+    admin: false,
+};
 use crate::blocker::Blocker;
 use crate::clock::{Clock, TokioClock};
 use crate::executor::{StepFuture, StepOutcome};
@@ -509,7 +515,10 @@ async fn an_expired_lease_is_audited_and_counts_as_activity() {
         scheduler_settings(),
     );
     let mut h = Harness::new(settings.0, settings.1, settings.2);
-    let lease = h.tracker.begin_lease("telegram:9", Some("hermes")).unwrap();
+    let lease = h
+        .tracker
+        .begin_lease("telegram:9", Some("hermes"), "agent")
+        .unwrap();
     let granted = Instant::now();
     // The gateway keeps its source alive but forgets this run's heartbeats.
     let tracker = h.tracker.clone();
@@ -532,7 +541,7 @@ async fn an_expired_lease_is_audited_and_counts_as_activity() {
     );
     assert_eq!(
         h.tracker
-            .heartbeat(&lease.lease, Some("telegram:9"), Some("hermes")),
+            .heartbeat(&lease.lease, Some("telegram:9"), Some("hermes"), AGENT),
         Err(LeaseError::Expired(lease.lease.clone()))
     );
     h.succeeded().await;
@@ -557,18 +566,22 @@ async fn a_heartbeat_after_lull_restarted_re_registers_the_run() {
         scheduler_settings(),
     );
     let h = Harness::new(settings.0, settings.1, settings.2);
-    let lease = h.tracker.begin_lease("slack:C7", Some("hermes")).unwrap();
+    let lease = h
+        .tracker
+        .begin_lease("slack:C7", Some("hermes"), "agent")
+        .unwrap();
     let mut h = h.restart().await;
     assert_eq!(h.tracker.live_runs(), 0);
     assert_eq!(
         h.tracker
-            .heartbeat(&lease.lease, Some("slack:C7"), Some("hermes")),
+            .heartbeat(&lease.lease, Some("slack:C7"), Some("hermes"), AGENT),
         Ok(crate::activity::Heartbeat::Reregistered)
     );
     h.submit(MIN).await;
     pass(MIN).await;
     assert_eq!(
-        h.tracker.heartbeat(&lease.lease, None, Some("hermes")),
+        h.tracker
+            .heartbeat(&lease.lease, None, Some("hermes"), AGENT),
         Ok(crate::activity::Heartbeat::Renewed)
     );
     pass(MIN).await;
@@ -582,7 +595,11 @@ async fn a_heartbeat_after_lull_restarted_re_registers_the_run() {
         status.live_runs[0].lease.as_deref(),
         Some(lease.lease.as_str())
     );
-    assert!(h.tracker.end_lease(&lease.lease, Some("hermes")));
+    assert!(
+        h.tracker
+            .end_lease(&lease.lease, Some("hermes"), AGENT)
+            .unwrap()
+    );
     let ended = Instant::now();
     h.succeeded().await;
     assert_eq!(h.executor.starts(), [ended + MIN]);
