@@ -12,6 +12,9 @@ pub(crate) fn source_name(text: &str) -> Result<String, String> {
 }
 
 fn name(text: &str, most: usize, what: &str) -> Result<String, String> {
+    if let Some(found) = lull_queue::control_character(text) {
+        return Err(lull_queue::control_refusal("the name", found));
+    }
     if text.trim().is_empty() || text.chars().count() > most {
         return Err(format!("give {what}: 1 to {most} characters"));
     }

@@ -297,6 +297,72 @@ fn a_run_is_ended_only_by_the_credential_that_began_it_or_an_admin() {
 }
 
 #[test]
+fn a_control_character_in_typed_text_is_refused_on_every_surface_and_nothing_is_queued() {
+    let home = Home::new(MARKER_CONFIG);
+    // Without a server the CLI checks the ask itself; with one, the API does.
+    let out = home.lull(&["restart", "--reason", "new\ntool"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reason contains the control character U+000A"),
+        "{}",
+        stderr(&out)
+    );
+    let server = home.serve();
+    let asked = home.call(
+        "POST",
+        "/v1/requests",
+        Some(json!({"kind": "restart", "reason": "a\u{0}b"})),
+    );
+    assert_eq!(asked.status, 400, "{:?}", asked.body);
+    assert_eq!(asked.body["error"]["code"], "invalid_reason");
+    assert!(
+        asked.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("U+0000")
+    );
+    let tool = home.call(
+        "POST",
+        "/v1/tool",
+        Some(json!({"agent": "bot", "action": "queue_restart", "reason": "x\u{1b}[2J"})),
+    );
+    assert_eq!(
+        tool.body["error"]["code"], "invalid_reason",
+        "{:?}",
+        tool.body
+    );
+    let named = home.call(
+        "POST",
+        "/v1/tool",
+        Some(json!({"agent": "bot\nadmin", "action": "status"})),
+    );
+    assert_eq!(
+        named.body["error"]["code"], "invalid_field",
+        "{:?}",
+        named.body
+    );
+    let out = home.lull(&["restart", "--reason", "new\ttab is fine"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let open = home.open_requests();
+    assert_eq!(
+        open.len(),
+        1,
+        "only the ask with a tab was queued: {open:?}"
+    );
+    assert_eq!(open[0]["reason"], "new\ttab is fine");
+    let run = home.call(
+        "POST",
+        "/v1/runs",
+        Some(json!({"session": "telegram:1\nforged"})),
+    );
+    assert_eq!(run.status, 400);
+    assert_eq!(run.body["error"]["code"], "invalid_session");
+    let out = home.lull(&["heartbeat", "--source", "gw\u{7f}"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    home.stop(server);
+}
+
+#[test]
 fn the_openapi_document_and_the_router_agree() {
     let home = Home::new(MARKER_CONFIG);
     let server = home.serve();

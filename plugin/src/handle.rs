@@ -54,7 +54,7 @@ impl Plugin {
         let store = self.inner.scheduler.store();
         let detail = format!(
             "{} ({})",
-            sender.display,
+            lull_queue::fold_controls(&sender.display),
             if sender.is_bot { "bot" } else { "user" }
         );
         if let Err(error) = store

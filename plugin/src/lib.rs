@@ -181,7 +181,8 @@ pub fn actor(sender: &Sender, chat: Option<&str>, role: Role) -> Actor {
         platform: sender.platform.clone(),
         chat: chat.map(str::to_owned),
         user_id: sender.user_id.clone(),
-        display: sender.display.clone(),
+        // A platform's display name is chat text: cleaned, never refused.
+        display: lull_queue::fold_controls(&sender.display),
         role,
         origin: origin_of(&sender.platform),
         via: sender.via.clone(),

@@ -174,6 +174,12 @@ pub fn parse_value(value: &Value) -> Result<ToolCall, ToolError> {
                 "agent is required: the name of the agent making the call",
             )
         })?;
+    if let Some(found) = lull_queue::control_character(agent) {
+        return Err(ToolError::new(
+            "invalid_field",
+            lull_queue::control_refusal("agent", found),
+        ));
+    }
     if agent.chars().count() > 100 {
         return Err(ToolError::new(
             "invalid_field",
@@ -207,6 +213,12 @@ pub fn parse_value(value: &Value) -> Result<ToolCall, ToolError> {
     };
     let chat = match string("chat")?.map(str::trim) {
         None => None,
+        Some(chat) if lull_queue::control_character(chat).is_some() => {
+            return Err(ToolError::new(
+                "invalid_field",
+                "chat contains a control character; it names a chat, e.g. \"telegram:-1001234567890\"",
+            ));
+        }
         Some(chat) if chat.is_empty() || chat.chars().count() > MAX_CHAT_CHARS => {
             return Err(ToolError::new(
                 "invalid_field",

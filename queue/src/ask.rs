@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use crate::request::Kind;
-use crate::requester::{Actor, Role};
+use crate::requester::{Actor, Origin, Role};
+use crate::text::{control_character, control_refusal, fold_controls};
 
 /// Longest reason accepted, in characters, counted after trimming.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -84,6 +85,13 @@ pub enum AskError {
         /// The configured minimum.
         min: Duration,
     },
+    /// Typed input (the API, the tool, the CLI) whose reason holds a control character; chat's
+    /// are cleaned instead (see `text.rs`).
+    #[error("{}", control_refusal("reason", *.found))]
+    ReasonControlCharacter {
+        /// The first one.
+        found: char,
+    },
     /// Someone other than an admin asked for `--window any`.
     #[error("only an admin can let a request start outside the maintenance windows (--window any)")]
     WindowsForAdminsOnly,
@@ -93,7 +101,7 @@ impl AskError {
     /// The stable code the tool and the API answer with.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::ReasonTooLong { .. } => "invalid_reason",
+            Self::ReasonTooLong { .. } | Self::ReasonControlCharacter { .. } => "invalid_reason",
             Self::IdleTooLong { .. } | Self::IdleBelowAgentMinimum { .. } => "invalid_idle_seconds",
             Self::WindowsForAdminsOnly => crate::ErrorKind::Forbidden.code(),
         }
@@ -109,11 +117,16 @@ impl AskError {
 }
 
 impl Ask {
-    /// Checks `draft` against `rules`: trims the reason and bounds it, bounds the idle window
+    /// Checks `draft` against `rules`: cleans chat's reason of control characters (typed ones
+    /// holding any are refused), trims the reason and bounds it, bounds the idle window
     /// (and an agent's from below), lets only an admin ignore the windows, and fills in the
     /// default window.
     pub fn new(draft: AskDraft, rules: &AskRules) -> Result<Self, AskError> {
-        let reason = draft.reason.trim().to_owned();
+        let reason = match (control_character(&draft.reason), draft.actor.origin) {
+            (None, _) => draft.reason.trim().to_owned(),
+            (Some(_), Origin::Chat) => fold_controls(&draft.reason).trim().to_owned(),
+            (Some(found), _) => return Err(AskError::ReasonControlCharacter { found }),
+        };
         let chars = reason.chars().count();
         if chars > MAX_REASON_CHARS {
             return Err(AskError::ReasonTooLong { chars });
@@ -226,6 +239,20 @@ mod tests {
         assert!(Ask::new(draft(Role::Agent, "", Some(300), false), &RULES).is_ok());
         // The minimum is an agent's: an admin chooses what they like.
         assert!(Ask::new(draft(Role::Admin, "", Some(1), false), &RULES).is_ok());
+    }
+
+    #[test]
+    fn a_typed_reason_with_a_control_character_is_refused_and_a_chat_one_cleaned() {
+        for origin in [Origin::Api, Origin::Tool, Origin::Cli] {
+            let mut typed = draft(Role::Admin, "new\0tool", None, false);
+            typed.actor.origin = origin;
+            let error = Ask::new(typed, &RULES).unwrap_err();
+            assert_eq!(error, AskError::ReasonControlCharacter { found: '\0' });
+            assert_eq!(error.code(), "invalid_reason");
+        }
+        let chat = draft(Role::Admin, " installed\njq\u{1b} ", None, false);
+        let ask = Ask::new(chat, &RULES).unwrap();
+        assert_eq!(ask.reason, "installed jq");
     }
 
     #[test]

@@ -36,6 +36,7 @@
 //! | `fleet` | the lock service a fleet's replicas share, as the scheduler sees it |
 //! | `pause`, `drain`, `escalation`, `restart_marker` | records that outlive a restart |
 //! | `recovery` | settling what was running |
+//! | `text` | the one rule for control characters in stored text |
 //! | `settings`, `status`, `clock`, `backoff`, `redact`, `error` | configuration, the status view, clocks, waits between retries, secrets out of output, errors |
 //!
 //! Modules are private; what callers use is re-exported here.
@@ -69,6 +70,7 @@ mod scheduler;
 mod settings;
 mod status;
 mod store;
+mod text;
 mod timestamp;
 mod window;
 
@@ -107,5 +109,6 @@ pub use scheduler::{Scheduler, SchedulerTask};
 pub use settings::{AgentRequests, QueueSettings, SchedulerSettings};
 pub use status::{FleetStatus, Status, WindowsStatus};
 pub use store::{Cancelled, NoticeHook, Store, Submitted};
+pub use text::{control_character, control_refusal, fold_controls};
 pub use timestamp::Timestamp;
 pub use window::{WindowEntry, WindowState, Windows, WindowsError, Zone};

@@ -50,7 +50,21 @@ pub(super) fn is_blank(text: &str) -> bool {
     })
 }
 
+/// A typed name holding a control character: refused, naming the field (see the queue's
+/// `text.rs`: a newline in a name could forge a line of a chat message or a log).
+fn control(field: &str, code: &'static str, text: &str) -> Result<(), ApiError> {
+    match lull_queue::control_character(text) {
+        Some(found) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            lull_queue::control_refusal(field, found),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn check_source(source: &str) -> Result<(), ApiError> {
+    control("source", "invalid_source", source)?;
     if is_blank(source) || source.chars().count() > 100 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -78,6 +92,7 @@ pub(super) fn check_lease(lease: &str) -> Result<(), ApiError> {
 }
 
 pub(super) fn check_session(session: &str) -> Result<(), ApiError> {
+    control("session", "invalid_session", session)?;
     if is_blank(session) || session.chars().count() > 200 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -126,6 +126,19 @@ impl CommandBody {
                 )));
             }
         }
+        // Ids and names are typed by the host, not by people: a control character is refused
+        // (a newline in a display name could forge a line of lull's messages). The text is
+        // chat, and is cleaned where it is kept.
+        for (field, value) in [
+            ("event_id", Some(&self.event_id)),
+            ("user", Some(&self.user)),
+            ("chat", self.chat.as_ref()),
+            ("display", self.display.as_ref()),
+        ] {
+            if let Some(found) = value.and_then(|v| lull_queue::control_character(v)) {
+                return Err(invalid(lull_queue::control_refusal(field, found)));
+            }
+        }
         if self
             .display
             .as_ref()

@@ -64,7 +64,9 @@ pub fn request_vars(request: &Request) -> Vec<(String, String)> {
     let mut vars = vec![
         ("LULL_REQUEST_ID".into(), request.id.to_string()),
         ("LULL_REQUEST_KIND".into(), request.kind.to_string()),
-        ("LULL_REASON".into(), request.reason.clone()),
+        // A reason stored before control characters were refused may hold a NUL, which no
+        // environment variable can: dropped, so the command always starts.
+        ("LULL_REASON".into(), request.reason.replace('\0', "")),
     ];
     if let Some(token) = request.fencing_token {
         vars.push((crate::fleet::FENCING_TOKEN_ENV.into(), token.to_string()));

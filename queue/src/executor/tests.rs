@@ -123,6 +123,16 @@ async fn commands_see_only_the_allowlisted_environment() {
 }
 
 #[tokio::test]
+async fn a_stored_reason_holding_a_nul_never_keeps_the_command_from_starting() {
+    // Stored before control characters were refused: the NUL is dropped, the rest passes.
+    let e = executor("printf '%s' \"$LULL_REASON\"", None);
+    let StepOutcome::Done(result) = e.restart(&request(Kind::Restart, "new\0tool\n")).await else {
+        panic!("the command did not start");
+    };
+    assert_eq!(result.output_tail.unwrap(), "newtool\n");
+}
+
+#[tokio::test]
 async fn the_reason_reaches_the_command_verbatim_and_never_as_argv() {
     let reason = "installed $(touch /tmp/pwned); echo `id` \"quoted\"";
     let e = executor("printf '%s' \"$LULL_REASON\"; echo; echo \"$#\"", None);
