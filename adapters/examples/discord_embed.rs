@@ -49,7 +49,7 @@ impl EventHandler for Gateway {
             return;
         }
         // The host's own work: each agent turn is a run lull waits for.
-        self.tracker.note_activity(None);
+        self.tracker.note_activity();
         let Ok(_run) = self
             .tracker
             .begin_run(format!("discord:{}", message.channel_id))

@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
 /// The host's own handler: each agent turn is a run lull waits for.
 async fn agent_turn(bot: Bot, message: Message, tracker: ActivityTracker) -> ResponseResult<()> {
     // A message to the agent is activity: the idle window starts again.
-    tracker.note_activity(None);
+    tracker.note_activity();
     let Ok(_run) = tracker.begin_run(format!("telegram:{}", message.chat.id)) else {
         // Maintenance has begun (admission is closed); the gateway is about to restart.
         bot.send_message(

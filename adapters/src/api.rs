@@ -27,7 +27,7 @@ pub(crate) use auth::Caller;
 use controls::{drain, end_drain, pause, release, release_fleet_slot, resume};
 pub(crate) use openapi::openapi;
 use requests::{approve, cancel, list_requests, reject, status, submit, tool};
-use runs::{activity, begin_run, end_run, heartbeat_run, source_heartbeat};
+use runs::{activity, begin_run, end_run, forget_source, heartbeat_run, source_heartbeat};
 
 /// Every route: method and path, exactly as served and documented.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -43,6 +43,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/runs/{lease}"),
     ("POST", "/v1/activity"),
     ("POST", "/v1/heartbeat"),
+    ("DELETE", "/v1/sources/{name}"),
     ("POST", "/v1/drain"),
     ("DELETE", "/v1/drain"),
     ("POST", "/v1/pause"),
@@ -188,6 +189,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/v1/runs/{lease}", delete(end_run))
         .route("/v1/activity", post(activity))
         .route("/v1/heartbeat", post(source_heartbeat))
+        .route("/v1/sources/{name}", delete(forget_source))
         .route("/v1/drain", post(drain).delete(end_drain))
         .route("/v1/pause", post(pause))
         .route("/v1/resume", post(resume))

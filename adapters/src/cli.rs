@@ -16,7 +16,7 @@ mod status;
 mod target;
 
 use args::DEFAULT_DRAIN_TTL;
-pub use args::{AskArgs, Cli, Command, DrainState, FleetAction, IdArgs, LogFormat};
+pub use args::{AskArgs, Cli, Command, DrainState, FleetAction, IdArgs, LogFormat, SourceAction};
 use requests::{ask, decide};
 use status::{status_text, watch_status};
 use target::{Target, api, cli_actor, offline_scheduler, queue_failure, target};
@@ -69,6 +69,9 @@ pub async fn run(profile: &Profile, command: Command) -> Result<(), Failure> {
             }
         }
         Command::Heartbeat { source } => heartbeat(profile, &source).await,
+        Command::Source {
+            action: SourceAction::Forget { name },
+        } => forget_source(profile, &name).await,
         Command::Doctor { json, online } => crate::doctor::run(profile, json, online).await,
         Command::Completions { shell } => {
             let mut cli = <Cli as clap::CommandFactory>::command();
@@ -331,6 +334,7 @@ async fn client_command(
             | Command::Service { .. }
             | Command::Doctor { .. }
             | Command::Heartbeat { .. }
+            | Command::Source { .. }
             | Command::Man,
             _,
         ) => Err(Failure::new(EXIT_USAGE, "not a client command")),
@@ -357,6 +361,35 @@ async fn heartbeat(profile: &Profile, source: &str) -> Result<(), Failure> {
     .await?;
     println!("source {source} announced; announce it again within maintenance.source_ttl_seconds");
     Ok(())
+}
+
+/// `lull source forget NAME`: sources live only in a running server.
+async fn forget_source(profile: &Profile, name: &str) -> Result<(), Failure> {
+    let Target::Server(socket) = target(profile).await? else {
+        return Err(Failure::new(
+            EXIT_ERROR,
+            format!(
+                "lull serve is not running for profile {:?}: sources live in a running server, and one that starts knows none",
+                profile.name
+            ),
+        ));
+    };
+    let path = format!("/v1/sources/{}", path_segment(name));
+    api(&socket, "DELETE", &path, None).await?;
+    println!("forgot source {name}; requests no longer wait on it");
+    Ok(())
+}
+
+/// `text` percent-encoded for one segment of a URL path.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn drain(state: DrainState, ttl: Option<Duration>, target: &Target) -> Result<(), Failure> {

@@ -93,6 +93,9 @@ pub struct Maintenance {
     /// A run live this long is flagged wedged.
     #[serde(deserialize_with = "at_least_one")]
     pub wedged_after_seconds: u64,
+    /// The most distinct activity sources lull tracks (one more is refused).
+    #[serde(deserialize_with = "positive")]
+    pub max_sources: usize,
     /// Finished requests kept.
     #[serde(deserialize_with = "positive")]
     pub history_limit: usize,
@@ -129,6 +132,7 @@ impl Default for Maintenance {
             approval_expiry_seconds: 3600,
             lease_ttl_seconds: 90,
             source_ttl_seconds: 300,
+            max_sources: 64,
             wedged_after_seconds: 7200,
             history_limit: 1000,
             windows: Vec::new(),

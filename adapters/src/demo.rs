@@ -146,6 +146,7 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
             lease_ttl: scale(1.0),
             source_ttl: scale(5.0),
             wedged_after: Duration::from_secs(3600),
+            max_sources: 64,
         },
         Arc::new(SystemClock),
     );
@@ -186,7 +187,7 @@ pub async fn demo(speed: f64) -> anyhow::Result<()> {
         let tracker = tracker.clone();
         tokio::spawn(async move {
             loop {
-                tracker.source_heartbeat("demo-gateway");
+                tracker.source_heartbeat("demo-gateway", "agent").unwrap();
                 tokio::time::sleep(scale(1.0)).await;
             }
         })

@@ -100,6 +100,7 @@ fn build(
             lease_ttl: Duration::from_secs(m.lease_ttl_seconds),
             source_ttl: Duration::from_secs(m.source_ttl_seconds),
             wedged_after: Duration::from_secs(m.wedged_after_seconds),
+            max_sources: m.max_sources,
         },
         Arc::new(SystemClock),
     );

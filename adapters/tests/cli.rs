@@ -363,6 +363,79 @@ fn a_control_character_in_typed_text_is_refused_on_every_surface_and_nothing_is_
 }
 
 #[test]
+fn a_planted_source_is_listed_with_its_announcer_and_forgotten_by_an_admin() {
+    let config = MARKER_CONFIG.replace("[maintenance]\n", "[maintenance]\nmax_sources = 2\n");
+    let home = Home::new(&format!("{config}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"))
+        .with_env("LULL_ADMIN_TOKEN", "adm-secret")
+        .with_env("LULL_AGENT_TOKEN", "agt-secret");
+    let server = home.serve();
+    let port = home.logged_port("control API");
+    let beat = |source: &str| json!({"source": source}).to_string();
+    // An agent-token holder plants a source; the gateway announces its own.
+    let (status, _) = tcp_call(
+        port,
+        "agt-secret",
+        "POST",
+        "/v1/heartbeat",
+        &beat("planted"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        home.call("POST", "/v1/heartbeat", Some(json!({"source": "gw"})))
+            .status,
+        200
+    );
+    let sources = home.status_json()["sources"].clone();
+    let by = |name: &str| {
+        sources
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["announced_by"].clone())
+    };
+    assert_eq!(by("planted"), Some(json!("agent")), "{sources}");
+    assert_eq!(by("gw"), Some(json!("socket")), "{sources}");
+    let out = home.lull(&["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("by agent"));
+    // One distinct source more than max_sources is refused; a known one is still heard.
+    let (status, refused) = tcp_call(port, "agt-secret", "POST", "/v1/heartbeat", &beat("third"));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "too_many_sources");
+    assert_eq!(
+        tcp_call(
+            port,
+            "agt-secret",
+            "POST",
+            "/v1/heartbeat",
+            &beat("planted")
+        )
+        .0,
+        200
+    );
+    // Only an admin forgets one; audited; the slot is free again.
+    let (status, _) = tcp_call(port, "agt-secret", "DELETE", "/v1/sources/planted", "");
+    assert_eq!(status, 403);
+    let out = home.lull(&["source", "forget", "planted"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let names: Vec<Value> = home.status_json()["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("gw")]);
+    let out = home.lull(&["source", "forget", "planted"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        tcp_call(port, "agt-secret", "POST", "/v1/heartbeat", &beat("third")).0,
+        200
+    );
+    home.stop(server);
+    assert_eq!(home.audited("source_forgotten"), 1);
+}
+
+#[test]
 fn the_openapi_document_and_the_router_agree() {
     let home = Home::new(MARKER_CONFIG);
     let server = home.serve();

@@ -60,7 +60,7 @@ impl EventHandler for Host {
         if self.lull.message(&message).await || message.author.bot {
             return;
         }
-        self.tracker.note_activity(None);
+        self.tracker.note_activity();
         let Ok(run) = self
             .tracker
             .begin_run(format!("discord:{}", message.channel_id))

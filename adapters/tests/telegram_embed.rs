@@ -28,7 +28,7 @@ async fn agent_turn(
     tracker: ActivityTracker,
     held: Arc<Mutex<Option<RunGuard>>>,
 ) -> ResponseResult<()> {
-    tracker.note_activity(None);
+    tracker.note_activity();
     let Ok(run) = tracker.begin_run(format!("telegram:{}", message.chat.id)) else {
         bot.send_message(message.chat.id, "agent: restarting, ask again")
             .await?;

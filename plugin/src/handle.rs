@@ -175,13 +175,24 @@ impl Plugin {
                     hold.key, hold.group
                 ))
             }
-            Command::Release(session) => {
-                let released = scheduler.release(&session, &by).await?;
-                Reply::markdown(format!(
+            Command::Release(session) => match scheduler.release(&session, &by).await {
+                Ok(released) => Reply::markdown(format!(
                     "Released {released} run{} of {session}; it no longer holds maintenance back.",
                     if released == 1 { "" } else { "s" }
-                ))
-            }
+                )),
+                // No live run of that name: an activity source of it (a stale or invented one
+                // requests wait on) is forgotten instead.
+                Err(Error::NotFound { .. }) => match scheduler.forget_source(&session, &by).await {
+                    Ok(()) => Reply::markdown(format!(
+                        "Forgot the activity source {session}; requests no longer wait on it."
+                    )),
+                    Err(Error::NotFound { .. }) => Reply::refusal(format!(
+                        "No live run in session {session}, and no activity source named {session}; `/maintenance status` lists both."
+                    )),
+                    Err(error) => return Err(error),
+                },
+                Err(error) => return Err(error),
+            },
         })
     }
 

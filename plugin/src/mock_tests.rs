@@ -673,3 +673,32 @@ async fn a_relay_agent_naming_its_chat_is_answered_there_and_others_may_not_name
     let request = h.store.open_request().unwrap().unwrap();
     assert_eq!(request.requested_by.len(), 1, "only hermes asked");
 }
+
+#[tokio::test(start_paused = true)]
+async fn release_forgets_an_activity_source_when_no_run_has_that_name() {
+    let h = harness(QueueSettings::default());
+    let tracker = h.plugin.scheduler().tracker();
+    tracker.source_heartbeat("planted", "agent").unwrap();
+    let reply = say(&h, user("1"), "-100", "/maintenance release planted").await;
+    assert_eq!(
+        reply.text,
+        "Forgot the activity source planted; requests no longer wait on it."
+    );
+    let sources = tracker.snapshot(tokio::time::Instant::now()).sources;
+    assert!(sources.is_empty(), "{sources:?}");
+    let forgotten: Vec<_> = h
+        .store
+        .audit(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "source_forgotten")
+        .collect();
+    assert_eq!(forgotten.len(), 1);
+    // Neither a run nor a source: refused, saying so.
+    let reply = say(&h, user("1"), "-100", "/maintenance release nothing").await;
+    assert!(
+        reply.ephemeral && reply.text.starts_with("No live run in session nothing"),
+        "{}",
+        reply.text
+    );
+}

@@ -40,6 +40,9 @@ pub enum LeaseError {
     /// Admission is closed.
     #[error(transparent)]
     Executing(#[from] Executing),
+    /// The call names a new activity source, and lull already tracks `max_sources`.
+    #[error(transparent)]
+    Source(#[from] SourceError),
     /// The lease was begun by another caller, and this one is no admin: the run stays.
     #[error(
         "lease {lease} was begun by another caller ({owner}); only a caller with that credential, or an admin, may heartbeat or end it"
@@ -49,6 +52,19 @@ pub enum LeaseError {
         lease: String,
         /// The credential that began it.
         owner: String,
+    },
+}
+
+/// A source lull will not track.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// One more distinct source than `max_sources`.
+    #[error(
+        "lull already tracks {max} activity sources (max_sources); an admin can forget a stale one (`lull source forget NAME`) or raise max_sources"
+    )]
+    TooManySources {
+        /// `max_sources`.
+        max: usize,
     },
 }
 
@@ -116,7 +132,8 @@ struct State {
     leases: HashMap<String, u64>,
     forgotten: HashSet<String>,
     forgotten_order: VecDeque<String>,
-    sources: BTreeMap<String, (Instant, Timestamp)>,
+    /// Each source: when it was last heard (monotonic, wall) and the credential that announced it.
+    sources: BTreeMap<String, (Instant, Timestamp, Arc<str>)>,
     last_activity: (Instant, Timestamp),
     next_run: u64,
     /// Expiries not yet handed to the scheduler for the audit log.
@@ -266,10 +283,10 @@ impl ActivityTracker {
         session: &str,
         source: Option<&str>,
         owner: &str,
-    ) -> Result<LeaseGrant, Executing> {
+    ) -> Result<LeaseGrant, LeaseError> {
         let lease = uuid::Uuid::new_v4().simple().to_string();
         let mut state = self.state();
-        self.mark_source(&mut state, source);
+        self.mark_source(&mut state, source, owner)?;
         self.admit(&mut state, session.into(), Some((lease.clone(), owner)))?;
         Ok(LeaseGrant {
             lease,
@@ -290,7 +307,7 @@ impl ActivityTracker {
         let now = Instant::now();
         self.expire_leases_locked(&mut state, now);
         Self::check_owner(&state, lease, caller)?;
-        self.mark_source(&mut state, source);
+        self.mark_source(&mut state, source, caller.owner)?;
         if state.forgotten.contains(lease) {
             return Err(LeaseError::Expired(lease.to_owned()));
         }
@@ -320,7 +337,7 @@ impl ActivityTracker {
         let run = {
             let mut state = self.state();
             Self::check_owner(&state, lease, caller)?;
-            self.mark_source(&mut state, source);
+            self.mark_source(&mut state, source, caller.owner)?;
             state.last_activity = (Instant::now(), self.inner.wall.now());
             self.inner.gate.touch();
             state.leases.get(lease).copied()
@@ -350,35 +367,67 @@ impl ActivityTracker {
         }
     }
 
-    /// Records an inbound chat message addressed to the agent (from `source`, if sidecar).
-    pub fn note_activity(&self, source: Option<&str>) {
+    /// Records an inbound chat message addressed to the agent (an embedded host's, in process).
+    pub fn note_activity(&self) {
         let mut state = self.state();
-        self.mark_source(&mut state, source);
         state.last_activity = (Instant::now(), self.inner.wall.now());
         self.inner.gate.touch();
     }
 
-    /// Records that a source is alive, without activity.
-    pub fn source_heartbeat(&self, source: &str) {
+    /// Records an inbound chat message a sidecar's `source` reports, announced by `by`.
+    pub fn note_source_activity(&self, source: &str, by: &str) -> Result<(), SourceError> {
         let mut state = self.state();
-        self.mark_source(&mut state, Some(source));
+        self.mark_source(&mut state, Some(source), by)?;
+        state.last_activity = (Instant::now(), self.inner.wall.now());
+        self.inner.gate.touch();
+        Ok(())
     }
 
-    fn mark_source(&self, state: &mut State, source: Option<&str>) {
+    /// Records that a source is alive, without activity, announced by `by`.
+    pub fn source_heartbeat(&self, source: &str, by: &str) -> Result<(), SourceError> {
+        let mut state = self.state();
+        self.mark_source(&mut state, Some(source), by)
+    }
+
+    /// Forgets the activity source `name` (an admin's call: a stale or invented name that would
+    /// block maintenance); `false` if lull tracks no such source.
+    pub fn forget_source(&self, name: &str) -> bool {
+        let forgotten = self.state().sources.remove(name).is_some();
+        if forgotten {
+            // A silent source may have been what requests waited on.
+            self.wake_scheduler();
+        }
+        forgotten
+    }
+
+    fn mark_source(
+        &self,
+        state: &mut State,
+        source: Option<&str>,
+        by: &str,
+    ) -> Result<(), SourceError> {
         let Some(source) = source else {
-            return;
+            return Ok(());
         };
         let now = Instant::now();
         let revived = match state.sources.get(source) {
-            None => true,
-            Some((last, _)) => now.duration_since(*last) > self.inner.settings.source_ttl,
+            None => {
+                let max = self.inner.settings.max_sources;
+                if state.sources.len() >= max {
+                    return Err(SourceError::TooManySources { max });
+                }
+                true
+            }
+            Some((last, ..)) => now.duration_since(*last) > self.inner.settings.source_ttl,
         };
-        state
-            .sources
-            .insert(source.to_owned(), (now, self.inner.wall.now()));
+        state.sources.insert(
+            source.to_owned(),
+            (now, self.inner.wall.now(), Arc::from(by)),
+        );
         if revived {
             self.wake_scheduler();
         }
+        Ok(())
     }
 
     /// An admin releases the hold of every live run of `session`; returns how many.
@@ -484,11 +533,12 @@ impl ActivityTracker {
         let sources = state
             .sources
             .iter()
-            .map(|(name, (mono, wall))| {
+            .map(|(name, (mono, wall, by))| {
                 (
                     SourceInfo {
                         name: name.clone(),
                         last_seen: *wall,
+                        announced_by: by.to_string(),
                     },
                     *mono,
                 )

@@ -79,7 +79,7 @@ mod test_support;
 
 pub use activity::{
     ActivitySnapshot, ActivityTracker, Heartbeat, LeaseCaller, LeaseError, LeaseGrant, LiveRunInfo,
-    RunGuard, SourceInfo, SourceMode, TrackerSettings,
+    RunGuard, SourceError, SourceInfo, SourceMode, TrackerSettings,
 };
 pub use admission::Executing;
 pub use ask::{Ask, AskDraft, AskError, AskRules, MAX_IDLE, MAX_REASON_CHARS};

@@ -76,6 +76,11 @@ fn operation(summary: &str, request: Option<Value>, responses: Value) -> Value {
     op
 }
 
+/// One activity source more than `max_sources`.
+fn too_many_sources() -> Value {
+    error("too_many_sources: lull already tracks max_sources sources; an admin forgets a stale one")
+}
+
 /// A lease another credential began (a run belongs to whoever began it; an admin may end any).
 fn not_yours() -> Value {
     error(
@@ -167,7 +172,7 @@ pub(crate) fn openapi() -> Value {
             json!({
                 "200": ok("{\"lease\", \"ttl_seconds\"}"),
                 "400": bad_body(),
-                "409": error("executing: maintenance is running; retry after retry_after_seconds"),
+                "409": error("executing: maintenance is running; retry after retry_after_seconds; or too_many_sources: the source would be one more than max_sources"),
             }),
         ),
     );
@@ -201,7 +206,7 @@ pub(crate) fn openapi() -> Value {
         operation(
             "Report an inbound chat message addressed to the agent",
             Some(optional_body(schema_of::<ActivityBody>())),
-            json!({"200": ok("noted"), "400": bad_body()}),
+            json!({"200": ok("noted"), "400": bad_body(), "409": too_many_sources()}),
         ),
     );
     add(
@@ -210,7 +215,21 @@ pub(crate) fn openapi() -> Value {
         operation(
             "Mark an activity source alive",
             Some(required_body(schema_of::<HeartbeatSourceBody>())),
-            json!({"200": ok("noted"), "400": bad_body()}),
+            json!({"200": ok("noted"), "400": bad_body(), "409": too_many_sources()}),
+        ),
+    );
+    add(
+        "/v1/sources/{name}",
+        "delete",
+        operation(
+            "Forget an activity source (a stale or invented one requests would wait on); audited",
+            None,
+            json!({
+                "200": ok("{\"forgotten\": name}"),
+                "400": error("invalid_source: 1 to 100 characters, no control characters"),
+                "403": admin_only(),
+                "404": error("not_found: lull tracks no such source"),
+            }),
         ),
     );
     add(
@@ -414,6 +433,8 @@ fn path_parameter(name: &str) -> Value {
     let schema = match name {
         // What POST /v1/runs returned: check_lease.
         "lease" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}),
+        // A source name: check_source.
+        "name" => json!({"type": "string", "minLength": 1, "maxLength": 100}),
         // An id, short id or unique prefix; anything else is simply not found.
         _ => json!({"type": "string"}),
     };

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use lull_queue::LeaseError;
+use lull_queue::{LeaseError, SourceError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -62,7 +62,7 @@ pub(super) async fn begin_run(
             announced(&b.source, b.announce_source),
             caller.lease_caller().owner,
         )
-        .map_err(|_| ApiError::executing())?;
+        .map_err(|refused| lease_refused(&refused))?;
     ok(json!({"lease": grant.lease, "ttl_seconds": grant.ttl.as_secs()}))
 }
 
@@ -103,19 +103,34 @@ pub(super) async fn heartbeat_run(
             "ttl_seconds": tracker.settings().lease_ttl.as_secs(),
             "reregistered": beat == lull_queue::Heartbeat::Reregistered,
         })),
-        Err(LeaseError::Expired(_)) => Err(ApiError::new(
-            StatusCode::GONE,
-            "lease_expired",
-            "the lease expired (no heartbeat within the lease TTL) or was released; begin the run again with POST /v1/runs",
-        )),
-        Err(LeaseError::Executing(_)) => Err(ApiError::executing()),
-        Err(refused @ LeaseError::NotYours { .. }) => Err(not_yours(&refused)),
+        Err(refused) => Err(lease_refused(&refused)),
     }
 }
 
-/// A lease another credential began: refused, and the run stays.
-fn not_yours(refused: &LeaseError) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", refused.to_string())
+/// A run call lull refused: admission is closed, another credential began the lease (the run
+/// stays), or the call names one source more than `max_sources`.
+fn lease_refused(refused: &LeaseError) -> ApiError {
+    match refused {
+        LeaseError::Expired(_) => ApiError::new(
+            StatusCode::GONE,
+            "lease_expired",
+            "the lease expired (no heartbeat within the lease TTL) or was released; begin the run again with POST /v1/runs",
+        ),
+        LeaseError::Executing(_) => ApiError::executing(),
+        LeaseError::NotYours { .. } => {
+            ApiError::new(StatusCode::FORBIDDEN, "forbidden", refused.to_string())
+        }
+        LeaseError::Source(too_many) => source_refused(too_many),
+    }
+}
+
+/// One source more than `max_sources`.
+fn source_refused(refused: &SourceError) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "too_many_sources",
+        refused.to_string(),
+    )
 }
 
 #[derive(Deserialize, Default, JsonSchema)]
@@ -147,7 +162,7 @@ pub(super) async fn end_run(
             announced(&b.source, b.announce_source),
             caller.lease_caller(),
         )
-        .map_err(|refused| not_yours(&refused))?;
+        .map_err(|refused| lease_refused(&refused))?;
     ok(json!({"ended": ended}))
 }
 
@@ -165,13 +180,14 @@ pub(super) struct ActivityBody {
     session: Option<String>,
 }
 
-pub(super) async fn activity(State(s): State<ApiState>, _: Caller, bytes: Bytes) -> ApiResult {
+pub(super) async fn activity(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     let b: ActivityBody = body(&bytes)?;
     check_source(&b.source)?;
     s.plugin
         .scheduler()
         .tracker()
-        .note_activity(Some(&b.source));
+        .note_source_activity(&b.source, caller.lease_caller().owner)
+        .map_err(|refused| source_refused(&refused))?;
     ok(json!({"ok": true}))
 }
 
@@ -184,11 +200,30 @@ pub(super) struct HeartbeatSourceBody {
 
 pub(super) async fn source_heartbeat(
     State(s): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     bytes: Bytes,
 ) -> ApiResult {
     let b: HeartbeatSourceBody = body(&bytes)?;
     check_source(&b.source)?;
-    s.plugin.scheduler().tracker().source_heartbeat(&b.source);
+    s.plugin
+        .scheduler()
+        .tracker()
+        .source_heartbeat(&b.source, caller.lease_caller().owner)
+        .map_err(|refused| source_refused(&refused))?;
     ok(json!({"ok": true}))
+}
+
+/// `DELETE /v1/sources/{name}`: an admin forgets a stale or invented source; audited.
+pub(super) async fn forget_source(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult {
+    caller.admin_only("forgetting a source")?;
+    check_source(&name)?;
+    s.plugin
+        .scheduler()
+        .forget_source(&name, &caller.by())
+        .await?;
+    ok(json!({"forgotten": name}))
 }

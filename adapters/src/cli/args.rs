@@ -121,6 +121,12 @@ pub enum Command {
         #[arg(long, value_parser = source_name)]
         source: String,
     },
+    /// The activity sources a running server tracks.
+    Source {
+        /// What to do.
+        #[command(subcommand)]
+        action: SourceAction,
+    },
     /// This replica's fleet slot ([fleet], docs/fleet.md).
     Fleet {
         /// What to do.
@@ -202,6 +208,18 @@ fn whole_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("{text:?} is not whole seconds"));
     }
     Ok(parsed)
+}
+
+/// `lull source …`.
+#[derive(Debug, Subcommand)]
+pub enum SourceAction {
+    /// Forget a source (a stale or invented name that keeps requests waiting on
+    /// `no_activity_source` or a silent source); audited. Needs the server.
+    Forget {
+        /// The source's name, as `lull status` lists it.
+        #[arg(value_parser = source_name)]
+        name: String,
+    },
 }
 
 /// `lull fleet …`.

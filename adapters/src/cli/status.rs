@@ -92,9 +92,14 @@ pub(super) fn sources_line(status: &Status, now: lull_queue::Timestamp) -> Strin
         .iter()
         .map(|s| {
             format!(
-                "{} ({}s ago)",
+                "{} ({}s ago, by {})",
                 s.name,
-                now.saturating_since(s.last_seen).as_secs()
+                now.saturating_since(s.last_seen).as_secs(),
+                if s.announced_by.is_empty() {
+                    "?"
+                } else {
+                    &s.announced_by
+                }
             )
         })
         .collect();

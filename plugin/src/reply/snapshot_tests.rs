@@ -79,6 +79,7 @@ fn status(blockers: Vec<Blocker>, eta: Option<Timestamp>) -> Status {
         sources: vec![SourceInfo {
             name: "hermes".into(),
             last_seen: at(5),
+            announced_by: "socket".into(),
         }],
         host_draining: false,
         paused: false,

@@ -23,6 +23,9 @@ pub struct TrackerSettings {
     pub source_ttl: Duration,
     /// `wedged_after_seconds`: a run live this long is flagged wedged.
     pub wedged_after: Duration,
+    /// `max_sources`: the most distinct activity sources lull tracks; one more is refused, so
+    /// invented names cannot grow the map without bound.
+    pub max_sources: usize,
 }
 
 impl Default for TrackerSettings {
@@ -32,6 +35,7 @@ impl Default for TrackerSettings {
             lease_ttl: Duration::from_secs(90),
             source_ttl: Duration::from_secs(300),
             wedged_after: Duration::from_secs(7200),
+            max_sources: 64,
         }
     }
 }

@@ -27,6 +27,10 @@ pub struct SourceInfo {
     pub name: String,
     /// When it was last heard from.
     pub last_seen: Timestamp,
+    /// The credential that announced it last (`socket`, `admin`, `agent`; `lull` for the
+    /// embedded tracker).
+    #[serde(default)]
+    pub announced_by: String,
 }
 
 /// Everything the scheduler and status need, read together with the gate word.

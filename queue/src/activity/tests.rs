@@ -26,6 +26,7 @@ fn tracker(mode: SourceMode) -> ActivityTracker {
             lease_ttl: TTL,
             source_ttl: Duration::from_secs(300),
             wedged_after: Duration::from_secs(7200),
+            max_sources: 64,
         },
         Arc::new(ManualClock::new(START)),
     )

@@ -50,6 +50,20 @@ impl Scheduler {
         self.shared.store.set_drain(None, by).await
     }
 
+    /// An admin forgets the activity source `name` (a stale or invented one that would keep
+    /// requests waiting); audited. Not found if lull tracks no such source.
+    pub async fn forget_source(&self, name: &str, by: &str) -> Result<(), Error> {
+        if !self.shared.tracker.forget_source(name) {
+            return Err(Error::NotFound {
+                query: format!("activity source {name}"),
+            });
+        }
+        self.shared
+            .store
+            .record(by, "source_forgotten", format!("source {name}"), None)
+            .await
+    }
+
     /// An admin releases the hold of a (wedged) run of `session`; audited.
     pub async fn release(&self, session: &str, by: &str) -> Result<usize, Error> {
         let released = self.shared.tracker.release(session);

@@ -81,7 +81,7 @@ impl Scheduler {
         // `succeeded`). This task starts nothing else until it returns.
         gate.reopen();
         // The gateway just came back: a fresh idle window starts for whatever comes next.
-        shared.tracker.note_activity(None);
+        shared.tracker.note_activity();
         if let Err(error) = shared
             .store
             .finish(started.id, event, result, SCHEDULER)

@@ -168,6 +168,7 @@ impl Scheduler {
             SourceMode::Embedded => vec![SourceInfo {
                 name: "embedded".into(),
                 last_seen: look.now_wall,
+                announced_by: "lull".into(),
             }],
             SourceMode::Sidecar => look
                 .activity

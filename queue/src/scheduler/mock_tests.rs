@@ -126,6 +126,7 @@ fn tracker_settings(mode: SourceMode) -> TrackerSettings {
         lease_ttl: Duration::from_secs(90),
         source_ttl: Duration::from_secs(300),
         wedged_after: Duration::from_secs(7200),
+        max_sources: 64,
     }
 }
 
@@ -373,7 +374,7 @@ async fn inbound_messages_restart_the_window_and_status_explains_the_wait() {
         }]
     );
     assert_eq!(status.eta, Some(h.clock.now().saturating_add(8 * MIN)));
-    h.tracker.note_activity(None);
+    h.tracker.note_activity();
     let noted = Instant::now();
     h.succeeded().await;
     assert_eq!(h.executor.starts(), [noted + 20 * MIN]);
@@ -478,7 +479,7 @@ async fn a_silent_source_blocks_until_it_is_heard_again() {
         scheduler_settings(),
     );
     let mut h = Harness::new(settings.0, settings.1, settings.2);
-    h.tracker.source_heartbeat("hermes");
+    h.tracker.source_heartbeat("hermes", "agent").unwrap();
     h.submit(10 * MIN).await;
     pass(12 * HOUR).await;
     assert!(h.executor.starts().is_empty());
@@ -488,7 +489,7 @@ async fn a_silent_source_blocks_until_it_is_heard_again() {
     );
     // The gateway reports again (a heartbeat is not activity): the window has long passed.
     let heard = Instant::now();
-    h.tracker.source_heartbeat("hermes");
+    h.tracker.source_heartbeat("hermes", "agent").unwrap();
     h.succeeded().await;
     assert_eq!(h.executor.starts(), [heard]);
 }
@@ -524,7 +525,7 @@ async fn an_expired_lease_is_audited_and_counts_as_activity() {
     let tracker = h.tracker.clone();
     let keepalive = tokio::spawn(async move {
         loop {
-            tracker.source_heartbeat("hermes");
+            tracker.source_heartbeat("hermes", "agent").unwrap();
             tokio::time::sleep(MIN).await;
         }
     });

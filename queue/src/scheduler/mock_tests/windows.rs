@@ -100,7 +100,7 @@ async fn idleness_counts_from_the_last_activity_so_a_late_ask_waits_for_the_next
     let mut h = nightly(with_windows(&["02:00-05:00"], "UTC"));
     let boot = Instant::now();
     pass(4 * HOUR + 50 * MIN).await;
-    h.tracker.note_activity(None);
+    h.tracker.note_activity();
     h.submit(20 * MIN).await;
     pass(Duration::from_secs(1)).await;
     // Inside the window, but the 20 idle minutes end at 05:10, after it closes at 05:00.
