@@ -1,5 +1,13 @@
-//! The names the command line gives the control API, checked as clap parses them: sessions and
-//! sources, 1 to N characters and not blank (the API checks them again).
+//! The names lull takes (sessions, sources, ids): the command line's checks, as clap parses
+//! them (the API checks them again), and the patterns the OpenAPI document states for them.
+
+/// A name's pattern in the OpenAPI document (ECMA-262): something besides white space, and no
+/// control character but tab (see the queue's `text.rs`). U+FEFF counts as white space, as
+/// ECMA-262's `\s` has it.
+pub(crate) const NAME_PATTERN: &str = r"^[^\u0000-\u0008\u000A-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F\uFEFF][^\u0000-\u0008\u000A-\u001F\u007F-\u009F]*$";
+
+/// Free text's pattern (a reason, a display name): no control character but tab; may be empty.
+pub(crate) const TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000A-\u001F\u007F-\u009F]*$";
 
 /// A session as the control API takes it: 1 to 200 characters, not blank.
 pub(crate) fn session_name(text: &str) -> Result<String, String> {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::SocketAccess;
 use crate::api::{self, Access, ApiState};
+use crate::chat::settings::too_short;
 use crate::client::Probe;
 use crate::config::{Config, RestartSetting};
 use crate::platforms::{ChatAdapters, first_failure};
@@ -137,6 +138,21 @@ async fn bind_tcp(config: &Config) -> anyhow::Result<Option<(TcpListener, Access
     if admin.is_none() && agent.is_none() {
         bail!(
             "api.tcp_listen is set but neither {} nor {} holds a token; the TCP listener needs bearer tokens",
+            config.api.admin_token_env,
+            config.api.agent_token_env
+        );
+    }
+    for (var, token) in [
+        (&config.api.admin_token_env, &admin),
+        (&config.api.agent_token_env, &agent),
+    ] {
+        if let Some(short) = token.as_deref().and_then(|t| too_short(var, t)) {
+            bail!("{short}");
+        }
+    }
+    if admin.is_some() && admin == agent {
+        bail!(
+            "{} and {} hold the same token: its holders would all be admins; give the agent token a value of its own",
             config.api.admin_token_env,
             config.api.agent_token_env
         );

@@ -213,20 +213,26 @@ fn tcp_needs_the_right_bearer_token_and_agents_cannot_administer() {
     let home = Home::new(&format!(
         "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"
     ))
-    .with_env("LULL_ADMIN_TOKEN", "adm-secret")
-    .with_env("LULL_AGENT_TOKEN", "agt-secret");
+    .with_env("LULL_ADMIN_TOKEN", "adm-secret-0123456789")
+    .with_env("LULL_AGENT_TOKEN", "agt-secret-0123456789");
     let server = home.serve();
     let port = home.logged_port("control API");
     assert_eq!(tcp(port, None, "/v1/status").0, 401);
     let (status, body) = tcp(port, Some("wrong"), "/v1/status");
     assert_eq!(status, 401);
     assert!(body.contains("\"unauthorized\""), "{body}");
-    assert_eq!(tcp(port, Some("adm-secret"), "/v1/status").0, 200);
-    assert_eq!(tcp(port, Some("agt-secret"), "/v1/status").0, 200);
+    assert_eq!(
+        tcp(port, Some("adm-secret-0123456789"), "/v1/status").0,
+        200
+    );
+    assert_eq!(
+        tcp(port, Some("agt-secret-0123456789"), "/v1/status").0,
+        200
+    );
     // An agent token may not pause.
     let (status, answer) = http(
         port,
-        "POST /v1/pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agt-secret\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        "POST /v1/pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agt-secret-0123456789\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
     );
     assert_eq!(status, 403, "{answer}");
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
@@ -250,8 +256,8 @@ fn a_run_is_ended_only_by_the_credential_that_began_it_or_an_admin() {
     let home = Home::new(&format!(
         "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"
     ))
-    .with_env("LULL_ADMIN_TOKEN", "adm-secret")
-    .with_env("LULL_AGENT_TOKEN", "agt-secret");
+    .with_env("LULL_ADMIN_TOKEN", "adm-secret-0123456789")
+    .with_env("LULL_AGENT_TOKEN", "agt-secret-0123456789");
     let server = home.serve();
     let port = home.logged_port("control API");
     let run = |who: &str| json!({"session": format!("telegram:{who}"), "source": "gw"});
@@ -259,17 +265,20 @@ fn a_run_is_ended_only_by_the_credential_that_began_it_or_an_admin() {
     let gateway = home.call("POST", "/v1/runs", Some(run("1")));
     let lease = gateway.body["lease"].as_str().unwrap().to_owned();
     // The agent token sees the run but not its lease, and cannot end it or keep it alive.
-    let (status, seen) = tcp_call(port, "agt-secret", "GET", "/v1/status", "");
+    let (status, seen) = tcp_call(port, "agt-secret-0123456789", "GET", "/v1/status", "");
     assert_eq!(status, 200);
     assert_eq!(seen["live_runs"][0]["session"], "telegram:1", "{seen}");
     assert!(seen["live_runs"][0]["lease"].is_null(), "{seen}");
     assert!(!seen.to_string().contains(&lease), "{seen}");
     let end = format!("/v1/runs/{lease}");
-    let (status, refused) = tcp_call(port, "agt-secret", "DELETE", &end, "{}");
+    let (status, refused) = tcp_call(port, "agt-secret-0123456789", "DELETE", &end, "{}");
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["error"]["code"], "forbidden");
     let beat = format!("/v1/runs/{lease}/heartbeat");
-    assert_eq!(tcp_call(port, "agt-secret", "POST", &beat, "{}").0, 403);
+    assert_eq!(
+        tcp_call(port, "agt-secret-0123456789", "POST", &beat, "{}").0,
+        403
+    );
     let status_json = home.status_json();
     assert_eq!(
         status_json["live_runs"][0]["lease"],
@@ -279,7 +288,7 @@ fn a_run_is_ended_only_by_the_credential_that_began_it_or_an_admin() {
     // The agent token ends its own runs; the admin token ends anyone's.
     let (status, mine) = tcp_call(
         port,
-        "agt-secret",
+        "agt-secret-0123456789",
         "POST",
         "/v1/runs",
         &run("2").to_string(),
@@ -287,10 +296,10 @@ fn a_run_is_ended_only_by_the_credential_that_began_it_or_an_admin() {
     assert_eq!(status, 200, "{mine}");
     let own = format!("/v1/runs/{}", mine["lease"].as_str().unwrap());
     assert_eq!(
-        tcp_call(port, "agt-secret", "DELETE", &own, "{}").1["ended"],
+        tcp_call(port, "agt-secret-0123456789", "DELETE", &own, "{}").1["ended"],
         true
     );
-    let (status, ended) = tcp_call(port, "adm-secret", "DELETE", &end, "{}");
+    let (status, ended) = tcp_call(port, "adm-secret-0123456789", "DELETE", &end, "{}");
     assert_eq!((status, &ended["ended"]), (200, &json!(true)), "{ended}");
     assert_eq!(home.status_json()["live_runs"], json!([]));
     home.stop(server);
@@ -366,15 +375,15 @@ fn a_control_character_in_typed_text_is_refused_on_every_surface_and_nothing_is_
 fn a_planted_source_is_listed_with_its_announcer_and_forgotten_by_an_admin() {
     let config = MARKER_CONFIG.replace("[maintenance]\n", "[maintenance]\nmax_sources = 2\n");
     let home = Home::new(&format!("{config}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"))
-        .with_env("LULL_ADMIN_TOKEN", "adm-secret")
-        .with_env("LULL_AGENT_TOKEN", "agt-secret");
+        .with_env("LULL_ADMIN_TOKEN", "adm-secret-0123456789")
+        .with_env("LULL_AGENT_TOKEN", "agt-secret-0123456789");
     let server = home.serve();
     let port = home.logged_port("control API");
     let beat = |source: &str| json!({"source": source}).to_string();
     // An agent-token holder plants a source; the gateway announces its own.
     let (status, _) = tcp_call(
         port,
-        "agt-secret",
+        "agt-secret-0123456789",
         "POST",
         "/v1/heartbeat",
         &beat("planted"),
@@ -399,13 +408,19 @@ fn a_planted_source_is_listed_with_its_announcer_and_forgotten_by_an_admin() {
     let out = home.lull(&["status"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("by agent"));
     // One distinct source more than max_sources is refused; a known one is still heard.
-    let (status, refused) = tcp_call(port, "agt-secret", "POST", "/v1/heartbeat", &beat("third"));
+    let (status, refused) = tcp_call(
+        port,
+        "agt-secret-0123456789",
+        "POST",
+        "/v1/heartbeat",
+        &beat("third"),
+    );
     assert_eq!(status, 409, "{refused}");
     assert_eq!(refused["error"]["code"], "too_many_sources");
     assert_eq!(
         tcp_call(
             port,
-            "agt-secret",
+            "agt-secret-0123456789",
             "POST",
             "/v1/heartbeat",
             &beat("planted")
@@ -414,7 +429,13 @@ fn a_planted_source_is_listed_with_its_announcer_and_forgotten_by_an_admin() {
         200
     );
     // Only an admin forgets one; audited; the slot is free again.
-    let (status, _) = tcp_call(port, "agt-secret", "DELETE", "/v1/sources/planted", "");
+    let (status, _) = tcp_call(
+        port,
+        "agt-secret-0123456789",
+        "DELETE",
+        "/v1/sources/planted",
+        "",
+    );
     assert_eq!(status, 403);
     let out = home.lull(&["source", "forget", "planted"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -428,11 +449,42 @@ fn a_planted_source_is_listed_with_its_announcer_and_forgotten_by_an_admin() {
     let out = home.lull(&["source", "forget", "planted"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(
-        tcp_call(port, "agt-secret", "POST", "/v1/heartbeat", &beat("third")).0,
+        tcp_call(
+            port,
+            "agt-secret-0123456789",
+            "POST",
+            "/v1/heartbeat",
+            &beat("third")
+        )
+        .0,
         200
     );
     home.stop(server);
     assert_eq!(home.audited("source_forgotten"), 1);
+}
+
+#[test]
+fn short_or_shared_api_tokens_are_refused_at_start_up_naming_the_variable() {
+    let config = format!("{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n");
+    let short = Home::new(&config).with_env("LULL_AGENT_TOKEN", "agt-secret");
+    let out = short.lull(&["serve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("LULL_AGENT_TOKEN holds a secret of 10 characters; at least 16"),
+        "{}",
+        stderr(&out)
+    );
+    let shared = Home::new(&config)
+        .with_env("LULL_ADMIN_TOKEN", "one-token-for-both-roles")
+        .with_env("LULL_AGENT_TOKEN", "one-token-for-both-roles");
+    let out = shared.lull(&["serve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("LULL_ADMIN_TOKEN and LULL_AGENT_TOKEN hold the same token"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("one-token-for-both-roles"));
 }
 
 #[test]

@@ -601,8 +601,8 @@ fn with_a_relay_token_every_relay_call_needs_it_and_it_opens_nothing_else() {
     let home = Home::new(&format!(
         "{CONFIG}token_env = \"LULL_RELAY_TOKEN\"\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"
     ))
-    .with_env("LULL_RELAY_TOKEN", "relay-secret")
-    .with_env("LULL_ADMIN_TOKEN", "admin-secret");
+    .with_env("LULL_RELAY_TOKEN", "relay-secret-0123456789")
+    .with_env("LULL_ADMIN_TOKEN", "admin-secret-0123456789");
     let server = home.serve();
     let port = home.logged_port("control API");
     let body = r#"{"event_id":"k1","user":"telegram:1","chat":"telegram:-5","text":"/maintenance status"}"#;
@@ -620,18 +620,21 @@ fn with_a_relay_token_every_relay_call_needs_it_and_it_opens_nothing_else() {
     // The socket alone is not enough, nor is the admin token.
     let socket = send(&home, serde_json::from_str(body).unwrap());
     assert_eq!(socket.status, 401, "{socket:?}");
-    assert_eq!(post("/v1/relay/commands", "admin-secret", body).0, 401);
-    let (code, answer) = post("/v1/relay/commands", "relay-secret", body);
+    assert_eq!(
+        post("/v1/relay/commands", "admin-secret-0123456789", body).0,
+        401
+    );
+    let (code, answer) = post("/v1/relay/commands", "relay-secret-0123456789", body);
     assert_eq!(code, 200, "{answer}");
     assert!(answer.contains("\"reply\""), "{answer}");
     // The relay token opens the relay and the tool, nothing else.
     let (code, answer) = http(
         port,
-        "GET /v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer relay-secret\r\nConnection: close\r\n\r\n",
+        "GET /v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer relay-secret-0123456789\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(code, 403, "{answer}");
     let tool = r#"{"agent":"hermes","action":"status","chat":"telegram:-5"}"#;
-    let (code, answer) = post("/v1/tool", "relay-secret", tool);
+    let (code, answer) = post("/v1/tool", "relay-secret-0123456789", tool);
     assert!(code == 200 && answer.contains("\"ok\":true"), "{answer}");
     let without = home.call(
         "POST",
@@ -654,11 +657,11 @@ fn with_a_relay_token_every_relay_call_needs_it_and_it_opens_nothing_else() {
     }
     let (code, answer) = http(
         port,
-        "GET /v1/relay/grammar HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer relay-secret\r\nConnection: close\r\n\r\n",
+        "GET /v1/relay/grammar HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer relay-secret-0123456789\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(code, 200, "{answer}");
     // With a relay token set, the API's tokens do not make a tool call that names a chat.
-    let (code, answer) = post("/v1/tool", "admin-secret", tool);
+    let (code, answer) = post("/v1/tool", "admin-secret-0123456789", tool);
     assert!(
         code == 200 && answer.contains("\"unauthorized\""),
         "{answer}"
@@ -670,7 +673,7 @@ fn with_a_relay_token_every_relay_call_needs_it_and_it_opens_nothing_else() {
     let result: Value = serde_json::from_slice(&offline.stdout).unwrap();
     assert_eq!(result["error"]["code"], "unauthorized", "{result}");
     // The token never reaches the log.
-    assert!(!home.server_log().contains("relay-secret"));
+    assert!(!home.server_log().contains("relay-secret-0123456789"));
 }
 
 #[test]
@@ -801,20 +804,21 @@ fn a_long_poll_ends_empty_when_lull_stops() {
 #[test]
 fn without_a_relay_token_the_agent_token_cannot_call_the_relay_and_a_shared_token_is_refused() {
     let tcp = "[api]\ntcp_listen = \"127.0.0.1:0\"\n";
-    let home = Home::new(&format!("{CONFIG}{tcp}")).with_env("LULL_AGENT_TOKEN", "agent-secret");
+    let home = Home::new(&format!("{CONFIG}{tcp}"))
+        .with_env("LULL_AGENT_TOKEN", "agent-secret-0123456789");
     let server = home.serve();
     let port = home.logged_port("control API");
     let (code, answer) = http(
         port,
-        "GET /v1/relay/grammar HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agent-secret\r\nConnection: close\r\n\r\n",
+        "GET /v1/relay/grammar HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agent-secret-0123456789\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(code, 403, "{answer}");
     assert!(answer.contains("admin token"), "{answer}");
     home.stop(server);
     // A relay token that is also an API token is refused at start.
     let shared = Home::new(&format!("{CONFIG}token_env = \"LULL_RELAY_TOKEN\"\n{tcp}"))
-        .with_env("LULL_RELAY_TOKEN", "same")
-        .with_env("LULL_AGENT_TOKEN", "same");
+        .with_env("LULL_RELAY_TOKEN", "same-token-0123456789")
+        .with_env("LULL_AGENT_TOKEN", "same-token-0123456789");
     let out = shared.lull(&["serve"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

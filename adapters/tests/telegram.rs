@@ -232,14 +232,16 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
         "",
         "mode = \"webhook\"\nwebhook_listen = \"127.0.0.1:0\"\nwebhook_url = \"https://lull.example.org/telegram/webhook\"",
     ))
-    .with_env("TELEGRAM_WEBHOOK_SECRET", "right_secret-1");
+    .with_env("TELEGRAM_WEBHOOK_SECRET", "right_secret-0123456789");
     let server = home.serve();
     fake.wait_until("setWebhook", |f| !f.calls("setWebhook").is_empty());
     let registered = fake.calls("setWebhook")[0].body["multipart"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(registered.contains("right_secret-1") && registered.contains("lull.example.org"));
+    assert!(
+        registered.contains("right_secret-0123456789") && registered.contains("lull.example.org")
+    );
     assert!(
         fake.calls("getUpdates").is_empty(),
         "a webhook bot does not poll"
@@ -256,7 +258,7 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
     .to_string();
     assert_eq!(post(port, None, &update), 401, "missing secret");
     assert_eq!(
-        post(port, Some("wrong_secret-1"), &update),
+        post(port, Some("wrong_secret-0123456789"), &update),
         401,
         "wrong secret"
     );
@@ -270,15 +272,18 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
         json!([]),
         "nothing queued by a refused post"
     );
-    assert_eq!(post(port, Some("right_secret-1"), "{not json"), 400);
+    assert_eq!(
+        post(port, Some("right_secret-0123456789"), "{not json"),
+        400
+    );
     let huge = format!("{{\"update_id\": 1, \"pad\": \"{}\"}}", "x".repeat(1 << 20));
-    assert_eq!(post(port, Some("right_secret-1"), &huge), 413);
+    assert_eq!(post(port, Some("right_secret-0123456789"), &huge), 413);
 
     // The post is answered only once the update was handled (its reply is held here).
     fake.hold("sendMessage");
     let posting = {
         let update = update.clone();
-        std::thread::spawn(move || post(port, Some("right_secret-1"), &update))
+        std::thread::spawn(move || post(port, Some("right_secret-0123456789"), &update))
     };
     fake.wait_until("the reply being sent", |f| {
         !f.calls("sendMessage").is_empty()
@@ -291,7 +296,7 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
     assert_eq!(posting.join().unwrap(), 200);
     fake.wait_for_message(ADMIN, "Queued");
     // Telegram retries a post it thinks failed: the same update_id is not applied twice.
-    assert_eq!(post(port, Some("right_secret-1"), &update), 200);
+    assert_eq!(post(port, Some("right_secret-0123456789"), &update), 200);
     settle_webhook(&fake, port);
     let open = home.status_json()["open"].clone();
     assert_eq!(open[0]["requested_by"][0]["count"], 1, "{open}");
@@ -316,7 +321,7 @@ fn settle_webhook(fake: &FakeTelegram, port: u16) {
         "entities": [{"type": "bot_command", "offset": 0, "length": 12}],
     }})
     .to_string();
-    assert_eq!(post(port, Some("right_secret-1"), &status), 200);
+    assert_eq!(post(port, Some("right_secret-0123456789"), &status), 200);
     fake.wait_until("the status reply", |f| f.messages_in(ADMIN).len() > before);
 }
 

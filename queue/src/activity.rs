@@ -6,14 +6,15 @@
 //! begin while admission is open. The tracker's mutex guards plain maps and is never held
 //! across an `.await`.
 
+mod lease;
 mod settings;
 mod snapshot;
+mod sources;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -23,85 +24,13 @@ use crate::clock::Clock;
 use crate::deadline::later;
 use crate::timestamp::Timestamp;
 
+pub use lease::{Heartbeat, LeaseCaller, LeaseError, LeaseGrant};
 pub use settings::{SourceMode, TrackerSettings};
 pub use snapshot::{ActivitySnapshot, LiveRunInfo, SourceInfo};
+pub use sources::SourceError;
 
 /// Expired and released lease ids remembered, so late heartbeats get "expired" rather than re-registering.
 const FORGOTTEN_LEASES_KEPT: usize = 4096;
-
-/// A heartbeat or end named a lease lull no longer honours.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum LeaseError {
-    /// The lease expired (or an admin released it); the runtime must begin the run again.
-    #[error(
-        "lease {0} is no longer live (it expired, ended or was released); begin the run again with POST /v1/runs"
-    )]
-    Expired(String),
-    /// Admission is closed.
-    #[error(transparent)]
-    Executing(#[from] Executing),
-    /// The call names a new activity source, and lull already tracks `max_sources`.
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    /// The lease was begun by another caller, and this one is no admin: the run stays.
-    #[error(
-        "lease {lease} was begun by another caller ({owner}); only a caller with that credential, or an admin, may heartbeat or end it"
-    )]
-    NotYours {
-        /// The lease.
-        lease: String,
-        /// The credential that began it.
-        owner: String,
-    },
-}
-
-/// A source lull will not track.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SourceError {
-    /// One more distinct source than `max_sources`.
-    #[error(
-        "lull already tracks {max} activity sources (max_sources); an admin can forget a stale one (`lull source forget NAME`) or raise max_sources"
-    )]
-    TooManySources {
-        /// `max_sources`.
-        max: usize,
-    },
-}
-
-/// Who heartbeats or ends a lease: the credential it acts with (the control API's words:
-/// `socket`, `admin`, `agent`, `relay`), and whether it may act on any lease (an admin). A run
-/// belongs to whoever began it, so one agent-token holder cannot end every live run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LeaseCaller<'a> {
-    /// The credential, recorded as the owner of the leases it begins.
-    pub owner: &'a str,
-    /// An admin may heartbeat and end any lease.
-    pub admin: bool,
-}
-
-impl LeaseCaller<'_> {
-    fn may_act_on(&self, owner: &str) -> bool {
-        self.admin || self.owner == owner
-    }
-}
-
-/// What a heartbeat did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Heartbeat {
-    /// The lease was live and is renewed.
-    Renewed,
-    /// lull did not know the lease (it restarted) and registered it again.
-    Reregistered,
-}
-
-/// A lease granted to an external runtime.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeaseGrant {
-    /// The lease id to heartbeat and end.
-    pub lease: String,
-    /// Heartbeat at least this often.
-    pub ttl: Duration,
-}
 
 /// Something the tracker did on its own that must be audited and announced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -372,62 +301,6 @@ impl ActivityTracker {
         let mut state = self.state();
         state.last_activity = (Instant::now(), self.inner.wall.now());
         self.inner.gate.touch();
-    }
-
-    /// Records an inbound chat message a sidecar's `source` reports, announced by `by`.
-    pub fn note_source_activity(&self, source: &str, by: &str) -> Result<(), SourceError> {
-        let mut state = self.state();
-        self.mark_source(&mut state, Some(source), by)?;
-        state.last_activity = (Instant::now(), self.inner.wall.now());
-        self.inner.gate.touch();
-        Ok(())
-    }
-
-    /// Records that a source is alive, without activity, announced by `by`.
-    pub fn source_heartbeat(&self, source: &str, by: &str) -> Result<(), SourceError> {
-        let mut state = self.state();
-        self.mark_source(&mut state, Some(source), by)
-    }
-
-    /// Forgets the activity source `name` (an admin's call: a stale or invented name that would
-    /// block maintenance); `false` if lull tracks no such source.
-    pub fn forget_source(&self, name: &str) -> bool {
-        let forgotten = self.state().sources.remove(name).is_some();
-        if forgotten {
-            // A silent source may have been what requests waited on.
-            self.wake_scheduler();
-        }
-        forgotten
-    }
-
-    fn mark_source(
-        &self,
-        state: &mut State,
-        source: Option<&str>,
-        by: &str,
-    ) -> Result<(), SourceError> {
-        let Some(source) = source else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        let revived = match state.sources.get(source) {
-            None => {
-                let max = self.inner.settings.max_sources;
-                if state.sources.len() >= max {
-                    return Err(SourceError::TooManySources { max });
-                }
-                true
-            }
-            Some((last, ..)) => now.duration_since(*last) > self.inner.settings.source_ttl,
-        };
-        state.sources.insert(
-            source.to_owned(),
-            (now, self.inner.wall.now(), Arc::from(by)),
-        );
-        if revived {
-            self.wake_scheduler();
-        }
-        Ok(())
     }
 
     /// An admin releases the hold of every live run of `session`; returns how many.

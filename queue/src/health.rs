@@ -38,7 +38,11 @@ impl HealthCheck {
         })
         .await;
         let passed = finished.success();
-        let described = format!("`{}` {}", self.argv.join(" "), finished.describe());
+        // Shown in chat and status: the command line is redacted like the output.
+        let described = redact(
+            &format!("`{}` {}", self.argv.join(" "), finished.describe()),
+            &self.secrets,
+        );
         let failures = store.record_health(passed, described.clone()).await?;
         if passed {
             return Ok(Ok(()));

@@ -86,7 +86,7 @@ pub(super) async fn resume(State(s): State<ApiState>, caller: Caller) -> ApiResu
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReleaseBody {
-    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::names::NAME_PATTERN))]
     session: String,
 }
 

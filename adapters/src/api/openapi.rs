@@ -434,7 +434,9 @@ fn path_parameter(name: &str) -> Value {
         // What POST /v1/runs returned: check_lease.
         "lease" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}),
         // A source name: check_source.
-        "name" => json!({"type": "string", "minLength": 1, "maxLength": 100}),
+        "name" => {
+            json!({"type": "string", "minLength": 1, "maxLength": 100, "pattern": crate::names::NAME_PATTERN})
+        }
         // An id, short id or unique prefix; anything else is simply not found.
         _ => json!({"type": "string"}),
     };

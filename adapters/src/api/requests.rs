@@ -39,7 +39,7 @@ pub(super) struct SubmitBody {
     #[schemars(schema_with = "kind_schema")]
     kind: Kind,
     #[serde(default)]
-    #[schemars(length(max = lull_queue::MAX_REASON_CHARS))]
+    #[schemars(length(max = lull_queue::MAX_REASON_CHARS), regex(pattern = crate::names::TEXT_PATTERN))]
     reason: String,
     #[serde(default, deserialize_with = "whole_seconds")]
     #[schemars(range(max = lull_queue::MAX_IDLE.as_secs()))]

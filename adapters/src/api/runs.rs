@@ -28,10 +28,10 @@ fn announced(source: &str, announce: bool) -> Option<&str> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RunBody {
-    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::names::NAME_PATTERN))]
     session: String,
     #[serde(default = "default_source")]
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = crate::names::NAME_PATTERN))]
     source: String,
     /// `false`: this run is no activity source's (a script's, `lull hold`'s): `source` is not
     /// recorded as alive, so its silence once the run ends blocks nothing.
@@ -69,10 +69,10 @@ pub(super) async fn begin_run(
 #[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HeartbeatBody {
-    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::names::NAME_PATTERN))]
     session: Option<String>,
     #[serde(default = "default_source")]
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = crate::names::NAME_PATTERN))]
     source: String,
     /// As when the run began.
     #[serde(default = "yes")]
@@ -137,7 +137,7 @@ fn source_refused(refused: &SourceError) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub(super) struct SourceBody {
     #[serde(default = "default_source")]
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = crate::names::NAME_PATTERN))]
     source: String,
     /// As when the run began.
     #[serde(default = "yes")]
@@ -170,7 +170,7 @@ pub(super) async fn end_run(
 #[serde(deny_unknown_fields)]
 pub(super) struct ActivityBody {
     #[serde(default = "default_source")]
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = crate::names::NAME_PATTERN))]
     source: String,
     #[serde(default)]
     #[expect(
@@ -194,7 +194,7 @@ pub(super) async fn activity(State(s): State<ApiState>, caller: Caller, bytes: B
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HeartbeatSourceBody {
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = crate::names::NAME_PATTERN))]
     source: String,
 }
 

@@ -7,6 +7,19 @@ use std::net::SocketAddr;
 
 use url::Url;
 
+/// The shortest secret lull checks callers against (bearer tokens, webhook secrets).
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// Why the secret `value` of the variable `var` is too short to be safe, if it is.
+pub fn too_short(var: &str, value: &str) -> Option<String> {
+    let chars = value.chars().count();
+    (chars < MIN_SECRET_CHARS).then(|| {
+        format!(
+            "{var} holds a secret of {chars} characters; at least {MIN_SECRET_CHARS} are needed so it cannot be guessed (e.g. `openssl rand -hex 16`)"
+        )
+    })
+}
+
 /// A value in one section that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("[{section}] {key}{}: {message}", line.map(|n| format!(" (line {n})")).unwrap_or_default())]
@@ -116,6 +129,23 @@ impl Section {
         }
     }
 
+    /// [`Section::secret`] for a secret lull itself checks callers against (a bearer token, a
+    /// webhook secret): at least [`MIN_SECRET_CHARS`] characters, so it cannot be guessed.
+    pub fn shared_secret(
+        &self,
+        key: &'static str,
+        configured: Option<&str>,
+        default_var: &str,
+        env: &impl Fn(&str) -> Option<String>,
+        (what, how): (&str, &str),
+    ) -> Result<(Secret, String), SettingError> {
+        let (secret, var) = self.secret(key, configured, default_var, env, (what, how))?;
+        match too_short(&var, secret.expose()) {
+            Some(message) => Err(self.error(key, message)),
+            None => Ok((secret, var)),
+        }
+    }
+
     /// An http(s) URL with a host; `example` shows an accepted one.
     pub fn http_url(
         &self,
@@ -210,6 +240,36 @@ mod tests {
     use super::*;
 
     const SLACK: Section = Section::new("slack");
+
+    #[test]
+    fn a_shared_secret_shorter_than_16_characters_is_refused_naming_the_variable() {
+        let env = |name: &str| match name {
+            "SHORT" => Some("fifteen-chars-x".to_owned()),
+            "LONG" => Some("sixteen-chars-xy".to_owned()),
+            _ => None,
+        };
+        let how = ("token", "set it");
+        let error = SLACK
+            .shared_secret("token_env", Some("SHORT"), "X", &env, how)
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("SHORT holds a secret of 15 characters; at least 16"),
+            "{error}"
+        );
+        assert!(
+            !error.to_string().contains("fifteen"),
+            "the secret itself is never shown"
+        );
+        let (secret, var) = SLACK
+            .shared_secret("token_env", Some("LONG"), "X", &env, how)
+            .unwrap();
+        assert_eq!(
+            (secret.expose(), var.as_str()),
+            ("sixteen-chars-xy", "LONG")
+        );
+    }
 
     #[test]
     fn errors_name_the_section_the_key_and_the_line() {

@@ -34,18 +34,18 @@ const AUDIT_QUOTE_CHARS: usize = 120;
 pub struct CommandBody {
     /// The host's id of this message or click, unique per relay (put the chat in it where
     /// message ids are per chat).
-    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::names::NAME_PATTERN))]
     pub(crate) event_id: String,
     /// The host's id of the sender (what `[relay].admins` and `agents` list).
-    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::names::NAME_PATTERN))]
     pub(crate) user: String,
     /// A name to show for the sender.
     #[serde(default)]
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), regex(pattern = crate::names::TEXT_PATTERN))]
     pub(crate) display: Option<String>,
     /// The host's chat the command came from (notices about the request go back there).
     #[serde(default)]
-    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::names::NAME_PATTERN))]
     pub(crate) chat: Option<String>,
     /// Whether the message replies to one of lull's messages (then `approve r7k2` counts).
     #[serde(default)]

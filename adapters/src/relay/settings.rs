@@ -75,7 +75,7 @@ impl RelaySettings {
             None => None,
             Some(var) => Some(
                 SECTION
-                    .secret(
+                    .shared_secret(
                         "token_env",
                         Some(var),
                         var,
@@ -144,7 +144,7 @@ mod tests {
     use crate::config::RelayConfig;
 
     fn env(name: &str) -> Option<String> {
-        (name == "RELAY_TOKEN").then(|| " s3cret ".to_owned())
+        (name == "RELAY_TOKEN").then(|| " s3cret-0123456789abc ".to_owned())
     }
 
     #[test]
@@ -168,7 +168,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(settings.platform(), "relay:hermes");
-        assert_eq!(settings.secrets(), ["s3cret"]);
+        assert_eq!(settings.secrets(), ["s3cret-0123456789abc"]);
         assert_eq!(format!("{:?}", settings.token), "Some(<redacted>)");
         assert_eq!(settings.claim, Duration::from_secs(5));
     }

@@ -167,14 +167,14 @@ fn webhook(
         url_text,
         &format!("https://example.org{WEBHOOK_PATH}"),
     )?;
-    let (secret, secret_env) = SECTION.secret(
+    let (secret, secret_env) = SECTION.shared_secret(
         "webhook_secret_env",
         config.webhook_secret_env.as_deref(),
         "TELEGRAM_WEBHOOK_SECRET",
         env,
         (
             "secret",
-            "a webhook needs one (1-256 characters of A-Z, a-z, 0-9, '_' and '-'), e.g. from `openssl rand -hex 32`",
+            "a webhook needs one (16-256 characters of A-Z, a-z, 0-9, '_' and '-'), e.g. from `openssl rand -hex 32`",
         ),
     )?;
     let text = secret.expose();
@@ -186,7 +186,7 @@ fn webhook(
         return Err(SECTION.error(
             "webhook_secret_env",
             format!(
-                "the secret in {secret_env} must be 1-256 characters of A-Z, a-z, 0-9, '_' and '-' (Telegram's rule)"
+                "the secret in {secret_env} must be 16-256 characters of A-Z, a-z, 0-9, '_' and '-' (Telegram's rule, and lull's minimum)"
             ),
         ));
     }
@@ -207,8 +207,9 @@ mod tests {
     fn env(name: &str) -> Option<String> {
         match name {
             "TELEGRAM_BOT_TOKEN" => Some(TOKEN.into()),
-            "TELEGRAM_WEBHOOK_SECRET" => Some("s3cret_-x".into()),
-            "BAD_SECRET" => Some("has space".into()),
+            "TELEGRAM_WEBHOOK_SECRET" => Some("s3cret_-x0123456789".into()),
+            "BAD_SECRET" => Some("has space, long enough".into()),
+            "SHORT_SECRET" => Some("short_secret".into()),
             _ => None,
         }
     }
@@ -245,7 +246,7 @@ mod tests {
         c.webhook_url = Some("https://example.org/telegram/webhook".into());
         let s = TelegramSettings::from_config(&c, env).unwrap();
         assert!(
-            matches!(s.source, UpdateSource::Webhook { ref secret, .. } if secret.expose() == "s3cret_-x")
+            matches!(s.source, UpdateSource::Webhook { ref secret, .. } if secret.expose() == "s3cret_-x0123456789")
         );
         assert_eq!(s.secrets().len(), 2);
         assert!(
@@ -254,7 +255,14 @@ mod tests {
         );
         c.webhook_secret_env = Some("BAD_SECRET".into());
         let e = TelegramSettings::from_config(&c, env).unwrap_err();
-        assert!(e.to_string().contains("must be 1-256 characters"), "{e}");
+        assert!(e.to_string().contains("must be 16-256 characters"), "{e}");
+        c.webhook_secret_env = Some("SHORT_SECRET".into());
+        let e = TelegramSettings::from_config(&c, env).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("SHORT_SECRET holds a secret of 12 characters"),
+            "{e}"
+        );
         c.webhook_secret_env = Some("UNSET".into());
         let e = TelegramSettings::from_config(&c, env).unwrap_err();
         assert!(e.to_string().contains("UNSET holds no secret"), "{e}");

@@ -51,7 +51,11 @@ impl CommandExecutor {
         RunResult {
             exit_status: finished.exit_code,
             output_tail: (!tail.is_empty()).then_some(tail),
-            message: Some(format!("`{}` {}", argv.join(" "), finished.describe())),
+            // The command line is shown in chat and status: redacted like the output.
+            message: Some(redact(
+                &format!("`{}` {}", argv.join(" "), finished.describe()),
+                &self.secrets,
+            )),
             not_started: finished.spawn_error.is_some(),
             ..RunResult::default()
         }

@@ -144,6 +144,18 @@ async fn the_reason_reaches_the_command_verbatim_and_never_as_argv() {
 }
 
 #[tokio::test]
+async fn the_command_line_shown_in_chat_is_redacted_like_the_output() {
+    // A token written into the executor's argv must not reach chat or status.
+    let e = executor("exit 4 # super-secret-value", None);
+    let StepOutcome::Failed(result) = e.restart(&request(Kind::Restart, "")).await else {
+        panic!("exit 4 must fail");
+    };
+    let message = result.message.unwrap();
+    assert!(message.contains("[redacted]"), "{message}");
+    assert!(!message.contains("super-secret-value"), "{message}");
+}
+
+#[tokio::test]
 async fn output_is_cut_to_its_last_4_kib_and_redacted() {
     let script = "head -c 100000 /dev/zero | tr '\\0' a; echo; echo 'token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 and super-secret-value'; exit 1";
     let e = executor(script, None);
