@@ -167,6 +167,9 @@ pub struct ExecutorConfig {
     /// Longest a command may run.
     #[serde(deserialize_with = "at_least_one")]
     pub timeout_seconds: u64,
+    /// Between SIGTERM and SIGKILL when a command's group is ended (timeout, or lull stopping).
+    #[serde(deserialize_with = "at_least_one")]
+    pub kill_grace_seconds: u64,
     /// Environment variable names the commands may see.
     pub pass_env: Vec<String>,
     /// Must pass after a restart before "back online".
@@ -185,6 +188,7 @@ impl Default for ExecutorConfig {
             update: None,
             unchanged_exit_code: 3,
             timeout_seconds: 600,
+            kill_grace_seconds: 10,
             pass_env: Vec::new(),
             health_command: None,
             crash_loop_limit: 3,

@@ -109,6 +109,7 @@ fn build(
         update: config.executor.update.clone(),
         unchanged_exit_code: config.executor.unchanged_exit_code,
         timeout: Duration::from_secs(config.executor.timeout_seconds),
+        kill_grace: Duration::from_secs(config.executor.kill_grace_seconds),
         pass_env: config.executor.pass_env.clone(),
         secrets,
     };
@@ -170,6 +171,7 @@ fn health_check(config: &Config, secrets: &[String]) -> Option<HealthCheck> {
         .map(|argv| HealthCheck {
             argv,
             timeout: Duration::from_secs(config.executor.timeout_seconds),
+            kill_grace: Duration::from_secs(config.executor.kill_grace_seconds),
             pass_env: config.executor.pass_env.clone(),
             crash_loop_limit: config.executor.crash_loop_limit,
             secrets: secrets.to_vec(),

@@ -18,6 +18,8 @@ pub struct HealthCheck {
     pub argv: Vec<String>,
     /// Longest it may run.
     pub timeout: Duration,
+    /// Between SIGTERM and SIGKILL when it is ended (`executor.kill_grace_seconds`).
+    pub kill_grace: Duration,
     /// Variables of lull's environment it may see.
     pub pass_env: Vec<String>,
     /// Failed checks in a row that pause the queue.
@@ -35,6 +37,7 @@ impl HealthCheck {
             vars: Vec::new(),
             pass_env: self.pass_env.clone(),
             timeout: self.timeout,
+            kill_grace: self.kill_grace,
         })
         .await;
         let passed = finished.success();

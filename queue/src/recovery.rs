@@ -270,6 +270,7 @@ mod tests {
         let health = HealthCheck {
             argv: vec!["sh".into(), "-c".into(), "echo not ready; exit 1".into()],
             timeout: Duration::from_secs(60),
+            kill_grace: Duration::from_secs(2),
             pass_env: Vec::new(),
             crash_loop_limit: 2,
             secrets: Vec::new(),

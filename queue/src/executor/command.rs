@@ -30,6 +30,8 @@ pub struct CommandExecutor {
     pub unchanged_exit_code: i32,
     /// `executor.timeout_seconds`.
     pub timeout: Duration,
+    /// `executor.kill_grace_seconds`: between SIGTERM and SIGKILL when a command is ended.
+    pub kill_grace: Duration,
     /// `executor.pass_env`.
     pub pass_env: Vec<String>,
     /// Values never to show in output tails (lull's own tokens).
@@ -43,6 +45,7 @@ impl CommandExecutor {
             vars: request_vars(request),
             pass_env: self.pass_env.clone(),
             timeout: self.timeout,
+            kill_grace: self.kill_grace,
         }
     }
 

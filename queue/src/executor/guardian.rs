@@ -10,7 +10,9 @@
 //! guardian's), so `setpgid(0, 0)` in it (as coreutils `timeout` does) changes nothing.
 //!
 //! After the group id, a byte from lull means "stand down: exit quietly"; end-of-file without it
-//! means lull is gone (or abandoned a command it could not watch): kill the group, then exit.
+//! means lull is gone (or stopped, or abandoned a command it could not watch): the guardian sends
+//! the group SIGTERM, gives it the kill grace to end, then SIGKILL, and exits. lull need not
+//! outlive the grace: a stopping lull leaves the command to its guardian.
 //! While lull lives it deals with the group itself, so dropping the guardian stands it down: a
 //! second kill from the guardian, after lull reaped the command, could hit a reused pid.
 
@@ -22,11 +24,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 pub(crate) struct GroupGuardian {
     pid: libc::pid_t,
     write: Option<OwnedFd>,
+    /// Already handed to a thread that reaps it (see [`GroupGuardian::abandon`]).
+    reaped_elsewhere: bool,
 }
 
 impl GroupGuardian {
-    /// Forks the guardian. The command must then call [`GroupReport::send`] before it execs.
-    pub(crate) fn arm() -> io::Result<Self> {
+    /// Forks the guardian, which gives a group it must end `grace` between SIGTERM and SIGKILL.
+    /// The command must then call [`GroupReport::send`] before it execs.
+    pub(crate) fn arm(grace: std::time::Duration) -> io::Result<Self> {
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         let mut fds = [0; 2];
         // SAFETY: socketpair writes two descriptors into the array we own.
         let paired = unsafe {
@@ -45,7 +51,7 @@ impl GroupGuardian {
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             // SAFETY: we are the freshly forked child.
-            unsafe { guard(read) }
+            unsafe { guard(read, grace_ms) }
         }
         // SAFETY: `read` is ours and no longer needed in this process.
         unsafe { libc::close(read) };
@@ -59,6 +65,7 @@ impl GroupGuardian {
             pid,
             // SAFETY: `write` is a fresh descriptor owned by nothing else.
             write: Some(unsafe { OwnedFd::from_raw_fd(write) }),
+            reaped_elsewhere: false,
         })
     }
 
@@ -73,15 +80,35 @@ impl GroupGuardian {
         drop(self);
     }
 
-    /// The spawn failed after the command may have been forked (tokio can fail after the exec):
-    /// the guardian kills the group the command reported, if it reported one.
+    /// lull stops watching the command (the spawn failed after a fork, or lull is stopping):
+    /// the guardian ends the group the command reported, if it reported one, TERM first. Never
+    /// waits: a thread reaps the guardian once it is done.
     pub(crate) fn abandon(mut self) {
         drop(self.write.take());
+        let pid = self.pid;
+        self.reaped_elsewhere = true;
+        let reap = move || {
+            // SAFETY: reaps our own child, which exits within its grace.
+            while unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) } < 0
+                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+            {}
+        };
+        if std::thread::Builder::new()
+            .name("lull-guardian-reaper".into())
+            .spawn(reap)
+            .is_err()
+        {
+            // A zombie until lull exits is better than blocking a stop for the grace.
+            tracing::warn!("could not start a thread to reap a process-group guardian");
+        }
     }
 }
 
 impl Drop for GroupGuardian {
     fn drop(&mut self) {
+        if self.reaped_elsewhere {
+            return;
+        }
         if let Some(write) = self.write.take() {
             // SAFETY: sends one byte from a local on a socket we own. MSG_NOSIGNAL: should the
             // guardian be gone, that is an error to ignore, not a SIGPIPE.
@@ -123,7 +150,7 @@ impl GroupReport {
 }
 
 /// The guardian's whole life. Only async-signal-safe calls: the parent may have had many threads.
-unsafe fn guard(read: libc::c_int) -> ! {
+unsafe fn guard(read: libc::c_int, grace_ms: u64) -> ! {
     // SAFETY (whole body): plain syscalls on integers and local buffers; no allocation, no locks.
     unsafe {
         // Hold nothing of lull's: not its sockets, its database lock, or other guardians' pipes.
@@ -144,6 +171,17 @@ unsafe fn guard(read: libc::c_int) -> ! {
         }
         // Never a group that could be lull's own, or "every process" (-1).
         if pgid > 1 && pgid != libc::getpgrp() {
+            libc::kill(-pgid, libc::SIGTERM);
+            // Until the group is gone (every member reaped by its parent) or the grace ends.
+            let step = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 50_000_000,
+            };
+            let mut waited_ms = 0u64;
+            while waited_ms < grace_ms && libc::kill(-pgid, 0) == 0 {
+                libc::nanosleep(&step, std::ptr::null_mut());
+                waited_ms += 50;
+            }
             libc::kill(-pgid, libc::SIGKILL);
         }
         libc::_exit(0)

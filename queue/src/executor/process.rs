@@ -1,6 +1,6 @@
 //! Running one executor command: argv without a shell, a cleared environment, its own process
-//! group watched by a [`GroupGuardian`], a timeout that kills the whole group, and the last
-//! 4 KiB of its output.
+//! group watched by a [`GroupGuardian`], a timeout that ends the whole group (SIGTERM, the kill
+//! grace, then SIGKILL), and the last 4 KiB of its output.
 
 use std::collections::VecDeque;
 use std::process::Stdio;
@@ -39,8 +39,11 @@ pub struct CommandLine {
     pub vars: Vec<(String, String)>,
     /// Names of variables of lull's own environment the command may see.
     pub pass_env: Vec<String>,
-    /// Longest run before the whole process group is killed.
+    /// Longest run before the whole process group is ended.
     pub timeout: Duration,
+    /// `kill_grace_seconds`: between SIGTERM and SIGKILL when the group is ended (on timeout,
+    /// or when lull stops during the run).
+    pub kill_grace: Duration,
 }
 
 /// How a command ended.
@@ -78,7 +81,8 @@ impl Finished {
 }
 
 /// Runs `line` to completion (or timeout). If the returned future is dropped midway (lull shuts
-/// down), the command's process group is killed.
+/// down), the command's process group is ended by its guardian: SIGTERM, the kill grace, then
+/// SIGKILL, whether or not lull is still there.
 pub async fn run(line: &CommandLine) -> Finished {
     let Some((program, args)) = line.argv.split_first() else {
         return spawn_failed("the command is empty".into());
@@ -91,10 +95,12 @@ pub async fn run(line: &CommandLine) -> Finished {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true);
+        // Not tokio's immediate SIGKILL to the leader alone: an abandoned run's whole group is
+        // ended by its guardian, TERM first (see `RunningGroup`).
+        .kill_on_drop(false);
     // The guardian comes first and the command reports to it before it execs, so the command
     // never runs unguarded (see the guardian's module).
-    let guardian = GroupGuardian::arm();
+    let guardian = GroupGuardian::arm(line.kill_grace);
     match &guardian {
         Ok(guardian) => {
             let report = guardian.report();
@@ -138,7 +144,12 @@ pub async fn run(line: &CommandLine) -> Finished {
     let Some(pgid) = child.id().map(|id| id as libc::pid_t) else {
         return spawn_failed(format!("{program}: exited before it could be watched"));
     };
-    let killer = KillGroupOnDrop(Some(pgid));
+    let group = RunningGroup {
+        pgid,
+        guardian: guardian.ok(),
+        grace: line.kill_grace,
+        ended: false,
+    };
 
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(OUTPUT_TAIL_BYTES)));
     let readers = [
@@ -162,19 +173,15 @@ pub async fn run(line: &CommandLine) -> Finished {
             (None, false)
         }
         Err(_) => {
-            kill_group(pgid);
-            let _ = child.wait().await;
+            end_group(pgid, line.kill_grace, &mut child).await;
             (None, true)
         }
     };
     // It ended (on its own, or killed above) and is reaped, so its pid (the group's id) may be
-    // given to another process: stop the guardian and the drop-killer at once rather than after
+    // given to another process: stop the guardian and the group's drop at once rather than after
     // the output is drained, lest a kill of lull in between signal a stranger's group. A daemon
     // it started in its group is the host's business, not an orphan of this run.
-    KillGroupOnDrop::defuse(killer);
-    if let Ok(guardian) = guardian {
-        guardian.disarm();
-    }
+    group.finished();
     for reader in readers.into_iter().flatten() {
         let abort = reader.abort_handle();
         if tokio::time::timeout(DRAIN_AFTER_EXIT, reader)
@@ -221,23 +228,81 @@ async fn collect(mut stream: impl AsyncRead + Unpin, tail: Arc<Mutex<VecDeque<u8
 }
 
 fn kill_group(pgid: libc::pid_t) {
-    // SAFETY: sends a signal to a process group we created.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    signal_group(pgid, libc::SIGKILL);
 }
 
-/// Kills the process group if the run is abandoned (its future dropped) before it finished.
-struct KillGroupOnDrop(Option<libc::pid_t>);
+fn signal_group(pgid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: sends a signal to a process group we created.
+    unsafe { libc::kill(-pgid, signal) };
+}
 
-impl KillGroupOnDrop {
-    fn defuse(mut self) {
-        self.0 = None;
+/// Ends a command that ran past its timeout: SIGTERM to its group, up to `grace` for the
+/// command to end, then SIGKILL to whatever is left of the group, and the reap. The leader is
+/// reaped only after the last signal, so the group's id cannot be another's meanwhile.
+async fn end_group(pgid: libc::pid_t, grace: Duration, child: &mut tokio::process::Child) {
+    signal_group(pgid, libc::SIGTERM);
+    let deadline = tokio::time::Instant::now() + grace;
+    while tokio::time::Instant::now() < deadline && !ended_unreaped(pgid) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    kill_group(pgid);
+    let _ = child.wait().await;
+}
+
+/// Whether the process `pid` (our child) has ended, without reaping it.
+fn ended_unreaped(pid: libc::pid_t) -> bool {
+    // SAFETY: waitid fills a siginfo we own; WNOWAIT leaves the child to be reaped later.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let waited = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        waited == 0 && info.si_pid() != 0
     }
 }
 
-impl Drop for KillGroupOnDrop {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0 {
-            kill_group(pgid);
+/// The running command's group. Abandoned before it finished (the run's future dropped: lull
+/// is stopping), it is ended TERM first: by its guardian, which outlives lull if need be; without
+/// one, by a thread of lull's.
+struct RunningGroup {
+    pgid: libc::pid_t,
+    guardian: Option<GroupGuardian>,
+    grace: Duration,
+    ended: bool,
+}
+
+impl RunningGroup {
+    /// The command ended and was reaped: nothing is left to end, and the guardian stands down.
+    fn finished(mut self) {
+        self.ended = true;
+        if let Some(guardian) = self.guardian.take() {
+            guardian.disarm();
         }
+    }
+}
+
+impl Drop for RunningGroup {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        if let Some(guardian) = self.guardian.take() {
+            guardian.abandon();
+            return;
+        }
+        signal_group(self.pgid, libc::SIGTERM);
+        let (pgid, grace) = (self.pgid, self.grace);
+        let _ = std::thread::Builder::new()
+            .name("lull-kill-grace".into())
+            .spawn(move || {
+                std::thread::sleep(grace);
+                // SAFETY: probes, then kills, the group we created, if any of it is left.
+                if unsafe { libc::kill(-pgid, 0) } == 0 {
+                    kill_group(pgid);
+                }
+            });
     }
 }

@@ -40,6 +40,7 @@ fn executor(restart: &str, update: Option<&str>) -> CommandExecutor {
         update: update.map(sh),
         unchanged_exit_code: 3,
         timeout: Duration::from_secs(30),
+        kill_grace: Duration::from_secs(2),
         pass_env: vec!["CARGO_PKG_NAME".into()],
         secrets: vec!["super-secret-value".into()],
     }
@@ -217,6 +218,7 @@ fn sh_line(script: &str, timeout: Duration) -> CommandLine {
         vars: Vec::new(),
         pass_env: Vec::new(),
         timeout,
+        kill_grace: Duration::from_secs(2),
     }
 }
 
@@ -293,6 +295,68 @@ async fn an_abandoned_run_kills_the_whole_process_group() {
         wait_gone(grandchild),
         "the background sleep survived the abandoned run"
     );
+}
+
+/// A command past its timeout gets SIGTERM first: one that traps it cleans up and says so.
+#[tokio::test]
+async fn a_timeout_sends_term_first_and_kill_only_after_the_grace() {
+    let trapped = "trap 'echo got TERM; exit 7' TERM; sleep 300 & wait";
+    let finished = tokio::time::timeout(
+        Duration::from_secs(60),
+        process::run(&sh_line(trapped, Duration::from_secs(1))),
+    )
+    .await
+    .expect("the timeout ended the command");
+    assert!(finished.timed_out);
+    assert!(
+        finished.output_tail.contains("got TERM"),
+        "{:?}",
+        finished.output_tail
+    );
+    // One that ignores TERM (and whose child does too) is killed once the grace is over.
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let stubborn = format!("trap '' TERM; {}", background_sleep(&pidfile));
+    let finished = tokio::time::timeout(
+        Duration::from_secs(60),
+        process::run(&sh_line(&stubborn, Duration::from_secs(1))),
+    )
+    .await
+    .expect("SIGKILL followed the grace");
+    assert!(finished.timed_out);
+    let grandchild = read_pid(&pidfile).expect("the script wrote its child's pid");
+    assert!(wait_gone(grandchild), "the TERM-proof sleep survived");
+}
+
+/// lull stopping mid-run leaves the command to its guardian, which sends SIGTERM first: a
+/// command that traps it gets to clean up.
+#[tokio::test]
+async fn an_abandoned_run_gets_term_before_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let said = dir.path().join("said");
+    let started = dir.path().join("started");
+    let script = format!(
+        "trap 'echo bye > {said}; exit 0' TERM; touch {started}; sleep 300 & wait",
+        said = said.display(),
+        started = started.display()
+    );
+    let run =
+        tokio::spawn(
+            async move { process::run(&sh_line(&script, Duration::from_secs(600))).await },
+        );
+    let appeared = |path: std::path::PathBuf| async move {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while !path.exists() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .is_ok()
+    };
+    assert!(appeared(started).await, "the command started");
+    run.abort();
+    assert!(appeared(said.clone()).await, "the command was sent SIGTERM");
+    assert_eq!(std::fs::read_to_string(&said).unwrap(), "bye\n");
 }
 
 const CHILD_ENV: &str = "LULL_EXECUTOR_CHILD_DIR";

@@ -50,6 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             update: None,
             unchanged_exit_code: 3,
             timeout: Duration::from_secs(60),
+            kill_grace: Duration::from_secs(2),
             pass_env: Vec::new(),
             secrets: Vec::new(),
         };
