@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 pub(crate) use auth::Caller;
 use controls::{drain, end_drain, pause, release, release_fleet_slot, resume};
 pub(crate) use openapi::openapi;
-use requests::{approve, cancel, list_requests, reject, status, submit, tool};
+use requests::{approve, audit, cancel, list_requests, reject, status, submit, tool};
 use runs::{activity, begin_run, end_run, forget_source, heartbeat_run, source_heartbeat};
 
 /// Every route: method and path, exactly as served and documented.
@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/requests/{id}/approve"),
     ("POST", "/v1/requests/{id}/reject"),
     ("POST", "/v1/tool"),
+    ("GET", "/v1/audit"),
     ("POST", "/v1/runs"),
     ("POST", "/v1/runs/{lease}/heartbeat"),
     ("DELETE", "/v1/runs/{lease}"),
@@ -184,6 +185,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/v1/requests/{id}/approve", post(approve))
         .route("/v1/requests/{id}/reject", post(reject))
         .route("/v1/tool", post(tool))
+        .route("/v1/audit", get(audit))
         .route("/v1/runs", post(begin_run))
         .route("/v1/runs/{lease}/heartbeat", post(heartbeat_run))
         .route("/v1/runs/{lease}", delete(end_run))

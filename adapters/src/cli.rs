@@ -11,6 +11,7 @@ use crate::exit::{EXIT_ERROR, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, Failure,
 use crate::profile::Profile;
 
 mod args;
+mod audit;
 mod requests;
 mod status;
 mod target;
@@ -173,6 +174,14 @@ async fn client_command(
         (Command::Cancel(args), target) => decide("cancel", args, target).await,
         (Command::Approve(args), target) => decide("approve", args, target).await,
         (Command::Reject(args), target) => decide("reject", args, target).await,
+        (
+            Command::Audit {
+                limit,
+                request,
+                json,
+            },
+            target,
+        ) => audit::audit(limit, request.as_deref(), json, target).await,
         (Command::History { limit, json }, target) => {
             let limit = usize::try_from(limit).unwrap_or(usize::MAX);
             let requests: Vec<lull_queue::Request> = match target {

@@ -99,6 +99,9 @@ pub struct Maintenance {
     /// Finished requests kept.
     #[serde(deserialize_with = "positive")]
     pub history_limit: usize,
+    /// Audit entries about no request are kept this many days (and at most 10 000 of them).
+    #[serde(deserialize_with = "positive")]
+    pub audit_retention_days: u64,
     /// When a request may start (`"Mon-Fri 02:00-05:00"`, …); empty = always.
     pub windows: Vec<WindowEntry>,
     /// The IANA zone the windows are read in.
@@ -135,6 +138,7 @@ impl Default for Maintenance {
             max_sources: 64,
             wedged_after_seconds: 7200,
             history_limit: 1000,
+            audit_retention_days: 30,
             windows: Vec::new(),
             timezone: Zone::utc(),
         }

@@ -36,6 +36,13 @@ pub fn queue_settings(config: &Config) -> QueueSettings {
         agent_requests: config.maintenance.agent_requests,
         history_limit: config.maintenance.history_limit,
         update_available: config.executor.update.is_some(),
+        audit_retention: Duration::from_secs(
+            config
+                .maintenance
+                .audit_retention_days
+                .saturating_mul(24 * 3600),
+        ),
+        ..QueueSettings::default()
     }
 }
 

@@ -488,6 +488,53 @@ fn short_or_shared_api_tokens_are_refused_at_start_up_naming_the_variable() {
 }
 
 #[test]
+fn the_audit_log_is_read_by_an_admin_with_and_without_a_server() {
+    let home = Home::new(&format!(
+        "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"
+    ))
+    .with_env("LULL_ADMIN_TOKEN", "adm-secret-0123456789")
+    .with_env("LULL_AGENT_TOKEN", "agt-secret-0123456789");
+    // Without a server, from the store.
+    let out = home.lull(&["pause", "--reason", "upgrading the host"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = home.lull(&["audit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("paused: until resumed; upgrading the host"),
+        "{text}"
+    );
+    let server = home.serve();
+    let port = home.logged_port("control API");
+    let out = home.lull(&["restart", "--reason", "new tool", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let asked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let short = asked["request"]["short_id"].as_str().unwrap().to_owned();
+    // Through the server: one request's entries, and the newest N, oldest first.
+    let out = home.lull(&["audit", "--json", "--request", &short]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let entries = serde_json::from_slice::<Value>(&out.stdout).unwrap()["entries"].clone();
+    assert_eq!(entries[0]["action"], "submitted", "{entries}");
+    let out = home.lull(&["audit", "--json", "--limit", "2"]);
+    let entries = serde_json::from_slice::<Value>(&out.stdout).unwrap()["entries"].clone();
+    assert_eq!(entries.as_array().unwrap().len(), 2, "{entries}");
+    assert!(entries[0]["seq"].as_u64() < entries[1]["seq"].as_u64());
+    // Admins only; a bad query is named.
+    let (status, _) = tcp_call(port, "agt-secret-0123456789", "GET", "/v1/audit", "");
+    assert_eq!(status, 403);
+    let (status, bad) = tcp_call(
+        port,
+        "adm-secret-0123456789",
+        "GET",
+        "/v1/audit?limit=0",
+        "",
+    );
+    assert_eq!(status, 400);
+    assert_eq!(bad["error"]["code"], "invalid_query");
+    home.stop(server);
+}
+
+#[test]
 fn the_openapi_document_and_the_router_agree() {
     let home = Home::new(MARKER_CONFIG);
     let server = home.serve();

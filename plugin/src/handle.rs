@@ -24,14 +24,14 @@ impl Plugin {
             Input::Click(payload) => match prompt::parse_click(payload) {
                 Ok(Click::Command(command)) => Ok(command),
                 Ok(Click::KeepWaiting(id)) => {
-                    return Some(self.keep_waiting(&invocation, &id).await);
+                    return self.keep_waiting(&invocation, &id).await;
                 }
                 Err(forged) => Err(forged.to_string()),
             },
             Input::ToolJson(json) => {
                 // Authorized like any other input; the requester is the sender, whatever the JSON says.
                 let Some(role) = self.inner.config.policy.resolve(&invocation.sender) else {
-                    return Some(self.refuse_stranger(&invocation.sender).await);
+                    return self.refuse_stranger(&invocation.sender).await;
                 };
                 let value = self
                     .tool_as(&invocation.sender, invocation.chat.as_deref(), role, json)
@@ -40,7 +40,7 @@ impl Plugin {
             }
         };
         let Some(role) = self.inner.config.policy.resolve(&invocation.sender) else {
-            return Some(self.refuse_stranger(&invocation.sender).await);
+            return self.refuse_stranger(&invocation.sender).await;
         };
         let command = match command {
             Ok(command) => command,
@@ -50,13 +50,26 @@ impl Plugin {
         Some(self.run(command, actor).await)
     }
 
-    async fn refuse_stranger(&self, sender: &Sender) -> Reply {
+    /// Refuses a sender lull does not know: one reply and one audit entry per sender per
+    /// minute at most (`None`, silence, for the rest), the refusals in between counted in the
+    /// next entry, so a flood of strangers neither spams the chat nor grows the audit log.
+    async fn refuse_stranger(&self, sender: &Sender) -> Option<Reply> {
+        let key = format!("{}:{}", sender.platform, sender.user_id);
+        let quieted = self
+            .inner
+            .strangers
+            .admit(&key, tokio::time::Instant::now())?;
         let store = self.inner.scheduler.store();
-        let detail = format!(
+        let mut detail = format!(
             "{} ({})",
             lull_queue::fold_controls(&sender.display),
             if sender.is_bot { "bot" } else { "user" }
         );
+        if quieted > 0 {
+            detail.push_str(&format!(
+                "; {quieted} more refused since the last entry, unanswered"
+            ));
+        }
         if let Err(error) = store
             .record(
                 &format!("{}:{}", sender.platform, sender.user_id),
@@ -68,17 +81,19 @@ impl Plugin {
         {
             tracing::warn!(%error, "could not audit a refused sender");
         }
-        Reply::refusal(Policy::stranger_message(sender))
+        Some(Reply::refusal(Policy::stranger_message(sender)))
     }
 
-    async fn keep_waiting(&self, invocation: &Invocation, id: &str) -> Reply {
+    async fn keep_waiting(&self, invocation: &Invocation, id: &str) -> Option<Reply> {
         match self.inner.config.policy.resolve(&invocation.sender) {
             Some(Role::Admin) => {}
-            Some(Role::Agent) => return Reply::refusal("only an admin can answer this prompt"),
+            Some(Role::Agent) => {
+                return Some(Reply::refusal("only an admin can answer this prompt"));
+            }
             None => return self.refuse_stranger(&invocation.sender).await,
         }
         let store = self.inner.scheduler.store();
-        match store.find(id) {
+        Some(match store.find(id) {
             Ok(request) if request.state.is_open() => {
                 // Only time inside maintenance windows counts toward the next prompt.
                 let windowed =
@@ -100,7 +115,7 @@ impl Plugin {
                 request.state
             )),
             Err(error) => Reply::refusal(error.to_string()),
-        }
+        })
     }
 
     /// Runs an authorized sender's command.

@@ -12,6 +12,7 @@
 //! | `policy` | who may do what on each platform |
 //! | `reply`, `prompt` | what lull answers, and the buttons it offers |
 //! | `notice` | queue events as notices, one per chat |
+//! | `strangers` | refusing unknown senders at most once a minute each |
 //!
 //! Modules are private; what adapters use is re-exported here, once.
 
@@ -21,6 +22,7 @@ mod notice;
 mod policy;
 mod prompt;
 mod reply;
+mod strangers;
 mod tool;
 
 #[cfg(test)]
@@ -44,6 +46,7 @@ pub use prompt::{
 pub use reply::{
     Reply, blocker_words, history as history_reply, human, progress_bar, status as status_reply,
 };
+pub use strangers::QUIETED_STRANGER;
 pub use tool::{TOOL_NAME, ToolError, tool_schema};
 
 /// The plugin's configuration.
@@ -119,6 +122,8 @@ pub struct Plugin {
 struct Inner {
     scheduler: Scheduler,
     config: PluginConfig,
+    /// Strangers recently refused (one answer per sender per minute).
+    strangers: strangers::Strangers,
 }
 
 fn origin_of(platform: &str) -> Origin {
@@ -138,7 +143,11 @@ impl Plugin {
         let hook = notice_hook(config.notify.clone(), config.max_wait);
         scheduler.store().set_notice_hook(hook);
         Self {
-            inner: Arc::new(Inner { scheduler, config }),
+            inner: Arc::new(Inner {
+                scheduler,
+                config,
+                strangers: strangers::Strangers::default(),
+            }),
         }
     }
 

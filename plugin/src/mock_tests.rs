@@ -169,6 +169,10 @@ async fn authorization_matrix() {
     ];
     for (command, allowed) in commands {
         for ((who, sender), allowed) in senders.iter().zip(allowed) {
+            if *who == "stranger" {
+                // A stranger is answered once a minute (see the flood test below).
+                tokio::time::advance(Duration::from_secs(61)).await;
+            }
             let reply = say(
                 &h,
                 sender.clone(),
@@ -701,4 +705,43 @@ async fn release_forgets_an_activity_source_when_no_run_has_that_name() {
         "{}",
         reply.text
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_from_a_stranger_is_answered_and_audited_once_a_minute() {
+    let h = harness(QueueSettings::default());
+    let from_stranger = || Invocation {
+        sender: user("666"),
+        chat: Some("-100".into()),
+        input: Input::Text("/maintenance restart".into()),
+        bot_username: Some("lull_bot".into()),
+    };
+    let first = h.plugin.handle(from_stranger()).await;
+    assert!(first.is_some_and(|reply| reply.ephemeral));
+    for _ in 0..4 {
+        assert_eq!(
+            h.plugin.handle(from_stranger()).await,
+            None,
+            "silent within the minute"
+        );
+    }
+    let refused = |h: &Harness| -> Vec<String> {
+        h.store
+            .audit(None)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "refused")
+            .map(|e| e.detail)
+            .collect()
+    };
+    assert_eq!(refused(&h).len(), 1);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert!(h.plugin.handle(from_stranger()).await.is_some());
+    let details = refused(&h);
+    assert_eq!(details.len(), 2);
+    assert!(
+        details[1].ends_with("; 4 more refused since the last entry, unanswered"),
+        "{details:?}"
+    );
+    assert_eq!(h.store.open_request().unwrap(), None);
 }

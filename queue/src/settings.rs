@@ -22,11 +22,20 @@ pub struct QueueSettings {
     pub history_limit: usize,
     /// Whether the executor can update (`executor.update` is configured); if not, update asks are refused.
     pub update_available: bool,
+    /// `maintenance.audit_retention_days`: audit entries about no request (pauses, refusals,
+    /// delivered notices) are pruned once older; those of a request go with it.
+    pub audit_retention: std::time::Duration,
+    /// The most audit entries about no request kept, whatever their age, so a flood (of refused
+    /// strangers, say) cannot grow the log without bound.
+    pub max_unowned_audit: usize,
 }
 
 impl QueueSettings {
     /// The default of `maintenance.history_limit`.
     pub const DEFAULT_HISTORY_LIMIT: usize = 1000;
+    /// The default of `maintenance.audit_retention_days`, 30 days.
+    pub const DEFAULT_AUDIT_RETENTION: std::time::Duration =
+        std::time::Duration::from_secs(30 * 24 * 3600);
 }
 
 impl Default for QueueSettings {
@@ -35,6 +44,8 @@ impl Default for QueueSettings {
             agent_requests: AgentRequests::Queue,
             history_limit: Self::DEFAULT_HISTORY_LIMIT,
             update_available: true,
+            audit_retention: Self::DEFAULT_AUDIT_RETENTION,
+            max_unowned_audit: 10_000,
         }
     }
 }

@@ -163,6 +163,24 @@ pub(crate) fn openapi() -> Value {
             json!({"200": ok("the tool's result"), "400": error("invalid_json: the body is not JSON")}),
         ),
     );
+    let mut audit = operation(
+        "The audit log's newest entries (of one request), oldest first; admin",
+        None,
+        json!({
+            "200": ok("{\"entries\": [{\"seq\", \"at\", \"actor\", \"action\", \"request\"?, \"detail\"?}]}"),
+            "400": error("invalid_query: limit is 1 to 10000; the parameters are limit and request"),
+            "403": admin_only(),
+            "404": error("not_found: no request matches"),
+            "409": error("ambiguous: the request prefix matches several"),
+        }),
+    );
+    audit["parameters"] = json!([
+        {"name": "limit", "in": "query", "required": false,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+        {"name": "request", "in": "query", "required": false,
+         "schema": {"type": "string", "minLength": 1}},
+    ]);
+    add("/v1/audit", "get", audit);
     add(
         "/v1/runs",
         "post",

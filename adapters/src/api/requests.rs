@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use lull_plugin::{ToolError, actor};
@@ -25,6 +25,55 @@ pub(super) async fn status(State(s): State<ApiState>, caller: Caller) -> ApiResu
         }
     }
     ok(serde_json::to_value(status).unwrap_or_default())
+}
+
+/// Entries `GET /v1/audit` gives when no limit is named, and the most it gives.
+const AUDIT_DEFAULT_LIMIT: usize = 100;
+const AUDIT_MAX_LIMIT: usize = 10_000;
+
+/// `GET /v1/audit?limit=N&request=ID`: the newest entries (of one request), oldest first. Admin
+/// only: the log names every caller.
+pub(super) async fn audit(
+    State(s): State<ApiState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    caller.admin_only("reading the audit log")?;
+    let invalid =
+        |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+    let (mut limit, mut request) = (None, None);
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let slot = match key.as_ref() {
+            "limit" => &mut limit,
+            "request" => &mut request,
+            other => {
+                return Err(invalid(format!(
+                    "unknown parameter {other:?}; accepted: limit, request"
+                )));
+            }
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(invalid(format!("{key} is given twice")));
+        }
+    }
+    let limit = match limit {
+        None => AUDIT_DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=AUDIT_MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "limit must be a whole number from 1 to {AUDIT_MAX_LIMIT}, not {text:?}"
+                ))
+            })?,
+    };
+    let store = s.plugin.scheduler().store();
+    let request = match request {
+        None => None,
+        Some(query) => Some(store.find(&query)?.id),
+    };
+    ok(json!({"entries": store.audit_tail(request, limit)?}))
 }
 
 pub(super) async fn list_requests(State(s): State<ApiState>, _: Caller) -> ApiResult {

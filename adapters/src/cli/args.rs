@@ -74,6 +74,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The audit log: who changed what, when; the newest entries, oldest first.
+    Audit {
+        /// How many of the newest entries (1 to 10000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
+        /// Only this request's entries (id, short id or unique prefix).
+        #[arg(long)]
+        request: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Pause all execution.
     Pause {
         /// For how long (e.g. 2h, or whole seconds); without it, until `lull resume`.

@@ -173,7 +173,8 @@ impl DiscordLull {
             Answer::Message(
                 match self.once.run(&id, self.plugin.handle(invocation)).await {
                     Outcome::Ran(Some(reply)) => reply,
-                    Outcome::Ran(None) => Reply::refusal("Nothing to do."),
+                    // A command always has an answer, but for a stranger refused a moment ago.
+                    Outcome::Ran(None) => Reply::refusal(lull_plugin::QUIETED_STRANGER),
                     Outcome::Copy | Outcome::Seen | Outcome::Repeated(_) => {
                         Reply::refusal(HANDLED_BEFORE)
                     }

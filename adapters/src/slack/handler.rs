@@ -122,6 +122,10 @@ impl SlackLull {
             let id = format!("command:{}", event.trigger_id);
             match lull.commands.run(&id, lull.plugin.handle(invocation)).await {
                 Outcome::Ran(Some(reply)) => reply,
+                Outcome::Ran(None) if event.command.value() == "/maintenance" => {
+                    // A stranger refused a moment ago.
+                    Reply::refusal(lull_plugin::QUIETED_STRANGER)
+                }
                 Outcome::Ran(None) => Reply::refusal(format!(
                     "lull answers `/maintenance`, not `{}`.",
                     event.command.value()

@@ -68,6 +68,42 @@ impl Store {
         }
     }
 
+    /// The newest `limit` audit entries (of `request` when given), oldest first: what
+    /// `lull audit` and `GET /v1/audit` show.
+    pub fn audit_tail(
+        &self,
+        request: Option<RequestId>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let audit = self.tree(TreeId::Audit);
+        let decode_entry = |bytes: &[u8]| decode(self.path(), "an audit entry", bytes);
+        let mut out = Vec::new();
+        match request {
+            None => {
+                for value in audit.iter().values().rev().take(limit) {
+                    out.push(decode_entry(&value.map_err(|e| self.io(&e))?)?);
+                }
+            }
+            Some(id) => {
+                let index = self.tree(TreeId::AuditByRequest);
+                for key in index.scan_prefix(audit_owner(Some(id))).keys().rev() {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let key = key.map_err(|e| self.io(&e))?;
+                    let Some(seq) = key.get(16..).and_then(decode_u64) else {
+                        continue;
+                    };
+                    if let Some(v) = audit.get(u64_key(seq)).map_err(|e| self.io(&e))? {
+                        out.push(decode_entry(&v)?);
+                    }
+                }
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     /// When the most recent execution (a request that ran) finished, if one is kept.
     pub fn last_execution_end(&self) -> Result<Option<Timestamp>, Error> {
         for entry in self.tree(TreeId::Finished).iter().values().rev() {
@@ -166,10 +202,14 @@ fn remove_indexed_audit(
     w: &Writer,
     keys: impl Iterator<Item = sled::Result<sled::IVec>>,
 ) -> Result<(), Error> {
+    let unowned = audit_owner(None);
     for key in keys {
         let key = key.map_err(|e| io_error(w.path(), &e))?;
         if let Some(seq) = key.get(16..).and_then(decode_u64) {
             tx.remove(TreeId::Audit, u64_key(seq));
+        }
+        if key.starts_with(&unowned) {
+            tx.counters.unowned_audit = tx.counters.unowned_audit.saturating_sub(1);
         }
         tx.remove(TreeId::AuditByRequest, key);
     }

@@ -181,10 +181,17 @@ fn validate(trees: &Trees, path: &Path) -> Result<Counters, Error> {
             }),
         }
     };
+    // Bounded by pruning (see `Writer::prune_unowned_audit`), so counting them is cheap.
+    let unowned_audit = trees
+        .get(TreeId::AuditByRequest)
+        .scan_prefix(super::layout::audit_owner(None))
+        .keys()
+        .count();
     Ok(Counters {
         next_audit_seq: counter(META_NEXT_AUDIT)?,
         next_finish_seq: counter(META_NEXT_FINISH)?,
         next_outbox_seq: counter(META_NEXT_OUTBOX)?,
         finished,
+        unowned_audit,
     })
 }

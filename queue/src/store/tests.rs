@@ -973,3 +973,49 @@ async fn a_start_records_its_fleet_hold_in_the_same_flush_and_refuses_one_releas
     assert_eq!(t.store.running_request().unwrap(), None);
     assert_eq!(t.store.fleet_hold().unwrap(), None);
 }
+
+#[tokio::test]
+async fn audit_entries_of_no_request_are_pruned_by_age_and_by_count() {
+    let t = TestStore::new(QueueSettings {
+        audit_retention: Duration::from_secs(24 * 3600),
+        max_unowned_audit: 5,
+        ..QueueSettings::default()
+    });
+    let note = |n: u32| t.store.record("lull", "noted", format!("note {n}"), None);
+    for n in 0..4 {
+        note(n).await.unwrap();
+    }
+    // Past the retention, the old ones go with the next change.
+    t.clock.advance(Duration::from_secs(2 * 24 * 3600));
+    note(4).await.unwrap();
+    let kept: Vec<String> = t
+        .store
+        .audit(None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(kept, ["note 4"]);
+    // Past the count, the oldest go whatever their age.
+    for n in 5..12 {
+        note(n).await.unwrap();
+    }
+    let kept: Vec<String> = t
+        .store
+        .audit(None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert!(kept.len() <= 6, "{kept:?}");
+    assert_eq!(kept.last().map(String::as_str), Some("note 11"));
+    // The newest are what the tail gives, oldest first.
+    let tail: Vec<String> = t
+        .store
+        .audit_tail(None, 2)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(tail, ["note 10", "note 11"]);
+}

@@ -32,6 +32,9 @@ use crate::timestamp::Timestamp;
 /// Most expired seen-event ids pruned per change, so one change never does unbounded work.
 const SEEN_PRUNE_BATCH: usize = 256;
 
+/// Most old audit entries about no request pruned per change.
+const AUDIT_PRUNE_BATCH: usize = 64;
+
 /// Most changes answered by one flush.
 const MAX_BATCH: usize = 1024;
 
@@ -48,6 +51,8 @@ pub(crate) struct Counters {
     pub(crate) next_outbox_seq: u64,
     /// Number of entries in the `finished` tree.
     pub(crate) finished: usize,
+    /// Number of audit entries about no request.
+    pub(crate) unowned_audit: usize,
 }
 
 /// Figures about the writer, for tests and metrics.
@@ -105,6 +110,7 @@ impl Writer {
         if let Some((key, ttl)) = self.platform_event.take() {
             self.record_seen(&mut tx, &key, ttl)?;
         }
+        self.prune_unowned_audit(&mut tx)?;
         tx.persist_counters(self.counters);
         let touched: Vec<(sled::Tree, sled::Batch)> = TreeId::ALL
             .iter()
@@ -170,6 +176,42 @@ impl Writer {
             tx.remove(TreeId::SeenExpiry, old);
         }
         Ok(true)
+    }
+
+    /// Prunes, in `tx`, the oldest audit entries about no request that are past
+    /// `audit_retention`, or beyond `max_unowned_audit` whatever their age; a
+    /// bounded batch per change, so no change does unbounded work.
+    fn prune_unowned_audit(&self, tx: &mut Tx) -> Result<(), Error> {
+        let cutoff = tx.now.unix_millis().saturating_sub(
+            u64::try_from(self.settings.audit_retention.as_millis()).unwrap_or(u64::MAX),
+        );
+        let unowned = audit_owner(None);
+        let index = self.tree(TreeId::AuditByRequest);
+        for key in index.scan_prefix(unowned).keys().take(AUDIT_PRUNE_BATCH) {
+            let key = key.map_err(|e| io_error(&self.path, &e))?;
+            let Some(seq) = key.get(16..).and_then(decode_u64) else {
+                continue;
+            };
+            let too_many = tx.counters.unowned_audit > self.settings.max_unowned_audit;
+            if !too_many {
+                let entry = self
+                    .tree(TreeId::Audit)
+                    .get(u64_key(seq))
+                    .map_err(|e| io_error(&self.path, &e))?;
+                let at = entry
+                    .as_deref()
+                    .and_then(|bytes| serde_json::from_slice::<AuditEntry>(bytes).ok())
+                    .map(|entry| entry.at.unix_millis());
+                // Oldest first: the first entry still within the retention ends the pass.
+                if at.is_some_and(|at| at >= cutoff) {
+                    break;
+                }
+            }
+            tx.remove(TreeId::Audit, u64_key(seq));
+            tx.remove(TreeId::AuditByRequest, key);
+            tx.counters.unowned_audit = tx.counters.unowned_audit.saturating_sub(1);
+        }
+        Ok(())
     }
 
     /// The kept request `id`, as a change reads it before changing it.
@@ -252,6 +294,9 @@ impl Tx {
             detail,
         };
         self.put(TreeId::Audit, u64_key(seq), encode(&entry));
+        if request.is_none() {
+            self.counters.unowned_audit += 1;
+        }
         self.put(
             TreeId::AuditByRequest,
             audit_index_key(audit_owner(request), seq),
