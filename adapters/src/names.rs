@@ -9,6 +9,14 @@ pub(crate) const NAME_PATTERN: &str = r"^[^\u0000-\u0008\u000A-\u001F\u007F-\u00
 /// Free text's pattern (a reason, a display name): no control character but tab; may be empty.
 pub(crate) const TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000A-\u001F\u007F-\u009F]*$";
 
+/// Free text the command line passes on (a pause's reason): no control character but tab.
+pub(crate) fn free_text(text: &str) -> Result<String, String> {
+    match lull_queue::control_character(text) {
+        Some(found) => Err(lull_queue::control_refusal("the text", found)),
+        None => Ok(text.to_owned()),
+    }
+}
+
 /// A session as the control API takes it: 1 to 200 characters, not blank.
 pub(crate) fn session_name(text: &str) -> Result<String, String> {
     name(text, 200, "a session, e.g. telegram:-100123 or backup")

@@ -210,11 +210,7 @@ fn tcp(port: u16, token: Option<&str>, path: &str) -> (u16, String) {
 
 #[test]
 fn tcp_needs_the_right_bearer_token_and_agents_cannot_administer() {
-    let home = Home::new(&format!(
-        "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"
-    ))
-    .with_env("LULL_ADMIN_TOKEN", "adm-secret-0123456789")
-    .with_env("LULL_AGENT_TOKEN", "agt-secret-0123456789");
+    let home = with_tokens(MARKER_CONFIG);
     let server = home.serve();
     let port = home.logged_port("control API");
     assert_eq!(tcp(port, None, "/v1/status").0, 401);
@@ -239,6 +235,13 @@ fn tcp_needs_the_right_bearer_token_and_agents_cannot_administer() {
     home.stop(server);
 }
 
+/// A home whose server also listens on loopback TCP, with an admin and an agent token.
+fn with_tokens(config: &str) -> Home {
+    Home::new(&format!("{config}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"))
+        .with_env("LULL_ADMIN_TOKEN", "adm-secret-0123456789")
+        .with_env("LULL_AGENT_TOKEN", "agt-secret-0123456789")
+}
+
 /// A call over TCP with `token` and a JSON body.
 fn tcp_call(port: u16, token: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
     let (status, answer) = http(
@@ -253,11 +256,7 @@ fn tcp_call(port: u16, token: &str, method: &str, path: &str, body: &str) -> (u1
 
 #[test]
 fn a_run_is_ended_only_by_the_credential_that_began_it_or_an_admin() {
-    let home = Home::new(&format!(
-        "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"
-    ))
-    .with_env("LULL_ADMIN_TOKEN", "adm-secret-0123456789")
-    .with_env("LULL_AGENT_TOKEN", "agt-secret-0123456789");
+    let home = with_tokens(MARKER_CONFIG);
     let server = home.serve();
     let port = home.logged_port("control API");
     let run = |who: &str| json!({"session": format!("telegram:{who}"), "source": "gw"});
@@ -374,9 +373,7 @@ fn a_control_character_in_typed_text_is_refused_on_every_surface_and_nothing_is_
 #[test]
 fn a_planted_source_is_listed_with_its_announcer_and_forgotten_by_an_admin() {
     let config = MARKER_CONFIG.replace("[maintenance]\n", "[maintenance]\nmax_sources = 2\n");
-    let home = Home::new(&format!("{config}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"))
-        .with_env("LULL_ADMIN_TOKEN", "adm-secret-0123456789")
-        .with_env("LULL_AGENT_TOKEN", "agt-secret-0123456789");
+    let home = with_tokens(&config);
     let server = home.serve();
     let port = home.logged_port("control API");
     let beat = |source: &str| json!({"source": source}).to_string();
@@ -489,11 +486,7 @@ fn short_or_shared_api_tokens_are_refused_at_start_up_naming_the_variable() {
 
 #[test]
 fn the_audit_log_is_read_by_an_admin_with_and_without_a_server() {
-    let home = Home::new(&format!(
-        "{MARKER_CONFIG}\n[api]\ntcp_listen = \"127.0.0.1:0\"\n"
-    ))
-    .with_env("LULL_ADMIN_TOKEN", "adm-secret-0123456789")
-    .with_env("LULL_AGENT_TOKEN", "agt-secret-0123456789");
+    let home = with_tokens(MARKER_CONFIG);
     // Without a server, from the store.
     let out = home.lull(&["pause", "--reason", "upgrading the host"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -215,7 +215,7 @@ impl ActivityTracker {
     ) -> Result<LeaseGrant, LeaseError> {
         let lease = uuid::Uuid::new_v4().simple().to_string();
         let mut state = self.state();
-        self.mark_source(&mut state, source, owner)?;
+        self.note_run_source(&mut state, source, owner);
         self.admit(&mut state, session.into(), Some((lease.clone(), owner)))?;
         Ok(LeaseGrant {
             lease,
@@ -236,7 +236,7 @@ impl ActivityTracker {
         let now = Instant::now();
         self.expire_leases_locked(&mut state, now);
         Self::check_owner(&state, lease, caller)?;
-        self.mark_source(&mut state, source, caller.owner)?;
+        self.note_run_source(&mut state, source, caller.owner);
         if state.forgotten.contains(lease) {
             return Err(LeaseError::Expired(lease.to_owned()));
         }
@@ -266,7 +266,7 @@ impl ActivityTracker {
         let run = {
             let mut state = self.state();
             Self::check_owner(&state, lease, caller)?;
-            self.mark_source(&mut state, source, caller.owner)?;
+            self.note_run_source(&mut state, source, caller.owner);
             state.last_activity = (Instant::now(), self.inner.wall.now());
             self.inner.gate.touch();
             state.leases.get(lease).copied()

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::fields::{check_session, whole_seconds, whole_seconds_required};
+use super::fields::{check_session, check_text, whole_seconds, whole_seconds_required};
 use super::{ApiError, ApiResult, ApiState, Caller, body, ok};
 
 #[derive(Deserialize, JsonSchema)]
@@ -52,12 +52,14 @@ pub(super) struct PauseBody {
     #[schemars(range(min = 1, max = 604_800))]
     for_seconds: Option<u64>,
     #[serde(default)]
+    #[schemars(regex(pattern = crate::names::TEXT_PATTERN))]
     reason: String,
 }
 
 pub(super) async fn pause(State(s): State<ApiState>, caller: Caller, bytes: Bytes) -> ApiResult {
     caller.admin_only("pausing")?;
     let b: PauseBody = body(&bytes)?;
+    check_text("reason", "invalid_reason", &b.reason)?;
     if b.for_seconds.is_some_and(|f| f == 0 || f > 7 * 86_400) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -52,7 +52,7 @@ pub(super) fn is_blank(text: &str) -> bool {
 
 /// A typed name holding a control character: refused, naming the field (see the queue's
 /// `text.rs`: a newline in a name could forge a line of a chat message or a log).
-fn control(field: &str, code: &'static str, text: &str) -> Result<(), ApiError> {
+pub(super) fn check_text(field: &str, code: &'static str, text: &str) -> Result<(), ApiError> {
     match lull_queue::control_character(text) {
         Some(found) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -64,7 +64,7 @@ fn control(field: &str, code: &'static str, text: &str) -> Result<(), ApiError> 
 }
 
 pub(super) fn check_source(source: &str) -> Result<(), ApiError> {
-    control("source", "invalid_source", source)?;
+    check_text("source", "invalid_source", source)?;
     if is_blank(source) || source.chars().count() > 100 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -92,7 +92,7 @@ pub(super) fn check_lease(lease: &str) -> Result<(), ApiError> {
 }
 
 pub(super) fn check_session(session: &str) -> Result<(), ApiError> {
-    control("session", "invalid_session", session)?;
+    check_text("session", "invalid_session", session)?;
     if is_blank(session) || session.chars().count() > 200 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -190,7 +190,7 @@ pub(crate) fn openapi() -> Value {
             json!({
                 "200": ok("{\"lease\", \"ttl_seconds\"}"),
                 "400": bad_body(),
-                "409": error("executing: maintenance is running; retry after retry_after_seconds; or too_many_sources: the source would be one more than max_sources"),
+                "409": error("executing: maintenance is running; retry after retry_after_seconds"),
             }),
         ),
     );

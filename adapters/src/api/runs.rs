@@ -107,8 +107,8 @@ pub(super) async fn heartbeat_run(
     }
 }
 
-/// A run call lull refused: admission is closed, another credential began the lease (the run
-/// stays), or the call names one source more than `max_sources`.
+/// A run call lull refused: the lease expired, admission is closed, or another credential began
+/// the lease (the run stays).
 fn lease_refused(refused: &LeaseError) -> ApiError {
     match refused {
         LeaseError::Expired(_) => ApiError::new(
@@ -120,7 +120,6 @@ fn lease_refused(refused: &LeaseError) -> ApiError {
         LeaseError::NotYours { .. } => {
             ApiError::new(StatusCode::FORBIDDEN, "forbidden", refused.to_string())
         }
-        LeaseError::Source(too_many) => source_refused(too_many),
     }
 }
 

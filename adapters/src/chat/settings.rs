@@ -129,17 +129,14 @@ impl Section {
         }
     }
 
-    /// [`Section::secret`] for a secret lull itself checks callers against (a bearer token, a
-    /// webhook secret): at least [`MIN_SECRET_CHARS`] characters, so it cannot be guessed.
-    pub fn shared_secret(
+    /// A secret ([`Section::secret`]'s answer) lull itself checks callers against (a bearer
+    /// token, a webhook secret), if it has at least [`MIN_SECRET_CHARS`] characters, so it cannot
+    /// be guessed.
+    pub fn long_enough(
         &self,
         key: &'static str,
-        configured: Option<&str>,
-        default_var: &str,
-        env: &impl Fn(&str) -> Option<String>,
-        (what, how): (&str, &str),
+        (secret, var): (Secret, String),
     ) -> Result<(Secret, String), SettingError> {
-        let (secret, var) = self.secret(key, configured, default_var, env, (what, how))?;
         match too_short(&var, secret.expose()) {
             Some(message) => Err(self.error(key, message)),
             None => Ok((secret, var)),
@@ -249,9 +246,12 @@ mod tests {
             _ => None,
         };
         let how = ("token", "set it");
-        let error = SLACK
-            .shared_secret("token_env", Some("SHORT"), "X", &env, how)
-            .unwrap_err();
+        let read = |var| {
+            SLACK
+                .secret("token_env", Some(var), "X", &env, how)
+                .unwrap()
+        };
+        let error = SLACK.long_enough("token_env", read("SHORT")).unwrap_err();
         assert!(
             error
                 .to_string()
@@ -262,9 +262,7 @@ mod tests {
             !error.to_string().contains("fifteen"),
             "the secret itself is never shown"
         );
-        let (secret, var) = SLACK
-            .shared_secret("token_env", Some("LONG"), "X", &env, how)
-            .unwrap();
+        let (secret, var) = SLACK.long_enough("token_env", read("LONG")).unwrap();
         assert_eq!(
             (secret.expose(), var.as_str()),
             ("sixteen-chars-xy", "LONG")

@@ -92,7 +92,7 @@ pub enum Command {
         #[arg(long = "for", value_parser = whole_duration, value_name = "DURATION")]
         duration: Option<Duration>,
         /// Why (kept with the pause, and in the audit).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", value_parser = crate::names::free_text)]
         reason: String,
     },
     /// Resume execution.

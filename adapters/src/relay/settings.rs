@@ -73,20 +73,19 @@ impl RelaySettings {
         }
         let token = match &config.token_env {
             None => None,
-            Some(var) => Some(
-                SECTION
-                    .shared_secret(
-                        "token_env",
-                        Some(var),
-                        var,
-                        &env,
-                        (
-                            "relay token",
-                            "set it to a long random string the host gateway sends as `Authorization: Bearer …`",
-                        ),
-                    )?
-                    .0,
-            ),
+            Some(var) => {
+                let read = SECTION.secret(
+                    "token_env",
+                    Some(var),
+                    var,
+                    &env,
+                    (
+                        "relay token",
+                        "set it to a long random string the host gateway sends as `Authorization: Bearer …`",
+                    ),
+                )?;
+                Some(SECTION.long_enough("token_env", read)?.0)
+            }
         };
         let claim = seconds("claim_seconds", config.claim_seconds, 60, 1..=3600)?;
         let notice_expiry = seconds(

@@ -167,7 +167,7 @@ fn webhook(
         url_text,
         &format!("https://example.org{WEBHOOK_PATH}"),
     )?;
-    let (secret, secret_env) = SECTION.shared_secret(
+    let read = SECTION.secret(
         "webhook_secret_env",
         config.webhook_secret_env.as_deref(),
         "TELEGRAM_WEBHOOK_SECRET",
@@ -177,6 +177,7 @@ fn webhook(
             "a webhook needs one (16-256 characters of A-Z, a-z, 0-9, '_' and '-'), e.g. from `openssl rand -hex 32`",
         ),
     )?;
+    let (secret, secret_env) = SECTION.long_enough("webhook_secret_env", read)?;
     let text = secret.expose();
     if text.len() > 256
         || !text

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::SourceError;
 use crate::admission::Executing;
 
 /// A heartbeat or end named a lease lull no longer honours.
@@ -17,9 +16,6 @@ pub enum LeaseError {
     /// Admission is closed.
     #[error(transparent)]
     Executing(#[from] Executing),
-    /// The call names a new activity source, and lull already tracks `max_sources`.
-    #[error(transparent)]
-    Source(#[from] SourceError),
     /// The lease was begun by another caller, and this one is no admin: the run stays.
     #[error(
         "lease {lease} was begun by another caller ({owner}); only a caller with that credential, or an admin, may heartbeat or end it"

@@ -22,6 +22,15 @@ pub enum SourceError {
 }
 
 impl ActivityTracker {
+    /// A run's call marks its source alive, but never fails over `max_sources`: refusing to
+    /// track a run, or to keep or end one, would let invented source names cut a live
+    /// conversation. A source that does not fit is only logged.
+    pub(super) fn note_run_source(&self, state: &mut State, source: Option<&str>, by: &str) {
+        if let Err(error) = self.mark_source(state, source, by) {
+            tracing::warn!(%error, source = source.unwrap_or_default(), "a run's source is not tracked");
+        }
+    }
+
     /// Records an inbound chat message a sidecar's `source` reports, announced by `by`.
     pub fn note_source_activity(&self, source: &str, by: &str) -> Result<(), SourceError> {
         let mut state = self.state();

@@ -183,3 +183,44 @@ async fn a_lease_is_heartbeaten_and_ended_only_by_its_credential_or_an_admin() {
         Ok(true)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_full_source_map_never_costs_a_run_its_lease() {
+    let tracker = ActivityTracker::new(
+        TrackerSettings {
+            mode: SourceMode::Sidecar,
+            max_sources: 1,
+            ..TrackerSettings::default()
+        },
+        Arc::new(ManualClock::new(START)),
+    );
+    tracker.source_heartbeat("planted", "agent").unwrap();
+    assert_eq!(
+        tracker.source_heartbeat("gw", "socket"),
+        Err(SourceError::TooManySources { max: 1 })
+    );
+    // The gateway's runs are tracked, kept and ended all the same; only its source is not.
+    let grant = tracker
+        .begin_lease("telegram:1", Some("gw"), "socket")
+        .unwrap();
+    let socket = LeaseCaller {
+        owner: "socket",
+        admin: true,
+    };
+    assert_eq!(
+        tracker.heartbeat(&grant.lease, None, Some("gw"), socket),
+        Ok(Heartbeat::Renewed)
+    );
+    assert_eq!(tracker.live_runs(), 1);
+    assert_eq!(
+        tracker.end_lease(&grant.lease, Some("gw"), socket),
+        Ok(true)
+    );
+    let names: Vec<String> = tracker
+        .snapshot(Instant::now())
+        .sources
+        .into_iter()
+        .map(|(s, _)| s.name)
+        .collect();
+    assert_eq!(names, ["planted"]);
+}

@@ -82,16 +82,21 @@ impl GroupGuardian {
 
     /// lull stops watching the command (the spawn failed after a fork, or lull is stopping):
     /// the guardian ends the group the command reported, if it reported one, TERM first. Never
-    /// waits: a thread reaps the guardian once it is done.
-    pub(crate) fn abandon(mut self) {
+    /// waits: a thread reaps the guardian once it is done, and then the command's `leader`,
+    /// which the caller left unreaped so the group's id stayed the command's meanwhile.
+    pub(crate) fn abandon(mut self, leader: Option<libc::pid_t>) {
         drop(self.write.take());
         let pid = self.pid;
         self.reaped_elsewhere = true;
         let reap = move || {
-            // SAFETY: reaps our own child, which exits within its grace.
-            while unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) } < 0
-                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-            {}
+            for child in std::iter::once(pid).chain(leader) {
+                // SAFETY: reaps our own children: the guardian exits within its grace, and the
+                // leader is dead by then (SIGKILL at the latest).
+                while unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) } < 0
+                    && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+                {
+                }
+            }
         };
         if std::thread::Builder::new()
             .name("lull-guardian-reaper".into())

@@ -136,7 +136,7 @@ pub async fn run(line: &CommandLine) -> Finished {
             // pid given out again only after a wrap-around of every pid: a risk taken over a
             // command left running.)
             if let Ok(guardian) = guardian {
-                guardian.abandon();
+                guardian.abandon(None);
             }
             return spawn_failed(format!("{program}: {e}"));
         }
@@ -144,13 +144,6 @@ pub async fn run(line: &CommandLine) -> Finished {
     let Some(pgid) = child.id().map(|id| id as libc::pid_t) else {
         return spawn_failed(format!("{program}: exited before it could be watched"));
     };
-    let group = RunningGroup {
-        pgid,
-        guardian: guardian.ok(),
-        grace: line.kill_grace,
-        ended: false,
-    };
-
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(OUTPUT_TAIL_BYTES)));
     let readers = [
         child
@@ -162,6 +155,13 @@ pub async fn run(line: &CommandLine) -> Finished {
             .take()
             .map(|s| tokio::spawn(collect(s, tail.clone()))),
     ];
+    let mut group = RunningGroup {
+        pgid,
+        child: Some(child),
+        guardian: guardian.ok(),
+        grace: line.kill_grace,
+    };
+    let child = group.child();
     let waited = tokio::time::timeout(line.timeout, child.wait()).await;
     let (exit_code, timed_out) = match waited {
         Ok(Ok(status)) => (status.code(), false),
@@ -173,7 +173,7 @@ pub async fn run(line: &CommandLine) -> Finished {
             (None, false)
         }
         Err(_) => {
-            end_group(pgid, line.kill_grace, &mut child).await;
+            end_group(pgid, line.kill_grace, child).await;
             (None, true)
         }
     };
@@ -264,20 +264,28 @@ fn ended_unreaped(pid: libc::pid_t) -> bool {
     }
 }
 
-/// The running command's group. Abandoned before it finished (the run's future dropped: lull
-/// is stopping), it is ended TERM first: by its guardian, which outlives lull if need be; without
-/// one, by a thread of lull's.
+/// The running command: its leader and group. Abandoned before it finished (the run's future
+/// dropped: lull is stopping), the group is ended TERM first: by its guardian, which outlives
+/// lull if need be; without one, by a thread of lull's. The leader is then left unreaped until
+/// that is done, so the group's id cannot be another's while it is still signalled.
 struct RunningGroup {
     pgid: libc::pid_t,
+    /// `Some` until the run finished or was abandoned.
+    child: Option<tokio::process::Child>,
     guardian: Option<GroupGuardian>,
     grace: Duration,
-    ended: bool,
 }
 
 impl RunningGroup {
+    fn child(&mut self) -> &mut tokio::process::Child {
+        self.child
+            .as_mut()
+            .expect("the child stays until the run finished or was abandoned")
+    }
+
     /// The command ended and was reaped: nothing is left to end, and the guardian stands down.
     fn finished(mut self) {
-        self.ended = true;
+        self.child = None;
         if let Some(guardian) = self.guardian.take() {
             guardian.disarm();
         }
@@ -286,11 +294,14 @@ impl RunningGroup {
 
 impl Drop for RunningGroup {
     fn drop(&mut self) {
-        if self.ended {
+        let Some(child) = self.child.take() else {
             return;
-        }
+        };
+        // Not dropped: tokio would reap the leader as soon as it exits, and the group's id could
+        // then be another's while the guardian still signals it. Reaped below instead.
+        std::mem::forget(child);
         if let Some(guardian) = self.guardian.take() {
-            guardian.abandon();
+            guardian.abandon(Some(self.pgid));
             return;
         }
         signal_group(self.pgid, libc::SIGTERM);
@@ -299,10 +310,10 @@ impl Drop for RunningGroup {
             .name("lull-kill-grace".into())
             .spawn(move || {
                 std::thread::sleep(grace);
-                // SAFETY: probes, then kills, the group we created, if any of it is left.
-                if unsafe { libc::kill(-pgid, 0) } == 0 {
-                    kill_group(pgid);
-                }
+                // The leader is not reaped yet, so the group is still ours to signal.
+                kill_group(pgid);
+                // SAFETY: reaps our own child, the leader.
+                unsafe { libc::waitpid(pgid, std::ptr::null_mut(), 0) };
             });
     }
 }

@@ -234,6 +234,7 @@ fn first_audit_seq(w: &Writer, id: RequestId) -> Result<u64, Error> {
 fn prune_unowned_audit_before(tx: &mut Tx, w: &Writer, threshold: u64) -> Result<(), Error> {
     let unowned = audit_owner(None);
     let end = audit_index_key(unowned, threshold);
+    tx.unowned_pruned_below = tx.unowned_pruned_below.max(threshold);
     let index = w.tree(TreeId::AuditByRequest);
     remove_indexed_audit(tx, w, index.range(unowned.to_vec()..end).keys())
 }

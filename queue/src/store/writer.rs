@@ -96,6 +96,7 @@ impl Writer {
             batches: TreeId::ALL.iter().map(|_| None).collect(),
             counters: self.counters,
             now: self.now,
+            unowned_pruned_below: 0,
         }
     }
 
@@ -192,6 +193,9 @@ impl Writer {
             let Some(seq) = key.get(16..).and_then(decode_u64) else {
                 continue;
             };
+            if seq < tx.unowned_pruned_below {
+                continue;
+            }
             let too_many = tx.counters.unowned_audit > self.settings.max_unowned_audit;
             if !too_many {
                 let entry = self
@@ -243,6 +247,9 @@ pub(crate) struct Tx {
     pub(crate) counters: Counters,
     /// The time the change is stamped with.
     pub(crate) now: Timestamp,
+    /// Audit entries about no request below this sequence number are already removed in this
+    /// change (history pruning), so the writer's own pruning skips them (and counts them once).
+    pub(crate) unowned_pruned_below: u64,
 }
 
 impl Tx {
