@@ -9,6 +9,24 @@ pub(crate) const NAME_PATTERN: &str = r"^[^\u0000-\u0008\u000A-\u001F\u007F-\u00
 /// Free text's pattern (a reason, a display name): no control character but tab; may be empty.
 pub(crate) const TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000A-\u001F\u007F-\u009F]*$";
 
+/// Whether `text` is only what the document's `\S` (JSON Schema patterns are ECMA-262) calls
+/// white space, so the server and the document agree on what is blank.
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202f}'
+                    | '\u{205f}'
+                    | '\u{3000}'
+                    | '\u{feff}'
+        )
+    })
+}
+
 /// Free text the command line passes on (a pause's reason): no control character but tab.
 pub(crate) fn free_text(text: &str) -> Result<String, String> {
     match lull_queue::control_character(text) {

@@ -32,23 +32,7 @@ pub(super) fn whole_seconds_required<'de, D: serde::Deserializer<'de>>(
     whole_seconds(d)?.ok_or_else(|| serde::de::Error::custom("a number of seconds is required"))
 }
 
-/// Whether `text` is only what the document's `\S` (JSON Schema patterns are ECMA-262) calls
-/// white space, so the server and the document agree on what is blank.
-pub(super) fn is_blank(text: &str) -> bool {
-    text.chars().all(|c| {
-        matches!(
-            c,
-            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-                ..='\u{200a}'
-                    | '\u{2028}'
-                    | '\u{2029}'
-                    | '\u{202f}'
-                    | '\u{205f}'
-                    | '\u{3000}'
-                    | '\u{feff}'
-        )
-    })
-}
+pub(super) use crate::names::is_blank;
 
 /// A typed name holding a control character: refused, naming the field (see the queue's
 /// `text.rs`: a newline in a name could forge a line of a chat message or a log).

@@ -101,9 +101,9 @@ enum Sent<'a> {
     Click(&'a str),
 }
 
-/// `text` is only white space (what the schema's `\S` pattern refuses).
+/// `text` is only white space as the schema's patterns count it (ECMA-262's, with U+FEFF).
 fn blank(text: &str) -> bool {
-    text.chars().all(char::is_whitespace)
+    crate::names::is_blank(text)
 }
 
 impl CommandBody {

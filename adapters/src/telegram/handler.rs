@@ -175,9 +175,13 @@ impl TelegramLull {
             input: Input::Click(query.data.clone().unwrap_or_default()),
             bot_username: None,
         };
-        let Some(reply) = self.plugin.handle(invocation).await else {
-            return;
-        };
+        // A click is always answered (Telegram shows a spinner until it is), even for a stranger
+        // lull refused a moment ago and otherwise stays silent for.
+        let reply = self
+            .plugin
+            .handle(invocation)
+            .await
+            .unwrap_or_else(|| Reply::refusal(lull_plugin::QUIETED_STRANGER));
         let now = self.plugin.scheduler().store().now();
         click::settle(&prompt, &reply, &display(&query.from), now).await;
     }

@@ -46,6 +46,11 @@ impl ActivityTracker {
         self.mark_source(&mut state, Some(source), by)
     }
 
+    /// Whether lull tracks the activity source `name`.
+    pub fn has_source(&self, name: &str) -> bool {
+        self.state().sources.contains_key(name)
+    }
+
     /// Forgets the activity source `name` (an admin's call: a stale or invented name that would
     /// block maintenance); `false` if lull tracks no such source.
     pub fn forget_source(&self, name: &str) -> bool {

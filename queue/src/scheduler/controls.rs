@@ -53,15 +53,22 @@ impl Scheduler {
     /// An admin forgets the activity source `name` (a stale or invented one that would keep
     /// requests waiting); audited. Not found if lull tracks no such source.
     pub async fn forget_source(&self, name: &str, by: &str) -> Result<(), Error> {
-        if !self.shared.tracker.forget_source(name) {
-            return Err(Error::NotFound {
-                query: format!("activity source {name}"),
-            });
+        let not_found = || Error::NotFound {
+            query: format!("activity source {name}"),
+        };
+        if !self.shared.tracker.has_source(name) {
+            return Err(not_found());
         }
+        // Audited first: a forget the log cannot record does not happen.
         self.shared
             .store
             .record(by, "source_forgotten", format!("source {name}"), None)
-            .await
+            .await?;
+        if self.shared.tracker.forget_source(name) {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
     }
 
     /// An admin releases the hold of a (wedged) run of `session`; audited.
