@@ -87,6 +87,32 @@ pub(super) fn check_session(session: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A 400 about the query string.
+pub(super) fn invalid_query(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+}
+
+/// The query string's parameters, in the order of `accepted`: each one of those, and each at
+/// most once.
+pub(super) fn query_params<const N: usize>(
+    query: Option<&str>,
+    accepted: [&str; N],
+) -> Result<[Option<String>; N], ApiError> {
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let Some(slot) = accepted.iter().position(|a| *a == key) else {
+            return Err(invalid_query(format!(
+                "unknown parameter {key:?}; accepted: {}",
+                accepted.join(", ")
+            )));
+        };
+        if values[slot].replace(value.into_owned()).is_some() {
+            return Err(invalid_query(format!("{key} is given twice")));
+        }
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use lull_queue::Role;
 use serde_json::json;
 
+use super::fields::{invalid_query, query_params};
 use super::{ApiError, ApiResult, ApiState, Caller, body, ok};
 use crate::relay::{AckBody, CommandBody, Relay, RelayError};
 
@@ -119,26 +120,8 @@ struct NoticesQuery {
     wait: Duration,
 }
 
-fn invalid_query(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
-}
-
 fn notices_query(query: Option<&str>) -> Result<NoticesQuery, ApiError> {
-    let (mut consumer, mut wait) = (None, None);
-    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        let slot = match key.as_ref() {
-            "consumer" => &mut consumer,
-            "wait_seconds" => &mut wait,
-            other => {
-                return Err(invalid_query(format!(
-                    "unknown parameter {other:?}; accepted: consumer, wait_seconds"
-                )));
-            }
-        };
-        if slot.replace(value.into_owned()).is_some() {
-            return Err(invalid_query(format!("{key} is given twice")));
-        }
-    }
+    let [consumer, wait] = query_params(query, ["consumer", "wait_seconds"])?;
     let consumer = consumer
         .filter(|c| !super::fields::is_blank(c) && c.chars().count() <= MAX_CONSUMER_CHARS)
         .ok_or_else(|| {

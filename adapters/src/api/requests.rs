@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::fields::whole_seconds;
+use super::fields::{invalid_query, query_params, whole_seconds};
 use super::{ApiError, ApiResult, ApiState, Caller, body, from_tool_error, ok, relay};
 
 /// The status; lease ids only for an admin (a lease id is what ends a run).
@@ -39,23 +39,7 @@ pub(super) async fn audit(
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     caller.admin_only("reading the audit log")?;
-    let invalid =
-        |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
-    let (mut limit, mut request) = (None, None);
-    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        let slot = match key.as_ref() {
-            "limit" => &mut limit,
-            "request" => &mut request,
-            other => {
-                return Err(invalid(format!(
-                    "unknown parameter {other:?}; accepted: limit, request"
-                )));
-            }
-        };
-        if slot.replace(value.into_owned()).is_some() {
-            return Err(invalid(format!("{key} is given twice")));
-        }
-    }
+    let [limit, request] = query_params(query.as_deref(), ["limit", "request"])?;
     let limit = match limit {
         None => AUDIT_DEFAULT_LIMIT,
         Some(text) => text
@@ -63,7 +47,7 @@ pub(super) async fn audit(
             .ok()
             .filter(|n| (1..=AUDIT_MAX_LIMIT).contains(n))
             .ok_or_else(|| {
-                invalid(format!(
+                invalid_query(format!(
                     "limit must be a whole number from 1 to {AUDIT_MAX_LIMIT}, not {text:?}"
                 ))
             })?,
