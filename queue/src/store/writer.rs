@@ -181,8 +181,13 @@ impl Writer {
 
     /// Prunes, in `tx`, the oldest audit entries about no request that are past
     /// `audit_retention`, or beyond `max_unowned_audit` whatever their age; a
-    /// bounded batch per change, so no change does unbounded work.
+    /// bounded batch per change that writes one, so no change does unbounded work.
     fn prune_unowned_audit(&self, tx: &mut Tx) -> Result<(), Error> {
+        // Only a change that adds such an entry prunes them (the only way their number grows):
+        // submissions and the scheduler's own changes, which write a request's entries, skip it.
+        if tx.counters.unowned_audit <= self.counters.unowned_audit {
+            return Ok(());
+        }
         let cutoff = tx.now.unix_millis().saturating_sub(
             u64::try_from(self.settings.audit_retention.as_millis()).unwrap_or(u64::MAX),
         );
