@@ -18,6 +18,7 @@ pub(crate) mod markup;
 pub mod respond;
 pub(crate) mod send;
 pub mod settings;
+mod shard;
 pub mod sidecar;
 
 use lull_plugin::{PlatformPolicy, Plugin};

@@ -13,6 +13,7 @@
 //! - [`stack`]: one profile's machinery assembled from its config (embedding starts here);
 //! - [`serve`], [`api`], [`cli`], [`client`], [`demo`]: the local surfaces; `hold`: `lull hold`,
 //!   a command run as a live run;
+//! - `http_server`: how every listener is served (header and body timeouts, a connection cap);
 //! - [`exit`]: how a command ends (its status and message); `names`: the session and source
 //!   names the command line checks;
 //! - [`config`], [`profile`]: where settings and state live; `access`: who may reach the
@@ -31,6 +32,7 @@ mod doctor;
 pub mod exit;
 pub mod fleet;
 mod hold;
+mod http_server;
 mod names;
 pub mod platforms;
 pub mod profile;

@@ -13,6 +13,7 @@
 mod commands;
 mod grammar;
 mod notices;
+mod poll_slots;
 pub mod settings;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -72,6 +73,13 @@ pub(crate) enum RelayError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] lull_queue::Error),
+    /// Too many notice long polls are waiting (this consumer's, or everyone's).
+    #[error(
+        "{} long polls for notices are already waiting{}; poll again when one has answered",
+        match .0 { poll_slots::Refused::Consumer => poll_slots::MAX_POLLS_PER_CONSUMER, poll_slots::Refused::All => poll_slots::MAX_POLLS },
+        match .0 { poll_slots::Refused::Consumer => " for this consumer", poll_slots::Refused::All => "" }
+    )]
+    TooManyPolls(poll_slots::Refused),
     /// The handling ended without an answer (it panicked); what it changed is on disk.
     #[error("handling the command failed; `/maintenance status` shows where things stand")]
     Failed,
@@ -88,6 +96,7 @@ struct Shared {
     outbox: tokio::sync::Mutex<()>,
     changed: Notify,
     once: OnceLock<AtMostOnce>,
+    polls: Arc<poll_slots::PollSlots>,
 }
 
 /// The relay of a config's `[relay]`: its settings and the state its calls share. Cheap to

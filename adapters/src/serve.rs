@@ -196,23 +196,19 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 }
 
 /// Serves the control API on `listener` with `access` until `stop` is cancelled; each
-/// connection's `C` (the socket peer's credentials, the TCP client's address) reaches the
+/// connection's `peer` (the socket peer's credentials, the TCP client's address) reaches the
 /// handlers.
 fn serve_api<L, C>(
     listener: L,
+    peer: fn(&L::Io, &L::Addr) -> C,
     plugin: &lull_plugin::Plugin,
     relay: Option<&crate::relay::Relay>,
     access: Access,
     stop: &CancellationToken,
-) -> tokio::task::JoinHandle<std::io::Result<()>>
+) -> tokio::task::JoinHandle<()>
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-    C: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
+    C: Clone + Send + Sync + 'static,
 {
     let app = api::router(ApiState {
         plugin: plugin.clone(),
@@ -220,12 +216,13 @@ where
         relay: relay.cloned(),
         stop: stop.clone(),
     });
-    let stop = stop.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<C>())
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-    })
+    tokio::spawn(crate::http_server::serve(
+        listener,
+        app,
+        peer,
+        crate::http_server::Bounds::default(),
+        stop.clone(),
+    ))
 }
 
 /// Refuses a relay token that is also an API token: it would give its holder the other role's
@@ -284,9 +281,16 @@ pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
 
     let stop = CancellationToken::new();
     let relay = adapters.find::<crate::relay::Relay>();
-    let socket_server = serve_api::<_, api::LocalPeer>(unix, &plugin, relay, Access::Socket, &stop);
+    let socket_server = serve_api(
+        unix,
+        |stream, _| api::LocalPeer::of(stream),
+        &plugin,
+        relay,
+        Access::Socket,
+        &stop,
+    );
     let tcp_server = tcp.map(|(listener, access)| {
-        serve_api::<_, SocketAddr>(listener, &plugin, relay, access, &stop)
+        serve_api(listener, |_, peer| *peer, &plugin, relay, access, &stop)
     });
     let (failed, mut failures) = tokio::sync::mpsc::unbounded_channel();
     let chat_adapters = adapters.spawn(&plugin, &stop, &failed);

@@ -305,6 +305,88 @@ fn a_run_is_ended_only_by_the_credential_that_began_it_or_an_admin() {
 }
 
 #[test]
+fn a_tool_caller_over_tcp_is_keyed_by_its_token_and_cannot_withdraw_another_callers_ask() {
+    let home = with_tokens(MARKER_CONFIG);
+    let server = home.serve();
+    let port = home.logged_port("control API");
+    let ask = json!({"agent": "hermes", "action": "queue_restart", "reason": "new tool"});
+    let local = home.call("POST", "/v1/tool", Some(ask.clone()));
+    assert_eq!(local.body["ok"], true, "{:?}", local.body);
+    let id = local.body["request"]["short_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The same agent name over TCP with the agent token is another requester.
+    let agent = "agt-secret-0123456789";
+    let (_, joined) = tcp_call(port, agent, "POST", "/v1/tool", &ask.to_string());
+    assert_eq!(joined["ok"], true, "{joined}");
+    let users: Vec<&str> = joined["request"]["requested_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["hermes", "agent-token/hermes"]);
+    // Its cancel withdraws only its own ask; the local caller's stands.
+    let cancel = json!({"agent": "hermes", "action": "cancel", "request_id": id}).to_string();
+    let (_, withdrawn) = tcp_call(port, agent, "POST", "/v1/tool", &cancel);
+    assert_eq!(withdrawn["ok"], true, "{withdrawn}");
+    let open = home.open_requests();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["requested_by"][0]["user_id"], "hermes");
+    let (_, again) = tcp_call(port, agent, "POST", "/v1/tool", &cancel);
+    assert_eq!(again["error"]["code"], "forbidden", "{again}");
+    assert_eq!(home.open_requests().len(), 1);
+    home.stop(server);
+}
+
+#[test]
+fn ten_thousand_distinct_agents_join_one_small_request_and_an_unlisted_one_can_withdraw() {
+    const AGENTS: usize = 10_000;
+    const THREADS: usize = 8;
+    let home = Home::new(MARKER_CONFIG);
+    let server = home.serve();
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let home = &home;
+            scope.spawn(move || {
+                for n in (thread..AGENTS).step_by(THREADS) {
+                    let ask = json!({"agent": format!("agent-{n}"), "action": "queue_restart"});
+                    let answer = home.call("POST", "/v1/tool", Some(ask));
+                    assert_eq!(answer.body["ok"], true, "{:?}", answer.body);
+                }
+            });
+        }
+    });
+    let open = home.open_requests();
+    assert_eq!(open.len(), 1, "one request for every agent");
+    let request = &open[0];
+    assert_eq!(request["requested_by"].as_array().unwrap().len(), 32);
+    assert_eq!(request["unlisted_requesters"], AGENTS - 32);
+    let size = request.to_string().len();
+    assert!(size <= 64 * 1024, "the request is {size} bytes");
+    // An agent beyond the listed ones is still a requester: its cancel withdraws its ask.
+    let listed: Vec<&str> = request["requested_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["user_id"].as_str().unwrap())
+        .collect();
+    let unlisted = (0..AGENTS)
+        .map(|n| format!("agent-{n}"))
+        .find(|name| !listed.contains(&name.as_str()))
+        .unwrap();
+    let id = request["short_id"].as_str().unwrap();
+    let cancel = json!({"agent": unlisted, "action": "cancel", "request_id": id});
+    let answer = home.call("POST", "/v1/tool", Some(cancel.clone()));
+    assert_eq!(answer.body["ok"], true, "{:?}", answer.body);
+    assert_eq!(home.open_requests()[0]["unlisted_requesters"], AGENTS - 33);
+    let again = home.call("POST", "/v1/tool", Some(cancel));
+    assert_eq!(again.body["error"]["code"], "forbidden", "{:?}", again.body);
+    home.stop(server);
+}
+
+#[test]
 fn a_control_character_in_typed_text_is_refused_on_every_surface_and_nothing_is_queued() {
     let home = Home::new(MARKER_CONFIG);
     // Without a server the CLI checks the ask itself; with one, the API does.

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::fake_discord::{
-    FakeDiscord, TOKEN, Who, autocomplete_json, click_json, command_json, now, public_key, sign,
-    user_json,
+    FakeDiscord, Opening, TOKEN, Who, autocomplete_json, click_json, command_json, now, public_key,
+    sign, user_json,
 };
 use common::{Home, MARKER_CONFIG, http};
 use serde_json::{Value, json};
@@ -179,6 +179,42 @@ fn the_gateway_registers_the_command_and_answers_admins_by_id_or_role_and_refuse
         refused[0].actor.contains(&STRANGER.id.to_string()),
         "{refused:#?}"
     );
+}
+
+#[test]
+fn a_reconnect_resumes_where_ready_said_and_a_refused_resume_identifies_at_the_gateway_url() {
+    let fake = FakeDiscord::start();
+    let home = home(&config(&fake, "", ""));
+    let server = home.serve();
+    fake.wait_until("the gateway session", |f| !f.identifies().is_empty());
+    let answered = |fake: &FakeDiscord| {
+        let response = invoke(fake, ADMIN, "status", &[]);
+        assert!(content(&response).contains("Queue"), "{response}");
+    };
+    answered(&fake);
+    let gateway = Opening {
+        listener: "gateway",
+        op: 2,
+    };
+    let resume = Opening {
+        listener: "resume",
+        op: 6,
+    };
+    // Op 7: lull resumes at READY's resume_gateway_url, not where it first connected.
+    fake.send_to_session(json!({"op": 7, "d": null}));
+    fake.wait_until("a resume", |f| f.openings().len() == 2);
+    assert_eq!(fake.openings(), [gateway.clone(), resume.clone()]);
+    answered(&fake);
+    // A resume Discord refuses (op 9, not resumable): a new session at the gateway URL.
+    fake.refuse_resumes(true);
+    fake.send_to_session(json!({"op": 7, "d": null}));
+    fake.wait_until("a new session", |f| f.identifies().len() == 2);
+    assert_eq!(
+        fake.openings(),
+        [gateway.clone(), resume.clone(), resume, gateway]
+    );
+    answered(&fake);
+    home.stop(server);
 }
 
 #[test]
@@ -543,20 +579,10 @@ fn kill_9_during_a_stream_of_interactions_applies_every_acknowledged_command_exa
     let server = home.serve();
     let port = home.logged_port_after("Discord interactions", earlier);
     let requesters = |home: &Home| -> Vec<(u64, u64)> {
-        let open = home.open_requests();
-        open.first().map_or_else(Vec::new, |request| {
-            request["requested_by"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    (
-                        r["user_id"].as_str().unwrap().parse().unwrap(),
-                        r["count"].as_u64().unwrap(),
-                    )
-                })
-                .collect()
-        })
+        home.asks_applied()
+            .into_iter()
+            .map(|(id, count)| (id.parse().unwrap(), count))
+            .collect()
     };
     let applied = requesters(&home);
     assert!(

@@ -537,21 +537,8 @@ fn kill_9_during_a_stream_of_commands_and_events_applies_every_acknowledged_one_
     let earlier = home.logged_ports("Slack HTTP").len();
     let server = home.serve();
     let port = home.logged_port_after("Slack HTTP", earlier);
-    let requesters = |home: &Home| -> Vec<(String, u64)> {
-        home.open_requests().first().map_or_else(Vec::new, |r| {
-            r["requested_by"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    (
-                        r["user_id"].as_str().unwrap().to_owned(),
-                        r["count"].as_u64().unwrap(),
-                    )
-                })
-                .collect()
-        })
-    };
+    let requesters =
+        |home: &Home| -> Vec<(String, u64)> { home.asks_applied().into_iter().collect() };
     let applied = requesters(&home);
     assert!(
         applied.iter().all(|(_, c)| *c == 1),

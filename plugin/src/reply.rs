@@ -102,9 +102,9 @@ pub fn name(request: &Request) -> String {
     format!("{} `{}`", request.kind, request.short_id)
 }
 
-/// Who asked: "agent-7 (telegram, ×3), alice (discord)".
+/// Who asked: "agent-7 (telegram, ×3), alice (discord)", and "and 968 more" past the listed.
 pub fn requesters(request: &Request) -> String {
-    let names: Vec<String> = request
+    let mut names: Vec<String> = request
         .requested_by
         .iter()
         .map(|r| match r.count {
@@ -112,6 +112,9 @@ pub fn requesters(request: &Request) -> String {
             n => format!("{} ({}, ×{n})", r.display, r.platform),
         })
         .collect();
+    if request.unlisted_requesters > 0 {
+        names.push(format!("and {} more", request.unlisted_requesters));
+    }
     if names.is_empty() {
         "nobody".into()
     } else {
@@ -404,8 +407,8 @@ pub fn queued(request: &Request, deduplicated: bool, status: &Status, now: Times
         format!(
             "Joined {} ({} requester{}). Asking again is never needed.",
             name(request),
-            request.requested_by.len(),
-            if request.requested_by.len() == 1 {
+            request.requester_count(),
+            if request.requester_count() == 1 {
                 ""
             } else {
                 "s"

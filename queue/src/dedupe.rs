@@ -6,7 +6,7 @@
 use crate::ask::Ask;
 use crate::id::{RequestId, ShortId};
 use crate::request::{Event, Kind, Request, State, Transition, TransitionError};
-use crate::requester::{Actor, Requester, Role};
+use crate::requester::{Actor, MAX_LISTED_REQUESTERS, Requester, Role};
 use crate::settings::{AgentRequests, QueueSettings};
 use crate::timestamp::Timestamp;
 
@@ -76,6 +76,7 @@ pub fn new_request(
         idle_set_by_admin: ask.actor.role == Role::Admin && ask.idle_explicit,
         ignore_windows: ask.actor.role == Role::Admin && ask.ignore_windows,
         requested_by: vec![Requester::first_ask(&ask.actor)],
+        unlisted_requesters: 0,
         phase: None,
         phase_since: None,
         fencing_token: None,
@@ -101,11 +102,14 @@ fn needs_approval(role: Role, settings: &QueueSettings) -> bool {
 /// queued request back for approval; an admin's ask approves a request awaiting approval (the
 /// admin is then knowingly a requester of what they approved, which is not self-approval:
 /// admins' own asks never await approval).
+///
+/// `known`: the store already has the asker as a requester of `request` (listed or not).
 pub fn merge_into(
     request: &mut Request,
     ask: &Ask,
     settings: &QueueSettings,
     at: Timestamp,
+    known: bool,
 ) -> Result<Merge, TransitionError> {
     debug_assert!(request.state.is_open(), "merge into a closed request");
     let mut merge = Merge::default();
@@ -131,8 +135,14 @@ pub fn merge_into(
 
     match request.requested_by.iter_mut().find(|r| ask.actor.is(r)) {
         Some(existing) => existing.count = existing.count.saturating_add(1),
+        // A requester beyond the listed ones: its count is the store's.
+        None if known => {}
         None => {
-            request.requested_by.push(Requester::first_ask(&ask.actor));
+            if request.requested_by.len() < MAX_LISTED_REQUESTERS {
+                request.requested_by.push(Requester::first_ask(&ask.actor));
+            } else {
+                request.unlisted_requesters = request.unlisted_requesters.saturating_add(1);
+            }
             merge.new_requester = true;
         }
     }
@@ -168,11 +178,13 @@ pub fn merge_into(
 /// Cancels `request` on behalf of `actor`.
 ///
 /// An admin cancels the request; anyone else removes only their own ask, and the request is
-/// cancelled when no requester is left.
+/// cancelled when no requester is left. `known`: the store has `actor` as a requester of
+/// `request` (listed or not).
 pub fn withdraw(
     request: &mut Request,
     actor: &Actor,
     at: Timestamp,
+    known: bool,
 ) -> Result<Withdrawal, WithdrawError> {
     let by = actor.by();
     if actor.role == Role::Admin {
@@ -186,19 +198,24 @@ pub fn withdraw(
             illegal,
         }
     })?;
-    let Some(index) = request.requested_by.iter().position(|r| actor.is(r)) else {
-        return Err(WithdrawError::NotARequester {
-            short_id: request.short_id.clone(),
-            actor: actor.to_string(),
-        });
-    };
-    request.requested_by.remove(index);
-    if request.requested_by.is_empty() {
+    match request.requested_by.iter().position(|r| actor.is(r)) {
+        Some(index) => {
+            request.requested_by.remove(index);
+        }
+        None if known && request.unlisted_requesters > 0 => request.unlisted_requesters -= 1,
+        None => {
+            return Err(WithdrawError::NotARequester {
+                short_id: request.short_id.clone(),
+                actor: actor.to_string(),
+            });
+        }
+    }
+    if request.requester_count() == 0 {
         request.apply(Event::Cancel, at, &by)?;
         Ok(Withdrawal::Cancelled)
     } else {
         Ok(Withdrawal::RequesterRemoved {
-            remaining: request.requested_by.len(),
+            remaining: usize::try_from(request.requester_count()).unwrap_or(usize::MAX),
         })
     }
 }
@@ -267,13 +284,14 @@ mod tests {
         assert!(!r.ignore_windows, "never from an agent");
         let mut admin_any = ask(Kind::Restart, "boss", Role::Admin, 600, false);
         admin_any.ignore_windows = true;
-        merge_into(&mut r, &admin_any, &settings, at).unwrap();
+        merge_into(&mut r, &admin_any, &settings, at, false).unwrap();
         assert!(r.ignore_windows);
         merge_into(
             &mut r,
             &ask(Kind::Restart, "bot", Role::Agent, 600, false),
             &settings,
             at,
+            false,
         )
         .unwrap();
         assert!(
@@ -285,6 +303,7 @@ mod tests {
             &ask(Kind::Update, "bot", Role::Agent, 600, false),
             &settings,
             at,
+            false,
         )
         .unwrap();
         assert_eq!(r.kind, Kind::Update);
@@ -303,6 +322,7 @@ mod tests {
             &ask(Kind::Restart, "a2", Role::Agent, 1800, true),
             &s,
             AT,
+            false,
         )
         .unwrap();
         assert_eq!(r.idle_seconds, 1800);
@@ -311,6 +331,7 @@ mod tests {
             &ask(Kind::Restart, "boss", Role::Admin, 60, true),
             &s,
             AT,
+            false,
         )
         .unwrap();
         assert_eq!(r.idle_seconds, 60);
@@ -319,6 +340,7 @@ mod tests {
             &ask(Kind::Restart, "a3", Role::Agent, 7200, true),
             &s,
             AT,
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -330,6 +352,7 @@ mod tests {
             &ask(Kind::Restart, "boss2", Role::Admin, 1200, false),
             &s,
             AT,
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -343,7 +366,7 @@ mod tests {
         let s = QueueSettings::default();
         let a = ask(Kind::Restart, "a1", Role::Agent, 600, false);
         let mut r = open(&a, &s);
-        let m = merge_into(&mut r, &a, &s, AT).unwrap();
+        let m = merge_into(&mut r, &a, &s, AT, false).unwrap();
         assert!(!m.new_requester);
         assert_eq!(r.requested_by.len(), 1);
         assert_eq!(r.requested_by[0].count, 2);
@@ -360,6 +383,7 @@ mod tests {
             &ask(Kind::Restart, "boss", Role::Admin, 600, false),
             &s,
             AT,
+            false,
         )
         .unwrap();
         assert!(m.approved);
@@ -369,6 +393,7 @@ mod tests {
             &ask(Kind::Update, "a2", Role::Agent, 600, false),
             &s,
             AT,
+            false,
         )
         .unwrap();
         assert!(m.upgraded && m.sent_back_for_approval);
@@ -385,6 +410,7 @@ mod tests {
             &ask(Kind::Update, "a1", Role::Agent, 600, false),
             &s,
             AT,
+            false,
         )
         .unwrap();
         assert!(m.upgraded && !m.sent_back_for_approval);
@@ -400,15 +426,16 @@ mod tests {
             &ask(Kind::Restart, "a2", Role::Agent, 600, false),
             &s,
             AT,
+            false,
         )
         .unwrap();
-        let w = withdraw(&mut r, &actor("a1", Role::Agent), AT).unwrap();
+        let w = withdraw(&mut r, &actor("a1", Role::Agent), AT, false).unwrap();
         assert_eq!(w, Withdrawal::RequesterRemoved { remaining: 1 });
         assert_eq!(r.state, State::Queued);
-        let err = withdraw(&mut r, &actor("a1", Role::Agent), AT).unwrap_err();
+        let err = withdraw(&mut r, &actor("a1", Role::Agent), AT, false).unwrap_err();
         assert!(matches!(err, WithdrawError::NotARequester { .. }), "{err}");
         assert_eq!(
-            withdraw(&mut r, &actor("a2", Role::Agent), AT).unwrap(),
+            withdraw(&mut r, &actor("a2", Role::Agent), AT, false).unwrap(),
             Withdrawal::Cancelled
         );
         assert_eq!(r.state, State::Cancelled);
@@ -419,10 +446,10 @@ mod tests {
         let s = QueueSettings::default();
         let mut r = open(&ask(Kind::Restart, "a1", Role::Agent, 600, false), &s);
         assert_eq!(
-            withdraw(&mut r, &actor("boss", Role::Admin), AT).unwrap(),
+            withdraw(&mut r, &actor("boss", Role::Admin), AT, false).unwrap(),
             Withdrawal::Cancelled
         );
-        let err = withdraw(&mut r, &actor("boss", Role::Admin), AT).unwrap_err();
+        let err = withdraw(&mut r, &actor("boss", Role::Admin), AT, false).unwrap_err();
         assert!(
             err.to_string()
                 .ends_with("already cancelled; nothing to cancel"),

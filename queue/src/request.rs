@@ -286,8 +286,13 @@ pub struct Request {
     /// An admin asked this request to start outside the maintenance windows (`--window any`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ignore_windows: bool,
-    /// Distinct requesters in the order they first asked.
+    /// Distinct requesters in the order they first asked: the first
+    /// [`MAX_LISTED_REQUESTERS`](crate::requester::MAX_LISTED_REQUESTERS) (notices go to their
+    /// chats); the store keeps every requester, listed or not, in a tree of its own.
     pub requested_by: Vec<Requester>,
+    /// Distinct requesters beyond those listed in `requested_by`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unlisted_requesters: u64,
     /// The step while running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
@@ -305,7 +310,17 @@ pub struct Request {
     pub result: Option<RunResult>,
 }
 
+/// For `skip_serializing_if`: a count of zero is left out.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Request {
+    /// How many distinct requesters it has, listed or not.
+    pub fn requester_count(&self) -> u64 {
+        self.requested_by.len() as u64 + self.unlisted_requesters
+    }
+
     /// Applies `event` through `next_state`, recording the transition.
     pub fn apply(&mut self, event: Event, at: Timestamp, by: &str) -> Result<(), TransitionError> {
         let to = next_state(self.state, event).map_err(|illegal| TransitionError {

@@ -76,6 +76,10 @@ impl fmt::Display for Actor {
     }
 }
 
+/// Requesters a request lists (and whose chats hear its notices); more are counted, and kept in
+/// the store, but not listed, so a storm of distinct names cannot grow the request record.
+pub const MAX_LISTED_REQUESTERS: usize = 32;
+
 /// One distinct requester of a request; repeats of the same ask only raise `count`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requester {

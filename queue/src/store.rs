@@ -116,6 +116,7 @@ impl Store {
     ) -> Result<Self, Error> {
         let path = path.as_ref().to_owned();
         let (trees, counters) = open::open(&path)?;
+        let stats = Arc::new(WriterStats::default());
         let writer = Writer {
             trees: trees.clone(),
             path: path.clone(),
@@ -124,13 +125,13 @@ impl Store {
             now: clock.now(),
             failed_flush: None,
             platform_event: None,
+            staged: None,
+            stats: stats.clone(),
         };
-        let stats = Arc::new(WriterStats::default());
         let (jobs, receiver) = mpsc::channel();
-        let thread_stats = stats.clone();
         let handle = std::thread::Builder::new()
             .name("lull-store-writer".into())
-            .spawn(move || writer::run(writer, receiver, thread_stats))
+            .spawn(move || writer::run(writer, receiver))
             .map_err(|e| Error::Io {
                 path: path.clone(),
                 message: format!("could not start the writer thread: {e}"),
@@ -192,15 +193,18 @@ impl Store {
             // state holds the change without the id, so a redelivered event is never applied
             // twice.
             writer.platform_event = platform_event.map(|e| (e.key, e.ttl));
-            let outcome = change(writer);
+            let mut outcome = change(writer);
             writer.platform_event = None;
-            let event = outcome.as_ref().ok().and_then(event);
-            if let (Some(event), Some(hook)) = (&event, &hook) {
-                let notices = hook(event, writer.now);
-                if let Err(error) = outbox::outbox_push_all(writer, notices) {
-                    // The change itself is committed; only its notices are missing.
-                    tracing::error!(%error, "could not write notices to the outbox");
-                }
+            let mut event = outcome.as_ref().ok().and_then(event);
+            let notices = match (&event, &hook) {
+                (Some(event), Some(hook)) => hook(event, writer.now),
+                _ => Vec::new(),
+            };
+            // The change and its notices are one transaction: a failed write loses neither
+            // alone, and the caller hears the failure.
+            if let Err(error) = writer.apply_change(outcome.is_ok(), notices) {
+                outcome = Err(error);
+                event = None;
             }
             Box::new(move |flushed: Result<(), Error>| {
                 let outcome = flushed.and(outcome);
@@ -238,6 +242,11 @@ impl Store {
     /// wedged, crash loop), after writing its notices to the outbox.
     pub async fn report(&self, event: QueueEvent) -> Result<(), Error> {
         self.change(|_| Ok(()), move |_| Some(event)).await
+    }
+
+    /// How many transactions the writer has applied (one per change that wrote anything).
+    pub fn transactions(&self) -> u64 {
+        self.inner.stats.transactions.load(Ordering::SeqCst)
     }
 
     /// How many flushes the writer has done, and how many changes they covered.

@@ -5,10 +5,6 @@
 
 use std::ffi::CStr;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
-use tokio::net::UnixListener;
-
 /// The local process that opened a connection to the control socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LocalPeer {
@@ -22,7 +18,7 @@ pub(crate) struct LocalPeer {
 
 impl LocalPeer {
     /// The peer of `stream`; unknown fields when the kernel does not say.
-    fn of(stream: &tokio::net::UnixStream) -> Self {
+    pub(crate) fn of(stream: &tokio::net::UnixStream) -> Self {
         match stream.peer_cred() {
             Ok(cred) => Self {
                 user: user_name(cred.uid()),
@@ -92,12 +88,6 @@ impl LocalPeer {
     }
 }
 
-impl Connected<IncomingStream<'_, UnixListener>> for LocalPeer {
-    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
-        Self::of(stream.io())
-    }
-}
-
 /// The user name of `uid`, looked up once per uid: the lookup may block (NSS can ask a
 /// directory service), and it runs as a connection is accepted.
 fn user_name(uid: libc::uid_t) -> String {
@@ -155,7 +145,7 @@ mod tests {
     async fn a_socket_peer_is_the_connecting_process() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
-        let listener = UnixListener::bind(&path).unwrap();
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
         // Another process connects (Python's socket module, as a host plugin would).
         let mut child = std::process::Command::new("python3")
             .arg("-c")

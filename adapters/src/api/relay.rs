@@ -92,6 +92,9 @@ impl From<RelayError> for ApiError {
             RelayError::ClaimedByAnother { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "claimed_by_another", message)
             }
+            RelayError::TooManyPolls(_) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_polls", message)
+            }
             RelayError::NoSuchNotice(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
             }

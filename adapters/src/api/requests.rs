@@ -184,7 +184,14 @@ pub(super) async fn tool(State(s): State<ApiState>, caller: Caller, bytes: Bytes
         None if caller.relay_token => Some("via api:relay-token".to_owned()),
         None => None,
     };
+    // Over TCP the token is all the caller proved: it keys the requester with the agent name.
+    let credential = match (&caller.peer, caller.relay_token, caller.role) {
+        (Some(_), _, _) => None,
+        (None, true, _) => Some("relay-token"),
+        (None, false, Role::Admin) => Some("admin-token"),
+        (None, false, Role::Agent) => Some("agent-token"),
+    };
     ok(s.plugin
-        .tool_via(&String::from_utf8_lossy(&bytes), via.as_deref())
+        .tool_keyed(&String::from_utf8_lossy(&bytes), via.as_deref(), credential)
         .await)
 }

@@ -6,8 +6,10 @@
 //! [`Handling`] learns when each event was handled, so that:
 //!
 //! - a poller (Telegram's `getUpdates` offset) asks past a batch only once it was handled
-//!   ([`Handling::begin`], [`Handling::settled`], bounded by [`MAX_HANDLING_WAIT`]), and asks
-//!   again for an event that failed ([`Handling::take_failed`]);
+//!   ([`Handling::begin`], [`Handling::settled`]), and asks again for an event that failed
+//!   ([`Handling::take_failed`]). One still being handled after [`MAX_HANDLING_WAIT`] is
+//!   *overdue*: the poller goes on hearing newer events, but never asks past the oldest overdue
+//!   one ([`Handling::held`]) until it was handled;
 //! - a webhook post or an envelope is answered only then ([`Handling::wait_for`]).
 //!
 //! A handling that ends without saying how (cancelled when lull stops) counts as failed, so the
@@ -26,7 +28,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// How long a poller waits for the events before it to be handled. A handler stuck longer must
-/// not stop lull from hearing anything else.
+/// not stop lull from hearing anything else; it is overdue, and still not acknowledged.
 pub const MAX_HANDLING_WAIT: Duration = Duration::from_secs(60);
 
 /// What to tell the platform about one event once its handling ends.
@@ -44,15 +46,27 @@ pub enum Ack {
 pub struct Handling<Id> {
     state: Mutex<State<Id>>,
     settled: tokio::sync::Notify,
+    /// How long [`Handling::settled`] waits before the events still out are overdue.
+    overdue_after: Duration,
 }
 
 impl<Id> Default for Handling<Id> {
     fn default() -> Self {
+        Self::overdue_after(MAX_HANDLING_WAIT)
+    }
+}
+
+impl<Id> Handling<Id> {
+    /// Events given out and not yet handled, overdue once still being handled after `wait`
+    /// ([`MAX_HANDLING_WAIT`] by default; tests shorten it).
+    pub fn overdue_after(wait: Duration) -> Self {
         Self {
+            overdue_after: wait,
             state: Mutex::new(State {
                 outstanding: HashSet::new(),
                 waiters: HashMap::new(),
                 failed: HashSet::new(),
+                overdue: HashSet::new(),
             }),
             settled: tokio::sync::Notify::new(),
         }
@@ -66,6 +80,9 @@ struct State<Id> {
     waiters: HashMap<Id, Vec<oneshot::Sender<()>>>,
     /// Ids given out by a poller whose handling failed: to be asked for again.
     failed: HashSet<Id>,
+    /// Ids given out by a poller and still being handled after [`MAX_HANDLING_WAIT`]: not
+    /// waited for any more, and not acknowledged either.
+    overdue: HashSet<Id>,
 }
 
 impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
@@ -74,8 +91,13 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
     }
 
     /// Marks event `id` given out by a poller: [`Handling::settled`] waits until it is handled.
+    /// An overdue event given out again (the poller held the platform's offset at it, so it
+    /// comes back) is not waited for twice: its copy is answered as a copy.
     pub fn begin(&self, id: Id) {
-        self.state().outstanding.insert(id);
+        let mut state = self.state();
+        if !state.overdue.contains(&id) {
+            state.outstanding.insert(id);
+        }
     }
 
     /// Resolves with `Ok` when event `id` has been handled, `Err` if it was given up on.
@@ -107,8 +129,17 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
         self.state().failed.drain().collect()
     }
 
+    /// The oldest overdue event: a poller must not acknowledge it (nor, on platforms whose
+    /// acknowledgement is an offset, anything after it) until it was handled.
+    pub fn held(&self) -> Option<Id>
+    where
+        Id: Ord,
+    {
+        self.state().overdue.iter().min().cloned()
+    }
+
     /// Resolves once every event given out was handled, or after [`MAX_HANDLING_WAIT`] (then
-    /// those still out are forgotten: a late finish of one of them changes nothing).
+    /// those still out become overdue: no longer waited for, still not acknowledged).
     pub async fn settled(&self) {
         let all_handled = async {
             loop {
@@ -119,14 +150,16 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
                 notified.await;
             }
         };
-        if tokio::time::timeout(MAX_HANDLING_WAIT, all_handled)
+        if tokio::time::timeout(self.overdue_after, all_handled)
             .await
             .is_err()
         {
             tracing::warn!(
-                "an event is still being handled after a minute; acknowledging the rest and going on"
+                "an event is still being handled after a minute; going on without acknowledging it"
             );
-            self.state().outstanding.clear();
+            let mut state = self.state();
+            let overdue = std::mem::take(&mut state.outstanding);
+            state.overdue.extend(overdue);
         }
     }
 }
@@ -165,11 +198,13 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Drop for Finished<Id> {
                 Vec::new()
             }
         };
-        if ack != Ack::Copy && state.outstanding.remove(&self.id) {
-            if ack == Ack::Failed {
+        if ack != Ack::Copy {
+            let was_overdue = state.overdue.remove(&self.id);
+            let was_outstanding = state.outstanding.remove(&self.id);
+            if (was_overdue || was_outstanding) && ack == Ack::Failed {
                 state.failed.insert(self.id.clone());
             }
-            if state.outstanding.is_empty() {
+            if was_outstanding && state.outstanding.is_empty() {
                 self.handling.settled.notify_waiters();
             }
         }
@@ -211,19 +246,38 @@ mod tests {
             .expect("settles once both are handled")
             .unwrap();
 
-        // A stuck one is waited out, then forgotten: its late finish does not release a newer one.
+        // A stuck one is waited out, then overdue: held (not acknowledged), not waited for
+        // again when it comes back, and its late finish does not release a newer one.
         handling.begin(3);
         let started = tokio::time::Instant::now();
         handling.settled().await;
         assert_eq!(started.elapsed(), MAX_HANDLING_WAIT);
+        assert_eq!(handling.held(), Some(3));
+        handling.begin(3);
+        handling.settled().await;
+        assert_eq!(
+            started.elapsed(),
+            MAX_HANDLING_WAIT,
+            "3 came back: not waited for"
+        );
         handling.begin(4);
         drop(handled(3));
+        assert_eq!(handling.held(), None, "handled at last: no longer held");
         assert!(
             tokio::time::timeout(Duration::from_secs(1), handling.settled())
                 .await
                 .is_err(),
             "4 is still out"
         );
+        // An overdue one that fails is asked for again.
+        let started = tokio::time::Instant::now();
+        handling.settled().await;
+        assert_eq!(started.elapsed(), MAX_HANDLING_WAIT);
+        let mut failing = handling.finished_on_drop(4);
+        failing.settle(Ack::Failed);
+        drop(failing);
+        assert_eq!(handling.held(), None);
+        assert_eq!(handling.take_failed(), [4]);
     }
 
     #[test]

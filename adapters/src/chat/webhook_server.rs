@@ -1,7 +1,8 @@
 //! The HTTP listener a platform's webhook routes are served on (Telegram's webhook, Slack's
 //! request URLs, Discord's interactions endpoint): bound before the platform is told the URL, so
 //! an address lull cannot listen on is found at once, and stopped gracefully within
-//! [`STOP_GRACE`](super::supervisor::STOP_GRACE) so posts in flight are answered.
+//! [`STOP_GRACE`](super::supervisor::STOP_GRACE) so posts in flight are answered. Served within
+//! lull's listener bounds (header and body timeouts, a connection cap) like every listener.
 
 use std::net::SocketAddr;
 
@@ -22,7 +23,7 @@ pub struct ListenError {
 
 /// A running listener.
 pub struct WebhookServer {
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
     stop: CancellationToken,
     address: SocketAddr,
 }
@@ -59,11 +60,13 @@ impl WebhookServer {
         tracing::info!("{name} listening on {address}");
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            axum::serve(tcp, router)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await
-        });
+        let task = tokio::spawn(crate::http_server::serve(
+            tcp,
+            router,
+            |_, peer: &SocketAddr| *peer,
+            crate::http_server::Bounds::default(),
+            stopped,
+        ));
         Ok(Self {
             task,
             stop,

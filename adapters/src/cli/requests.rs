@@ -46,7 +46,7 @@ pub(super) async fn ask(kind: Kind, mut args: AskArgs, target: &Target) -> Resul
             "joined {} {} ({} requesters)",
             request.kind,
             request.short_id,
-            request.requested_by.len()
+            request.requester_count()
         );
     } else {
         println!(

@@ -1,9 +1,8 @@
-//! The gateway connection's events, as a serenity [`EventHandler`]: lull's interactions and
-//! agents' `/maintenance` messages handed to [`DiscordLull`], each on a tracked task so that
-//! stopping can let them finish.
+//! The gateway connection's events: lull's interactions and agents' `/maintenance` messages
+//! handed to [`DiscordLull`], each on a tracked task so that stopping can let them finish. The
+//! connection itself is [`shard`](super::shard).
 
-use serenity::all::{Context, EventHandler, Interaction, Message, Ready};
-use serenity::async_trait;
+use serenity::all::Event;
 use tokio_util::task::TaskTracker;
 
 use super::handler::DiscordLull;
@@ -14,23 +13,28 @@ pub(crate) struct GatewayEvents {
     pub(crate) tasks: TaskTracker,
 }
 
-#[async_trait]
-impl EventHandler for GatewayEvents {
-    async fn ready(&self, _ctx: Context, ready: Ready) {
-        tracing::info!(bot = %ready.user.name, guilds = ready.guilds.len(), "discord: gateway ready");
-    }
-
-    async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
-        let lull = self.lull.clone();
-        self.tasks.spawn(async move {
-            lull.interaction_create(&interaction).await;
-        });
-    }
-
-    async fn message(&self, _ctx: Context, message: Message) {
-        let lull = self.lull.clone();
-        self.tasks.spawn(async move {
-            lull.message(&message).await;
-        });
+impl GatewayEvents {
+    /// Handles one dispatched event; lull reads only interactions and messages.
+    pub(crate) fn dispatch(&self, event: Event) {
+        match event {
+            Event::Ready(ready) => {
+                let ready = ready.ready;
+                tracing::info!(bot = %ready.user.name, guilds = ready.guilds.len(), "discord: gateway ready");
+            }
+            Event::Resumed(_) => tracing::info!("discord: gateway session resumed"),
+            Event::InteractionCreate(created) => {
+                let lull = self.lull.clone();
+                self.tasks.spawn(async move {
+                    lull.interaction_create(&created.interaction).await;
+                });
+            }
+            Event::MessageCreate(created) => {
+                let lull = self.lull.clone();
+                self.tasks.spawn(async move {
+                    lull.message(&created.message).await;
+                });
+            }
+            _ => {}
+        }
     }
 }

@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
-use serenity::all::{ApplicationId, ClientBuilder, CurrentUser, GatewayIntents, HttpError};
+use serenity::all::{ApplicationId, CurrentUser, GatewayIntents, HttpError};
 use serenity::gateway::GatewayError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::gateway::GatewayEvents;
 use super::settings::{Delivery, DiscordSettings};
+use super::shard::Shard;
 use super::{DiscordLull, PLATFORM};
 use super::{command, endpoint, http};
 use crate::chat::supervisor::{Attempt, Connection, STOP_GRACE, supervise};
@@ -156,9 +157,9 @@ impl DiscordConnection {
         stop: &CancellationToken,
         tasks: &TaskTracker,
     ) -> Result<(), Attempt<DiscordError>> {
-        // Asked first so that trouble reaching it is retried here: serenity itself would fall
-        // back to Discord's public gateway address.
-        self.lull.http().get_gateway().await.map_err(attempt)?;
+        // Asked first so that trouble reaching it is retried here, and because new sessions
+        // begin at the URL it gives (resumes go to the one READY gives).
+        let gateway_url = self.lull.http().get_gateway().await.map_err(attempt)?.url;
         // Reading agents' messages needs the privileged Message Content intent; without agents
         // lull asks for nothing privileged.
         let intents = if self.settings.agents.is_empty() {
@@ -172,28 +173,13 @@ impl DiscordConnection {
             lull: self.lull.clone(),
             tasks: tasks.clone(),
         };
-        let http = http(&self.settings);
-        if let Some(id) = self.lull.http().application_id() {
-            http.set_application_id(id);
-        }
-        let mut client = ClientBuilder::new_with_http(http, intents)
-            .event_handler(events)
-            .await
-            .map_err(attempt)?;
-        let shards = client.shard_manager.clone();
-        let running = client.start();
-        tokio::pin!(running);
-        tokio::select! {
-            ended = &mut running => {
-                return Err(match ended {
-                    Err(error) => attempt(error),
-                    Ok(()) => Attempt::Retry("the gateway connection ended".into()),
-                });
-            }
-            () = stop.cancelled() => {}
-        }
-        shards.shutdown_all().await;
-        let _ = tokio::time::timeout(STOP_GRACE, running).await;
-        Ok(())
+        let token = self.settings.token.expose();
+        let shard = Shard {
+            gateway_url,
+            token: token.trim_start_matches("Bot "),
+            intents,
+            events: &events,
+        };
+        shard.run(stop).await
     }
 }

@@ -317,6 +317,11 @@ impl Relay {
         by: &str,
     ) -> Result<Vec<RelayNotice>, RelayError> {
         let store = plugin.scheduler().store();
+        let _slot = self
+            .shared
+            .polls
+            .take(consumer)
+            .map_err(RelayError::TooManyPolls)?;
         let deadline = Instant::now() + wait;
         let mut events = store.subscribe();
         loop {

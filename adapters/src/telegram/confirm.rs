@@ -5,7 +5,9 @@
 //! handled, so a command being handled when lull is killed would be lost.
 //! [`ConfirmAfterHandling`] asks past a batch only once the chat kit's
 //! [`Handling`](crate::chat::acknowledge::Handling) says every update of it was handled, and asks
-//! again for one that could not be handled.
+//! again for one that could not be handled. An update still being handled after the chat kit's
+//! bound is overdue: the poller goes on hearing the updates after it, but holds the offset at
+//! it (Telegram confirms everything below an offset), so it is confirmed only once handled.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,10 @@ use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 
 use crate::chat::acknowledge::Handling;
 use lull_queue::Backoff;
+
+/// Between polls while an overdue update holds the offset: each poll then answers at once
+/// (the held update comes back), so without a pause the poller would spin.
+const HELD_POLL_PAUSE: Duration = Duration::from_secs(2);
 
 /// Long polling that asks past a batch of updates only once all of them were handled. Updates
 /// of one batch are handled concurrently (one chat does not wait for another); teloxide's own
@@ -74,6 +80,8 @@ struct Poller {
     /// Between asking again for an update that could not be handled; reset once a batch is
     /// handled whole.
     refetch_backoff: Backoff,
+    /// The newest update given out, to tell a batch with news from one of redeliveries.
+    newest: Option<UpdateId>,
     done: bool,
 }
 
@@ -113,6 +121,10 @@ impl Poller {
             } else {
                 self.refetch_backoff.reset();
             }
+            if let Some(held) = self.handling.held() {
+                // Overdue and still being handled: not confirmed, whatever came after it.
+                self.offset = self.offset.min(held.as_offset() - 1);
+            }
             if self.flag.is_stopped() {
                 self.done = true;
                 if self.offset != 0 {
@@ -141,10 +153,21 @@ impl Poller {
             match fetched {
                 Ok(updates) => {
                     self.backoff.reset();
-                    if let Some(last) = updates.last() {
-                        self.offset = last.id.as_offset();
+                    let news = updates.iter().any(|u| Some(u.id) > self.newest);
+                    self.newest = self.newest.max(updates.last().map(|u| u.id));
+                    if let Some(newest) = self.newest {
+                        // Past everything given out so far; a held or failed update lowers it
+                        // again before the next ask.
+                        self.offset = newest.as_offset();
                     }
                     self.batch.extend(updates);
+                    if !news && self.handling.held().is_some() {
+                        let flag = self.flag.clone();
+                        tokio::select! {
+                            () = tokio::time::sleep(HELD_POLL_PAUSE) => {}
+                            () = flag => {}
+                        }
+                    }
                 }
                 Err(error) => {
                     let wait = self.backoff.next_wait();
@@ -175,6 +198,7 @@ impl<'a> AsUpdateStream<'a> for ConfirmAfterHandling {
             batch: Default::default(),
             backoff: Backoff::default(),
             refetch_backoff: Backoff::default(),
+            newest: None,
             done: false,
         };
         Box::pin(futures_util::stream::unfold(poller, Poller::next))

@@ -107,8 +107,13 @@ impl Inbox for TelegramPosts {
         Some(StatusCode::OK.into_response())
     }
 
+    /// Not `200`: that would confirm an update not yet handled. Telegram posts it again later;
+    /// the copy waits for the first handling and is answered when it ends.
     fn overdue(&self) -> Response {
-        StatusCode::OK.into_response()
+        inbox::refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the update is still being handled; post it again",
+        )
     }
 }
 

@@ -1,8 +1,11 @@
 //! A fake Discord on 127.0.0.1 for tests: the REST API serenity calls (`/api/v10/…`: the bot
 //! user, the gateway's address, command registration, interaction callbacks and webhooks,
 //! channel messages) and a gateway websocket that speaks the gateway protocol (HELLO,
-//! IDENTIFY, READY, heartbeat ACKs, then the dispatches a test pushes). It records every REST
-//! call, and signs interactions with a test Ed25519 key for the interactions endpoint.
+//! IDENTIFY, READY, heartbeat ACKs, then the dispatches a test pushes). Its READY names a
+//! second listener as `resume_gateway_url`, where RESUME is accepted (RESUMED) or refused (op 9);
+//! a test sends op 7 or op 9 down the live session. It records every REST call and how each
+//! gateway connection opened, and signs interactions with a test Ed25519 key for the
+//! interactions endpoint.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -52,6 +55,19 @@ struct FakeState {
     seq: u64,
     /// IDENTIFY payloads received.
     identifies: Vec<Value>,
+    /// How each gateway connection opened: which listener, and the first op the client sent.
+    openings: Vec<Opening>,
+    /// Whether a RESUME is refused with op 9 (`d: false`) rather than accepted.
+    refuse_resumes: bool,
+}
+
+/// How one gateway connection opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opening {
+    /// `"gateway"` (the URL `GET /gateway` gives) or `"resume"` (READY's `resume_gateway_url`).
+    pub listener: &'static str,
+    /// 2 (IDENTIFY) or 6 (RESUME).
+    pub op: u64,
 }
 
 /// The fake server; dropping it stops it.
@@ -204,20 +220,28 @@ impl FakeDiscord {
         let gateway = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
-        let (rest_address, gateway_address) =
-            (rest.local_addr().unwrap(), gateway.local_addr().unwrap());
+        let resume = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let (rest_address, gateway_address, resume_address) = (
+            rest.local_addr().unwrap(),
+            gateway.local_addr().unwrap(),
+            resume.local_addr().unwrap(),
+        );
         let for_rest = state.clone();
         let app = axum::Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
             let state = for_rest.clone();
             async move { handle(&state, gateway_address, method, uri, body) }
         });
         runtime.spawn(async move { axum::serve(rest, app).await });
-        let for_gateway = state.clone();
-        runtime.spawn(async move {
-            while let Ok((stream, _)) = gateway.accept().await {
-                tokio::spawn(session(for_gateway.clone(), stream, gateway_address));
-            }
-        });
+        for (listener, name) in [(gateway, "gateway"), (resume, "resume")] {
+            let state = state.clone();
+            runtime.spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    tokio::spawn(session(state.clone(), stream, name, resume_address));
+                }
+            });
+        }
         Self {
             state,
             rest: rest_address,
@@ -313,6 +337,24 @@ impl FakeDiscord {
         self.with(|s| s.identifies.clone())
     }
 
+    /// How each gateway connection opened, in order.
+    pub fn openings(&self) -> Vec<Opening> {
+        self.with(|s| s.openings.clone())
+    }
+
+    /// From now on a RESUME is refused (op 9, `d: false`), or accepted again.
+    pub fn refuse_resumes(&self, refuse: bool) {
+        self.with(|s| s.refuse_resumes = refuse);
+    }
+
+    /// Sends `frame` (op 7, op 9) down the live session, which then counts as gone.
+    pub fn send_to_session(&self, frame: Value) {
+        self.with(|s| {
+            let session = s.session.take().expect("a live gateway session");
+            let _ = session.send(frame);
+        });
+    }
+
     pub fn wait_until(&self, what: &str, mut condition: impl FnMut(&Self) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !condition(self) {
@@ -406,8 +448,15 @@ fn handle(
     }
 }
 
-/// One gateway connection: HELLO, then IDENTIFY → READY, heartbeats ACKed, dispatches sent.
-async fn session(state: Arc<Mutex<FakeState>>, stream: tokio::net::TcpStream, gateway: SocketAddr) {
+/// One gateway connection on `listener`: HELLO, then IDENTIFY → READY (naming `resume` as
+/// `resume_gateway_url`) or RESUME → RESUMED (or op 9 when resumes are refused), heartbeats
+/// ACKed, dispatches sent.
+async fn session(
+    state: Arc<Mutex<FakeState>>,
+    stream: tokio::net::TcpStream,
+    listener: &'static str,
+    resume: SocketAddr,
+) {
     let Ok(socket) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
@@ -426,7 +475,15 @@ async fn session(state: Arc<Mutex<FakeState>>, stream: tokio::net::TcpStream, ga
         let Ok(payload) = serde_json::from_str::<Value>(&text) else {
             continue;
         };
-        match payload["op"].as_u64() {
+        let op = payload["op"].as_u64();
+        if let Some(op @ (2 | 6)) = op {
+            state
+                .lock()
+                .unwrap()
+                .openings
+                .push(Opening { listener, op });
+        }
+        match op {
             Some(1) => {
                 let _ = out.send(json!({"op": 11}));
             }
@@ -437,15 +494,24 @@ async fn session(state: Arc<Mutex<FakeState>>, stream: tokio::net::TcpStream, ga
                 let _ = out.send(json!({"op": 0, "t": "READY", "s": 1, "d": {
                     "v": 10, "user": bot_user(),
                     "guilds": [{"id": GUILD.to_string(), "unavailable": true}],
-                    "session_id": "fake-session", "resume_gateway_url": format!("ws://{gateway}"),
+                    "session_id": "fake-session", "resume_gateway_url": format!("ws://{resume}"),
                     "shard": [0, 1], "application": {"id": APP_ID.to_string(), "flags": 0},
                 }}));
                 s.session = Some(out.clone());
                 flush(&mut s);
             }
-            // A resume is refused: the client identifies again.
             Some(6) => {
-                let _ = out.send(json!({"op": 9, "d": false}));
+                let mut s = state.lock().unwrap();
+                let known = payload["d"]["session_id"] == "fake-session"
+                    && payload["d"]["seq"].as_u64() == Some(s.seq);
+                if s.refuse_resumes || !known {
+                    let _ = out.send(json!({"op": 9, "d": false}));
+                } else {
+                    s.seq += 1;
+                    let _ = out.send(json!({"op": 0, "t": "RESUMED", "s": s.seq, "d": {}}));
+                    s.session = Some(out.clone());
+                    flush(&mut s);
+                }
             }
             _ => {}
         }

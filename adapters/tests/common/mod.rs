@@ -273,6 +273,38 @@ impl Home {
             .unwrap_or_default()
     }
 
+    /// How often each requester's ask was applied to the open request, by user id, from the
+    /// running server's audit (the request lists only its first requesters; the audit has every
+    /// ask: `submitted`, `joined`, or `repeated` for an ask applied twice).
+    pub fn asks_applied(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut applied = std::collections::BTreeMap::new();
+        let Some(open) = self.open_requests().first().cloned() else {
+            return applied;
+        };
+        let id = open["id"].as_str().unwrap();
+        let audit = self.call("GET", &format!("/v1/audit?request={id}&limit=10000"), None);
+        assert_eq!(audit.status, 200, "{:?}", audit.body);
+        for entry in audit.body["entries"].as_array().unwrap() {
+            let action = entry["action"].as_str().unwrap();
+            if ![
+                "submitted",
+                "joined",
+                "repeated",
+                "upgraded",
+                "approved_by_ask",
+            ]
+            .contains(&action)
+            {
+                continue;
+            }
+            let actor = entry["actor"].as_str().unwrap();
+            let actor = actor.split(" (").next().unwrap();
+            let user = actor.split_once(':').map_or(actor, |(_, user)| user);
+            *applied.entry(user.to_owned()).or_default() += 1;
+        }
+        applied
+    }
+
     /// The audit, read from the store once the server has stopped.
     pub fn audit(&self) -> Vec<lull_queue::AuditEntry> {
         let store = lull_queue::Store::open(

@@ -44,6 +44,7 @@ fn request(kind: Kind, state: State) -> Request {
                 count: 1,
             },
         ],
+        unlisted_requesters: 0,
         phase: None,
         phase_since: None,
         fencing_token: None,

@@ -21,12 +21,28 @@ impl Plugin {
     /// [`Plugin::tool`], noting for the audit how the call reached lull (the local user and
     /// process a call over the control socket came from).
     pub async fn tool_via(&self, json: &str, via: Option<&str>) -> Value {
+        self.tool_keyed(json, via, None).await
+    }
+
+    /// [`Plugin::tool_via`] for a caller that proved only a credential (a bearer token over
+    /// TCP): the requester is the credential plus the agent name the call gives
+    /// (`agent-token/hermes`), so a holder of one token cannot withdraw, or speak for, the asks
+    /// of a caller that came another way under the same name.
+    pub async fn tool_keyed(
+        &self,
+        json: &str,
+        via: Option<&str>,
+        credential: Option<&str>,
+    ) -> Value {
         let call = match parse_call(json) {
             Ok(call) => call,
             Err(error) => return error.to_json(),
         };
         let mut sender = Sender::tool_agent(&call.agent);
         sender.via = via.map(str::to_owned);
+        if let (Some(credential), None) = (credential, &call.chat) {
+            sender.user_id = format!("{credential}/{}", call.agent);
+        }
         let actor = match &call.chat {
             None => actor(&sender, None, Role::Agent),
             Some(chat) => match self.relayed_agent(sender, chat) {

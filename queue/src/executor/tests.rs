@@ -21,6 +21,7 @@ fn request(kind: Kind, reason: &str) -> Request {
         idle_set_by_admin: false,
         ignore_windows: false,
         requested_by: Vec::new(),
+        unlisted_requesters: 0,
         phase: None,
         phase_since: None,
         fencing_token: None,

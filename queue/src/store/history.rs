@@ -150,6 +150,18 @@ pub(super) fn close(tx: &mut Tx, w: &Writer, request: &Request) -> Result<(), Er
             tx.remove(TreeId::Meta, index);
         }
     }
+    // Requesters are kept for the asks and withdrawals of a request not yet finished; its
+    // record lists the ones notices and history need.
+    for requester in w
+        .tree(TreeId::Requesters)
+        .scan_prefix(audit_owner(Some(request.id)))
+        .keys()
+    {
+        tx.remove(
+            TreeId::Requesters,
+            requester.map_err(|e| io_error(w.path(), &e))?,
+        );
+    }
     let seq = tx.counters.next_finish_seq;
     tx.counters.next_finish_seq += 1;
     tx.put(TreeId::Finished, u64_key(seq), &key);

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::id::RequestId;
 
 /// The schema this build writes. Bump it, and teach `open` to migrate, when a layout changes.
-pub(crate) const SCHEMA_VERSION: u64 = 1;
+pub(crate) const SCHEMA_VERSION: u64 = 2;
 
 /// Every tree of the store. The discriminant indexes [`Trees`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,10 +38,13 @@ pub(crate) enum TreeId {
     SeenExpiry,
     /// `outbox seq (u64 BE)` → outbox entry JSON.
     Outbox,
+    /// `request id (16 bytes) ++ platform:user id` → requester JSON: every distinct requester
+    /// of a request not yet finished, listed in the request record or not (schema 2).
+    Requesters,
 }
 
 impl TreeId {
-    pub(crate) const ALL: [TreeId; 10] = [
+    pub(crate) const ALL: [TreeId; 11] = [
         TreeId::Requests,
         TreeId::ShortIds,
         TreeId::Finished,
@@ -52,6 +55,7 @@ impl TreeId {
         TreeId::SeenEvents,
         TreeId::SeenExpiry,
         TreeId::Outbox,
+        TreeId::Requesters,
     ];
 
     fn name(self) -> &'static str {
@@ -66,6 +70,7 @@ impl TreeId {
             TreeId::SeenEvents => "seen_events",
             TreeId::SeenExpiry => "seen_expiry",
             TreeId::Outbox => "outbox",
+            TreeId::Requesters => "requesters",
         }
     }
 }
@@ -145,6 +150,14 @@ pub(crate) fn audit_index_key(owner: [u8; 16], seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(24);
     key.extend_from_slice(&owner);
     key.extend_from_slice(&u64_key(seq));
+    key
+}
+
+/// The requesters tree's key of the requester `actor_key` (`platform:user id`) of request `id`.
+pub(crate) fn requester_key(id: RequestId, actor_key: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16 + actor_key.len());
+    key.extend_from_slice(id.as_bytes());
+    key.extend_from_slice(actor_key.as_bytes());
     key
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::layout::{
     META_DRAIN, META_NEXT_AUDIT, META_NEXT_FINISH, META_NEXT_OUTBOX, META_OPEN, META_PAUSE,
     META_RUNNING, META_SCHEMA, SCHEMA_VERSION, TreeId, Trees, decode, decode_request_id,
-    decode_u64, io_error, u64_key,
+    decode_u64, encode, io_error, requester_key, u64_key,
 };
 use super::lookup;
 use super::writer::Counters;
@@ -65,14 +65,15 @@ fn check_schema(trees: &Trees, path: &Path) -> Result<(), Error> {
                     supported: SCHEMA_VERSION,
                 });
             }
-            if found < SCHEMA_VERSION {
-                return Err(corrupt(
+            match found {
+                SCHEMA_VERSION => Ok(()),
+                1 => migrate_from_1(trees, path),
+                _ => Err(corrupt(
                     path,
                     "the schema version",
                     format!("version {found} is older than any lull release"),
-                ));
+                )),
             }
-            Ok(())
         }
         None => {
             let has_data = TreeId::ALL.iter().any(|id| !trees.get(*id).is_empty());
@@ -89,6 +90,33 @@ fn check_schema(trees: &Trees, path: &Path) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// Schema 1 kept every requester in the request record; schema 2 keeps them in the requesters
+/// tree too. Only the open request takes asks and withdrawals, so only its requesters are
+/// copied; the version moves to 2 in the same flush.
+fn migrate_from_1(trees: &Trees, path: &Path) -> Result<(), Error> {
+    let mut batch = sled::Batch::default();
+    if let Some(open) = lookup::indexed(trees, path, META_OPEN)? {
+        for requester in &open.requested_by {
+            let key = requester_key(
+                open.id,
+                &format!("{}:{}", requester.platform, requester.user_id),
+            );
+            batch.insert(key, encode(requester));
+        }
+    }
+    trees
+        .get(TreeId::Requesters)
+        .apply_batch(batch)
+        .map_err(|e| io_error(path, &e))?;
+    trees
+        .get(TreeId::Meta)
+        .insert(META_SCHEMA, &u64_key(SCHEMA_VERSION))
+        .map_err(|e| io_error(path, &e))?;
+    trees.db.flush().map_err(|e| io_error(path, &e))?;
+    tracing::info!(path = %path.display(), "store: migrated from schema 1 to 2 (requesters in a tree of their own)");
+    Ok(())
 }
 
 /// Decodes every record and checks the indexes agree with the requests.

@@ -57,21 +57,6 @@ fn outbox_push(w: &mut Writer, payload: serde_json::Value) -> Result<u64, Error>
     Ok(seq)
 }
 
-/// Appends several notices in one transaction.
-pub(super) fn outbox_push_all(
-    w: &mut Writer,
-    payloads: Vec<serde_json::Value>,
-) -> Result<(), Error> {
-    if payloads.is_empty() {
-        return Ok(());
-    }
-    let mut tx = w.begin();
-    for payload in payloads {
-        tx.outbox(payload);
-    }
-    w.commit(tx)
-}
-
 /// Removes a delivered notice, with `note` in the audit in the same transaction; `false` (and
 /// nothing written) if it was not (or no longer) pending.
 fn outbox_ack(w: &mut Writer, seq: u64, note: Option<AuditNote>) -> Result<bool, Error> {

@@ -2,7 +2,9 @@
 //! reading requests back. Each `Store` method sits beside the writer-side change it runs.
 
 use super::history::close;
-use super::layout::{META_OPEN, TreeId, request_key};
+use super::layout::{
+    META_OPEN, TreeId, audit_owner, decode, encode, io_error, request_key, requester_key,
+};
 use super::lookup;
 use super::writer::Writer;
 use super::{SCHEDULER, Store};
@@ -12,7 +14,7 @@ use crate::error::Error;
 use crate::events::QueueEvent;
 use crate::id::RequestId;
 use crate::request::{Event, Request, RunResult};
-use crate::requester::{Actor, Role};
+use crate::requester::{Actor, MAX_LISTED_REQUESTERS, Requester, Role};
 
 impl Store {
     /// Asks for a restart or update: opens a request, or joins the open one (docs/queue.md's merging).
@@ -137,7 +139,15 @@ fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
     let mut tx = w.begin();
     let by = ask.actor.by();
     if let Some(mut request) = lookup::open(&w.trees, w.path())? {
-        let merge = dedupe::merge_into(&mut request, &ask, &w.settings, tx.now)?;
+        let key = requester_key(request.id, &ask.actor.key());
+        let known = requester(w, &key)?;
+        let merge = dedupe::merge_into(&mut request, &ask, &w.settings, tx.now, known.is_some())?;
+        let mut requester = known.unwrap_or_else(|| Requester {
+            count: 0,
+            ..Requester::first_ask(&ask.actor)
+        });
+        requester.count = requester.count.saturating_add(1);
+        tx.put(TreeId::Requesters, key, encode(&requester));
         tx.put_request(&request);
         let action = if merge.approved {
             "approved_by_ask"
@@ -162,6 +172,10 @@ fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
     let short_id = lookup::free_short_id(&w.trees, w.path(), id)?;
     let request = dedupe::new_request(&ask, &w.settings, id, short_id, tx.now);
     tx.put_request(&request);
+    for requester in &request.requested_by {
+        let key = requester_key(id, &format!("{}:{}", requester.platform, requester.user_id));
+        tx.put(TreeId::Requesters, key, encode(requester));
+    }
     tx.put(TreeId::ShortIds, request.short_id.as_str(), request_key(id));
     tx.put(TreeId::Meta, META_OPEN, request_key(id));
     tx.audit(&by, "submitted", Some(id), ask_detail(&ask));
@@ -191,7 +205,17 @@ fn ask_detail(ask: &Ask) -> String {
 fn cancel(w: &mut Writer, query: &str, actor: &Actor) -> Result<Cancelled, Error> {
     let mut request = lookup::find(&w.trees, w.path(), query)?;
     let mut tx = w.begin();
-    let withdrawal = dedupe::withdraw(&mut request, actor, tx.now)?;
+    let key = requester_key(request.id, &actor.key());
+    let known = requester(w, &key)?.is_some();
+    let listed = request.requested_by.iter().any(|r| actor.is(r));
+    let withdrawal = dedupe::withdraw(&mut request, actor, tx.now, known)?;
+    // A cancelled request's requesters all go when it is closed, below.
+    if let Withdrawal::RequesterRemoved { .. } = withdrawal {
+        tx.remove(TreeId::Requesters, key.as_slice());
+        if listed && request.unlisted_requesters > 0 {
+            promote_unlisted(w, &mut request, &key)?;
+        }
+    }
     tx.put_request(&request);
     match withdrawal {
         Withdrawal::Cancelled => {
@@ -210,6 +234,43 @@ fn cancel(w: &mut Writer, query: &str, actor: &Actor) -> Result<Cancelled, Error
         request,
         withdrawal,
     })
+}
+
+/// The requester stored under `key`, if the request has it.
+fn requester(w: &Writer, key: &[u8]) -> Result<Option<Requester>, Error> {
+    w.tree(TreeId::Requesters)
+        .get(key)
+        .map_err(|e| io_error(w.path(), &e))?
+        .map(|bytes| decode(w.path(), "a requester", &bytes))
+        .transpose()
+}
+
+/// A listed requester withdrew while others are unlisted: the first unlisted one found takes
+/// the free place, so notices keep reaching someone who asked. At most one more than the
+/// listed ones is read (`withdrawn`, the key just removed, is skipped).
+fn promote_unlisted(w: &Writer, request: &mut Request, withdrawn: &[u8]) -> Result<(), Error> {
+    let prefix = audit_owner(Some(request.id));
+    for entry in w
+        .tree(TreeId::Requesters)
+        .scan_prefix(prefix)
+        .take(MAX_LISTED_REQUESTERS + 2)
+    {
+        let (key, bytes) = entry.map_err(|e| io_error(w.path(), &e))?;
+        if key.as_ref() == withdrawn {
+            continue;
+        }
+        let candidate: Requester = decode(w.path(), "a requester", &bytes)?;
+        let listed = request
+            .requested_by
+            .iter()
+            .any(|r| r.platform == candidate.platform && r.user_id == candidate.user_id);
+        if !listed {
+            request.requested_by.push(candidate);
+            request.unlisted_requesters -= 1;
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 fn approve(w: &mut Writer, query: &str, actor: &Actor) -> Result<Request, Error> {

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::layout::u64_key;
+use super::layout::{TreeId, u64_key};
 use super::*;
 use crate::audit::AuditNote;
 use crate::dedupe::Withdrawal;
 use crate::events::QueueEvent;
 use crate::pause::Pause;
 use crate::request::{Event, Kind, Phase, RunResult, State};
-use crate::requester::Role;
+use crate::requester::{MAX_LISTED_REQUESTERS, Role};
 use crate::settings::AgentRequests;
 use crate::test_support::{TestStore, actor, ask, while_locked};
 
@@ -65,9 +65,136 @@ async fn a_thousand_concurrent_distinct_requesters_share_one_request() {
     }
     assert_eq!((new, ids.len()), (1, 1));
     let open = t.store.open_request().unwrap().unwrap();
-    assert_eq!(open.requested_by.len(), 1000);
+    // The record lists the first ones and counts the rest; the store keeps them all.
+    assert_eq!(open.requested_by.len(), MAX_LISTED_REQUESTERS);
+    assert_eq!(open.requester_count(), 1000);
     assert!(open.requested_by.iter().all(|r| r.count == 1));
+    assert_eq!(stored_requesters(&t.store, open.id), 1000);
     assert_eq!(t.store.all_requests().unwrap().len(), 1);
+}
+
+/// How many requesters of request `id` the store keeps in its requesters tree.
+fn stored_requesters(store: &Store, id: crate::id::RequestId) -> usize {
+    store
+        .tree(TreeId::Requesters)
+        .scan_prefix(layout::audit_owner(Some(id)))
+        .count()
+}
+
+#[tokio::test]
+async fn requesters_beyond_the_listed_ones_repeat_withdraw_and_take_a_freed_place() {
+    let t = TestStore::new(settings());
+    let n = MAX_LISTED_REQUESTERS + 3;
+    let mut request = None;
+    for i in 0..n {
+        request = Some(
+            t.store
+                .submit(ask(Kind::Restart, &format!("a{i}"), Role::Agent))
+                .await
+                .unwrap()
+                .request,
+        );
+    }
+    let r = request.unwrap();
+    let size = t.store.stored_size(r.id).unwrap().unwrap();
+    assert_eq!(
+        (r.requested_by.len(), r.unlisted_requesters),
+        (MAX_LISTED_REQUESTERS, 3)
+    );
+
+    // An unlisted requester asking again is a repeat, not a new requester.
+    let again = t
+        .store
+        .submit(ask(Kind::Restart, &format!("a{}", n - 1), Role::Agent))
+        .await
+        .unwrap();
+    assert!(!again.merge.new_requester);
+    assert_eq!(again.request.requester_count(), n as u64);
+    assert_eq!(
+        t.store.stored_size(r.id).unwrap().unwrap(),
+        size,
+        "the record does not grow"
+    );
+
+    // An unlisted one withdraws: counted down, never listed.
+    let c = t
+        .store
+        .cancel(
+            r.short_id.as_str(),
+            actor(&format!("a{}", n - 1), Role::Agent),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        c.withdrawal,
+        Withdrawal::RequesterRemoved { remaining: n - 1 }
+    );
+    assert_eq!(c.request.unlisted_requesters, 2);
+    // Withdrawn: asking to withdraw again is refused.
+    assert!(
+        t.store
+            .cancel(
+                r.short_id.as_str(),
+                actor(&format!("a{}", n - 1), Role::Agent)
+            )
+            .await
+            .is_err()
+    );
+    // A listed one withdraws: an unlisted one takes its place, so the list stays full.
+    let c = t
+        .store
+        .cancel(r.short_id.as_str(), actor("a0", Role::Agent))
+        .await
+        .unwrap();
+    assert_eq!(c.request.requested_by.len(), MAX_LISTED_REQUESTERS);
+    assert_eq!(c.request.unlisted_requesters, 1);
+    assert!(!c.request.requested_by.iter().any(|q| q.user_id == "a0"));
+    assert_eq!(stored_requesters(&t.store, r.id), n - 2);
+
+    // Closed: its requesters go with it (the record keeps the listed ones).
+    t.store
+        .cancel(r.short_id.as_str(), actor("boss", Role::Admin))
+        .await
+        .unwrap();
+    assert_eq!(stored_requesters(&t.store, r.id), 0);
+}
+
+#[tokio::test]
+async fn a_schema_1_store_is_migrated_with_the_open_requests_requesters() {
+    let t = TestStore::new(settings());
+    let r = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    let path = t.store.path().to_owned();
+    let TestStore { dir, clock, store } = t;
+    drop(store);
+    {
+        // What schema 1 had: the requesters only in the record.
+        let db = while_locked(|| sled::open(&path)).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(layout::META_SCHEMA, &u64_key(1))
+            .unwrap();
+        db.drop_tree("requesters").unwrap();
+        db.flush().unwrap();
+    }
+    let t = TestStore {
+        dir,
+        clock: clock.clone(),
+        store: while_locked(|| Store::open_with_clock(&path, settings(), Arc::new(clock.clone())))
+            .unwrap(),
+    };
+    assert_eq!(stored_requesters(&t.store, r.id), 1);
+    // So a1 is known: its withdrawal cancels the request.
+    let c = t
+        .store
+        .cancel(r.short_id.as_str(), actor("a1", Role::Agent))
+        .await
+        .unwrap();
+    assert_eq!(c.withdrawal, Withdrawal::Cancelled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -891,6 +1018,25 @@ async fn notices_are_flushed_with_the_change_that_caused_them() {
         .cancel(r.short_id.as_str(), actor("boss", Role::Admin))
         .await
         .unwrap();
+    // One transaction per change, notices included: a failed outbox write cannot leave a
+    // committed change without its notices (nor notices of a change that did not happen).
+    let (_, changes) = t.store.flush_stats();
+    assert_eq!(t.store.transactions(), changes);
+    // A report changes nothing but writes its notices, as one transaction of its own.
+    t.store
+        .report(QueueEvent::Queued { request: r.clone() })
+        .await
+        .unwrap();
+    assert_eq!(t.store.transactions(), changes + 1);
+    // A change that fails writes nothing, its notices included.
+    let before = t.store.transactions();
+    assert!(
+        t.store
+            .cancel("zzzz", actor("boss", Role::Admin))
+            .await
+            .is_err()
+    );
+    assert_eq!(t.store.transactions(), before);
     // Acknowledged changes already have their notices on disk: reopen and look.
     let t = t.reopen(settings());
     let states: Vec<String> = t
@@ -900,7 +1046,7 @@ async fn notices_are_flushed_with_the_change_that_caused_them() {
         .into_iter()
         .map(|e| e.payload["state"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(states, ["queued", "cancelled"]);
+    assert_eq!(states, ["queued", "cancelled", "queued"]);
 }
 
 #[tokio::test]

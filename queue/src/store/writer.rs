@@ -64,6 +64,8 @@ pub(crate) struct WriterStats {
     pub(crate) changes: AtomicU64,
     /// Jobs sent but not yet taken by the writer.
     pub(crate) queued: AtomicUsize,
+    /// Transactions applied: one per change that wrote anything, its notices included.
+    pub(crate) transactions: AtomicU64,
 }
 
 /// What the writer thread owns.
@@ -81,6 +83,11 @@ pub(crate) struct Writer {
     /// The platform event being handled (`Store::handling_event`), recorded as seen by the next
     /// commit, inside that commit's transaction.
     pub(crate) platform_event: Option<(String, std::time::Duration)>,
+    /// The current change's writes, committed but not yet applied: [`Writer::apply_change`]
+    /// adds the change's notices and applies them together, so no state holds the change
+    /// without its notices.
+    pub(crate) staged: Option<Tx>,
+    pub(crate) stats: Arc<WriterStats>,
 }
 
 impl Writer {
@@ -90,8 +97,10 @@ impl Writer {
         self.now = self.now.max(asked_at);
     }
 
-    /// Starts a change.
+    /// Starts a change. A change commits at most once: a second `begin` would not see the
+    /// first one's writes, which are applied only when the change ends.
     pub(crate) fn begin(&self) -> Tx {
+        debug_assert!(self.staged.is_none(), "a change began twice");
         Tx {
             batches: TreeId::ALL.iter().map(|_| None).collect(),
             counters: self.counters,
@@ -100,7 +109,8 @@ impl Writer {
         }
     }
 
-    /// Applies `tx` as one transaction across the trees it touched. Not yet flushed.
+    /// Ends the change's writes: `tx` is applied, with the change's notices, once the change
+    /// returns ([`Writer::apply_change`]). Refused after a failed flush.
     pub(crate) fn commit(&mut self, mut tx: Tx) -> Result<(), Error> {
         if let Some(reason) = &self.failed_flush {
             return Err(Error::Io {
@@ -111,6 +121,36 @@ impl Writer {
         if let Some((key, ttl)) = self.platform_event.take() {
             self.record_seen(&mut tx, &key, ttl)?;
         }
+        debug_assert!(self.staged.is_none(), "a change committed twice");
+        self.staged = Some(tx);
+        Ok(())
+    }
+
+    /// Applies the change that just ran: if it succeeded, its writes and `notices` (the
+    /// outbox entries its event calls for) as one transaction; if it failed, nothing. `Err`
+    /// when the transaction could not be applied, in which case nothing of it was.
+    pub(crate) fn apply_change(
+        &mut self,
+        succeeded: bool,
+        notices: Vec<serde_json::Value>,
+    ) -> Result<(), Error> {
+        let staged = self.staged.take();
+        if !succeeded {
+            return Ok(());
+        }
+        let mut tx = match staged {
+            Some(tx) => tx,
+            None if notices.is_empty() => return Ok(()),
+            None => self.begin(),
+        };
+        for payload in notices {
+            tx.outbox(payload);
+        }
+        self.apply(tx)
+    }
+
+    /// Applies `tx` as one transaction across the trees it touched. Not yet flushed.
+    fn apply(&mut self, mut tx: Tx) -> Result<(), Error> {
         self.prune_unowned_audit(&mut tx)?;
         tx.persist_counters(self.counters);
         let touched: Vec<(sled::Tree, sled::Batch)> = TreeId::ALL
@@ -131,6 +171,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.counters = tx.counters;
+                self.stats.transactions.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
             Err(TransactionError::Storage(e)) => Err(io_error(&self.path, &e)),
@@ -331,7 +372,8 @@ impl Tx {
 }
 
 /// Runs jobs until every sender is gone, flushing once per batch.
-pub(crate) fn run(mut writer: Writer, jobs: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
+pub(crate) fn run(mut writer: Writer, jobs: mpsc::Receiver<Job>) {
+    let stats = writer.stats.clone();
     let mut completions: Vec<Completion> = Vec::new();
     while let Ok(job) = jobs.recv() {
         stats.queued.fetch_sub(1, Ordering::SeqCst);

@@ -1,6 +1,7 @@
 //! The poller against a fake Bot API on loopback that serves scripted `getUpdates` batches and
 //! records each offset asked for: a batch is confirmed only once handled, and an update that
-//! could not be handled is asked for again instead of confirmed.
+//! could not be handled is asked for again instead of confirmed; one still being handled past
+//! the bound holds the offset while the updates after it are heard.
 
 use std::sync::Mutex;
 
@@ -122,4 +123,49 @@ async fn a_batch_is_confirmed_once_handled_and_a_failed_update_is_asked_for_agai
     let seven = updates.next().await.unwrap().unwrap();
     assert_eq!(seven.id.0, 7);
     assert_eq!(asked(&fake, 3).await, [Some(0), Some(5), Some(7)]);
+}
+
+#[tokio::test]
+async fn an_overdue_update_is_not_confirmed_until_handled_and_the_ones_after_it_are_heard() {
+    let (fake, bot) = start(vec![vec![5, 6], vec![5, 6, 7], vec![5]]).await;
+    let handling = Arc::new(Handling::overdue_after(Duration::from_millis(100)));
+    let mut listener = ConfirmAfterHandling::new(bot, Duration::ZERO, handling.clone());
+    let mut updates = listener.as_stream();
+
+    let five = updates.next().await.unwrap().unwrap();
+    let six = updates.next().await.unwrap().unwrap();
+    settle(&handling, &six, Some(Ack::Handled));
+    // 5's handling is stuck: its guard stays alive past the bound.
+    let mut stuck = handling.finished_on_drop(five.id);
+
+    // Overdue: the poller goes on, asking from 5 (not past it), and hears 7.
+    let ids: Vec<u32> = [
+        updates.next().await.unwrap().unwrap(),
+        updates.next().await.unwrap().unwrap(),
+        updates.next().await.unwrap().unwrap(),
+    ]
+    .iter()
+    .map(|u| u.id.0)
+    .collect();
+    assert_eq!(ids, [5, 6, 7]);
+    assert_eq!(asked(&fake, 2).await, [Some(0), Some(5)]);
+    settle(&handling, &five, Some(Ack::Copy));
+    settle(&handling, &six, Some(Ack::Handled));
+    let seven = Update {
+        id: UpdateId(7),
+        ..five.clone()
+    };
+    settle(&handling, &seven, Some(Ack::Handled));
+
+    // Still stuck: the next poll still asks from 5.
+    let five_again = updates.next().await.unwrap().unwrap();
+    assert_eq!(five_again.id.0, 5);
+    assert_eq!(asked(&fake, 3).await, [Some(0), Some(5), Some(5)]);
+    settle(&handling, &five_again, Some(Ack::Copy));
+    // Handled at last: the next poll confirms past everything heard.
+    stuck.settle(Ack::Handled);
+    drop(stuck);
+    let next = tokio::time::timeout(Duration::from_millis(300), updates.next()).await;
+    assert!(next.is_err(), "nothing more to hear");
+    assert_eq!(asked(&fake, 4).await[3], Some(8));
 }

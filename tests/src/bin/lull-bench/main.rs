@@ -2,8 +2,8 @@
 //! on the same machine, so the ratio holds even on a noisy machine. Figures, not pass/fail.
 //!
 //! `cargo run --release -p lull-tests --bin lull-bench` (add `-- --quick` for a seconds-long
-//! smoke run). The chat, memory and recovery figures run the `lull` binary beside this one,
-//! building it first when it is missing.
+//! smoke run; `-- --only storm` for one section). The chat, memory and recovery figures run the
+//! `lull` binary beside this one, building it first when it is missing.
 
 mod activity;
 mod chat;
@@ -30,8 +30,16 @@ impl Scale {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
     let scale = Scale { quick };
+    // `--only SECTION` (eligible, durable, activity, storm, chat, recovery) runs one section.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let runs = |section: &str| only.as_deref().is_none_or(|o| o == section);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -54,13 +62,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::Builder::new()
         .prefix("lull-bench")
         .tempdir_in("/tmp")?;
-    runtime.block_on(eligible::run(scale, dir.path(), &mut table))?;
-    runtime.block_on(durable::run(scale, dir.path(), &mut table))?;
-    activity::run(scale, &mut table);
-    runtime.block_on(storm::run(scale, dir.path(), &mut table))?;
-    let lull = server::lull_binary()?;
-    runtime.block_on(chat::run(scale, &lull, &mut table))?;
-    runtime.block_on(recovery::run(scale, &lull, dir.path(), &mut table))?;
+    if runs("eligible") {
+        runtime.block_on(eligible::run(scale, dir.path(), &mut table))?;
+    }
+    if runs("durable") {
+        runtime.block_on(durable::run(scale, dir.path(), &mut table))?;
+    }
+    if runs("activity") {
+        activity::run(scale, &mut table);
+    }
+    if runs("storm") {
+        runtime.block_on(storm::run(scale, dir.path(), &mut table))?;
+    }
+    if runs("chat") || runs("recovery") {
+        let lull = server::lull_binary()?;
+        if runs("chat") {
+            runtime.block_on(chat::run(scale, &lull, &mut table))?;
+        }
+        if runs("recovery") {
+            runtime.block_on(recovery::run(scale, &lull, dir.path(), &mut table))?;
+        }
+    }
     table.print();
     Ok(())
 }
