@@ -66,7 +66,11 @@ pub async fn run(
                 n as f64 / absorbed.as_secs_f64()
             ),
             "—".into(),
-            "1 open request, 1 execution",
+            if distinct {
+                "1 open request, 1 execution; ≥ 3000 asks/s, stored request ≤ 64 KiB"
+            } else {
+                "1 open request, 1 execution"
+            },
         );
     }
     Ok(())
