@@ -299,9 +299,10 @@ async fn an_abandoned_run_kills_the_whole_process_group() {
 }
 
 /// A command past its timeout gets SIGTERM first: one that traps it cleans up and says so.
+/// Its clean-up takes a second, which it gets: SIGKILL waits for the grace, not for nothing.
 #[tokio::test]
 async fn a_timeout_sends_term_first_and_kill_only_after_the_grace() {
-    let trapped = "trap 'echo got TERM; exit 7' TERM; sleep 300 & wait";
+    let trapped = "trap 'sleep 1; echo got TERM; exit 7' TERM; sleep 300 & wait";
     let finished = tokio::time::timeout(
         Duration::from_secs(60),
         process::run(&sh_line(trapped, Duration::from_secs(1))),
@@ -330,14 +331,14 @@ async fn a_timeout_sends_term_first_and_kill_only_after_the_grace() {
 }
 
 /// lull stopping mid-run leaves the command to its guardian, which sends SIGTERM first: a
-/// command that traps it gets to clean up.
+/// command that traps it gets to clean up, a second of it, before any SIGKILL.
 #[tokio::test]
 async fn an_abandoned_run_gets_term_before_kill() {
     let dir = tempfile::tempdir().unwrap();
     let said = dir.path().join("said");
     let started = dir.path().join("started");
     let script = format!(
-        "trap 'echo bye > {said}; exit 0' TERM; touch {started}; sleep 300 & wait",
+        "trap 'sleep 1; echo bye > {said}; exit 0' TERM; touch {started}; sleep 300 & wait",
         said = said.display(),
         started = started.display()
     );
