@@ -295,3 +295,51 @@ fn a_restart_command_sees_the_user_sessions_bus_as_systemctl_user_needs() {
     );
     home.stop(server);
 }
+
+/// A restart command that traps SIGTERM, with a clean-up that takes a second, then a line in
+/// the marker: lull sends TERM to its group and waits `kill_grace_seconds` before any KILL.
+const TRAPPING_RESTART: &str = r#"
+[maintenance]
+lease_ttl_seconds = 1
+cooldown_seconds = 0
+[executor]
+restart = ["sh", "-c", "trap 'sleep 1; echo cleaned up >> {home}/marker; exit 7' TERM; echo started >> {home}/marker; sleep 300 & wait"]
+"#;
+
+#[test]
+fn a_command_that_traps_term_gets_its_grace_on_timeout_and_when_lull_stops() {
+    // Past its timeout.
+    let home =
+        Home::new(&TRAPPING_RESTART.replace("[executor]\n", "[executor]\ntimeout_seconds = 2\n"));
+    let server = home.serve();
+    let beat = home.call("POST", "/v1/heartbeat", Some(json!({"source": "gw"})));
+    assert_eq!(beat.status, 200, "{:?}", beat.body);
+    assert!(
+        home.lull(&["restart", "--idle-seconds", "0"])
+            .status
+            .success()
+    );
+    wait_for("the restart to time out", Duration::from_secs(60), || {
+        home.call("GET", "/v1/status", None).body["last_finished"]["state"] == "failed"
+    });
+    assert_eq!(home.marker_lines(), ["started", "cleaned up"]);
+    home.stop(server);
+
+    // Running when lull stops: the command's guardian sends TERM, then waits the grace.
+    let home = Home::new(TRAPPING_RESTART);
+    let server = home.serve();
+    let beat = home.call("POST", "/v1/heartbeat", Some(json!({"source": "gw"})));
+    assert_eq!(beat.status, 200, "{:?}", beat.body);
+    assert!(
+        home.lull(&["restart", "--idle-seconds", "0"])
+            .status
+            .success()
+    );
+    wait_for("the restart to start", Duration::from_secs(30), || {
+        home.marker_lines() == ["started"]
+    });
+    home.stop(server);
+    wait_for("the command's clean-up", Duration::from_secs(30), || {
+        home.marker_lines() == ["started", "cleaned up"]
+    });
+}
