@@ -4,7 +4,7 @@
 // Every wait is bounded; the processes are stopped by `close()`.
 
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -62,14 +62,24 @@ export class World {
   }
 
   async start() {
-    // lull, with the relay this plugin speaks to.
+    this.port = await freePort();
+    const state = path.join(this.dir, "openclaw");
+    this.configPath = path.join(state, "openclaw.json");
+    // lull, with the relay this plugin speaks to, restarting OpenClaw through lull-openclaw (the
+    // executor passes commands no environment of lull's, so the command names OpenClaw's own).
     this.lullHome = path.join(this.dir, "lull");
     mkdirSync(path.join(this.lullHome, "profiles/default"), { recursive: true });
-    this.marker = path.join(this.dir, "marker");
+    const wrapper = (verb) =>
+      JSON.stringify([
+        "env", `HOME=${this.dir}`, `OPENCLAW_STATE_DIR=${state}`, `OPENCLAW_CONFIG_PATH=${this.configPath}`,
+        `OPENCLAW_GATEWAY_TOKEN=${TOKEN}`, `PATH=${path.dirname(this.node)}:/usr/bin:/bin`,
+        this.node, path.join(PLUGIN_DIR, "bin/lull-openclaw.js"), verb, "--openclaw", this.openclaw,
+        "--port", String(this.port),
+      ]);
     writeFileSync(
       path.join(this.lullHome, "profiles/default/lull.toml"),
       `[maintenance]\nlease_ttl_seconds = 30\ncooldown_seconds = 0\nmax_executions_per_hour = 1000\n` +
-        `[executor]\nrestart = ["sh", "-c", "echo restarted >> ${this.marker}"]\n` +
+        `[executor]\nrestart = ${wrapper("restart")}\nhealth_command = ${wrapper("health")}\n` +
         `[relay]\nname = "openclaw"\nadmins = ["webchat:cli"]\nagents = ["openclaw"]\n`,
     );
     this.socket = path.join(this.lullHome, "profiles/default/control.sock");
@@ -82,8 +92,6 @@ export class World {
     this.mockPort = Number(await waitFor("the mock model", () => /listening (\d+)/.exec(mock.output)?.[1], 10_000));
 
     // OpenClaw, offline: no channels, no updates, a temporary state, the mock as its model.
-    this.port = await freePort();
-    const state = path.join(this.dir, "openclaw");
     mkdirSync(path.join(state, "workspace"), { recursive: true });
     const config = {
       gateway: { mode: "local", port: this.port, bind: "loopback", auth: { mode: "token", token: TOKEN } },
@@ -106,7 +114,6 @@ export class World {
         entries: { lull: { enabled: true, hooks: { allowConversationAccess: true }, config: { socket: this.socket, heartbeatSeconds: 2 } } },
       },
     };
-    this.configPath = path.join(state, "openclaw.json");
     writeFileSync(this.configPath, JSON.stringify(config, null, 2));
     this.env = {
       ...process.env,
@@ -189,12 +196,9 @@ export class World {
     return (await fetch(`http://127.0.0.1:${this.mockPort}/release`, { method: "POST" })).json();
   }
 
+  /** How often the gateway restarted (lull-openclaw's safe restart: SIGUSR2, in-process). */
   restarts() {
-    try {
-      return readFileSync(this.marker, "utf8").split("\n").filter(Boolean).length;
-    } catch {
-      return 0;
-    }
+    return (this.gateway.output.match(/received SIGUSR2; restarting/g) ?? []).length;
   }
 
   /** What each process printed (for a failure's message). */
