@@ -85,7 +85,7 @@ async function deliverNotices(s, signal) {
   while (!signal.aborted) {
     let wait = 0;
     try {
-      wait = (await s.notices.pollOnce()).pause;
+      wait = (await s.notices.pollOnce(undefined, signal)).pause;
     } catch (error) {
       if (!(error instanceof Unavailable)) {
         s.lull.throttled.warn("notices", `lull plugin: delivering notices failed: ${error?.message ?? error}`);

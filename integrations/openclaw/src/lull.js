@@ -63,10 +63,11 @@ export class Lull {
   }
 
   /**
-   * One call, bounded by `timeoutMs`. Resolves `{status, body}`; rejects with
-   * {@link Unavailable} when lull cannot be reached, or while backing off after that.
+   * One call, bounded by `timeoutMs` (and ended early by `signal`). Resolves `{status, body}`;
+   * rejects with {@link Unavailable} when lull cannot be reached, or while backing off after
+   * that.
    */
-  async call(method, route, body, timeoutMs = 2000) {
+  async call(method, route, body, timeoutMs = 2000, signal = undefined) {
     if (Date.now() < this.downUntil) {
       throw new Unavailable("backing off after lull could not be reached");
     }
@@ -80,7 +81,7 @@ export class Lull {
     try {
       return await new Promise((resolve, reject) => {
         const request = http.request(
-          { ...target, method, path: route, headers, timeout: timeoutMs },
+          { ...target, method, path: route, headers, timeout: timeoutMs, signal },
           (response) => {
             const chunks = [];
             response.on("data", (chunk) => chunks.push(chunk));
@@ -102,6 +103,7 @@ export class Lull {
         request.end(data ?? undefined);
       });
     } catch (error) {
+      if (signal?.aborted) throw new Unavailable("stopped");
       this.downUntil = Date.now() + BACKOFF_MS;
       this.throttled.warn(
         "unreachable",

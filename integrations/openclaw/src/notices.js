@@ -2,6 +2,7 @@
 // lull's relay and sent through OpenClaw's own channels, each acknowledged once sent. The ids
 // sent are kept on disk, so a restarted gateway acknowledges a copy instead of sending it again.
 
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -20,6 +21,13 @@ export class UnknownChannel extends Error {}
 export function sentPath(env = process.env) {
   const state = env.OPENCLAW_STATE_DIR || path.join(os.homedir(), ".openclaw");
   return path.join(state, "lull_sent_notices.json");
+}
+
+/** What identifies a notice as sent: its id, and a digest of its chat and text (a new lull store
+ * numbers its notices from 0 again, and must not find them "already sent"). */
+export function sentKey(notice) {
+  const digest = createHash("sha256").update(`${notice.chat}\n${notice.markdown || notice.text || ""}`).digest("hex");
+  return `${notice.id}:${digest.slice(0, 16)}`;
 }
 
 export class Notices {
@@ -61,14 +69,16 @@ export class Notices {
     }
   }
 
-  /** One poll; resolves how many notices were delivered. Rejects with `Unavailable`. */
-  async pollOnce(waitSeconds = POLL_WAIT_SECONDS) {
+  /** One poll (ended early by `signal`); resolves how many notices were delivered and how long
+   * to pause before the next. Rejects with `Unavailable`. */
+  async pollOnce(waitSeconds = POLL_WAIT_SECONDS, signal = undefined) {
     const consumer = encodeURIComponent(this.consumer);
     const answer = await this.lull.call(
       "GET",
       `/v1/relay/notices?consumer=${consumer}&wait_seconds=${waitSeconds}`,
       undefined,
       (waitSeconds + 10) * 1000,
+      signal,
     );
     if (answer.status !== 200) {
       this.lull.throttled.warn("poll", `lull refused a notice poll: ${answer.status} ${JSON.stringify(answer.body)}`);
@@ -79,8 +89,9 @@ export class Notices {
     const heldBack = new Set();
     for (const notice of answer.body?.notices ?? []) {
       const id = String(notice.id);
+      const key = sentKey(notice);
       if (heldBack.has(notice.chat)) continue; // an earlier notice of this chat waits: so does this
-      if (this.sent.includes(id)) {
+      if (this.sent.includes(key)) {
         await this.ack(id, "delivered");
         continue;
       }
@@ -91,7 +102,7 @@ export class Notices {
         continue;
       }
       if (outcome === "delivered") {
-        this.remember(id);
+        this.remember(key);
         delivered += 1;
       }
       await this.ack(id, outcome);
