@@ -138,7 +138,10 @@ export default {
 
     if (api.registrationMode && api.registrationMode !== "full") return;
 
-    api.agent.events.registerAgentEventSubscription({
+    // `api.agent.events` since 2026.9; the flat form before it.
+    const subscribe =
+      api.agent?.events?.registerAgentEventSubscription?.bind(api.agent.events) ?? api.registerAgentEventSubscription?.bind(api);
+    subscribe?.({
       id: "lull-runs",
       description: "agent runs as lull's live runs",
       streams: ["lifecycle"],
