@@ -1,6 +1,7 @@
-// Sending lull's messages through OpenClaw: a channel's own outbound adapter, or, for WebChat
-// sessions (the Control UI, `chat.send`), an assistant note appended to the session with the
-// gateway's `chat.inject`.
+// Sending lull's messages through OpenClaw: a channel's own outbound adapter; where none loads
+// for a configured channel, OpenClaw's `openclaw message send`; and for WebChat sessions (the
+// Control UI, `chat.send`), an assistant note appended to the session with the gateway's
+// `chat.inject`.
 
 import { execFile } from "node:child_process";
 
@@ -19,9 +20,9 @@ export function sender(api, sent) {
     if (channel === "webchat") return inject(to, text);
     const adapter = await api.runtime?.channel?.outbound?.loadAdapter?.(channel);
     if (!adapter?.sendText) {
-      // Configured but not connected yet: later. Not configured at all: never here.
-      if (api.config?.channels?.[channel]) return false;
-      throw new UnknownChannel(channel);
+      // Not configured at all: never here. Configured: OpenClaw's own CLI (false: later).
+      if (!api.config?.channels?.[channel]) throw new UnknownChannel(channel);
+      return openclaw(["message", "send", "--channel", channel, "--target", to, "--message", text, "--json"]);
     }
     const result = await adapter.sendText({ cfg: api.config, to, text });
     if (result?.messageId !== undefined && result?.messageId !== null) {
@@ -34,10 +35,13 @@ export function sender(api, sent) {
 /** Appends `text` to WebChat session `sessionKey` through this gateway's own CLI. */
 function inject(sessionKey, text) {
   const params = JSON.stringify({ sessionKey, message: text, label: "lull" });
-  // The gateway's own node and entry point: the same OpenClaw, configured by the same
-  // environment (OPENCLAW_CONFIG_PATH, OPENCLAW_GATEWAY_TOKEN).
-  const args = [process.argv[1], "gateway", "call", "chat.inject", "--params", params, "--json"];
+  return openclaw(["gateway", "call", "chat.inject", "--params", params, "--json"]);
+}
+
+/** Runs this gateway's own CLI (its node and entry point: the same OpenClaw, configured by the
+ * same environment); resolves whether it succeeded. */
+function openclaw(args) {
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: SEND_TIMEOUT_MS }, (error) => resolve(!error));
+    execFile(process.execPath, [process.argv[1], ...args], { timeout: SEND_TIMEOUT_MS }, (error) => resolve(!error));
   });
 }
