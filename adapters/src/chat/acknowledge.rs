@@ -8,8 +8,10 @@
 //! - a poller (Telegram's `getUpdates` offset) asks past a batch only once it was handled
 //!   ([`Handling::begin`], [`Handling::settled`]), and asks again for an event that failed
 //!   ([`Handling::take_failed`]). One still being handled after [`MAX_HANDLING_WAIT`] is
-//!   *overdue*: the poller goes on hearing newer events, but never asks past the oldest overdue
-//!   one ([`Handling::held`]) until it was handled;
+//!   *overdue*: the poller goes on hearing newer events, but does not ask past the oldest overdue
+//!   one ([`Handling::held`]) until it was handled — for at most [`MAX_HOLD`], since Telegram
+//!   gives out only 100 updates past an offset, and a handler stuck for good must not leave lull
+//!   deaf for good;
 //! - a webhook post or an envelope is answered only then ([`Handling::wait_for`]).
 //!
 //! A handling that ends without saying how (cancelled when lull stops) counts as failed, so the
@@ -30,6 +32,10 @@ use tokio::sync::oneshot;
 /// How long a poller waits for the events before it to be handled. A handler stuck longer must
 /// not stop lull from hearing anything else; it is overdue, and still not acknowledged.
 pub const MAX_HANDLING_WAIT: Duration = Duration::from_secs(60);
+
+/// How long an overdue event is held unacknowledged before the poller gives up on it (logged
+/// as an error: the event was not handled, and the platform forgets it).
+pub const MAX_HOLD: Duration = Duration::from_secs(600);
 
 /// What to tell the platform about one event once its handling ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +72,7 @@ impl<Id> Handling<Id> {
                 outstanding: HashSet::new(),
                 waiters: HashMap::new(),
                 failed: HashSet::new(),
-                overdue: HashSet::new(),
+                overdue: HashMap::new(),
             }),
             settled: tokio::sync::Notify::new(),
         }
@@ -80,9 +86,9 @@ struct State<Id> {
     waiters: HashMap<Id, Vec<oneshot::Sender<()>>>,
     /// Ids given out by a poller whose handling failed: to be asked for again.
     failed: HashSet<Id>,
-    /// Ids given out by a poller and still being handled after [`MAX_HANDLING_WAIT`]: not
-    /// waited for any more, and not acknowledged either.
-    overdue: HashSet<Id>,
+    /// Ids given out by a poller and still being handled after [`MAX_HANDLING_WAIT`], with when
+    /// they became overdue: not waited for any more, and not acknowledged either.
+    overdue: HashMap<Id, tokio::time::Instant>,
 }
 
 impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
@@ -95,7 +101,7 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
     /// comes back) is not waited for twice: its copy is answered as a copy.
     pub fn begin(&self, id: Id) {
         let mut state = self.state();
-        if !state.overdue.contains(&id) {
+        if !state.overdue.contains_key(&id) {
             state.outstanding.insert(id);
         }
     }
@@ -105,6 +111,17 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
         let (sender, receiver) = oneshot::channel();
         self.state().waiters.entry(id).or_default().push(sender);
         receiver
+    }
+
+    /// Waits with the posts already waiting for event `id`, if its first delivery is still
+    /// being handled: a platform's repeated post of it (after an overdue answer) is answered
+    /// when that handling ends, and not handed to the handling a second time.
+    pub fn join(&self, id: &Id) -> Option<oneshot::Receiver<()>> {
+        let mut state = self.state();
+        let waiting = state.waiters.get_mut(id)?;
+        let (sender, receiver) = oneshot::channel();
+        waiting.push(sender);
+        Some(receiver)
     }
 
     /// Gives up on event `id` unhandled: its waiters hear `Err` (answered so that the platform
@@ -130,12 +147,22 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
     }
 
     /// The oldest overdue event: a poller must not acknowledge it (nor, on platforms whose
-    /// acknowledgement is an offset, anything after it) until it was handled.
+    /// acknowledgement is an offset, anything after it) until it was handled, or [`MAX_HOLD`]
+    /// passed.
     pub fn held(&self) -> Option<Id>
     where
         Id: Ord,
     {
-        self.state().overdue.iter().min().cloned()
+        let mut state = self.state();
+        let now = tokio::time::Instant::now();
+        state.overdue.retain(|id, since| {
+            let keep = now.duration_since(*since) < MAX_HOLD;
+            if !keep {
+                tracing::error!(id = ?id, "an event has been handled for over ten minutes; acknowledging it unhandled so that lull hears what came after it");
+            }
+            keep
+        });
+        state.overdue.keys().min().cloned()
     }
 
     /// Resolves once every event given out was handled, or after [`MAX_HANDLING_WAIT`] (then
@@ -159,7 +186,10 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Handling<Id> {
             );
             let mut state = self.state();
             let overdue = std::mem::take(&mut state.outstanding);
-            state.overdue.extend(overdue);
+            let now = tokio::time::Instant::now();
+            state
+                .overdue
+                .extend(overdue.into_iter().map(|id| (id, now)));
         }
     }
 }
@@ -199,7 +229,7 @@ impl<Id: Eq + Hash + Clone + Debug + Send> Drop for Finished<Id> {
             }
         };
         if ack != Ack::Copy {
-            let was_overdue = state.overdue.remove(&self.id);
+            let was_overdue = state.overdue.remove(&self.id).is_some();
             let was_outstanding = state.outstanding.remove(&self.id);
             if (was_overdue || was_outstanding) && ack == Ack::Failed {
                 state.failed.insert(self.id.clone());
@@ -278,6 +308,16 @@ mod tests {
         drop(failing);
         assert_eq!(handling.held(), None);
         assert_eq!(handling.take_failed(), [4]);
+        // One stuck for good is held at most MAX_HOLD.
+        handling.begin(5);
+        handling.settled().await;
+        assert_eq!(handling.held(), Some(5));
+        tokio::time::advance(MAX_HOLD).await;
+        assert_eq!(
+            handling.held(),
+            None,
+            "given up on: lull hears what came after it"
+        );
     }
 
     #[test]

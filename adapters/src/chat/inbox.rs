@@ -3,7 +3,8 @@
 //! Every post goes through the same steps, in this order, each with its own answer:
 //!
 //! 1. the [`Verifier`] on the headers, before the body is read → `401`;
-//! 2. a body over the limit → `413`, unreadable → `400`;
+//! 2. a body over the limit → `413`, unreadable → `400`, not whole within [`BODY_DEADLINE`] →
+//!    `408`;
 //! 3. the [`Verifier`] on the raw body, before anything is parsed → `401`;
 //! 4. the platform's parse → `400` with what was wrong;
 //! 5. lull stopping → `503` (the platform posts it again after the restart);
@@ -24,6 +25,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::verifier::Verifier;
+
+/// How long a post's whole body may take to arrive.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(30);
 
 /// One platform's webhook events.
 pub trait Inbox: Clone + Send + Sync + 'static {
@@ -106,7 +110,19 @@ async fn receive<I: Inbox>(State(posts): State<Posts<I>>, request: Request) -> R
         return refused(why);
     }
     let headers = request.headers().clone();
-    let body = match Bytes::from_request(request, &()).await {
+    // A whole body within BODY_DEADLINE: the listener's idle timeout alone would let a client
+    // trickle a byte every few seconds and hold a connection (before any signature is checked).
+    let read = tokio::time::timeout(BODY_DEADLINE, Bytes::from_request(request, &()));
+    let Ok(read) = read.await else {
+        return refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!(
+                "the body did not arrive within {} s",
+                BODY_DEADLINE.as_secs()
+            ),
+        );
+    };
+    let body = match read {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return refuse(

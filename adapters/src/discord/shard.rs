@@ -13,7 +13,9 @@
 //!   backoff first, so a loop cannot hammer Discord's identify limit;
 //! - heartbeats follow HELLO's interval; one not acknowledged before the next is due ends the
 //!   connection (and resumes);
-//! - close codes 4004 (token) and 4013/4014 (intents) stop the adapter with the reason.
+//! - close codes 4004 (token), 4013/4014 (intents) and 4010–4012 (shard, version) stop the
+//!   adapter with the reason; a resume URL that cannot be reached three times in a row is given
+//!   up for a new session at `GET /gateway`'s URL.
 
 use std::time::Duration;
 
@@ -31,6 +33,10 @@ use crate::chat::supervisor::Attempt;
 
 /// The gateway API version lull speaks (serenity 0.12's models are v10's).
 const GATEWAY_VERSION: u8 = 10;
+
+/// Resumes in a row that fail before Discord confirms them, after which lull starts a new
+/// session instead.
+const MAX_FAILED_RESUMES: u32 = 3;
 
 /// How long a new connection may take to say HELLO.
 const HELLO_WITHIN: Duration = Duration::from_secs(20);
@@ -70,6 +76,7 @@ impl Shard<'_> {
     pub(crate) async fn run(&self, stop: &CancellationToken) -> Result<(), Attempt<DiscordError>> {
         let mut session: Option<Session> = None;
         let mut backoff = Backoff::default();
+        let mut failed_resumes = 0;
         loop {
             let mut ready = false;
             let resuming = session.is_some();
@@ -81,13 +88,19 @@ impl Shard<'_> {
             let wait = match ended {
                 Ended::Stopped => return Ok(()),
                 Ended::Fatal(error) => return Err(Attempt::Fatal(error)),
-                Ended::Resume(why) if session.is_some() => {
+                Ended::Resume(why) if session.is_some() && failed_resumes < MAX_FAILED_RESUMES => {
                     tracing::info!(%why, "discord: resuming the gateway session");
+                    failed_resumes = if ready || !resuming {
+                        0
+                    } else {
+                        failed_resumes + 1
+                    };
                     (!ready).then(|| backoff.next_wait())
                 }
                 Ended::Resume(why) | Ended::Identify(why) => {
                     tracing::info!(%why, "discord: starting a new gateway session");
                     session = None;
+                    failed_resumes = 0;
                     // After a refused resume the new session begins at once: only an identify
                     // that itself failed waits.
                     (!ready && !resuming).then(|| backoff.next_wait())
@@ -308,6 +321,8 @@ fn closed(frame: Option<CloseFrame<'_>>) -> Ended {
     match code {
         4004 => Ended::Fatal(DiscordError::TokenRefused),
         4013 | 4014 => Ended::Fatal(DiscordError::IntentDisallowed),
+        // Invalid shard, sharding required, invalid API version: waiting will not change them.
+        4010..=4012 => Ended::Fatal(DiscordError::GatewayRefused(why)),
         // Invalid sequence, session timed out: only a new session helps.
         4007 | 4009 => Ended::Identify(why),
         _ => Ended::Resume(why),

@@ -31,6 +31,10 @@ pub enum DiscordError {
         "Discord refused the Message Content intent, which lull needs to read agents' /maintenance messages: turn on \"Message Content Intent\" on the Bot page of the developer portal (or remove [discord] agents)"
     )]
     IntentDisallowed,
+    /// The gateway closed the connection with a code that says lull's session is wrong for
+    /// good (invalid shard, sharding required, invalid API version).
+    #[error("the Discord gateway refused lull's session: {0}")]
+    GatewayRefused(String),
     /// The interactions endpoint's address cannot be listened on.
     #[error("[discord] interactions_listen: {0}")]
     Listen(#[source] ListenError),

@@ -82,6 +82,8 @@ struct Poller {
     refetch_backoff: Backoff,
     /// The newest update given out, to tell a batch with news from one of redeliveries.
     newest: Option<UpdateId>,
+    /// Updates whose handling failed, asked for again: given out again when they come.
+    again: std::collections::HashSet<UpdateId>,
     done: bool,
 }
 
@@ -101,7 +103,9 @@ impl Poller {
             }
             // Asking past the last batch confirms it: only once it was handled.
             self.handling.settled().await;
-            if let Some(first) = self.handling.take_failed().into_iter().min() {
+            let failed = self.handling.take_failed();
+            self.again.extend(failed.iter().copied());
+            if let Some(first) = failed.into_iter().min() {
                 // Not handled (the store could not be read, or lull is stopping): ask for it
                 // again rather than past it; the ones after it come again and are seen.
                 self.offset = first.as_offset() - 1;
@@ -151,10 +155,16 @@ impl Poller {
                 () = flag => continue,
             };
             match fetched {
-                Ok(updates) => {
+                Ok(mut updates) => {
                     self.backoff.reset();
                     let news = updates.iter().any(|u| Some(u.id) > self.newest);
-                    self.newest = self.newest.max(updates.last().map(|u| u.id));
+                    // What was given out before comes again only because the offset was held
+                    // or lowered: the dispatcher gets it again only if its handling failed. (An
+                    // overdue update's copies would otherwise fill its chat's queue, and a full
+                    // queue stops teloxide from reading any update.)
+                    let newest = self.newest;
+                    updates.retain(|u| Some(u.id) > newest || self.again.remove(&u.id));
+                    self.newest = self.newest.max(updates.iter().map(|u| u.id).max());
                     if let Some(newest) = self.newest {
                         // Past everything given out so far; a held or failed update lowers it
                         // again before the next ask.
@@ -199,6 +209,7 @@ impl<'a> AsUpdateStream<'a> for ConfirmAfterHandling {
             backoff: Backoff::default(),
             refetch_backoff: Backoff::default(),
             newest: None,
+            again: Default::default(),
             done: false,
         };
         Box::pin(futures_util::stream::unfold(poller, Poller::next))

@@ -97,6 +97,12 @@ impl Inbox for TelegramPosts {
             );
             return Some(StatusCode::OK.into_response());
         }
+        if let Some(first) = self.handling.join(&id) {
+            // Posted again while the first post's update is still being handled (it was
+            // answered overdue): answered when that handling ends.
+            first.await.ok()?;
+            return Some(StatusCode::OK.into_response());
+        }
         let handled = self.handling.wait_for(id);
         if self.sender.send(update).is_err() {
             self.handling.abandon(&id);

@@ -276,7 +276,10 @@ fn promote_unlisted(w: &Writer, request: &mut Request, withdrawn: &[u8]) -> Resu
 fn approve(w: &mut Writer, query: &str, actor: &Actor) -> Result<Request, Error> {
     let mut request = lookup::find(&w.trees, w.path(), query)?;
     require_admin(actor, "approve", &request)?;
-    if request.requested_by.iter().any(|r| actor.is(r)) {
+    // Listed or not: the requesters tree has every one.
+    let asked = request.requested_by.iter().any(|r| actor.is(r))
+        || requester(w, &requester_key(request.id, &actor.key()))?.is_some();
+    if asked {
         return Err(Error::Forbidden(format!(
             "you asked for request {}; someone else must approve it",
             request.short_id

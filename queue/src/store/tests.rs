@@ -151,6 +151,18 @@ async fn requesters_beyond_the_listed_ones_repeat_withdraw_and_take_a_freed_plac
     assert!(!c.request.requested_by.iter().any(|q| q.user_id == "a0"));
     assert_eq!(stored_requesters(&t.store, r.id), n - 2);
 
+    // An admin among the unlisted requesters still may not approve what they asked for.
+    t.store
+        .submit(ask(Kind::Restart, "boss2", Role::Admin))
+        .await
+        .unwrap();
+    let refused = t
+        .store
+        .approve(r.short_id.as_str(), actor("boss2", Role::Admin))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::Forbidden(_)), "{refused:?}");
+
     // Closed: its requesters go with it (the record keeps the listed ones).
     t.store
         .cancel(r.short_id.as_str(), actor("boss", Role::Admin))

@@ -112,12 +112,7 @@ impl Writer {
     /// Ends the change's writes: `tx` is applied, with the change's notices, once the change
     /// returns ([`Writer::apply_change`]). Refused after a failed flush.
     pub(crate) fn commit(&mut self, mut tx: Tx) -> Result<(), Error> {
-        if let Some(reason) = &self.failed_flush {
-            return Err(Error::Io {
-                path: self.path.clone(),
-                message: format!("an earlier flush failed ({reason}); restart lull"),
-            });
-        }
+        self.refuse_after_failed_flush()?;
         if let Some((key, ttl)) = self.platform_event.take() {
             self.record_seen(&mut tx, &key, ttl)?;
         }
@@ -149,8 +144,10 @@ impl Writer {
         self.apply(tx)
     }
 
-    /// Applies `tx` as one transaction across the trees it touched. Not yet flushed.
+    /// Applies `tx` as one transaction across the trees it touched. Not yet flushed. Refused
+    /// after a failed flush (a change that writes only notices, too).
     fn apply(&mut self, mut tx: Tx) -> Result<(), Error> {
+        self.refuse_after_failed_flush()?;
         self.prune_unowned_audit(&mut tx)?;
         tx.persist_counters(self.counters);
         let touched: Vec<(sled::Tree, sled::Batch)> = TreeId::ALL
@@ -179,6 +176,17 @@ impl Writer {
                 path: self.path.clone(),
                 message: "transaction aborted".into(),
             }),
+        }
+    }
+
+    /// Memory and disk may disagree after a failed flush: every later change is refused.
+    fn refuse_after_failed_flush(&self) -> Result<(), Error> {
+        match &self.failed_flush {
+            Some(reason) => Err(Error::Io {
+                path: self.path.clone(),
+                message: format!("an earlier flush failed ({reason}); restart lull"),
+            }),
+            None => Ok(()),
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::http::Request;
+use futures_util::StreamExt;
 use tokio::sync::{Notify, oneshot};
 use tower::ServiceExt;
 
@@ -163,6 +164,23 @@ async fn handling_that_outlasts_the_bound_is_answered_as_overdue() {
         StatusCode::ACCEPTED
     );
     assert_eq!(started.elapsed(), LIMITS.answer_within);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_trickles_past_the_deadline_is_refused_unread() {
+    let inbox = Recording::default();
+    // A first byte, then nothing more: the body never ends.
+    let trickle = futures_util::stream::iter([Ok::<_, std::io::Error>(
+        axum::body::Bytes::from_static(b"e"),
+    )])
+    .chain(futures_util::stream::pending());
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        status(&inbox, post(Some("s3cret"), Body::from_stream(trickle))).await,
+        StatusCode::REQUEST_TIMEOUT
+    );
+    assert_eq!(started.elapsed(), BODY_DEADLINE);
+    assert!(inbox.delivered.lock().unwrap().is_empty());
 }
 
 /// Signs nothing in the headers; the body must start with `signed:`.
