@@ -155,7 +155,7 @@ def test_a_notice_sent_before_a_restart_but_not_acknowledged_is_not_sent_again(b
     """The gateway died between sending a notice and acknowledging it: lull gives it out again,
     and the restarted gateway acknowledges it without sending it twice."""
     from lull_hermes.client import Lull
-    from lull_hermes.relay import Notices
+    from lull_hermes.relay import Notices, sent_key
 
     _, adapter, _ = bare_gateway
     client = Lull(lull.socket)
@@ -169,7 +169,7 @@ def test_a_notice_sent_before_a_restart_but_not_acknowledged_is_not_sent_again(b
     before.consumer += "-old"
     answer = client.call("GET", f"/v1/relay/notices?consumer={before.consumer}&wait_seconds=5", timeout=15)
     notice = answer.body["notices"][0]
-    before._remember(notice["id"])  # sent; then the process died before acknowledging it
+    before._remember(sent_key(notice))  # sent; then the process died before acknowledging it
     restarted = Notices(client, threading.Event())
     restarted.consumer += "-new"
     # Once the old claim lapses the notice comes to the new process, which only acknowledges it.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import json
 import logging
 import os
@@ -266,6 +267,14 @@ def proxy_url() -> str:
         return ""
 
 
+def sent_key(notice: dict[str, Any]) -> str:
+    """What identifies a notice as sent: its id and a digest of its chat and text. A new lull
+    store numbers its notices from 0 again, and its notices must not be taken as sent."""
+    text = notice.get("markdown") or notice.get("text") or ""
+    digest = hashlib.sha256(f"{notice.get('chat')}\n{text}".encode()).hexdigest()[:16]
+    return f"{notice['id']}:{digest}"
+
+
 class Notices:
     """Long-polls lull's notices and delivers them through the gateway's adapters; each is
     acknowledged once sent, and the ids sent are kept on disk so a restarted gateway drops a
@@ -341,7 +350,7 @@ class Notices:
             if notice["chat"] in held_back:
                 # An earlier notice of this chat was not sent: this one waits behind it.
                 continue
-            if notice["id"] in self._sent_ids():
+            if sent_key(notice) in self._sent_ids():
                 self._ack(notice["id"], "delivered")
                 continue
             outcome = deliver(notice)
@@ -350,7 +359,7 @@ class Notices:
                 held_back.add(notice["chat"])
                 continue
             if outcome == "delivered":
-                self._remember(notice["id"])
+                self._remember(sent_key(notice))
                 delivered += 1
             self._ack(notice["id"], outcome)
         return delivered
