@@ -34,19 +34,45 @@ export function settingsOf(config = {}) {
 let shared = null;
 
 function state(api) {
-  if (shared) return shared;
+  if (shared) {
+    // The latest full registration's api is the one in effect (its config, its runtime); an
+    // earlier one may be a metadata-only registration whose runtime cannot be used.
+    if (!api.registrationMode || api.registrationMode === "full") shared.api = api;
+    return shared;
+  }
   const settings = settingsOf(api.pluginConfig ?? {});
-  const lull = new Lull({ socket: settings.socket, url: settings.url, token: settings.token, logger: api.logger });
+  const lull = client(settings, api.logger);
   const sent = new SentMessages();
   shared = {
+    api,
     settings,
     lull,
     sent,
     runs: new Runs(lull, { source: settings.source, maxRunMs: settings.maxRunMs }),
-    notices: new Notices(lull, { consumer: `openclaw-${os.hostname()}-${process.pid}`, send: sender(api, sent) }),
+    notices: null,
     stopping: null,
   };
+  const current = shared;
+  current.notices = new Notices(lull, {
+    consumer: `openclaw-${os.hostname()}-${process.pid}`,
+    send: sender(() => current.api, sent),
+  });
   return shared;
+}
+
+/** The client of lull the settings name; a `url` that is not an `http:` URL is logged and the
+ * socket used instead (a bad setting must not keep OpenClaw from loading the plugin). */
+function client(settings, logger) {
+  let url = settings.url;
+  if (url) {
+    try {
+      if (new URL(url).protocol !== "http:") throw new Error("only http: is spoken");
+    } catch (error) {
+      logger?.warn?.(`lull plugin: url ${JSON.stringify(url)} is not an http:// URL (${error.message}); using the socket`);
+      url = undefined;
+    }
+  }
+  return new Lull({ socket: settings.socket, url, token: settings.token, logger });
 }
 
 /** Runs `work` without letting it throw into OpenClaw. */
@@ -56,14 +82,18 @@ function quietly(s, what, work) {
     .catch((error) => s.lull.throttled.warn(what, `lull plugin: ${what} failed: ${error?.message ?? error}`));
 }
 
-/** Waits `ms`, or less if `signal` aborts. */
+/** Waits `ms`, or less if `signal` aborts (its listener removed either way: the loops pause
+ * every few seconds for the gateway's whole life). */
 function pause(ms, signal) {
+  if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener("abort", done);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 }
 
@@ -108,8 +138,10 @@ export default {
       description: "Queue a restart or update for when the gateway is idle, or see why it waits",
       acceptsArgs: true,
       async handler(ctx) {
-        const chat = ctx.to || ctx.from || ctx.sessionKey || "unknown";
-        const speaker = { channel: ctx.channel, user: ctx.senderId || ctx.from || "unknown", display: ctx.senderId, chat };
+        // Some channels' native commands say `to` as `<channel>:<id>`: the chat is the id.
+        const bare = (id) => (id && id.startsWith(`${ctx.channel}:`) ? id.slice(ctx.channel.length + 1) : id);
+        const chat = bare(ctx.to) || bare(ctx.from) || ctx.sessionKey || "unknown";
+        const speaker = { channel: ctx.channel, user: bare(ctx.senderId) || bare(ctx.from) || "unknown", display: ctx.senderId, chat };
         const text = `/maintenance ${ctx.args ?? ""}`.trim();
         try {
           return { text: (await relay(s.lull, speaker, text)) ?? "" };
@@ -186,7 +218,9 @@ export default {
       }
     });
 
-    api.on("gateway_stop", async () => {
+    api.on("gateway_stop", async (event) => {
+      // A plugin reload stops the gateway's plugins, not its runs: their leases stay.
+      if (event?.reason === "plugin replacement") return;
       try {
         await s.runs.endAll();
       } catch {
@@ -199,13 +233,15 @@ export default {
       start() {
         if (s.stopping) return;
         s.stopping = new AbortController();
-        quietly(s, "heartbeats", () => heartbeats(s, s.stopping.signal));
-        quietly(s, "notices", () => deliverNotices(s, s.stopping.signal));
+        const { signal } = s.stopping;
+        quietly(s, "heartbeats", () => heartbeats(s, signal));
+        quietly(s, "notices", () => deliverNotices(s, signal));
       },
-      async stop() {
+      stop() {
+        // The runs stay: a gateway that stops ends them through gateway_stop, a plugin reload
+        // keeps them (heartbeats resume on the next start, or the leases expire on lull's TTL).
         s.stopping?.abort();
         s.stopping = null;
-        await s.runs.endAll().catch(() => {});
       },
     });
   },

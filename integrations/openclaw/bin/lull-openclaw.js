@@ -3,9 +3,10 @@
 //
 //   lull-openclaw restart   `openclaw gateway restart --safe --json`; "scheduled" (or
 //                           "coalesced" into one already scheduled) is followed until the
-//                           gateway went down and is ready again; "deferred" (OpenClaw still
-//                           sees active work) is asked again every 5 s until --timeout, then
-//                           reported as a failure (exit 75)
+//                           gateway went down and is ready again; "deferred" (scheduled, but
+//                           OpenClaw waits for active work it sees) is followed the same way
+//                           until --timeout, and not success before: past it, exit 75 saying
+//                           that the restart is still pending in OpenClaw
 //   lull-openclaw update    `openclaw update --yes --no-restart --json`, then the restart above;
 //                           exit 3 when nothing changed (lull's unchanged_exit_code)
 //   lull-openclaw health    exit 0 once the gateway's /readyz answers 200 (within --timeout)
@@ -19,7 +20,6 @@ import { execFile } from "node:child_process";
 /** Exit statuses lull reads. */
 const UNCHANGED = 3;
 const DEFERRED = 75;
-const RETRY_EVERY_MS = 5000;
 /** How often the gateway's readiness is probed while it restarts. */
 const PROBE_EVERY_MS = 100;
 /** How long a scheduled restart may take to begin (OpenClaw restarts "momentarily"). */
@@ -66,42 +66,40 @@ function openclaw(bin, args, timeoutMs) {
   });
 }
 
+/** Ends with `code` (1 for any failure of OpenClaw's own: its statuses are not lull's). */
 function fail(code, message) {
   process.stderr.write(`lull-openclaw: ${message}\n`);
   process.exit(code);
 }
 
 async function restart(bin, port, deadline) {
-  for (;;) {
-    const answer = await openclaw(bin, ["gateway", "restart", "--safe", "--json"], 60_000);
-    const result = answer.json?.result;
-    if (answer.code === 0 && (result === "scheduled" || result === "coalesced")) {
-      process.stdout.write(`OpenClaw restart ${result}: ${answer.json?.message ?? ""}\n`);
-      // Done only once it happened: the gateway went down, and is ready again.
-      const delay = Number(answer.json?.restart?.delayMs ?? 0);
-      if (!(await until(port, false, Math.min(deadline, Date.now() + delay + DOWN_WITHIN_MS)))) {
-        fail(1, `OpenClaw scheduled a restart, but the gateway on port ${port} did not go down`);
-      }
-      if (!(await until(port, true, deadline))) fail(1, `the gateway on port ${port} did not come back before the timeout`);
-      process.stdout.write("OpenClaw is back\n");
-      return;
-    }
-    if (answer.code === 0 && result === "deferred") {
-      const why = answer.json?.preflight?.summary ?? answer.json?.message ?? "active work";
-      if (Date.now() + RETRY_EVERY_MS > deadline) fail(DEFERRED, `OpenClaw deferred the restart until the timeout: ${why}`);
-      process.stderr.write(`lull-openclaw: OpenClaw deferred the restart (${why}); asking again in 5 s\n`);
-      await new Promise((resolve) => setTimeout(resolve, RETRY_EVERY_MS));
-      continue;
-    }
-    fail(answer.code || 1, `openclaw gateway restart --safe failed (${answer.code}): ${(answer.stderr || answer.stdout).trim().slice(-2000)}`);
+  const answer = await openclaw(bin, ["gateway", "restart", "--safe", "--json"], Math.min(60_000, Math.max(1000, deadline - Date.now())));
+  const result = answer.json?.result;
+  if (answer.code !== 0 || !["scheduled", "coalesced", "deferred"].includes(result)) {
+    fail(1, `openclaw gateway restart --safe failed (${answer.code}): ${(answer.stderr || answer.stdout).trim().slice(-2000)}`);
   }
+  process.stdout.write(`OpenClaw restart ${result}: ${answer.json?.message ?? ""}\n`);
+  // Done only once it happened: the gateway went down, and is ready again. A deferred restart is
+  // scheduled too, behind the active work OpenClaw sees: followed until the timeout.
+  const delay = Number(answer.json?.restart?.delayMs ?? 0);
+  const downBy = result === "deferred" ? deadline : Math.min(deadline, Date.now() + delay + DOWN_WITHIN_MS);
+  if (!(await until(port, false, downBy))) {
+    if (result === "deferred") {
+      const why = answer.json?.preflight?.summary ?? answer.json?.message ?? "active work";
+      fail(DEFERRED, `OpenClaw deferred the restart and had not restarted by the timeout (${why}); it is still pending in OpenClaw, which restarts once that work drains`);
+    }
+    fail(1, `OpenClaw scheduled a restart, but the gateway on port ${port} did not go down`);
+  }
+  if (!(await until(port, true, deadline))) fail(1, `the gateway on port ${port} did not come back before the timeout`);
+  process.stdout.write("OpenClaw is back\n");
 }
 
 async function update(bin, port, deadline) {
   const answer = await openclaw(bin, ["update", "--yes", "--no-restart", "--json"], Math.max(1000, deadline - Date.now()));
   const result = answer.json;
   if (answer.code !== 0 || result?.status === "error") {
-    fail(answer.code || 1, `openclaw update failed: ${result?.reason ?? (answer.stderr || answer.stdout).trim().slice(-2000)}`);
+    // Never OpenClaw's own status: its 3 would read as lull's "unchanged".
+    fail(1, `openclaw update failed: ${result?.reason ?? (answer.stderr || answer.stdout).trim().slice(-2000)}`);
   }
   const before = result?.before?.version;
   const after = result?.after?.version;

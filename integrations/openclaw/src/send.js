@@ -12,24 +12,42 @@ const SEND_TIMEOUT_MS = 30_000;
 
 /**
  * A `send(channel, to, text)` for {@link Notices}: resolves `true` once the channel took the
- * message, `false` to try again later; throws {@link UnknownChannel} for a channel this gateway
- * does not have. `sent` records the message ids of what lull sent, to know replies to it.
+ * message, `false` to try again later (also when it took longer than 30 s); throws
+ * {@link UnknownChannel} for a channel this gateway does not have. `currentApi()` is the
+ * registration in effect (its config and runtime); `sent` records the message ids of what lull
+ * sent, to know replies to it.
  */
-export function sender(api, sent) {
-  return async (channel, to, text) => {
-    if (channel === "webchat") return inject(to, text);
-    const adapter = await api.runtime?.channel?.outbound?.loadAdapter?.(channel);
-    if (!adapter?.sendText) {
-      // Not configured at all: never here. Configured: OpenClaw's own CLI (false: later).
-      if (!api.config?.channels?.[channel]) throw new UnknownChannel(channel);
-      return openclaw(["message", "send", "--channel", channel, "--target", to, "--message", text, "--json"]);
-    }
-    const result = await adapter.sendText({ cfg: api.config, to, text });
-    if (result?.messageId !== undefined && result?.messageId !== null) {
-      sent.add(`${channel}:${to}:${result.messageId}`);
-    }
-    return true;
-  };
+export function sender(currentApi, sent) {
+  return (channel, to, text) => within(SEND_TIMEOUT_MS, (signal) => send(currentApi(), sent, channel, to, text, signal));
+}
+
+async function send(api, sent, channel, to, text, signal) {
+  if (channel === "webchat") return inject(to, text);
+  const adapter = await api.runtime?.channel?.outbound?.loadAdapter?.(channel);
+  if (!adapter?.sendText) {
+    // Not configured at all: never here. Configured: OpenClaw's own CLI (false: later).
+    if (!api.config?.channels?.[channel]) throw new UnknownChannel(channel);
+    return openclaw(["message", "send", "--channel", channel, "--target", to, "--message", text, "--json"]);
+  }
+  const result = await adapter.sendText({ cfg: api.config, to, text, signal });
+  if (result?.outcome === "not_sent") return false;
+  if (result?.messageId !== undefined && result?.messageId !== null) {
+    sent.add(`${channel}:${to}:${result.messageId}`);
+  }
+  return true;
+}
+
+/** `work(signal)`, or `false` once `ms` passed (the signal then aborts it). */
+function within(ms, work) {
+  const controller = new AbortController();
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve(false);
+    }, ms);
+  });
+  return Promise.race([work(controller.signal), late]).finally(() => clearTimeout(timer));
 }
 
 /** Appends `text` to WebChat session `sessionKey` through this gateway's own CLI. */

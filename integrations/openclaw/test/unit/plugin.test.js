@@ -74,6 +74,9 @@ test("the service heartbeats the source and live leases, and gateway_stop ends o
     await waitFor("the source", async () => (await lull.status()).sources.some((s) => s.name === "openclaw-unit"));
     api.lifecycle("run-3", "start", "agent:main:y");
     await waitFor("the lease", async () => (await liveSessions()).includes("agent:main:y"));
+    // A plugin reload stops the plugins, not the runs.
+    await api.fire("gateway_stop", { reason: "plugin replacement" }, {});
+    assert.deepEqual(await liveSessions(), ["agent:main:y"]);
     await api.fire("gateway_stop", { reason: "test" }, {});
     assert.equal((await liveSessions()).length, 0);
   } finally {
@@ -142,6 +145,15 @@ test("notices go out through the channel's adapter, once, and a reply to one ans
   } finally {
     await api.services[0].stop({});
   }
+});
+
+test("a native command whose target carries its channel is the same chat and sender", async () => {
+  const api = await plugin();
+  const reply = await api.commands[0].handler({ channel: "telegram", senderId: "telegram:42", to: "telegram:-300", args: "restart --idle 1h" });
+  assert.match(reply.text, /Queued restart/);
+  const asker = (await lull.status()).open[0].requested_by[0];
+  assert.deepEqual([asker.user_id, asker.chat], ["telegram:42", "telegram:-300"]);
+  await lull.run(["cancel", (await lull.status()).open[0].short_id]);
 });
 
 test("the tool queues with the agent's name and the turn's chat", async () => {
