@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 
 /** Waits until `condition()` resolves truthy (polling), at most `ms`; returns its value. */
-export async function waitFor(what, condition, ms = 30_000) {
+export async function waitFor(what, condition, ms = 60_000) {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await condition();

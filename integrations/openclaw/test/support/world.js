@@ -10,19 +10,12 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { waitFor } from "./lull.js";
+
+export { waitFor };
+
 const PLUGIN_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const TOKEN = "test-gateway-token-0123456789";
-
-/** Waits until `condition()` resolves truthy (polling), at most `ms`; returns its value. */
-export async function waitFor(what, condition, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await condition();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 function freePort() {
   return new Promise((resolve, reject) => {
