@@ -6,7 +6,9 @@
 //   Search), then, once the tool's result comes back, a closing answer;
 // - anything else: "ok".
 //
-// Prints `listening <port>` once ready. `GET /requests` answers how many completions it served.
+// Prints `listening <port>` once ready (`node mock-model.js [port]`). `GET /requests` answers how
+// many completions it served; with MOCK_MODEL_LOG set, each request body is appended to that
+// file (to see what OpenClaw sends a model).
 
 import http from "node:http";
 
