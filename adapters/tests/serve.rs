@@ -306,19 +306,26 @@ cooldown_seconds = 0
 restart = ["sh", "-c", "trap 'sleep 1; echo cleaned up >> {home}/marker; exit 7' TERM; echo started >> {home}/marker; sleep 300 & wait"]
 "#;
 
+/// Starts `lull serve` with an activity source alive and asks for a restart that may run at once.
+fn serve_and_ask_for_a_restart(home: &Home) -> common::Server {
+    let server = home.serve();
+    let beat = home.call("POST", "/v1/heartbeat", Some(json!({"source": "gw"})));
+    assert_eq!(beat.status, 200, "{:?}", beat.body);
+    let asked = home.lull(&["restart", "--idle-seconds", "0"]);
+    assert!(
+        asked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&asked.stderr)
+    );
+    server
+}
+
 #[test]
 fn a_command_that_traps_term_gets_its_grace_on_timeout_and_when_lull_stops() {
     // Past its timeout.
     let home =
         Home::new(&TRAPPING_RESTART.replace("[executor]\n", "[executor]\ntimeout_seconds = 2\n"));
-    let server = home.serve();
-    let beat = home.call("POST", "/v1/heartbeat", Some(json!({"source": "gw"})));
-    assert_eq!(beat.status, 200, "{:?}", beat.body);
-    assert!(
-        home.lull(&["restart", "--idle-seconds", "0"])
-            .status
-            .success()
-    );
+    let server = serve_and_ask_for_a_restart(&home);
     wait_for("the restart to time out", Duration::from_secs(60), || {
         home.call("GET", "/v1/status", None).body["last_finished"]["state"] == "failed"
     });
@@ -327,14 +334,7 @@ fn a_command_that_traps_term_gets_its_grace_on_timeout_and_when_lull_stops() {
 
     // Running when lull stops: the command's guardian sends TERM, then waits the grace.
     let home = Home::new(TRAPPING_RESTART);
-    let server = home.serve();
-    let beat = home.call("POST", "/v1/heartbeat", Some(json!({"source": "gw"})));
-    assert_eq!(beat.status, 200, "{:?}", beat.body);
-    assert!(
-        home.lull(&["restart", "--idle-seconds", "0"])
-            .status
-            .success()
-    );
+    let server = serve_and_ask_for_a_restart(&home);
     wait_for("the restart to start", Duration::from_secs(30), || {
         home.marker_lines() == ["started"]
     });

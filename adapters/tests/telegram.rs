@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::fake_telegram::{BOT_USERNAME, FakeTelegram, TOKEN};
+use common::fake_telegram::{BOT_USERNAME, FakeTelegram, TOKEN, text_update};
 use common::{Home, MARKER_CONFIG, http};
 use serde_json::{Value, json};
 
@@ -248,14 +248,7 @@ fn the_webhook_takes_only_posts_with_the_right_secret() {
     );
     let port = home.logged_port("Telegram webhook");
 
-    let update = json!({"update_id": 5001, "message": {
-        "message_id": 9, "date": 1_795_478_400,
-        "chat": {"id": ADMIN, "type": "private", "first_name": "A"},
-        "from": {"id": ADMIN, "is_bot": false, "first_name": "A", "username": "user42"},
-        "text": "/maintenance restart via webhook",
-        "entities": [{"type": "bot_command", "offset": 0, "length": 12}],
-    }})
-    .to_string();
+    let update = text_update(5001, 9, ADMIN, ADMIN, "/maintenance restart via webhook").to_string();
     assert_eq!(post(port, None, &update), 401, "missing secret");
     assert_eq!(
         post(port, Some("wrong_secret-0123456789"), &update),
@@ -330,14 +323,8 @@ fn a_signed_post_is_answered_while_a_thousand_idle_connections_are_open_and_they
     stalled
         .write_all(b"POST /telegram/webhook HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
-    let update = json!({"update_id": 7001, "message": {
-        "message_id": 9, "date": 1_795_478_400,
-        "chat": {"id": ADMIN, "type": "private", "first_name": "A"},
-        "from": {"id": ADMIN, "is_bot": false, "first_name": "A"},
-        "text": "/maintenance restart during a flood",
-        "entities": [{"type": "bot_command", "offset": 0, "length": 12}],
-    }})
-    .to_string();
+    let update =
+        text_update(7001, 9, ADMIN, ADMIN, "/maintenance restart during a flood").to_string();
     assert_eq!(post(port, Some("right_secret-0123456789"), &update), 200);
     fake.wait_for_message(ADMIN, "Queued");
     // lull closes what sends nothing (headers are due within 10 s): each read ends, without
@@ -377,14 +364,7 @@ fn raise_open_files_limit() {
 /// the updates before it.
 fn settle_webhook(fake: &FakeTelegram, port: u16) {
     let before = fake.messages_in(ADMIN).len();
-    let status = json!({"update_id": 5002, "message": {
-        "message_id": 10, "date": 1_795_478_400,
-        "chat": {"id": ADMIN, "type": "private", "first_name": "A"},
-        "from": {"id": ADMIN, "is_bot": false, "first_name": "A"},
-        "text": "/maintenance status",
-        "entities": [{"type": "bot_command", "offset": 0, "length": 12}],
-    }})
-    .to_string();
+    let status = text_update(5002, 10, ADMIN, ADMIN, "/maintenance status").to_string();
     assert_eq!(post(port, Some("right_secret-0123456789"), &status), 200);
     fake.wait_until("the status reply", |f| f.messages_in(ADMIN).len() > before);
 }

@@ -110,24 +110,7 @@ impl FakeTelegram {
             s.next_message_id += 1;
             s.next_message_id
         });
-        self.push(|id| {
-            let mut message = json!({
-                "message_id": message_id,
-                "date": 1_795_478_400,
-                "chat": chat_json(chat),
-                "from": user_json(from),
-                "text": text,
-            });
-            if text.starts_with('/') {
-                let command = text.split_whitespace().next().unwrap_or_default();
-                message["entities"] = json!([{
-                    "type": "bot_command",
-                    "offset": 0,
-                    "length": command.encode_utf16().count(),
-                }]);
-            }
-            json!({"update_id": id, "message": message})
-        })
+        self.push(|id| text_update(id, message_id, from, chat, text))
     }
 
     /// Queues a message an anonymous group admin sends in group `chat`: `from` is Telegram's
@@ -279,6 +262,28 @@ impl FakeTelegram {
     pub fn set_commands(&self, commands: Value) {
         self.with(|s| s.commands = commands.as_array().cloned().unwrap_or_default());
     }
+}
+
+/// Update `update_id`: text message `message_id` from user `from` in chat `chat`, a command's
+/// entity included when the text starts with `/` (what the fake queues, and what a test posts to
+/// the webhook).
+pub fn text_update(update_id: i64, message_id: i64, from: i64, chat: i64, text: &str) -> Value {
+    let mut message = json!({
+        "message_id": message_id,
+        "date": 1_795_478_400,
+        "chat": chat_json(chat),
+        "from": user_json(from),
+        "text": text,
+    });
+    if text.starts_with('/') {
+        let command = text.split_whitespace().next().unwrap_or_default();
+        message["entities"] = json!([{
+            "type": "bot_command",
+            "offset": 0,
+            "length": command.encode_utf16().count(),
+        }]);
+    }
+    json!({"update_id": update_id, "message": message})
 }
 
 fn user_json(id: i64) -> Value {
