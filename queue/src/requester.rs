@@ -100,6 +100,11 @@ pub struct Requester {
 }
 
 impl Requester {
+    /// The identity that makes requesters distinct, as [`Actor::key`] gives it for the asker.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.platform, self.user_id)
+    }
+
     /// A requester who has asked once.
     pub fn first_ask(actor: &Actor) -> Self {
         Self {

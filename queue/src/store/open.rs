@@ -99,10 +99,7 @@ fn migrate_from_1(trees: &Trees, path: &Path) -> Result<(), Error> {
     let mut batch = sled::Batch::default();
     if let Some(open) = lookup::indexed(trees, path, META_OPEN)? {
         for requester in &open.requested_by {
-            let key = requester_key(
-                open.id,
-                &format!("{}:{}", requester.platform, requester.user_id),
-            );
+            let key = requester_key(open.id, &requester.key());
             batch.insert(key, encode(requester));
         }
     }

@@ -173,7 +173,7 @@ fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
     let request = dedupe::new_request(&ask, &w.settings, id, short_id, tx.now);
     tx.put_request(&request);
     for requester in &request.requested_by {
-        let key = requester_key(id, &format!("{}:{}", requester.platform, requester.user_id));
+        let key = requester_key(id, &requester.key());
         tx.put(TreeId::Requesters, key, encode(requester));
     }
     tx.put(TreeId::ShortIds, request.short_id.as_str(), request_key(id));
@@ -263,7 +263,7 @@ fn promote_unlisted(w: &Writer, request: &mut Request, withdrawn: &[u8]) -> Resu
         let listed = request
             .requested_by
             .iter()
-            .any(|r| r.platform == candidate.platform && r.user_id == candidate.user_id);
+            .any(|r| r.key() == candidate.key());
         if !listed {
             request.requested_by.push(candidate);
             request.unlisted_requesters -= 1;
