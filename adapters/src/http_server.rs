@@ -8,13 +8,14 @@
 //!   answers `400`) and the connection closes;
 //! - at most [`Bounds::max_connections`] connections at once per listener; beyond that a new one
 //!   waits in the kernel's backlog until one closes, so a flood costs file descriptors only up to
-//!   the cap and cannot starve the store, the socket or the executor's pipes. lull also raises
-//!   its soft limit on open files to the hard one when it starts ([`raise_open_files_limit`]).
+//!   the cap and cannot starve the store, the socket or the executor's pipes. `lull serve` also
+//!   raises its soft limit on open files to the hard one when it starts
+//!   ([`raise_open_files_limit`]).
 //!
 //! HTTP/1.1 only, as every client of lull's speaks it. Time a handler spends (a relay long
 //! poll, a webhook waiting for its event to be handled) is the route's to bound, not this file's.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -53,8 +54,7 @@ impl Default for Bounds {
     /// [`MAX_CONNECTIONS`], or less where the limit on open files would not hold four listeners'
     /// worth beside [`RESERVED_FILES`].
     fn default() -> Self {
-        let open_files = raise_open_files_limit();
-        let share = open_files.saturating_sub(RESERVED_FILES) / 4;
+        let share = open_files_limit().saturating_sub(RESERVED_FILES) / 4;
         Self {
             max_connections: usize::try_from(share)
                 .unwrap_or(usize::MAX)
@@ -65,32 +65,36 @@ impl Default for Bounds {
     }
 }
 
-/// Raises this process's soft limit on open files to its hard limit (once); returns the soft
-/// limit in effect.
-pub(crate) fn raise_open_files_limit() -> u64 {
-    static LIMIT: OnceLock<u64> = OnceLock::new();
-    *LIMIT.get_or_init(|| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit and setrlimit read and write only the struct passed.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-                return 1024;
-            }
-            if limit.rlim_cur < limit.rlim_max {
-                let raised = libc::rlimit {
-                    rlim_cur: limit.rlim_max,
-                    rlim_max: limit.rlim_max,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                    limit = raised;
-                }
+/// This process's soft limit on open files (1024 when it cannot be read).
+fn open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    limit.rlim_cur
+}
+
+/// Raises this process's soft limit on open files to its hard limit: `lull serve` does at start,
+/// before its listeners size their caps (an embedding host's limits are its own).
+pub(crate) fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write only the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::warn!("could not raise the limit on open files to its hard limit");
             }
         }
-        limit.rlim_cur
-    })
+    }
 }
 
 /// Serves `router` on `listener` within `bounds` until `stop` is cancelled, then lets each

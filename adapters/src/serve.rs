@@ -249,6 +249,7 @@ fn check_relay_token(config: &Config, adapters: &ChatAdapters) -> anyhow::Result
 
 /// Runs the sidecar until a signal.
 pub async fn serve(profile: &Profile, config: Config) -> anyhow::Result<()> {
+    crate::http_server::raise_open_files_limit();
     let restart = check_config(&config)?;
     let adapters = ChatAdapters::from_config(&config)?;
     check_relay_token(&config, &adapters)?;
