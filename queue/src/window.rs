@@ -75,7 +75,7 @@ impl Zone {
     /// `at` as local time with its offset, e.g. `2026-12-03T02:00:00+01:00`.
     pub fn local(&self, at: Timestamp) -> String {
         to_jiff(at)
-            .to_zoned_datetime(self.tz.clone())
+            .to_zoned(self.tz.clone())
             .strftime("%Y-%m-%dT%H:%M:%S%:z")
             .to_string()
     }
@@ -83,7 +83,7 @@ impl Zone {
     /// `at` as people read it: `Thu 2026-12-03 02:00 CET`.
     pub fn human(&self, at: Timestamp) -> String {
         to_jiff(at)
-            .to_zoned_datetime(self.tz.clone())
+            .to_zoned(self.tz.clone())
             .strftime("%a %Y-%m-%d %H:%M %Z")
             .to_string()
     }

@@ -7,7 +7,7 @@
 //! (`tests/end_to_end`: a real `hermes gateway run` against a fake Telegram and a mock model,
 //! restarted by lull through `lull-hermes`).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -5,7 +5,7 @@
 //!
 //! It runs from the virtual environment `scripts/test` creates (`LULL_TEST_VENV`).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! `lull serve` end to end: the sidecar's promise over the real control socket.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! killed holder's slot frees after the TTL, a failed health check keeps the slot until an admin
 //! releases it, a lapsed hold starts nothing, and 100 replicas in one process never overlap.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,7 +2,7 @@
 //! `examples/telegram_embed.rs`), against the fake Bot API. The host keeps its commands and its
 //! messages; `/maintenance` is lull's; the host's agent runs hold the restart until they end.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

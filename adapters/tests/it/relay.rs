@@ -3,7 +3,7 @@
 //! clicks, the notices' claims, order and acknowledgements, a self-restart's "back online",
 //! the relay token, and bad bodies.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

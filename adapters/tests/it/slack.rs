@@ -2,7 +2,7 @@
 //! against a fake Slack on 127.0.0.1 (tests/common/fake_slack.rs) — its Web API and a Socket
 //! Mode websocket, and requests signed with a test secret posted to lull's HTTP request URLs.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

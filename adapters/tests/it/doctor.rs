@@ -1,7 +1,7 @@
 //! `lull doctor` against profiles that are right and wrong in each way it checks: the exit
 //! status, the failing line, and its fix.
 
-mod common;
+use crate::common;
 
 use common::fake_telegram::{FakeTelegram, TOKEN};
 use common::{Home, MARKER_CONFIG};

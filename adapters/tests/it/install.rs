@@ -6,7 +6,7 @@
 //! builds from rebuilding each other's crates (dev-dependencies give some crates other features
 //! in the test build). The rest is the README's.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

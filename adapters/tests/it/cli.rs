@@ -1,7 +1,7 @@
 //! The CLI and the server's guards, with the real binary: no server, a second server, `"self"`,
 //! bad config, TCP tokens, and the OpenAPI document against the router.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

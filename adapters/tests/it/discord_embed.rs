@@ -3,7 +3,7 @@
 //! commands and its messages; `/maintenance` is lull's, created beside the host's commands; the
 //! host's agent runs hold the restart until they end.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! The Telegram adapter end to end: the real `lull serve` binary, running real teloxide
 //! against a fake Bot API on 127.0.0.1 (tests/common/fake_telegram.rs).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! events (the glue of `examples/slack_embed.rs`), against the fake Slack. The host keeps its
 //! own commands; `/maintenance` and lull's notices go through the host's app.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

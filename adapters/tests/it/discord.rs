@@ -2,7 +2,7 @@
 //! fake Discord on 127.0.0.1 (tests/common/fake_discord.rs) — its gateway websocket and REST in
 //! gateway mode, and signed posts to lull's interactions endpoint in interactions mode.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! `lull hold` and `lull heartbeat` through the real server: a command run as a live run holds
 //! a queued restart for as long as it runs, then lets it run; its exit status passes through.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

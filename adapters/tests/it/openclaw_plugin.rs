@@ -4,7 +4,7 @@
 //! `openclaw`, pinned, which `scripts/test` installs from the npm registry into
 //! `LULL_OPENCLAW_HOME`, default `~/.cache/lull-openclaw`) against a mock model.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
