@@ -73,6 +73,8 @@ pub type NoticeHook = Arc<dyn Fn(&QueueEvent, Timestamp) -> Vec<serde_json::Valu
 struct PlatformEvent {
     key: String,
     ttl: Duration,
+    /// Set once a change made while handling it is on disk with the id.
+    recorded: Arc<std::sync::atomic::AtomicBool>,
 }
 
 tokio::task_local! {
@@ -107,8 +109,9 @@ impl Store {
 
     /// Opens (or creates) the store at `path`, stamping records with `clock`.
     ///
-    /// Refuses a store written by a newer lull and any record it cannot decode, naming the path;
-    /// it never resets data.
+    /// Refuses a store written by a newer lull, and one whose open or running request, `meta`
+    /// records or pending notices cannot be decoded, naming the path; it never resets data.
+    /// Finished requests and the audit log are decoded when read, not at open.
     pub fn open_with_clock(
         path: impl AsRef<Path>,
         settings: QueueSettings,
@@ -192,8 +195,11 @@ impl Store {
             // The event id goes into the change's own transaction (see Writer::commit): no
             // state holds the change without the id, so a redelivered event is never applied
             // twice.
+            let recorded = platform_event.as_ref().map(|e| e.recorded.clone());
             writer.platform_event = platform_event.map(|e| (e.key, e.ttl));
             let mut outcome = change(writer);
+            // A commit takes the id into its transaction.
+            let recorded = recorded.filter(|_| writer.platform_event.is_none());
             writer.platform_event = None;
             let mut event = outcome.as_ref().ok().and_then(event);
             let notices = match (&event, &hook) {
@@ -208,6 +214,9 @@ impl Store {
             }
             Box::new(move |flushed: Result<(), Error>| {
                 let outcome = flushed.and(outcome);
+                if let (Ok(_), Some(recorded)) = (&outcome, recorded) {
+                    recorded.store(true, Ordering::SeqCst);
+                }
                 if let (Ok(_), Some(event)) = (&outcome, event) {
                     // No subscriber is not an error: events are notifications, the store is the truth.
                     let _ = events.send(event);
@@ -224,13 +233,22 @@ impl Store {
                 return Err(Error::Closed);
             }
         }
-        // Waiting on the blocking pool, not on the oneshot directly: under tokio's paused test
-        // clock a blocking task keeps the clock from jumping ahead while the flush runs on the
-        // writer thread, so timers never fire "during" a write.
-        tokio::task::spawn_blocking(move || answered.blocking_recv())
-            .await
-            .map_err(|_| Error::Closed)?
-            .map_err(|_| Error::Closed)?
+        // Under tokio's paused test clock, waiting on the blocking pool keeps the clock from
+        // jumping ahead while the flush runs on the writer thread, so timers never fire "during"
+        // a write. Time can be paused only on a current-thread runtime; on a multi-thread one
+        // (`lull serve`'s) the answer is awaited directly, sparing each change two thread
+        // hand-offs.
+        let paused_clock_possible = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+            runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+        });
+        if paused_clock_possible {
+            tokio::task::spawn_blocking(move || answered.blocking_recv())
+                .await
+                .map_err(|_| Error::Closed)?
+                .map_err(|_| Error::Closed)?
+        } else {
+            answered.await.map_err(|_| Error::Closed)?
+        }
     }
 
     /// A receiver of every event published from now on.

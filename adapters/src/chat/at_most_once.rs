@@ -9,8 +9,11 @@
 //! - skips a copy that arrives while the first is still being handled (an in-flight claim, so
 //!   the copy cannot race the first past the seen check);
 //! - records the id in the same store transaction as the first change the handling makes, so a
-//!   kill -9 between "changed" and "recorded" cannot happen; an event that changes nothing is
-//!   recorded after it.
+//!   kill -9 between "changed" and "recorded" cannot happen;
+//! - remembers an event whose handling changed nothing (a status, help, a refusal) in memory
+//!   only: a copy is skipped while this process runs, and after a restart a redelivered one is
+//!   answered again, which is harmless for what changes nothing. Waiting for a disk flush for
+//!   each of them would put every burst of status commands behind the disk.
 //!
 //! When the store cannot be read, whether the event ran before is unknown, and not running it
 //! is the side that cannot loop. What the user sees depends on the platform: where it delivers
@@ -82,19 +85,14 @@ fn unreadable<T>(redelivery: Redelivery) -> Outcome<T> {
 pub trait SeenEvents: Send + Sync {
     /// Whether `key` was handled and has not expired.
     fn seen(&self, key: &str) -> Result<bool, lull_queue::Error>;
-    /// Runs `handling` so that every change it makes records `key` too.
+    /// Runs `handling` so that every change it makes records `key` too; with its output,
+    /// whether a change recorded `key`.
     fn handling<F: Future + Send>(
         &self,
         key: &str,
         ttl: Duration,
         handling: F,
-    ) -> impl Future<Output = F::Output> + Send;
-    /// Records `key` (for handlings that changed nothing).
-    fn mark_seen(
-        &self,
-        key: &str,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<bool, lull_queue::Error>> + Send;
+    ) -> impl Future<Output = (F::Output, bool)> + Send;
     /// The answer kept with `key`: `None` if it was not handled (or expired), empty if it was
     /// but no answer was kept.
     fn answer(&self, key: &str) -> Result<Option<Vec<u8>>, lull_queue::Error>;
@@ -118,16 +116,8 @@ impl SeenEvents for Store {
         key: &str,
         ttl: Duration,
         handling: F,
-    ) -> impl Future<Output = F::Output> + Send {
+    ) -> impl Future<Output = (F::Output, bool)> + Send {
         self.handling_event(key, ttl, handling)
-    }
-
-    fn mark_seen(
-        &self,
-        key: &str,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<bool, lull_queue::Error>> + Send {
-        self.mark_event_seen(key, ttl)
     }
 
     fn answer(&self, key: &str) -> Result<Option<Vec<u8>>, lull_queue::Error> {
@@ -153,6 +143,34 @@ pub struct AtMostOnce<S = Store> {
     ttl: Duration,
     redelivery: Redelivery,
     in_flight: Arc<Mutex<HashSet<String>>>,
+    unchanged: Arc<Mutex<Remembered>>,
+}
+
+/// How many ids of events that changed nothing are remembered in memory, newest kept.
+const REMEMBERED_UNCHANGED: usize = 4096;
+
+/// Ids of events handled without a change, oldest first, bounded.
+#[derive(Default)]
+struct Remembered {
+    ids: HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Remembered {
+    fn contains(&self, key: &str) -> bool {
+        self.ids.contains(key)
+    }
+
+    fn insert(&mut self, key: String) {
+        if self.ids.insert(key.clone()) {
+            self.order.push_back(key);
+        }
+        while self.order.len() > REMEMBERED_UNCHANGED {
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
+        }
+    }
 }
 
 impl<S: SeenEvents> AtMostOnce<S> {
@@ -165,6 +183,7 @@ impl<S: SeenEvents> AtMostOnce<S> {
             ttl,
             redelivery,
             in_flight: Arc::default(),
+            unchanged: Arc::default(),
         }
     }
 
@@ -181,7 +200,8 @@ impl<S: SeenEvents> AtMostOnce<S> {
             );
             return Outcome::Copy;
         };
-        match self.store.seen(&key) {
+        let remembered = lock(&self.unchanged).contains(&key);
+        match self.store.seen(&key).map(|seen| seen || remembered) {
             Ok(false) => {}
             Ok(true) => {
                 tracing::info!(platform = self.platform, id, "ignoring a redelivered event");
@@ -192,10 +212,9 @@ impl<S: SeenEvents> AtMostOnce<S> {
                 return unreadable(self.redelivery);
             }
         }
-        let output = self.store.handling(&key, self.ttl, handling).await;
-        // For events that changed nothing (status, help, refusals): recorded after.
-        if let Err(error) = self.store.mark_seen(&key, self.ttl).await {
-            tracing::error!(%error, platform = self.platform, id, "cannot record a handled event");
+        let (output, recorded) = self.store.handling(&key, self.ttl, handling).await;
+        if !recorded {
+            lock(&self.unchanged).insert(key);
         }
         Outcome::Ran(output)
     }
@@ -235,7 +254,7 @@ impl<S: SeenEvents> AtMostOnce<S> {
                 return unreadable(self.redelivery);
             }
         }
-        let (output, note) = self.store.handling(&key, self.ttl, handling).await;
+        let ((output, note), _) = self.store.handling(&key, self.ttl, handling).await;
         match serde_json::to_vec(&output) {
             Ok(answer) => {
                 if let Err(error) = self.store.keep_answer(&key, self.ttl, answer, note).await {
@@ -269,6 +288,10 @@ impl<S: SeenEvents> AtMostOnce<S> {
         }
         outcome
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A claim on an event id while it is handled; released when dropped.

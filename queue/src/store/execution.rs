@@ -3,8 +3,8 @@
 
 use super::history::close;
 use super::layout::{
-    META_DRAIN, META_OPEN, META_PAUSE, META_RESTART_MARKER, META_RUNNING, TreeId, encode, io_error,
-    request_key, u64_key,
+    META_DRAIN, META_LAST_EXECUTION_END, META_OPEN, META_PAUSE, META_RESTART_MARKER, META_RUNNING,
+    TreeId, encode, io_error, request_key, u64_key,
 };
 use super::lookup;
 use super::records::put_hold;
@@ -278,6 +278,13 @@ fn finish(
     if marker.is_some_and(|m| m.request == id) {
         tx.remove(TreeId::Meta, META_RESTART_MARKER);
     }
+    // The cooldown counts from here; kept in `meta` so that a start reads one key rather than
+    // walking back through history past every request that never ran.
+    tx.put(
+        TreeId::Meta,
+        META_LAST_EXECUTION_END,
+        u64_key(tx.now.unix_millis()),
+    );
     close(&mut tx, w, &request)?;
     w.commit(tx)?;
     Ok(request)

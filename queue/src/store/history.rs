@@ -3,15 +3,15 @@
 
 use super::Store;
 use super::layout::{
-    META_OPEN, META_RUNNING, TreeId, audit_index_key, audit_owner, decode, decode_request_id,
-    decode_u64, io_error, request_key, u64_key,
+    META_LAST_EXECUTION_END, META_OPEN, META_RUNNING, TreeId, audit_index_key, audit_owner, decode,
+    decode_request_id, decode_u64, io_error, request_key, u64_key,
 };
 use super::lookup;
 use super::writer::{Tx, Writer};
 use crate::audit::AuditEntry;
 use crate::error::Error;
 use crate::id::RequestId;
-use crate::request::{Kind, Request, State};
+use crate::request::{Kind, Request};
 use crate::timestamp::Timestamp;
 
 impl Store {
@@ -104,23 +104,23 @@ impl Store {
         Ok(out)
     }
 
-    /// When the most recent execution (a request that ran) finished, if one is kept.
+    /// When the most recent execution (a request that ran) finished, if one did.
     pub fn last_execution_end(&self) -> Result<Option<Timestamp>, Error> {
-        for entry in self.tree(TreeId::Finished).iter().values().rev() {
-            let bytes = entry.map_err(|e| self.io(&e))?;
-            let id = decode_request_id(self.path(), "a finished request", &bytes)?;
-            let Some(request) = self.get(id)? else {
-                continue;
-            };
-            if request
-                .transitions
-                .iter()
-                .any(|t| t.state == State::Running)
-            {
-                return Ok(Some(request.state_since()));
-            }
-        }
-        Ok(None)
+        let Some(bytes) = self
+            .tree(TreeId::Meta)
+            .get(META_LAST_EXECUTION_END)
+            .map_err(|e| self.io(&e))?
+        else {
+            return Ok(None);
+        };
+        decode_u64(&bytes)
+            .filter(|_| bytes.len() == 8)
+            .map(|ms| Some(Timestamp::from_unix_millis(ms)))
+            .ok_or_else(|| Error::Corrupt {
+                path: self.path().to_owned(),
+                what: "the last execution's end".into(),
+                reason: format!("{bytes:?} is not a time"),
+            })
     }
 
     /// Start times of executions since `since`, oldest first (kept for a day).

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::id::RequestId;
 
 /// The schema this build writes. Bump it, and teach `open` to migrate, when a layout changes.
-pub(crate) const SCHEMA_VERSION: u64 = 2;
+pub(crate) const SCHEMA_VERSION: u64 = 3;
 
 /// Every tree of the store. The discriminant indexes [`Trees`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +91,8 @@ pub(crate) const META_RESTART_MARKER: &[u8] = b"restart_marker";
 pub(crate) const META_ESCALATION: &[u8] = b"last_escalation";
 /// `meta`: the fleet slot this replica holds, if any (JSON `FleetHold`).
 pub(crate) const META_FLEET_HOLD: &[u8] = b"fleet_hold";
+/// `meta`: when the last execution (a request that ran) finished, unix ms (u64 BE); schema 3.
+pub(crate) const META_LAST_EXECUTION_END: &[u8] = b"last_execution_end";
 /// `meta`: failed health checks in a row (u64 BE).
 pub(crate) const META_HEALTH_FAILURES: &[u8] = b"health_failures";
 /// `meta`: next audit sequence number (u64 BE).

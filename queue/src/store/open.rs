@@ -1,21 +1,21 @@
-//! Opening a store: sled's lock, the schema version, and a full decode of what is on disk, so
-//! bad data is refused at open with the path named rather than found later mid-change.
+//! Opening a store: sled's lock, the schema version, and a decode of what lull needs to run
+//! (open and running requests, `meta`, pending notices), so bad data there is refused at open
+//! with the path named rather than found later mid-change. History is read only when asked for.
 
 use std::path::Path;
 
 use super::layout::{
-    META_DRAIN, META_NEXT_AUDIT, META_NEXT_FINISH, META_NEXT_OUTBOX, META_OPEN, META_PAUSE,
-    META_RUNNING, META_SCHEMA, SCHEMA_VERSION, TreeId, Trees, decode, decode_request_id,
-    decode_u64, encode, io_error, requester_key, u64_key,
+    META_DRAIN, META_LAST_EXECUTION_END, META_NEXT_AUDIT, META_NEXT_FINISH, META_NEXT_OUTBOX,
+    META_OPEN, META_PAUSE, META_RUNNING, META_SCHEMA, SCHEMA_VERSION, TreeId, Trees, decode,
+    decode_request_id, decode_u64, encode, io_error, requester_key, u64_key,
 };
 use super::lookup;
 use super::writer::Counters;
-use crate::audit::AuditEntry;
 use crate::drain::Drain;
 use crate::error::Error;
 use crate::outbox::OutboxEntry;
 use crate::pause::Pause;
-use crate::request::{Request, State};
+use crate::request::State;
 
 /// Opens the database at `path`, creating it if new, and returns its trees and counters.
 pub(crate) fn open(path: &Path) -> Result<(Trees, Counters), Error> {
@@ -67,7 +67,11 @@ fn check_schema(trees: &Trees, path: &Path) -> Result<(), Error> {
             }
             match found {
                 SCHEMA_VERSION => Ok(()),
-                1 => migrate_from_1(trees, path),
+                2 => migrate_from_2(trees, path),
+                1 => {
+                    migrate_from_1(trees, path)?;
+                    migrate_from_2(trees, path)
+                }
                 _ => Err(corrupt(
                     path,
                     "the schema version",
@@ -109,64 +113,69 @@ fn migrate_from_1(trees: &Trees, path: &Path) -> Result<(), Error> {
         .map_err(|e| io_error(path, &e))?;
     trees
         .get(TreeId::Meta)
-        .insert(META_SCHEMA, &u64_key(SCHEMA_VERSION))
+        .insert(META_SCHEMA, &u64_key(2))
         .map_err(|e| io_error(path, &e))?;
     trees.db.flush().map_err(|e| io_error(path, &e))?;
     tracing::info!(path = %path.display(), "store: migrated from schema 1 to 2 (requesters in a tree of their own)");
     Ok(())
 }
 
-/// Decodes every record and checks the indexes agree with the requests.
-fn validate(trees: &Trees, path: &Path) -> Result<Counters, Error> {
-    let mut open = Vec::new();
-    let mut running = Vec::new();
-    for entry in trees.get(TreeId::Requests).iter() {
-        let (key, value) = entry.map_err(|e| io_error(path, &e))?;
-        let id = decode_request_id(path, "a request key", &key)?;
-        let request: Request = decode(path, &format!("request {id}"), &value)?;
-        if request.id != id {
-            return Err(corrupt(
-                path,
-                &format!("request {id}"),
-                format!("it is stored under another id ({})", request.id),
-            ));
-        }
-        if request.state.is_open() {
-            open.push(request.id);
-        } else if request.state == State::Running {
-            running.push(request.id);
+/// Schema 3 keeps when the last execution finished in `meta`, where schema 2 found it by
+/// walking back through history: the walk is made once here, and the version moves to 3 in the
+/// same flush.
+fn migrate_from_2(trees: &Trees, path: &Path) -> Result<(), Error> {
+    let mut batch = sled::Batch::default();
+    for entry in trees.get(TreeId::Finished).iter().values().rev() {
+        let bytes = entry.map_err(|e| io_error(path, &e))?;
+        let id = decode_request_id(path, "a finished request", &bytes)?;
+        let Some(request) = lookup::get(trees, path, id)? else {
+            continue;
+        };
+        if request
+            .transitions
+            .iter()
+            .any(|t| t.state == State::Running)
+        {
+            let end = request.state_since().unix_millis();
+            batch.insert(META_LAST_EXECUTION_END, &u64_key(end));
+            break;
         }
     }
-    for (key, ids, name) in [
-        (META_OPEN, &open, "open"),
-        (META_RUNNING, &running, "running"),
-    ] {
-        let indexed = lookup::indexed(trees, path, key)?.map(|r| r.id);
-        let agrees = match (indexed, ids.as_slice()) {
-            (None, []) => true,
-            (Some(a), [b]) => a == *b,
-            _ => false,
+    batch.insert(META_SCHEMA, &u64_key(SCHEMA_VERSION));
+    trees
+        .get(TreeId::Meta)
+        .apply_batch(batch)
+        .map_err(|e| io_error(path, &e))?;
+    trees.db.flush().map_err(|e| io_error(path, &e))?;
+    tracing::info!(path = %path.display(), "store: migrated from schema 2 to 3 (the last execution's end kept in meta)");
+    Ok(())
+}
+
+/// Decodes what lull needs to run — the open and running requests, the records in `meta`, the
+/// notices still to send — and reads the counters. Finished requests and the audit log are not
+/// read here: they grow with history (100 000 kept requests took a second to decode at every
+/// start), nothing at start needs them, and one that cannot be decoded is refused, naming it,
+/// when it is read (`lull history`, `lull audit`), never reset.
+fn validate(trees: &Trees, path: &Path) -> Result<Counters, Error> {
+    for (key, name) in [(META_OPEN, "open"), (META_RUNNING, "running")] {
+        let Some(request) = lookup::indexed(trees, path, key)? else {
+            continue;
         };
-        if !agrees {
+        let fits = match key {
+            META_OPEN => request.state.is_open(),
+            _ => request.state == State::Running,
+        };
+        if !fits {
             return Err(corrupt(
                 path,
                 &format!("the {name} request index"),
-                format!("it names {indexed:?} but the {name} requests are {ids:?}"),
+                format!(
+                    "it names request {}, which is {}",
+                    request.id,
+                    request.state.as_str()
+                ),
             ));
         }
-    }
-    let mut finished = 0;
-    for entry in trees.get(TreeId::Finished).iter() {
-        let (_, value) = entry.map_err(|e| io_error(path, &e))?;
-        decode_request_id(path, "a finished request", &value)?;
-        finished += 1;
-    }
-    for entry in trees.get(TreeId::Audit).iter().values() {
-        let _: AuditEntry = decode(
-            path,
-            "an audit entry",
-            &entry.map_err(|e| io_error(path, &e))?,
-        )?;
     }
     for entry in trees.get(TreeId::Outbox).iter().values() {
         let _: OutboxEntry = decode(
@@ -206,6 +215,8 @@ fn validate(trees: &Trees, path: &Path) -> Result<Counters, Error> {
             }),
         }
     };
+    let next_finish_seq = counter(META_NEXT_FINISH)?;
+    let finished = finished_count(trees, path, next_finish_seq)?;
     // Bounded by pruning (see `Writer::prune_unowned_audit`), so counting them is cheap.
     let unowned_audit = trees
         .get(TreeId::AuditByRequest)
@@ -219,4 +230,27 @@ fn validate(trees: &Trees, path: &Path) -> Result<Counters, Error> {
         finished,
         unowned_audit,
     })
+}
+
+/// How many requests the `finished` tree holds, from its first key: closing appends at
+/// `next_finish_seq` and pruning removes from the front, so the keys run without gaps.
+fn finished_count(trees: &Trees, path: &Path, next_finish_seq: u64) -> Result<usize, Error> {
+    let first = trees
+        .get(TreeId::Finished)
+        .first()
+        .map_err(|e| io_error(path, &e))?;
+    let Some((key, _)) = first else {
+        return Ok(0);
+    };
+    let first_seq = decode_u64(&key)
+        .filter(|seq| key.len() == 8 && *seq < next_finish_seq)
+        .ok_or_else(|| {
+            corrupt(
+                path,
+                "the finished requests",
+                format!("key {key:?} is not below the next finish number {next_finish_seq}"),
+            )
+        })?;
+    usize::try_from(next_finish_seq - first_seq)
+        .map_err(|_| corrupt(path, "the finished requests", "too many to count"))
 }

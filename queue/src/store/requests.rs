@@ -147,7 +147,7 @@ fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
             ..Requester::first_ask(&ask.actor)
         });
         requester.count = requester.count.saturating_add(1);
-        tx.put(TreeId::Requesters, key, encode(&requester));
+        tx.put(TreeId::Requesters, &key, encode(&requester));
         tx.put_request(&request);
         let action = if merge.approved {
             "approved_by_ask"
@@ -160,7 +160,14 @@ fn submit(w: &mut Writer, ask: Ask) -> Result<Submitted, Error> {
         } else {
             "repeated"
         };
-        tx.audit(&by, action, Some(request.id), ask_detail(&ask));
+        let changes_the_request = merge.approved || merge.sent_back_for_approval || merge.upgraded;
+        let listed = request.requested_by.iter().any(|r| ask.actor.is(r));
+        let audited = changes_the_request
+            || (merge.new_requester && request.requester_count() <= MAX_AUDITED_REQUESTERS)
+            || (!merge.new_requester && listed && requester.count <= AUDITED_ASKS_PER_REQUESTER);
+        if audited {
+            tx.audit(&by, action, Some(request.id), ask_detail(&ask));
+        }
         w.commit(tx)?;
         return Ok(Submitted {
             request,
@@ -222,12 +229,16 @@ fn cancel(w: &mut Writer, query: &str, actor: &Actor) -> Result<Cancelled, Error
             tx.audit(&actor.by(), "cancelled", Some(request.id), String::new());
             close(&mut tx, w, &request)?;
         }
-        Withdrawal::RequesterRemoved { remaining } => tx.audit(
-            &actor.by(),
-            "withdrew",
-            Some(request.id),
-            format!("{remaining} requester(s) remain"),
-        ),
+        Withdrawal::RequesterRemoved { remaining } => {
+            if listed || request.requester_count() < MAX_AUDITED_REQUESTERS {
+                tx.audit(
+                    &actor.by(),
+                    "withdrew",
+                    Some(request.id),
+                    format!("{remaining} requester(s) remain"),
+                );
+            }
+        }
     }
     w.commit(tx)?;
     Ok(Cancelled {
@@ -235,6 +246,17 @@ fn cancel(w: &mut Writer, query: &str, actor: &Actor) -> Result<Cancelled, Error
         withdrawal,
     })
 }
+
+/// Distinct requesters whose first ask (and withdrawal) a request's audit records one by one.
+/// Past them, and past [`AUDITED_ASKS_PER_REQUESTER`] asks of one requester, asks are counted
+/// in the request and its requesters rather than audited, so a storm of asks cannot grow what a
+/// request keeps in history. What changes the request (opened, approved, upgraded, started,
+/// finished, …) is always audited.
+pub(crate) const MAX_AUDITED_REQUESTERS: u64 = 256;
+
+/// The asks of one listed requester (the first [`MAX_LISTED_REQUESTERS`]) that the audit
+/// records: the first and two repeats.
+pub(crate) const AUDITED_ASKS_PER_REQUESTER: u64 = 3;
 
 /// The requester stored under `key`, if the request has it.
 fn requester(w: &Writer, key: &[u8]) -> Result<Option<Requester>, Error> {

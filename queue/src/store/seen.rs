@@ -6,6 +6,8 @@ use super::writer::Writer;
 use super::{PLATFORM_EVENT, PlatformEvent, Store};
 use crate::audit::AuditNote;
 use crate::error::Error;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 impl Store {
@@ -18,19 +20,23 @@ impl Store {
 
     /// Runs `handling`, an adapter's handling of the platform event `key` (a Telegram update,
     /// a Discord interaction, a Slack event), so that every change it makes also records `key`
-    /// as seen for `ttl`, in the same flush. Check [`Store::event_seen`] before, and call
-    /// [`Store::mark_event_seen`] after (for events that changed nothing).
+    /// as seen for `ttl`, in the same flush. Check [`Store::event_seen`] before. Returns the
+    /// handling's output and whether a change recorded `key`: `false` for a handling that
+    /// changed nothing, which the caller may record with [`Store::mark_event_seen`] or not.
     pub async fn handling_event<F: Future>(
         &self,
         key: &str,
         ttl: Duration,
         handling: F,
-    ) -> F::Output {
+    ) -> (F::Output, bool) {
+        let recorded = Arc::new(AtomicBool::new(false));
         let event = PlatformEvent {
             key: key.to_owned(),
             ttl,
+            recorded: recorded.clone(),
         };
-        PLATFORM_EVENT.scope(event, handling).await
+        let output = PLATFORM_EVENT.scope(event, handling).await;
+        (output, recorded.load(Ordering::SeqCst))
     }
 
     /// Whether the platform event `key` was seen and has not expired.

@@ -671,14 +671,23 @@ async fn a_change_made_while_handling_an_event_records_the_event_with_it() {
     let t = TestStore::new(settings());
     let ttl = Duration::from_secs(3600);
     assert!(!t.store.event_seen("telegram:1:500").unwrap());
-    let submitted = t
+    let (submitted, recorded) = t
         .store
         .handling_event("telegram:1:500", ttl, async {
             t.store.submit(ask(Kind::Restart, "a1", Role::Agent)).await
         })
-        .await
-        .unwrap();
+        .await;
+    let submitted = submitted.unwrap();
+    assert!(recorded, "the handler is told the id went with the change");
     assert!(t.store.event_seen("telegram:1:500").unwrap());
+    // A handling that changes nothing records nothing, and says so.
+    let (status, recorded) = t
+        .store
+        .handling_event("telegram:1:502", ttl, async { t.store.open_request() })
+        .await;
+    assert!(status.unwrap().is_some());
+    assert!(!recorded);
+    assert!(!t.store.event_seen("telegram:1:502").unwrap());
     // A change outside the scope records nothing.
     t.store
         .submit(ask(Kind::Restart, "a2", Role::Agent))
@@ -709,6 +718,7 @@ async fn an_answer_kept_with_a_handled_event_survives_a_reopen_and_expires_with_
             t.store.submit(ask(Kind::Restart, "a1", Role::Agent)).await
         })
         .await
+        .0
         .unwrap();
     assert_eq!(
         t.store.event_answer("relay:h:e1").unwrap(),
@@ -870,6 +880,59 @@ async fn undecodable_data_is_refused_not_reset() {
         while_locked(|| Store::open(&path, settings())),
         Err(Error::Corrupt { .. })
     ));
+}
+
+#[tokio::test]
+async fn history_is_not_read_at_open_and_a_bad_finished_request_is_named_when_read() {
+    let kept_three = || QueueSettings {
+        history_limit: 3,
+        ..settings()
+    };
+    let t = TestStore::new(kept_three());
+    let mut finished = Vec::new();
+    for _ in 0..3 {
+        let r = t
+            .store
+            .submit(ask(Kind::Restart, "a1", Role::Agent))
+            .await
+            .unwrap()
+            .request;
+        t.store
+            .cancel(r.short_id.as_str(), actor("a1", Role::Agent))
+            .await
+            .unwrap();
+        finished.push(r.id);
+    }
+    let open = t
+        .store
+        .submit(ask(Kind::Restart, "a2", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    let path = t.store.path().to_owned();
+    drop(t.store);
+    {
+        let db = while_locked(|| sled::open(&path)).unwrap();
+        db.open_tree("requests")
+            .unwrap()
+            .insert(layout::request_key(finished[1]), &b"{\"id\":"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = while_locked(|| Store::open(&path, kept_three())).unwrap();
+    assert_eq!(store.open_request().unwrap().map(|r| r.id), Some(open.id));
+    let err = store.history(10).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains(&finished[1].to_string()), "{err}");
+    // The count of finished requests, read from their keys' range at open, still drives
+    // retention: closing a fourth prunes the oldest and keeps the rest.
+    store
+        .cancel(open.short_id.as_str(), actor("a2", Role::Agent))
+        .await
+        .unwrap();
+    assert_eq!(store.get(finished[0]).unwrap(), None);
+    assert!(store.get(finished[2]).unwrap().is_some());
+    assert!(store.get(open.id).unwrap().is_some());
 }
 
 #[test]
@@ -1176,4 +1239,105 @@ async fn audit_entries_of_no_request_are_pruned_by_age_and_by_count() {
         .map(|e| e.detail)
         .collect();
     assert_eq!(tail, ["note 10", "note 11"]);
+}
+
+#[tokio::test]
+async fn a_storm_of_asks_keeps_a_bounded_audit_but_every_change_of_the_request() {
+    let t = TestStore::new(settings());
+    let first = t
+        .store
+        .submit(ask(Kind::Restart, "a0", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    for i in 1..600 {
+        t.store
+            .submit(ask(Kind::Restart, &format!("a{}", i % 300), Role::Agent))
+            .await
+            .unwrap();
+    }
+    // Audited one by one: the first asks of the first 256 requesters (a0's opened the request)
+    // and the 32 listed ones' first repeat; the other 44 requesters' joins, and the other
+    // repeats, are only counted.
+    let entries = t.store.audit(Some(first.id)).unwrap();
+    assert_eq!(entries.len(), 256 + 32);
+    // Every requester is still counted, audited or not.
+    let open = t.store.open_request().unwrap().unwrap();
+    assert_eq!(open.requester_count(), 300);
+    // What changes the request is audited past the bound.
+    t.store
+        .submit(ask(Kind::Update, "a1", Role::Agent))
+        .await
+        .unwrap();
+    t.store
+        .cancel(open.short_id.as_str(), actor("root", Role::Admin))
+        .await
+        .unwrap();
+    let actions: Vec<String> = t
+        .store
+        .audit(Some(first.id))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions.len(), 256 + 32 + 2);
+    assert_eq!(actions[actions.len() - 2..], ["upgraded", "cancelled"]);
+}
+
+#[tokio::test]
+async fn the_last_execution_end_is_kept_and_a_schema_2_store_finds_it_once() {
+    let t = TestStore::new(settings());
+    assert_eq!(t.store.last_execution_end().unwrap(), None);
+    let ran = t
+        .store
+        .submit(ask(Kind::Restart, "a1", Role::Agent))
+        .await
+        .unwrap()
+        .request;
+    t.store.start(&ran).await.unwrap();
+    t.clock.advance(Duration::from_secs(5));
+    let done = t
+        .store
+        .finish(ran.id, Event::Succeed, RunResult::default(), SCHEDULER)
+        .await
+        .unwrap();
+    // Requests that never ran come after it and do not move it.
+    for _ in 0..3 {
+        let r = t
+            .store
+            .submit(ask(Kind::Restart, "a1", Role::Agent))
+            .await
+            .unwrap()
+            .request;
+        t.clock.advance(Duration::from_secs(1));
+        t.store
+            .cancel(r.short_id.as_str(), actor("a1", Role::Agent))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        t.store.last_execution_end().unwrap(),
+        Some(done.state_since())
+    );
+    let path = t.store.path().to_owned();
+    let TestStore { dir, clock, store } = t;
+    drop(store);
+    {
+        // What schema 2 had: no such record; the walk back through history finds it.
+        let db = while_locked(|| sled::open(&path)).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert(layout::META_SCHEMA, &u64_key(2)).unwrap();
+        meta.remove(layout::META_LAST_EXECUTION_END).unwrap();
+        db.flush().unwrap();
+    }
+    let t = TestStore {
+        dir,
+        clock: clock.clone(),
+        store: while_locked(|| Store::open_with_clock(&path, settings(), Arc::new(clock.clone())))
+            .unwrap(),
+    };
+    assert_eq!(
+        t.store.last_execution_end().unwrap(),
+        Some(done.state_since())
+    );
 }

@@ -12,12 +12,13 @@ impl SeenEvents for Unreadable {
         Err(lull_queue::Error::Closed)
     }
 
-    async fn handling<F: Future + Send>(&self, _: &str, _: Duration, handling: F) -> F::Output {
-        handling.await
-    }
-
-    async fn mark_seen(&self, _: &str, _: Duration) -> Result<bool, lull_queue::Error> {
-        Err(lull_queue::Error::Closed)
+    async fn handling<F: Future + Send>(
+        &self,
+        _: &str,
+        _: Duration,
+        handling: F,
+    ) -> (F::Output, bool) {
+        (handling.await, false)
     }
 
     fn answer(&self, _: &str) -> Result<Option<Vec<u8>>, lull_queue::Error> {

@@ -14,19 +14,25 @@ fn open(dir: &tempfile::TempDir) -> Store {
 }
 
 #[tokio::test]
-async fn an_event_runs_once_and_a_redelivery_after_a_reopen_is_skipped() {
+async fn an_event_runs_once_and_a_redelivery_after_a_reopen_is_skipped_if_it_changed_state() {
     let dir = tempfile::tempdir().unwrap();
     let runs = AtomicUsize::new(0);
+    let change = |store: Store| {
+        let runs = &runs;
+        async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            store
+                .record("test", "changed", "a change".into(), None)
+                .await
+                .unwrap();
+        }
+    };
     {
         let once = AtMostOnce::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
-        let first = once
-            .run("7:1001", async { runs.fetch_add(1, Ordering::SeqCst) })
-            .await;
-        assert_eq!(first, Outcome::Ran(0));
+        let first = once.run("7:1001", change(once.store.clone())).await;
+        assert_eq!(first, Outcome::Ran(()));
         assert_eq!(first.ack(), Ack::Handled);
-        let again = once
-            .run("7:1001", async { runs.fetch_add(1, Ordering::SeqCst) })
-            .await;
+        let again = once.run("7:1001", change(once.store.clone())).await;
         assert_eq!(again, Outcome::Seen);
         assert_eq!(
             again.ack(),
@@ -39,12 +45,51 @@ async fn an_event_runs_once_and_a_redelivery_after_a_reopen_is_skipped() {
     }
     let reopened = AtMostOnce::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
     assert_eq!(
-        reopened
-            .run("7:1001", async { runs.fetch_add(1, Ordering::SeqCst) })
-            .await,
+        reopened.run("7:1001", change(reopened.store.clone())).await,
         Outcome::Seen
     );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_event_that_changed_nothing_is_remembered_in_memory_not_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = AtomicUsize::new(0);
+    let status = || async { runs.fetch_add(1, Ordering::SeqCst) };
+    {
+        let store = open(&dir);
+        let once = AtMostOnce::new(store.clone(), "telegram", TTL, Redelivery::Redelivered);
+        let flushes = store.flush_stats().0;
+        assert_eq!(once.run("7:2001", status()).await, Outcome::Ran(0));
+        assert_eq!(
+            store.flush_stats().0,
+            flushes,
+            "answered without waiting for the disk"
+        );
+        // A copy while this process runs is skipped, like any redelivery.
+        assert_eq!(once.run("7:2001", status()).await, Outcome::Seen);
+        assert!(!store.event_seen("telegram:7:2001").unwrap());
+    }
+    // After a restart it is handled again: it changed nothing, so answering twice is harmless.
+    let reopened = AtMostOnce::new(open(&dir), "telegram", TTL, Redelivery::Redelivered);
+    assert_eq!(reopened.run("7:2001", status()).await, Outcome::Ran(1));
+}
+
+#[test]
+fn the_memory_of_unchanged_events_is_bounded_and_keeps_the_newest() {
+    let mut remembered = Remembered::default();
+    for i in 0..REMEMBERED_UNCHANGED + 10 {
+        remembered.insert(format!("telegram:{i}"));
+    }
+    remembered.insert("telegram:20".into());
+    assert_eq!(remembered.ids.len(), REMEMBERED_UNCHANGED);
+    assert_eq!(remembered.order.len(), REMEMBERED_UNCHANGED);
+    assert!(
+        !remembered.contains("telegram:9"),
+        "the oldest are forgotten"
+    );
+    assert!(remembered.contains("telegram:20"));
+    assert!(remembered.contains(&format!("telegram:{}", REMEMBERED_UNCHANGED + 9)));
 }
 
 #[tokio::test]
