@@ -9,10 +9,13 @@ mod activity;
 mod chat;
 mod durable;
 mod eligible;
+mod fleet;
 mod recovery;
 mod server;
 mod stats;
+mod store_size;
 mod storm;
+mod windows;
 
 use stats::Table;
 
@@ -33,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let scale = Scale { quick };
-    // `--only SECTION` (eligible, durable, activity, storm, chat, recovery) runs one section.
+    // `--only SECTION` (eligible, durable, activity, windows, fleet, storm, store, chat, recovery) runs one section.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -71,8 +74,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if runs("activity") {
         activity::run(scale, &mut table);
     }
+    if runs("windows") {
+        windows::run(scale, &mut table)?;
+    }
+    if runs("fleet") {
+        runtime.block_on(fleet::run(scale, dir.path(), &mut table))?;
+    }
     if runs("storm") {
         runtime.block_on(storm::run(scale, dir.path(), &mut table))?;
+    }
+    if runs("store") {
+        runtime.block_on(store_size::run(scale, dir.path(), &mut table))?;
     }
     if runs("chat") || runs("recovery") {
         let lull = server::lull_binary()?;

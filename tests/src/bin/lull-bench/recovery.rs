@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use lull_queue::{Actor, Origin, QueueSettings, Role, Store};
+use lull_queue::{QueueSettings, Store};
 
 use crate::Scale;
-use crate::eligible::ask;
 use crate::server::Serve;
 use crate::stats::Table;
+use crate::store_size::{dir_size, one_finished};
 
 pub async fn run(
     scale: Scale,
@@ -34,22 +34,8 @@ pub async fn run(
             ..QueueSettings::default()
         };
         let store = Store::open(&state, settings)?;
-        let admin = Actor {
-            platform: "bench".into(),
-            chat: None,
-            user_id: "admin".into(),
-            display: "admin".into(),
-            role: Role::Admin,
-            origin: Origin::Api,
-            via: None,
-        };
         for _ in 0..n {
-            let asked = store
-                .submit(ask("admin", 3600, lull_queue::Role::Admin))
-                .await?;
-            store
-                .cancel(&asked.request.id.to_string(), admin.clone())
-                .await?;
+            one_finished(&store).await?;
         }
     }
     let (serve, full_ready) = Serve::start(lull, &full, &config, &[]).await?;
@@ -66,19 +52,4 @@ pub async fn run(
         "—",
     );
     Ok(())
-}
-
-fn dir_size(path: &Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
