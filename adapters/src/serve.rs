@@ -164,8 +164,7 @@ async fn bind_tcp(config: &Config) -> anyhow::Result<Option<(TcpListener, Access
             config.api.agent_token_env
         );
     }
-    let listener = TcpListener::bind(address)
-        .await
+    let listener = crate::http_server::bind_tcp(address)
         .with_context(|| format!("cannot listen on {address}"))?;
     // The bound address, not the configured one: with port 0 the system picks it.
     let bound = listener.local_addr().unwrap_or(address);

@@ -415,7 +415,7 @@ fn add_relay(add: &mut impl FnMut(&str, &str, Value)) {
             "400": error("invalid_query: consumer missing, or wait_seconds not 0 to 60"),
             "403": forbidden(),
             "404": not_configured(),
-            "429": error("too_many_polls: 4 polls of this consumer, or 64 in all, are already waiting"),
+            "429": error("too_many_polls: 4 polls of this consumer, or 128 in all, are already waiting"),
         }),
     );
     poll["parameters"] = json!([

@@ -28,22 +28,6 @@ pub struct WebhookServer {
     address: SocketAddr,
 }
 
-/// Connections the kernel queues for the listener before it accepts them. A platform posts in
-/// bursts (500 commands at once in the benchmark); the 128 a plain bind gives dropped the rest,
-/// which then waited a second for the retransmitted SYN.
-pub const BACKLOG: u32 = 1024;
-
-fn bind(listen: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if listen.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(listen)?;
-    socket.listen(BACKLOG)
-}
-
 impl WebhookServer {
     /// Binds `listen` and serves `router` on it; logs "`name` listening on `address`" with the
     /// bound address (with port 0 the system picks it).
@@ -52,7 +36,7 @@ impl WebhookServer {
         listen: SocketAddr,
         router: axum::Router,
     ) -> Result<Self, ListenError> {
-        let tcp = bind(listen).map_err(|source| ListenError {
+        let tcp = crate::http_server::bind_tcp(listen).map_err(|source| ListenError {
             address: listen,
             source,
         })?;

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 /// overlap the old process's last poll with the new one's first.
 pub(crate) const MAX_POLLS_PER_CONSUMER: usize = 4;
 
-/// Long polls waiting at once, all consumers together.
-pub(crate) const MAX_POLLS: usize = 64;
+/// Long polls waiting at once, all consumers together: room for a fleet of 100 host processes
+/// polling one at a time (lull-bench measures that), still a bound on what one token can pile up.
+pub(crate) const MAX_POLLS: usize = 128;
 
 /// The polls waiting now, by consumer.
 #[derive(Default)]

@@ -166,6 +166,8 @@ admins = ["U0ADMIN"]
         ("DISCORD_BOT_TOKEN", "ODAw.bench-token"),
         ("SLACK_BOT_TOKEN", "xoxb-bench"),
         ("SLACK_SIGNING_SECRET", SLACK_SECRET),
+        // The TCP API (for the health-check reference) listens only with a token set.
+        ("LULL_ADMIN_TOKEN", "bench-admin-token-0123456789"),
     ];
     let (serve, _) = Serve::start(lull, home.path(), &config, &env).await?;
     let telegram = serve.port("Telegram webhook").await?;
@@ -300,6 +302,16 @@ admins = ["U0ADMIN"]
             ),
         );
     }
+    // The same Telegram burst and health checks from a second client: Python's asyncio.
+    match python_burst(telegram, api, n).await {
+        Ok(figures) => table.add(
+            &format!("{n} concurrent Telegram webhook updates from Python asyncio → response"),
+            figures.telegram,
+            format!("health checks from the same client: {}", figures.health),
+            "p99 ≤ 1.5 × health checks",
+        ),
+        Err(e) => println!("  the Python client did not run: {e}"),
+    }
     let troubles: Vec<String> = serve
         .log()
         .lines()
@@ -337,4 +349,47 @@ fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// What the Python client printed, as "p50 … · p99 …".
+struct PythonFigures {
+    telegram: String,
+    health: String,
+}
+
+/// Runs tests/bench/burst.py against the Telegram webhook and the TCP API.
+async fn python_burst(telegram: u16, api: u16, n: usize) -> Result<PythonFigures, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/burst.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(script)
+        .args([
+            telegram.to_string(),
+            TELEGRAM_SECRET.into(),
+            api.to_string(),
+            n.to_string(),
+        ])
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|rest| {
+                let ms: Vec<&str> = rest.split_whitespace().collect();
+                format!(
+                    "p50 {} ms · p99 {} ms",
+                    ms.first().unwrap_or(&"?"),
+                    ms.get(1).unwrap_or(&"?")
+                )
+            })
+            .ok_or_else(|| format!("no {name} line in {text}"))
+    };
+    Ok(PythonFigures {
+        telegram: line("telegram ")?,
+        health: line("healthz ")?,
+    })
 }

@@ -11,6 +11,7 @@ mod durable;
 mod eligible;
 mod fleet;
 mod recovery;
+mod relay;
 mod server;
 mod stats;
 mod store_size;
@@ -36,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let scale = Scale { quick };
-    // `--only SECTION` (eligible, durable, activity, windows, fleet, storm, store, chat, recovery) runs one section.
+    // `--only SECTION` (eligible, durable, activity, windows, fleet, storm, store, chat, relay, recovery) runs one section.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -86,10 +87,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if runs("store") {
         runtime.block_on(store_size::run(scale, dir.path(), &mut table))?;
     }
-    if runs("chat") || runs("recovery") {
+    if runs("chat") || runs("relay") || runs("recovery") {
         let lull = server::lull_binary()?;
         if runs("chat") {
             runtime.block_on(chat::run(scale, &lull, &mut table))?;
+        }
+        if runs("relay") {
+            runtime.block_on(relay::run(scale, &lull, dir.path(), &mut table))?;
         }
         if runs("recovery") {
             runtime.block_on(recovery::run(scale, &lull, dir.path(), &mut table))?;

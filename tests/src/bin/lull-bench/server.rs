@@ -175,6 +175,11 @@ impl Serve {
         }
     }
 
+    /// The control API's Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.home.join("profiles/default/control.sock")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.home.join("serve.log")).unwrap_or_default()
     }
