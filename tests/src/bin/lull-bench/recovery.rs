@@ -1,5 +1,6 @@
 //! Recovery: the time from starting `lull serve` on a profile that holds many finished requests
-//! (retention lifted) to its control API answering; beside it, the same start on an empty profile.
+//! (retention lifted) to its control API answering, the first time after they were written and
+//! again; beside it, the same start on an empty profile.
 
 use std::path::Path;
 
@@ -38,18 +39,24 @@ pub async fn run(
             one_finished(&store).await?;
         }
     }
+    // sled replays its log from the snapshot it wrote at the last open: the first start after
+    // 100 000 requests were written without one replays all of them; a start after that (what
+    // a gateway that restarts for each request sees) replays only what came since.
     let (serve, full_ready) = Serve::start(lull, &full, &config, &[]).await?;
     let bytes = dir_size(&state);
+    drop(serve);
+    let (serve, again_ready) = Serve::start(lull, &full, &config, &[]).await?;
     drop(serve);
     table.add(
         &format!("recovery: start to ready with {n} finished requests"),
         format!(
-            "{:.2} s (store {:.1} MiB)",
+            "{:.2} s replaying the log of all {n} since sled's last snapshot; {:.2} s at the next start (store {:.1} MiB)",
             full_ready.as_secs_f64(),
+            again_ready.as_secs_f64(),
             bytes as f64 / 1048576.0
         ),
         format!("empty profile: {:.2} s", empty_ready.as_secs_f64()),
-        "—",
+        "≤ 0.4 s",
     );
     Ok(())
 }
