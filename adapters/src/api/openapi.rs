@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 description of every route in [`super::ROUTES`].
 //!
 //! It is the contract, checked by a property-based fuzzer (schemathesis, `--checks all`) in
-//! `adapters/tests/api_contract.rs`. Request bodies are the JSON Schemas of the very types the
+//! `adapters/tests/it/api_contract.rs`. Request bodies are the JSON Schemas of the very types the
 //! handlers parse (schemars, from their serde and schemars attributes: required fields, unknown
 //! fields refused, lengths, patterns, ranges); every status a route can answer is listed.
 

@@ -2,7 +2,7 @@
 //! waited for with admission open and taken only when locally eligible, verified before the
 //! start, carried to the command as its fencing token, given back once healthy and kept after
 //! a failure until an admin releases it. The real backends are tested against a real etcd and
-//! a FleetLock server in `adapters/tests/fleet.rs`.
+//! a FleetLock server in `adapters/tests/it/fleet.rs`.
 
 use tokio::sync::watch;
 
