@@ -63,6 +63,30 @@ impl TestStore {
                 .unwrap();
         Self { dir, clock, store }
     }
+
+    /// Closes the store, lets `edit` change the database underneath (an older schema, a record
+    /// lull cannot read), and opens it again.
+    pub(crate) fn reopen_edited(
+        self,
+        settings: QueueSettings,
+        edit: impl FnOnce(&sled::Db),
+    ) -> Self {
+        let Self { dir, clock, store } = self;
+        let path = store.path().to_owned();
+        drop(store);
+        edit_on_disk(&path, edit);
+        let store =
+            while_locked(|| Store::open_with_clock(&path, settings, Arc::new(clock.clone())))
+                .unwrap();
+        Self { dir, clock, store }
+    }
+}
+
+/// Opens the closed store at `path` with sled alone, lets `edit` change it, and flushes.
+pub(crate) fn edit_on_disk(path: &std::path::Path, edit: impl FnOnce(&sled::Db)) {
+    let db = while_locked(|| sled::open(path)).unwrap();
+    edit(&db);
+    db.flush().unwrap();
 }
 
 /// Retries `open` (bounded) while sled's file lock is still held. Dropping the last `Db` handle

@@ -302,22 +302,16 @@ struct InFlight {
 
 impl InFlight {
     fn claim(set: &Arc<Mutex<HashSet<String>>>, key: &str) -> Option<Self> {
-        set.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_owned())
-            .then(|| Self {
-                set: set.clone(),
-                key: key.to_owned(),
-            })
+        lock(set).insert(key.to_owned()).then(|| Self {
+            set: set.clone(),
+            key: key.to_owned(),
+        })
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
+        lock(&self.set).remove(&self.key);
     }
 }
 

@@ -14,7 +14,7 @@ use crate::pause::Pause;
 use crate::request::{Event, Kind, Phase, RunResult, State};
 use crate::requester::{MAX_LISTED_REQUESTERS, Role};
 use crate::settings::AgentRequests;
-use crate::test_support::{TestStore, actor, ask, while_locked};
+use crate::test_support::{TestStore, actor, ask, edit_on_disk, while_locked};
 
 fn settings() -> QueueSettings {
     QueueSettings::default()
@@ -180,25 +180,14 @@ async fn a_schema_1_store_is_migrated_with_the_open_requests_requesters() {
         .await
         .unwrap()
         .request;
-    let path = t.store.path().to_owned();
-    let TestStore { dir, clock, store } = t;
-    drop(store);
-    {
-        // What schema 1 had: the requesters only in the record.
-        let db = while_locked(|| sled::open(&path)).unwrap();
+    // What schema 1 had: the requesters only in the record.
+    let t = t.reopen_edited(settings(), |db| {
         db.open_tree("meta")
             .unwrap()
             .insert(layout::META_SCHEMA, &u64_key(1))
             .unwrap();
         db.drop_tree("requesters").unwrap();
-        db.flush().unwrap();
-    }
-    let t = TestStore {
-        dir,
-        clock: clock.clone(),
-        store: while_locked(|| Store::open_with_clock(&path, settings(), Arc::new(clock.clone())))
-            .unwrap(),
-    };
+    });
     assert_eq!(stored_requesters(&t.store, r.id), 1);
     // So a1 is known: its withdrawal cancels the request.
     let c = t
@@ -825,14 +814,12 @@ fn a_newer_schema_is_refused_naming_the_path() {
     let t = TestStore::new(settings());
     let path = t.store.path().to_owned();
     drop(t.store);
-    {
-        let db = while_locked(|| sled::open(&path)).unwrap();
+    edit_on_disk(&path, |db| {
         db.open_tree("meta")
             .unwrap()
             .insert(layout::META_SCHEMA, &u64_key(99))
             .unwrap();
-        db.flush().unwrap();
-    }
+    });
     let err = while_locked(|| Store::open(&path, settings()))
         .err()
         .unwrap();
@@ -858,14 +845,12 @@ async fn undecodable_data_is_refused_not_reset() {
         .request;
     let path = t.store.path().to_owned();
     drop(t.store);
-    {
-        let db = while_locked(|| sled::open(&path)).unwrap();
+    edit_on_disk(&path, |db| {
         db.open_tree("requests")
             .unwrap()
             .insert(layout::request_key(r.id), &b"{\"id\":"[..])
             .unwrap();
-        db.flush().unwrap();
-    }
+    });
     let err = while_locked(|| Store::open(&path, settings()))
         .err()
         .unwrap();
@@ -909,17 +894,13 @@ async fn history_is_not_read_at_open_and_a_bad_finished_request_is_named_when_re
         .await
         .unwrap()
         .request;
-    let path = t.store.path().to_owned();
-    drop(t.store);
-    {
-        let db = while_locked(|| sled::open(&path)).unwrap();
+    let t = t.reopen_edited(kept_three(), |db| {
         db.open_tree("requests")
             .unwrap()
             .insert(layout::request_key(finished[1]), &b"{\"id\":"[..])
             .unwrap();
-        db.flush().unwrap();
-    }
-    let store = while_locked(|| Store::open(&path, kept_three())).unwrap();
+    });
+    let store = t.store;
     assert_eq!(store.open_request().unwrap().map(|r| r.id), Some(open.id));
     let err = store.history(10).unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
@@ -1319,23 +1300,12 @@ async fn the_last_execution_end_is_kept_and_a_schema_2_store_finds_it_once() {
         t.store.last_execution_end().unwrap(),
         Some(done.state_since())
     );
-    let path = t.store.path().to_owned();
-    let TestStore { dir, clock, store } = t;
-    drop(store);
-    {
-        // What schema 2 had: no such record; the walk back through history finds it.
-        let db = while_locked(|| sled::open(&path)).unwrap();
+    // What schema 2 had: no such record; the walk back through history finds it.
+    let t = t.reopen_edited(settings(), |db| {
         let meta = db.open_tree("meta").unwrap();
         meta.insert(layout::META_SCHEMA, &u64_key(2)).unwrap();
         meta.remove(layout::META_LAST_EXECUTION_END).unwrap();
-        db.flush().unwrap();
-    }
-    let t = TestStore {
-        dir,
-        clock: clock.clone(),
-        store: while_locked(|| Store::open_with_clock(&path, settings(), Arc::new(clock.clone())))
-            .unwrap(),
-    };
+    });
     assert_eq!(
         t.store.last_execution_end().unwrap(),
         Some(done.state_since())
